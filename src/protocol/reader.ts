@@ -1,0 +1,82 @@
+import { FrameError } from "./errors.js";
+
+/**
+ * A cursor over the bytes of one frame payload. Every read checks the bounds first, so a
+ * truncated or lying payload is a FrameError (502 SYNTAX_ERROR), never a RangeError from
+ * Buffer or a read past the frame into the next one.
+ */
+export class Reader {
+  buf: Buffer;
+  pos: number;
+  end: number;
+
+  constructor(buf: Buffer, start = 0, end = buf.length) {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+  }
+
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  need(n: number): void {
+    if (this.pos + n > this.end) {
+      throw new FrameError(502, `truncated payload: needed ${n} more bytes, ${this.end - this.pos} left`);
+    }
+  }
+
+  octet(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+
+  short(): number {
+    this.need(2);
+    const v = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  long(): number {
+    this.need(4);
+    const v = this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  /** An unsigned 64-bit value as a number; beyond 2^53 it would lose precision, so it is refused. */
+  longlong(): number {
+    this.need(8);
+    const hi = this.buf.readUInt32BE(this.pos);
+    const lo = this.buf.readUInt32BE(this.pos + 4);
+    this.pos += 8;
+    if (hi > 0x1fffff) throw new FrameError(502, "64-bit value beyond 2^53 where a number was expected");
+    return hi * 0x100000000 + lo;
+  }
+
+  shortstr(): string {
+    const len = this.octet();
+    this.need(len);
+    const s = this.buf.toString("utf8", this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+
+  /** The raw bytes of a long string: a zero-copy view into the frame. */
+  longbytes(): Buffer {
+    const len = this.long();
+    this.need(len);
+    const b = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return b;
+  }
+
+  longstr(): string {
+    const len = this.long();
+    this.need(len);
+    const s = this.buf.toString("utf8", this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * A growable output cursor over a slab. Frames are written one after the other; `take()`
+ * hands out the bytes written since the last take as a zero-copy view of the slab, and later
+ * writes never touch bytes already taken: when the slab is full, a fresh one is allocated and
+ * only the untaken bytes move. So a socket may hold a taken view for as long as it likes, and
+ * many frames written in one tick leave as one contiguous write.
+ *
+ * Bad values are caught here, with the field named, before they reach the wire: a number out
+ * of range is a RangeError, a non-string where a string belongs a TypeError.
+ */
+export class Writer {
+  buf: Buffer;
+  pos = 0;
+  /** Where the untaken bytes start. */
+  private start = 0;
+  private readonly slabSize: number;
+
+  constructor(slabSize = 64 * 1024) {
+    this.slabSize = slabSize;
+    this.buf = Buffer.allocUnsafe(slabSize);
+  }
+
+  /** Bytes written and not yet taken. */
+  get length(): number {
+    return this.pos - this.start;
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+
+  private grow(n: number): void {
+    const pending = this.pos - this.start;
+    const size = Math.max(this.slabSize, (pending + n) * 2);
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, this.start, this.pos);
+    this.buf = next;
+    this.start = 0;
+    this.pos = pending;
+  }
+
+  /** A position that survives a grow (relative to the untaken bytes), for rewinding or patching. */
+  mark(): number {
+    return this.pos - this.start;
+  }
+
+  at(mark: number): number {
+    return this.start + mark;
+  }
+
+  /** Drop everything written since `mark`: used when an encode fails half-way. */
+  rewind(mark: number): void {
+    this.pos = this.start + mark;
+  }
+
+  take(): Buffer {
+    const out = this.buf.subarray(this.start, this.pos);
+    this.start = this.pos;
+    // Start the next slab early rather than hand out tiny tails of this one.
+    if (this.buf.length - this.pos < 512) {
+      this.buf = Buffer.allocUnsafe(this.slabSize);
+      this.start = this.pos = 0;
+    }
+    return out;
+  }
+
+  octet(v: number, field = "octet"): void {
+    if (!(v >= 0 && v <= 0xff && v === (v | 0))) throw rangeError(field, v, "an octet (0..255)");
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  short(v: number, field = "short"): void {
+    if (!(v >= 0 && v <= 0xffff && v === (v | 0))) throw rangeError(field, v, "a short (0..65535)");
+    this.ensure(2);
+    this.buf.writeUInt16BE(v, this.pos);
+    this.pos += 2;
+  }
+
+  long(v: number, field = "long"): void {
+    if (!(v >= 0 && v <= 0xffffffff && v === Math.floor(v))) throw rangeError(field, v, "a long (0..2^32-1)");
+    this.ensure(4);
+    this.buf.writeUInt32BE(v, this.pos);
+    this.pos += 4;
+  }
+
+  longlong(v: number | bigint, field = "longlong"): void {
+    this.ensure(8);
+    if (typeof v === "bigint") {
+      if (v < 0n || v > 0xffffffffffffffffn) throw rangeError(field, v, "an unsigned 64-bit integer");
+      this.buf.writeBigUInt64BE(v, this.pos);
+    } else {
+      if (!(v >= 0 && Number.isSafeInteger(v))) throw rangeError(field, v, "an unsigned integer below 2^53 (use a bigint beyond)");
+      this.buf.writeUInt32BE(Math.floor(v / 0x100000000), this.pos);
+      this.buf.writeUInt32BE(v >>> 0, this.pos + 4);
+    }
+    this.pos += 8;
+  }
+
+  shortstr(s: string, field = "shortstr"): void {
+    if (typeof s !== "string") throw new TypeError(`${field} must be a string, got ${typeof s}`);
+    // A UTF-16 code unit is at most 3 UTF-8 bytes, so up to 85 units always fit in 255 bytes.
+    this.ensure(1 + s.length * 3);
+    const len = this.buf.write(s, this.pos + 1, "utf8");
+    if (len > 255) {
+      throw new RangeError(`${field} is ${len} bytes; a short string holds at most 255`);
+    }
+    this.buf[this.pos] = len;
+    this.pos += 1 + len;
+  }
+
+  longstr(s: string | Uint8Array, field = "longstr"): void {
+    if (typeof s === "string") {
+      this.ensure(4 + s.length * 3);
+      const len = this.buf.write(s, this.pos + 4, "utf8");
+      this.buf.writeUInt32BE(len, this.pos);
+      this.pos += 4 + len;
+    } else if (s instanceof Uint8Array) {
+      this.bytes4(s);
+    } else {
+      throw new TypeError(`${field} must be a string or a Buffer, got ${typeof s}`);
+    }
+  }
+
+  /** A 32-bit length, then the bytes. */
+  bytes4(b: Uint8Array): void {
+    this.ensure(4 + b.length);
+    this.buf.writeUInt32BE(b.length, this.pos);
+    this.buf.set(b, this.pos + 4);
+    this.pos += 4 + b.length;
+  }
+
+  raw(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+}
+
+function rangeError(field: string, v: unknown, what: string): RangeError | TypeError {
+  if (typeof v !== "number" && typeof v !== "bigint") return new TypeError(`${field} must be ${what}, got ${typeof v}`);
+  return new RangeError(`${field} must be ${what}, got ${String(v)}`);
+}
