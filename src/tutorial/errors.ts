@@ -1,0 +1,76 @@
+/**
+ * One readable line for each way a tutorial program can fail, without a stack trace:
+ * the person running `receive_logs` wants to know that RabbitMQ is not running, or that
+ * the password is wrong, not where in warren that was noticed.
+ */
+import {
+  AuthenticationError,
+  ChannelClosedError,
+  ConnectionClosedError,
+  TimeoutError,
+} from "../index.js";
+
+/** The URL with its password hidden, fit to print. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString().replace(/\/$/, "");
+  } catch {
+    return url;
+  }
+}
+
+/** Node's socket errors that mean "no broker there", with what each tells the user. */
+const SOCKET_ERRORS: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset by the server",
+  ENOTFOUND: "host not found",
+  EAI_AGAIN: "host name lookup failed",
+  ETIMEDOUT: "connection timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  EPIPE: "connection closed by the server",
+};
+
+const HINT = "Is RabbitMQ running there? Set AMQP_URL to point at your broker.";
+
+/** The socket error code under `err`, looking through `cause` and AggregateError (Happy Eyeballs). */
+function socketCode(err: unknown, depth = 0): string | undefined {
+  if (depth > 5 || typeof err !== "object" || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && code in SOCKET_ERRORS) return code;
+  if (err instanceof AggregateError) {
+    for (const inner of err.errors) {
+      const found = socketCode(inner, depth + 1);
+      if (found) return found;
+    }
+  }
+  return socketCode((err as { cause?: unknown }).cause, depth + 1);
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}
+
+/** Describes why a tutorial program failed, in one line. `url` is already redacted. */
+export function describeError(err: unknown, url: string): string {
+  if (err instanceof AuthenticationError) {
+    return `the broker at ${url} refused the login (${messageOf(err)}). Check the user name and password in AMQP_URL.`;
+  }
+  if (err instanceof ChannelClosedError || err instanceof ConnectionClosedError) {
+    const what = err instanceof ChannelClosedError ? "channel" : "connection";
+    const text = messageOf(err);
+    const reason = text.includes(String(err.replyCode)) ? text : `${err.replyCode} ${err.replyText}`;
+    return `the broker closed the ${what}: ${reason}`;
+  }
+  const code = socketCode(err);
+  if (code) {
+    return `cannot connect to ${url}: ${SOCKET_ERRORS[code] ?? code}. ${HINT}`;
+  }
+  if (err instanceof TimeoutError) {
+    return `${messageOf(err)} (${url}). ${HINT}`;
+  }
+  return messageOf(err).split("\n")[0] ?? "failed";
+}
