@@ -1,0 +1,666 @@
+/**
+ * A channel: the state machine (opening -> open -> closing -> closed), synchronous methods
+ * one at a time, content assembly, consumers, publisher confirms and returns.
+ *
+ * Invariants kept here:
+ * - At most one synchronous method is in flight (spec 2.3.? "channels": a peer must wait for the
+ *   reply before sending the next synchronous method on a channel); later calls wait in a FIFO,
+ *   each knowing the replies it accepts. Any other reply is 505 UNEXPECTED_FRAME.
+ * - Content arrives as method -> header -> body* (4.2.6); any other order is 505, and a body
+ *   longer than its header declared is 501.
+ * - Once closing or closed, frames other than close/close-ok are dropped (spec "channel.close":
+ *   "the peer MUST discard all frames until it receives close-ok"), so no delivery reaches a
+ *   consumer after close() resolves.
+ * - One failure path, `fail(reason)`: it rejects the call in flight, the queued calls, the
+ *   unconfirmed publishes and ends every consumer with the same reason.
+ */
+import { EventEmitter } from "node:events";
+import { FrameType, ReplyCode } from "../protocol/constants.js";
+import { FrameError } from "../protocol/errors.js";
+import type { Frame } from "../protocol/frame.js";
+import type { Method, MethodName, MethodOf } from "../protocol/methods.js";
+import type { BasicProperties } from "../protocol/properties.js";
+import type { FieldTable } from "../protocol/table.js";
+import type { Connection } from "./connection.js";
+import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } from "./consumer.js";
+import { AmqpError, ChannelClosedError, ConsumerCancelledError, NackError, TimeoutError, closeError, isClientClose } from "./errors.js";
+import type { DeliveryFields, Message, ReturnedMessage } from "./message.js";
+
+export interface ExchangeDeclareOptions {
+  durable?: boolean;
+  autoDelete?: boolean;
+  internal?: boolean;
+  /** Only check that it exists (404 if not). */
+  passive?: boolean;
+  arguments?: FieldTable;
+}
+export interface QueueDeclareOptions {
+  durable?: boolean;
+  exclusive?: boolean;
+  autoDelete?: boolean;
+  passive?: boolean;
+  /** x-queue-type, x-message-ttl, x-max-length, x-dead-letter-exchange, ... */
+  arguments?: FieldTable;
+}
+export interface PublishOptions extends BasicProperties {
+  /** Return the message (the "return" event) if no queue takes it. */
+  mandatory?: boolean;
+}
+export interface QueueDeclareResult {
+  queue: string;
+  messageCount: number;
+  consumerCount: number;
+}
+
+export interface ChannelEvents {
+  /** A mandatory publish could not be routed. */
+  return: [msg: ReturnedMessage];
+  /** The channel closed; err is undefined for a close by this client. */
+  close: [err: AmqpError | undefined];
+  /** The broker cancelled a consumer (consumer_cancel_notify). */
+  cancel: [consumerTag: string];
+  /** A consumer callback threw or rejected. Without a listener, the error is printed as a process warning. */
+  consumerError: [err: unknown, msg: Message];
+}
+
+type State = "opening" | "open" | "closing" | "closed";
+
+interface Rpc {
+  method: Method;
+  replies: readonly MethodName[];
+  resolve: (m: Method | Message | null) => void;
+  reject: (e: unknown) => void;
+  /** Runs synchronously when the reply arrives, before any later frame is handled. */
+  onReply?: ((m: Method) => void) | undefined;
+}
+
+interface Deferred {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+export class Channel extends EventEmitter<ChannelEvents> {
+  readonly id: number;
+  readonly connection: Connection;
+  private state: State = "opening";
+  private closeReason: AmqpError | undefined;
+
+  private readonly queue: Rpc[] = [];
+  private inFlight: Rpc | undefined;
+  private rpcTimer: NodeJS.Timeout | undefined;
+
+  // content being assembled: method, then header, then bodies
+  private contentMethod: MethodOf<"basic.deliver"> | MethodOf<"basic.get-ok"> | MethodOf<"basic.return"> | undefined;
+  private contentProps: BasicProperties | undefined;
+  private contentSize = 0;
+  private contentChunks: Buffer[] = [];
+  private contentReceived = 0;
+
+  private readonly consumers = new Map<string, ConsumerSink>();
+  /** Consumers cancelled by us whose late deliveries must go back (noAck false) or be dropped. */
+  private readonly cancelled = new Map<string, boolean>();
+
+  // publisher confirms: publishes are numbered from 1 after confirm.select (RabbitMQ "Publisher Confirms")
+  private confirming = false;
+  private publishSeq = 0;
+  private unconfirmed: (Deferred | undefined)[] = [];
+  private unconfirmedBase = 1; // sequence number of unconfirmed[0]
+  private unconfirmedCount = 0;
+  private settledWaiters: (() => void)[] = [];
+
+  // channel.flow from the broker
+  private flowActive = true;
+  private flowWaiters: (() => void)[] = [];
+
+  /** @internal use connection.openChannel() */
+  constructor(connection: Connection, id: number) {
+    super();
+    this.connection = connection;
+    this.id = id;
+  }
+
+  /** True once the channel is closed; calls then fail with its close reason. */
+  get closed(): boolean {
+    return this.state === "closed" || this.state === "closing";
+  }
+
+  /** @internal */
+  async open(): Promise<void> {
+    await this.call({ name: "channel.open" }, ["channel.open-ok"], true);
+    if (this.state === "opening") this.state = "open";
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // synchronous methods
+
+  private call(method: Method, replies: readonly MethodName[], opening = false, onReply?: (m: Method) => void): Promise<Method | Message | null> {
+    if (this.state === "closed" || this.state === "closing" || (this.state === "opening" && !opening)) return Promise.reject(this.closedError());
+    return new Promise((resolve, reject) => {
+      this.queue.push({ method, replies, resolve, reject, onReply });
+      if (this.inFlight === undefined) this.sendNext();
+    });
+  }
+
+  private sendNext(): void {
+    const next = this.queue.shift();
+    if (next === undefined) return;
+    try {
+      this.connection.sendMethod(this.id, next.method);
+    } catch (e) {
+      // A bad argument (a name over 255 bytes...): fail this call only; nothing was written.
+      next.reject(e);
+      this.sendNext();
+      return;
+    }
+    this.inFlight = next;
+    const timeout = this.connection.options.timeout;
+    this.rpcTimer = setTimeout(() => this.onRpcTimeout(next), timeout);
+  }
+
+  private onRpcTimeout(rpc: Rpc): void {
+    if (this.inFlight !== rpc) return;
+    // The reply may still come, and would then answer the wrong call: the channel is no longer usable.
+    const err = new TimeoutError(`${rpc.method.name} got no reply within ${this.connection.options.timeout} ms`);
+    rpc.reject(err);
+    this.inFlight = undefined;
+    this.abandon(err);
+  }
+
+  private settleInFlight(value: Method | Message | null, m?: Method): void {
+    const rpc = this.inFlight!;
+    clearTimeout(this.rpcTimer);
+    this.inFlight = undefined;
+    if (m !== undefined) rpc.onReply?.(m);
+    rpc.resolve(value);
+    this.sendNext();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // inbound frames
+
+  /** @internal */
+  onFrame(frame: Frame): void {
+    if (this.state === "closed") return;
+    switch (frame.type) {
+      case FrameType.Method:
+        return this.onMethod(frame.method);
+      case FrameType.Header:
+        if (this.contentMethod === undefined || this.contentProps !== undefined) throw new FrameError(505, `content header on channel ${this.id} without a method before it`);
+        if (frame.classId !== 60) throw new FrameError(505, `content header for class ${frame.classId}, expected basic (60)`);
+        this.contentProps = frame.properties;
+        this.contentSize = frame.bodySize;
+        if (frame.bodySize === 0) this.completeContent(Buffer.alloc(0));
+        return;
+      case FrameType.Body: {
+        if (this.contentProps === undefined) throw new FrameError(505, `content body on channel ${this.id} without a header before it`);
+        const received = this.contentReceived + frame.payload.length;
+        if (received > this.contentSize) throw new FrameError(501, `content body of ${received}+ bytes is longer than the ${this.contentSize} its header declared`);
+        if (received === this.contentSize && this.contentChunks.length === 0) return this.completeContent(frame.payload);
+        this.contentChunks.push(frame.payload);
+        this.contentReceived = received;
+        if (received === this.contentSize) {
+          const body = Buffer.concat(this.contentChunks, received);
+          this.contentChunks = [];
+          this.contentReceived = 0;
+          this.completeContent(body);
+        }
+        return;
+      }
+      default:
+        throw new FrameError(503, `heartbeat frame on channel ${this.id}`);
+    }
+  }
+
+  private onMethod(m: Method): void {
+    if (this.contentMethod !== undefined) throw new FrameError(505, `${m.name} on channel ${this.id} while a message's content was expected`);
+    if (this.state === "closing") {
+      // Discard everything until close-ok; answer a close that crossed ours.
+      if (m.name === "channel.close-ok") this.finishClose();
+      else if (m.name === "channel.close") this.connection.sendMethod(this.id, { name: "channel.close-ok" });
+      return;
+    }
+    switch (m.name) {
+      case "basic.deliver":
+      case "basic.return":
+        this.contentMethod = m;
+        return;
+      case "basic.get-ok":
+        this.expectReply(m);
+        this.contentMethod = m;
+        return;
+      case "basic.ack":
+      case "basic.nack":
+        return this.onConfirm(m.deliveryTag, m.multiple, m.name === "basic.nack");
+      case "basic.cancel":
+        return this.onServerCancel(m.consumerTag, m.noWait);
+      case "channel.close":
+        return this.onServerClose(m);
+      case "channel.flow":
+        return this.onFlow(m.active);
+      default:
+        this.expectReply(m);
+        this.settleInFlight(m, m);
+    }
+  }
+
+  private expectReply(m: Method): void {
+    const rpc = this.inFlight;
+    if (rpc === undefined || !rpc.replies.includes(m.name)) {
+      throw new FrameError(505, `unexpected ${m.name} on channel ${this.id}${rpc ? ` (waiting for ${rpc.replies.join(" or ")})` : ""}`);
+    }
+  }
+
+  private completeContent(body: Buffer): void {
+    const m = this.contentMethod!;
+    const properties = this.contentProps!;
+    this.contentMethod = undefined;
+    this.contentProps = undefined;
+    this.contentSize = 0;
+    switch (m.name) {
+      case "basic.deliver":
+        return this.onDeliver({ body, properties, fields: m as DeliveryFields });
+      case "basic.get-ok":
+        return this.settleInFlight({ body, properties, fields: m as DeliveryFields });
+      case "basic.return":
+        this.emit("return", { body, properties, fields: m });
+        return;
+    }
+  }
+
+  private onDeliver(msg: Message): void {
+    const tag = msg.fields.consumerTag!;
+    const sink = this.consumers.get(tag);
+    if (sink !== undefined) return sink.deliver(msg);
+    // A delivery for a consumer we cancelled, still in flight: give it back rather than leave it
+    // unacked. For a tag we never had, nothing sensible can be done but drop it.
+    if (this.cancelled.get(tag) === false) this.connection.sendMethod(this.id, { name: "basic.reject", deliveryTag: msg.fields.deliveryTag, requeue: true });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // exchange
+
+  /** exchange.declare. Type: "direct", "fanout", "topic", "headers", or a plugin's type. */
+  async exchangeDeclare(exchange: string, type: string, options: ExchangeDeclareOptions = {}): Promise<void> {
+    await this.call(
+      {
+        name: "exchange.declare",
+        exchange,
+        type,
+        passive: options.passive ?? false,
+        durable: options.durable ?? false,
+        autoDelete: options.autoDelete ?? false,
+        internal: options.internal ?? false,
+        noWait: false,
+        arguments: options.arguments ?? {},
+      },
+      ["exchange.declare-ok"],
+    );
+  }
+
+  async exchangeDelete(exchange: string, options: { ifUnused?: boolean } = {}): Promise<void> {
+    await this.call({ name: "exchange.delete", exchange, ifUnused: options.ifUnused ?? false, noWait: false }, ["exchange.delete-ok"]);
+  }
+
+  /** Route messages from `source` to `destination` (RabbitMQ exchange-to-exchange binding). */
+  async exchangeBind(destination: string, source: string, routingKey = "", args: FieldTable = {}): Promise<void> {
+    await this.call({ name: "exchange.bind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.bind-ok"]);
+  }
+
+  async exchangeUnbind(destination: string, source: string, routingKey = "", args: FieldTable = {}): Promise<void> {
+    await this.call({ name: "exchange.unbind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.unbind-ok"]);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // queue
+
+  /** queue.declare; "" asks the broker to name the queue (returned as `queue`). */
+  async queueDeclare(queue = "", options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
+    const m = (await this.call(
+      {
+        name: "queue.declare",
+        queue,
+        passive: options.passive ?? false,
+        durable: options.durable ?? false,
+        exclusive: options.exclusive ?? false,
+        autoDelete: options.autoDelete ?? false,
+        noWait: false,
+        arguments: options.arguments ?? {},
+      },
+      ["queue.declare-ok"],
+    )) as MethodOf<"queue.declare-ok">;
+    return { queue: m.queue, messageCount: m.messageCount, consumerCount: m.consumerCount };
+  }
+
+  async queueBind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}): Promise<void> {
+    await this.call({ name: "queue.bind", queue, exchange, routingKey, noWait: false, arguments: args }, ["queue.bind-ok"]);
+  }
+
+  async queueUnbind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}): Promise<void> {
+    await this.call({ name: "queue.unbind", queue, exchange, routingKey, arguments: args }, ["queue.unbind-ok"]);
+  }
+
+  /** Remove every ready message; returns how many. */
+  async queuePurge(queue: string): Promise<{ messageCount: number }> {
+    const m = (await this.call({ name: "queue.purge", queue, noWait: false }, ["queue.purge-ok"])) as MethodOf<"queue.purge-ok">;
+    return { messageCount: m.messageCount };
+  }
+
+  async queueDelete(queue: string, options: { ifUnused?: boolean; ifEmpty?: boolean } = {}): Promise<{ messageCount: number }> {
+    const m = (await this.call({ name: "queue.delete", queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false, noWait: false }, ["queue.delete-ok"])) as MethodOf<"queue.delete-ok">;
+    return { messageCount: m.messageCount };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // basic
+
+  /**
+   * basic.qos. RabbitMQ reads `global: false` as a limit per consumer (for consumers started
+   * after this call) and `global: true` as one limit shared by the channel (per_consumer_qos).
+   */
+  async prefetch(count: number, options: { global?: boolean; size?: number } = {}): Promise<void> {
+    await this.call({ name: "basic.qos", prefetchSize: options.size ?? 0, prefetchCount: count, global: options.global ?? false }, ["basic.qos-ok"]);
+  }
+
+  /**
+   * basic.publish. Resolves once the frames are handed to a socket that is below its
+   * high-water mark (so awaiting it is backpressure); in confirm mode once the broker acks.
+   * Rejects on nack (NackError), on a channel or connection that closes first, and on a bad
+   * argument (TypeError/RangeError naming it; nothing is sent).
+   */
+  publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
+    if (this.state !== "open") return Promise.reject(this.closedError());
+    const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
+    if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError(`publish body must be a string, Buffer or Uint8Array, got ${typeof body}`));
+    try {
+      this.connection.sendContent(this.id, { name: "basic.publish", exchange, routingKey, mandatory: options.mandatory ?? false, immediate: false }, options, bytes);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (this.confirming) {
+      this.publishSeq++;
+      this.unconfirmedCount++;
+      return new Promise<void>((resolve, reject) => this.unconfirmed.push({ resolve, reject }));
+    }
+    if (!this.flowActive) return new Promise<void>((resolve) => this.flowWaiters.push(resolve));
+    return this.connection.writable();
+  }
+
+  /** Put the channel in confirm mode: every later publish resolves on the broker's ack. */
+  async confirmSelect(): Promise<void> {
+    await this.call({ name: "confirm.select", noWait: false }, ["confirm.select-ok"], false, () => {
+      this.confirming = true;
+    });
+  }
+
+  /** Resolves when every publish so far has been acked or nacked. */
+  waitForConfirms(): Promise<void> {
+    if (this.unconfirmedCount === 0) return RESOLVED;
+    return new Promise<void>((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  private onConfirm(tag: number, multiple: boolean, nack: boolean): void {
+    if (!this.confirming) throw new FrameError(505, `basic.${nack ? "nack" : "ack"} on channel ${this.id}, which is not in confirm mode`);
+    const settle = (d: Deferred | undefined) => {
+      if (d === undefined) return;
+      this.unconfirmedCount--;
+      if (nack) d.reject(new NackError(`the broker nacked publish #${tag}${multiple ? " (multiple)" : ""}`));
+      else d.resolve();
+    };
+    const idx = tag - this.unconfirmedBase;
+    if (idx < 0 || idx >= this.unconfirmed.length) return; // already settled, e.g. a repeated multiple ack
+    if (multiple) {
+      for (let i = 0; i <= idx; i++) settle(this.unconfirmed[i]);
+      this.unconfirmed.splice(0, idx + 1);
+      this.unconfirmedBase = tag + 1;
+    } else {
+      settle(this.unconfirmed[idx]);
+      this.unconfirmed[idx] = undefined;
+      let drop = 0;
+      while (drop < this.unconfirmed.length && this.unconfirmed[drop] === undefined) drop++;
+      if (drop > 0) {
+        this.unconfirmed.splice(0, drop);
+        this.unconfirmedBase += drop;
+      }
+    }
+    if (this.unconfirmedCount === 0 && this.settledWaiters.length > 0) for (const w of this.settledWaiters.splice(0)) w();
+  }
+
+  /** Start a consumer that calls `onMessage` per delivery. */
+  consume(queue: string, onMessage: (msg: Message) => unknown, options?: ConsumeOptions): Promise<Consumer>;
+  /** Start a consumer read with `for await`; `break` cancels it. */
+  consume(queue: string, options?: ConsumeOptions): MessageStream;
+  consume(queue: string, a?: ((msg: Message) => unknown) | ConsumeOptions, b?: ConsumeOptions): Promise<Consumer> | MessageStream {
+    if (typeof a !== "function") return new MessageStream(this, queue, a ?? {});
+    const onMessage = a;
+    const options = b ?? {};
+    const sink: ConsumerSink = {
+      noAck: options.noAck ?? false,
+      deliver: (msg) => {
+        try {
+          const r = onMessage(msg);
+          if (r instanceof Promise) r.catch((e: unknown) => this.consumerFailed(e, msg));
+        } catch (e) {
+          this.consumerFailed(e, msg);
+        }
+      },
+      end: (err) => {
+        if (err instanceof ConsumerCancelledError) options.onCancel?.(err);
+      },
+    };
+    return this.startConsumer(queue, sink, options).then((consumerTag) => ({ consumerTag, cancel: () => this.cancel(consumerTag) }));
+  }
+
+  private consumerFailed(err: unknown, msg: Message): void {
+    if (this.listenerCount("consumerError") > 0) this.emit("consumerError", err, msg);
+    else process.emitWarning(`warren: a consumer callback failed on channel ${this.id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
+
+  /** @internal */
+  async startConsumer(queue: string, sink: ConsumerSink, options: ConsumeOptions): Promise<string> {
+    const m = (await this.call(
+      {
+        name: "basic.consume",
+        queue,
+        consumerTag: options.consumerTag ?? "",
+        noLocal: options.noLocal ?? false,
+        noAck: options.noAck ?? false,
+        exclusive: options.exclusive ?? false,
+        noWait: false,
+        arguments: (options.arguments as FieldTable | undefined) ?? {},
+      },
+      ["basic.consume-ok"],
+      false,
+      // Register before any later frame is read: deliveries may follow consume-ok in the same chunk.
+      (reply) => this.consumers.set((reply as MethodOf<"basic.consume-ok">).consumerTag, sink),
+    )) as MethodOf<"basic.consume-ok">;
+    return m.consumerTag;
+  }
+
+  /** basic.cancel: once it resolves, the consumer gets nothing more. */
+  async cancel(consumerTag: string): Promise<void> {
+    const sink = this.consumers.get(consumerTag);
+    if (sink === undefined) return;
+    await this.call({ name: "basic.cancel", consumerTag, noWait: false }, ["basic.cancel-ok"], false, () => {
+      this.consumers.delete(consumerTag);
+      this.cancelled.set(consumerTag, sink.noAck);
+      sink.end(undefined);
+    });
+  }
+
+  private onServerCancel(consumerTag: string, noWait: boolean): void {
+    const sink = this.consumers.get(consumerTag);
+    this.consumers.delete(consumerTag);
+    if (!noWait) this.connection.sendMethod(this.id, { name: "basic.cancel-ok", consumerTag });
+    sink?.end(new ConsumerCancelledError(consumerTag));
+    this.emit("cancel", consumerTag);
+  }
+
+  /** basic.get: one message, or null when the queue is empty. */
+  async get(queue: string, options: { noAck?: boolean } = {}): Promise<Message | null> {
+    const r = await this.call({ name: "basic.get", queue, noAck: options.noAck ?? false }, ["basic.get-ok", "basic.get-empty"]);
+    return r !== null && "body" in r ? r : null;
+  }
+
+  /**
+   * Acknowledge a delivery (or, with multiple, every delivery up to it). Returns undefined, or
+   * the channel's close error if it is closed: an ack can't be sent then, and the broker
+   * requeues the message by itself.
+   */
+  ack(msg: Message | number, options: { multiple?: boolean } = {}): AmqpError | undefined {
+    return this.sendAsync({ name: "basic.ack", deliveryTag: tagOf(msg), multiple: options.multiple ?? false });
+  }
+
+  /** Reject one or (multiple) many deliveries; requeue defaults to true. */
+  nack(msg: Message | number, options: { multiple?: boolean; requeue?: boolean } = {}): AmqpError | undefined {
+    return this.sendAsync({ name: "basic.nack", deliveryTag: tagOf(msg), multiple: options.multiple ?? false, requeue: options.requeue ?? true });
+  }
+
+  /** Reject one delivery; requeue defaults to true. */
+  reject(msg: Message | number, options: { requeue?: boolean } = {}): AmqpError | undefined {
+    return this.sendAsync({ name: "basic.reject", deliveryTag: tagOf(msg), requeue: options.requeue ?? true });
+  }
+
+  private sendAsync(m: Method): AmqpError | undefined {
+    if (this.state !== "open") return this.closedError();
+    try {
+      this.connection.sendMethod(this.id, m);
+    } catch (e) {
+      return new AmqpError(`invalid ${m.name}: ${(e as Error).message}`, { cause: e });
+    }
+    return undefined;
+  }
+
+  /** basic.recover: redeliver every unacked message (requeue true: possibly to other consumers). */
+  async recover(options: { requeue?: boolean } = {}): Promise<void> {
+    await this.call({ name: "basic.recover", requeue: options.requeue ?? true }, ["basic.recover-ok"]);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // tx
+
+  async txSelect(): Promise<void> {
+    await this.call({ name: "tx.select" }, ["tx.select-ok"]);
+  }
+  async txCommit(): Promise<void> {
+    await this.call({ name: "tx.commit" }, ["tx.commit-ok"]);
+  }
+  async txRollback(): Promise<void> {
+    await this.call({ name: "tx.rollback" }, ["tx.rollback-ok"]);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // flow (channel.flow from the broker: stop publishing until active again)
+
+  private onFlow(active: boolean): void {
+    this.flowActive = active;
+    this.connection.sendMethod(this.id, { name: "channel.flow-ok", active });
+    if (active) for (const w of this.flowWaiters.splice(0)) w();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // closing
+
+  /**
+   * Close the channel. Waits for outstanding publisher confirms first (bounded by the sync
+   * timeout), so a close right after a burst of publishes loses nothing silently. Once it
+   * resolves, no further delivery reaches this channel's consumers.
+   */
+  async close(): Promise<void> {
+    if (this.state === "closed") return;
+    if (this.state === "closing") return new Promise<void>((resolve) => this.once("close", () => resolve()));
+    if (this.unconfirmedCount > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.waitForConfirms(), new Promise<void>((r) => (timer = setTimeout(r, this.connection.options.timeout)))]);
+      clearTimeout(timer);
+      if (this.state !== "open") return;
+    }
+    const done = new Promise<void>((resolve) => this.once("close", () => resolve()));
+    this.closeReason = new ChannelClosedError({ replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", initiatedBy: "client" });
+    this.beginClose(ReplyCode.REPLY_SUCCESS, "closed by the client");
+    return done;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private beginClose(code: number, text: string): void {
+    this.state = "closing";
+    this.connection.sendMethod(this.id, { name: "channel.close", replyCode: code, replyText: text.slice(0, 255), classId: 0, methodId: 0 });
+    clearTimeout(this.rpcTimer);
+    // If close-ok never comes, don't keep the id (or the caller) forever.
+    this.rpcTimer = setTimeout(() => this.finishClose(), this.connection.options.timeout);
+    this.rpcTimer.unref();
+    this.rejectPending(this.closeReason!);
+  }
+
+  /** Close the channel because warren can no longer trust its state (a timed-out call). */
+  private abandon(reason: AmqpError): void {
+    this.closeReason = reason;
+    this.beginClose(ReplyCode.REPLY_SUCCESS, reason.message);
+  }
+
+  private finishClose(): void {
+    clearTimeout(this.rpcTimer);
+    this.connection.releaseChannel(this.id);
+    this.fail(this.closeReason!);
+  }
+
+  private onServerClose(m: MethodOf<"channel.close">): void {
+    const err = closeError("channel", { replyCode: m.replyCode, replyText: m.replyText, classId: m.classId, methodId: m.methodId, initiatedBy: "server" });
+    this.connection.sendMethod(this.id, { name: "channel.close-ok" });
+    this.connection.releaseChannel(this.id);
+    this.fail(err);
+  }
+
+  private rejectPending(reason: AmqpError): void {
+    const rpcs = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
+    this.inFlight = undefined;
+    this.queue.length = 0;
+    for (const rpc of rpcs) rpc.reject(reason);
+    const unconfirmed = this.unconfirmed;
+    this.unconfirmed = [];
+    this.unconfirmedCount = 0;
+    for (const d of unconfirmed) d?.reject(reason);
+    for (const w of this.settledWaiters.splice(0)) w();
+    for (const w of this.flowWaiters.splice(0)) w();
+    for (const sink of this.consumers.values()) sink.end(isClientClose(reason) ? undefined : reason);
+    this.consumers.clear();
+  }
+
+  /**
+   * @internal The one way to closed: idempotent; rejects everything pending with `reason` and
+   * emits "close" (with undefined when this client closed the channel).
+   */
+  fail(reason: AmqpError): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.closeReason = reason;
+    clearTimeout(this.rpcTimer);
+    this.contentMethod = undefined;
+    this.contentProps = undefined;
+    this.contentChunks = [];
+    this.rejectPending(reason);
+    this.cancelled.clear();
+    this.emit("close", isClientClose(reason) ? undefined : reason);
+  }
+
+  private closedError(): AmqpError {
+    return this.closeReason ?? this.connection.reason ?? new ChannelClosedError({ replyCode: 0, replyText: "channel is not open", initiatedBy: "library" });
+  }
+
+  /** @internal for consumer iterators */
+  holdReading(): void {
+    this.connection.holdReading();
+  }
+  /** @internal */
+  releaseReading(): void {
+    this.connection.releaseReading();
+  }
+}
+
+function tagOf(msg: Message | number): number {
+  return typeof msg === "number" ? msg : msg.fields.deliveryTag;
+}

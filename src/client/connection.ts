@@ -1,0 +1,639 @@
+/**
+ * A connection: one socket, the handshake, heartbeats, the channel table, and the single write
+ * path every channel shares.
+ *
+ * Handshake (spec 2.2.4, 4.2.2):
+ *   C: protocol header "AMQP" 0 0 9 1
+ *   S: connection.start      C: connection.start-ok (client properties, SASL response)
+ *  [S: connection.secure     C: connection.secure-ok]   (not used by PLAIN/AMQPLAIN)
+ *   S: connection.tune       C: connection.tune-ok, connection.open (vhost)
+ *   S: connection.open-ok
+ *
+ * Writes: every frame is encoded into one slab Writer; the bytes leave in one socket write per
+ * event-loop turn (or sooner once 64 KiB are pending), so a burst of publishes costs one
+ * syscall, and the frames of one publish are always contiguous.
+ */
+import { EventEmitter } from "node:events";
+import net from "node:net";
+import tls from "node:tls";
+import diagnostics from "node:diagnostics_channel";
+import type { Duplex } from "node:stream";
+import { FRAME_MIN_SIZE, FrameType, PROTOCOL_HEADER, ReplyCode } from "../protocol/constants.js";
+import { FrameError } from "../protocol/errors.js";
+import { FrameParser, encodeMethodFrame, encodeHeaderFrame, encodeBodyFrames, encodeHeartbeatFrame, type Frame } from "../protocol/frame.js";
+import type { Method, MethodOf } from "../protocol/methods.js";
+import type { BasicProperties } from "../protocol/properties.js";
+import type { FieldTable } from "../protocol/table.js";
+import { Writer } from "../protocol/writer.js";
+import { Channel } from "./channel.js";
+import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, closeError } from "./errors.js";
+import { saslResponse, type Mechanism } from "./sasl.js";
+import { parseUrl, redact } from "./url.js";
+
+export interface ConnectOptions {
+  /** An amqp:// or amqps:// URI; the other options override its parts. */
+  url?: string;
+  hostname?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  /** Virtual host; default "/". */
+  vhost?: string;
+  /** TLS: true for defaults (certificate verification on), or node:tls options (ca, cert, key, servername, ...). */
+  tls?: boolean | tls.ConnectionOptions;
+  /** SASL mechanism; default PLAIN (EXTERNAL when a client certificate is given). */
+  mechanism?: Mechanism;
+  /** Heartbeat interval we propose, in seconds (default 60). 0 accepts the broker's value. */
+  heartbeat?: number;
+  /** Largest frame we propose (default 131072; 0 = no limit). A broker value below 4096 is refused. */
+  frameMax?: number;
+  /** Most channels we propose (default 2047; 0 = no limit, i.e. 65535). */
+  channelMax?: number;
+  /** Time limit in ms for the whole connect: TCP, TLS and handshake (default 10000). */
+  connectionTimeout?: number;
+  /** Time limit in ms for each synchronous method (declare, bind, consume, close...; default 30000). */
+  timeout?: number;
+  /** Largest inbound frame accepted when frame_max is 0 (no limit was negotiated); default 16 MiB. */
+  maxInboundFrameSize?: number;
+  /** Shown in the management UI and `rabbitmqctl list_connections client_properties`. */
+  connectionName?: string;
+  /** Extra client properties, merged over warren's. */
+  clientProperties?: FieldTable;
+  /** TCP_NODELAY (default true): without it Nagle's algorithm delays small frames by up to 40 ms. */
+  noDelay?: boolean;
+  /** Abort the connect. */
+  signal?: AbortSignal;
+  /** Run over this stream instead of a TCP/TLS socket (tests, tunnels). Called once. */
+  transport?: () => Duplex;
+}
+
+interface Resolved {
+  hostname: string;
+  port: number;
+  username: string;
+  password: string;
+  vhost: string;
+  tls: false | tls.ConnectionOptions;
+  mechanism: Mechanism;
+  heartbeat: number;
+  frameMax: number;
+  channelMax: number;
+  connectionTimeout: number;
+  timeout: number;
+  maxInboundFrameSize: number;
+  connectionName: string | undefined;
+  clientProperties: FieldTable | undefined;
+  noDelay: boolean;
+  transport: (() => Duplex) | undefined;
+}
+
+function resolveOptions(input: string | ConnectOptions | undefined): Resolved {
+  const o: ConnectOptions = typeof input === "string" ? { url: input } : (input ?? {});
+  const u = parseUrl(o.url ?? "amqp://localhost");
+  const tlsOpt = o.tls ?? u.tls;
+  const tlsOptions: false | tls.ConnectionOptions = tlsOpt === false ? false : tlsOpt === true ? {} : tlsOpt;
+  const hasCert = tlsOptions !== false && tlsOptions.cert !== undefined;
+  return {
+    hostname: o.hostname ?? u.hostname,
+    port: o.port ?? (o.tls !== undefined && o.url === undefined ? (tlsOptions ? 5671 : 5672) : u.port),
+    username: o.username ?? u.username,
+    password: o.password ?? u.password,
+    vhost: o.vhost ?? u.vhost,
+    tls: tlsOptions,
+    mechanism: o.mechanism ?? (u.mechanism as Mechanism | undefined) ?? (hasCert ? "EXTERNAL" : "PLAIN"),
+    heartbeat: o.heartbeat ?? u.heartbeat ?? 60,
+    frameMax: o.frameMax ?? u.frameMax ?? 131072,
+    channelMax: o.channelMax ?? u.channelMax ?? 2047,
+    connectionTimeout: o.connectionTimeout ?? u.connectionTimeout ?? 10000,
+    timeout: o.timeout ?? 30000,
+    maxInboundFrameSize: o.maxInboundFrameSize ?? 16 * 1024 * 1024,
+    connectionName: o.connectionName ?? u.connectionName,
+    clientProperties: o.clientProperties,
+    noDelay: o.noDelay ?? true,
+    transport: o.transport,
+  };
+}
+
+/** Frames in and out, for tracing: `{ connection, channel, frame }`. Free when nobody subscribes. */
+export const frameInChannel = diagnostics.channel("warren:frame:in");
+export const frameOutChannel = diagnostics.channel("warren:frame:out");
+export interface FrameMessage {
+  connection: Connection;
+  channel: number;
+  frame: Frame;
+}
+
+export interface ConnectionEvents {
+  /** The broker stopped reading from this connection (a resource alarm): publishes wait until "unblocked". */
+  blocked: [reason: string];
+  unblocked: [];
+  /** The connection is closed; err is undefined for a close by this client. */
+  close: [err: AmqpError | undefined];
+}
+
+type State = "opening" | "open" | "closing" | "closed";
+
+const VERSION = "0.1.0";
+/** Flush at once past this many pending bytes instead of waiting for the end of the turn. */
+const FLUSH_AT = 64 * 1024;
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * An open AMQP connection. Create with `connect()`.
+ */
+export class Connection extends EventEmitter<ConnectionEvents> {
+  /** Negotiated largest frame (0 = no limit). */
+  frameMax = 0;
+  /** Negotiated most channels. */
+  channelMax = 0;
+  /** Negotiated heartbeat interval in seconds (0 = none). */
+  heartbeat = 0;
+  /** What the broker said about itself in connection.start (product, version, capabilities...). */
+  serverProperties: FieldTable = {};
+  /** True between connection.blocked and connection.unblocked. */
+  blocked = false;
+
+  /** @internal */ readonly options: Resolved;
+  /** @internal */ state: State = "opening";
+  private socket: Duplex;
+  private readonly parser: FrameParser;
+  private readonly writer = new Writer();
+  private flushScheduled = false;
+  private readonly channels: (Channel | undefined)[] = [];
+  private nextChannelHint = 1;
+  private closeReason: AmqpError | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private wroteSinceTick = false;
+  private receivedSinceTick = false;
+  private silentTicks = 0;
+  private readHolds = 0;
+  private drainWaiters: (() => void)[] = [];
+  private unblockWaiters: (() => void)[] = [];
+  private handshake: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
+  private channel0: { expect: string; resolve: () => void; reject: (e: AmqpError) => void; timer: NodeJS.Timeout } | undefined;
+  private closeOkWaiter: (() => void) | undefined;
+  private readonly flushNow = () => this.flush();
+
+  /** @internal use connect() */
+  constructor(options: Resolved, socket: Duplex) {
+    super();
+    this.options = options;
+    this.socket = socket;
+    this.parser = new FrameParser(Math.max(options.frameMax || options.maxInboundFrameSize, FRAME_MIN_SIZE));
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("drain", () => this.onDrain());
+    socket.on("error", (err: Error) => this.onSocketGone(err));
+    socket.on("close", () => this.onSocketGone(undefined));
+    socket.on("end", () => this.onSocketGone(undefined));
+  }
+
+  /** True once closed or lost; every call then fails with `closeReason`. */
+  get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // handshake
+
+  /** @internal */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.handshake = { resolve, reject };
+      this.socket.write(PROTOCOL_HEADER);
+    });
+  }
+
+  private onStart(m: MethodOf<"connection.start">): void {
+    this.serverProperties = m.serverProperties;
+    const o = this.options;
+    const offered = m.mechanisms.split(" ");
+    if (!offered.includes(o.mechanism)) {
+      this.fail(closeError("connection", { replyCode: ReplyCode.ACCESS_REFUSED, replyText: `the broker does not offer SASL mechanism ${o.mechanism} (it offers ${m.mechanisms})`, initiatedBy: "library" }, true));
+      return;
+    }
+    const clientProperties: FieldTable = {
+      product: "warren",
+      version: VERSION,
+      platform: `Node.js ${process.version}`,
+      information: "https://www.npmjs.com/package/warren",
+      capabilities: {
+        publisher_confirms: true,
+        exchange_exchange_bindings: true,
+        "basic.nack": true,
+        consumer_cancel_notify: true,
+        "connection.blocked": true,
+        authentication_failure_close: true,
+        per_consumer_qos: true,
+      },
+      ...(o.connectionName !== undefined ? { connection_name: o.connectionName } : {}),
+      ...o.clientProperties,
+    };
+    this.sendMethod(0, {
+      name: "connection.start-ok",
+      clientProperties,
+      mechanism: o.mechanism,
+      response: saslResponse(o.mechanism, o.username, o.password) as unknown as string,
+      locale: "en_US",
+    });
+  }
+
+  /**
+   * Tune (RabbitMQ "Connections" guide): for frame_max and channel_max the lower non-zero value
+   * wins, 0 meaning no limit; for the heartbeat, the lower if both are non-zero, else the other.
+   */
+  private onTune(m: MethodOf<"connection.tune">): void {
+    const o = this.options;
+    if (m.frameMax !== 0 && m.frameMax < FRAME_MIN_SIZE) {
+      this.fail(new ConnectionClosedError({ replyCode: ReplyCode.NOT_ALLOWED, replyText: `the broker proposed frame_max ${m.frameMax}, below the minimum of ${FRAME_MIN_SIZE}`, initiatedBy: "library" }));
+      return;
+    }
+    const lower = (a: number, b: number) => (a === 0 ? b : b === 0 ? a : Math.min(a, b));
+    this.frameMax = lower(o.frameMax, m.frameMax);
+    this.channelMax = lower(o.channelMax, m.channelMax) || 0xffff;
+    this.heartbeat = o.heartbeat === 0 || m.heartbeat === 0 ? Math.max(o.heartbeat, m.heartbeat) : Math.min(o.heartbeat, m.heartbeat);
+    this.parser.maxFrameSize = this.frameMax === 0 ? o.maxInboundFrameSize : this.frameMax;
+    this.sendMethod(0, { name: "connection.tune-ok", channelMax: this.channelMax, frameMax: this.frameMax, heartbeat: this.heartbeat });
+    this.sendMethod(0, { name: "connection.open", virtualHost: o.vhost });
+    this.startHeartbeat();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // inbound
+
+  private onData(chunk: Buffer): void {
+    this.receivedSinceTick = true;
+    if (this.state === "closed") return;
+    // Before the first frame, a broker that speaks another protocol version answers with its own header (4.2.2).
+    if (this.state === "opening" && this.parser.buffered === 0 && chunk[0] === 0x41 /* 'A' */) {
+      this.fail(new FrameError(501, `the broker refused protocol AMQP 0-9-1 and offered ${JSON.stringify(chunk.subarray(0, 8).toString("latin1"))}`));
+      return;
+    }
+    this.parser.push(chunk);
+    try {
+      let frame: Frame | undefined;
+      while ((frame = this.parser.next()) !== undefined) {
+        if (frameInChannel.hasSubscribers) frameInChannel.publish({ connection: this, channel: frame.channel, frame } satisfies FrameMessage);
+        if (frame.channel === 0) this.onChannel0(frame);
+        else {
+          const ch = this.channels[frame.channel];
+          if (ch === undefined) throw new FrameError(504, `frame on channel ${frame.channel}, which is not open`);
+          ch.onFrame(frame);
+        }
+        if ((this.state as State) === "closed") return; // a frame may have closed the connection
+      }
+    } catch (e) {
+      if (e instanceof FrameError) this.protocolError(e);
+      else throw e; // a bug in warren itself: let it surface
+    }
+  }
+
+  private onChannel0(frame: Frame): void {
+    if (frame.type === FrameType.Heartbeat) return;
+    if (frame.type !== FrameType.Method) throw new FrameError(505, `content frame on channel 0`);
+    const m = frame.method;
+    switch (m.name) {
+      case "connection.start":
+        if (this.state !== "opening") throw new FrameError(505, "connection.start after the handshake");
+        return this.onStart(m);
+      case "connection.secure":
+        // PLAIN/AMQPLAIN/EXTERNAL need no challenge round: answer with the same credentials.
+        return this.sendMethod(0, { name: "connection.secure-ok", response: saslResponse(this.options.mechanism, this.options.username, this.options.password) as unknown as string });
+      case "connection.tune":
+        if (this.state !== "opening") throw new FrameError(505, "connection.tune after the handshake");
+        return this.onTune(m);
+      case "connection.open-ok":
+        if (this.state !== "opening") throw new FrameError(505, "unexpected connection.open-ok");
+        this.state = "open";
+        this.handshake?.resolve();
+        this.handshake = undefined;
+        return;
+      case "connection.close": {
+        // The broker closes: answer close-ok (4.2.? "closing a connection"), then the socket may go.
+        const err = closeError("connection", { replyCode: m.replyCode, replyText: m.replyText, classId: m.classId, methodId: m.methodId, initiatedBy: "server" }, this.state === "opening");
+        this.sendMethod(0, { name: "connection.close-ok" });
+        this.flush();
+        this.fail(err);
+        return;
+      }
+      case "connection.close-ok":
+        if (this.state !== "closing") throw new FrameError(505, "connection.close-ok without a close");
+        this.closeOkWaiter?.();
+        return;
+      case "connection.blocked":
+        this.blocked = true;
+        this.emit("blocked", m.reason);
+        return;
+      case "connection.unblocked": {
+        this.blocked = false;
+        const waiters = this.unblockWaiters;
+        this.unblockWaiters = [];
+        for (const w of waiters) w();
+        this.emit("unblocked");
+        return;
+      }
+      case "connection.update-secret-ok":
+        if (this.channel0?.expect !== m.name) throw new FrameError(505, "unexpected connection.update-secret-ok");
+        clearTimeout(this.channel0.timer);
+        this.channel0.resolve();
+        this.channel0 = undefined;
+        return;
+      default:
+        throw new FrameError(503, `${m.name} is not valid on channel 0`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // outbound
+
+  /** @internal Encode one method frame; it leaves with the next flush. Throws TypeError/RangeError on a bad argument, writing nothing. */
+  sendMethod(channel: number, method: Method): void {
+    if (this.state === "closed") return;
+    encodeMethodFrame(this.writer, channel, method, this.frameMax);
+    if (frameOutChannel.hasSubscribers) frameOutChannel.publish({ connection: this, channel, frame: { type: FrameType.Method, channel, method } } satisfies FrameMessage);
+    this.afterWrite();
+  }
+
+  /** @internal A method with content (basic.publish): method, header and body frames, contiguous; all or nothing. */
+  sendContent(channel: number, method: Method, properties: BasicProperties, body: Uint8Array): void {
+    const w = this.writer;
+    const mark = w.mark();
+    encodeMethodFrame(w, channel, method, this.frameMax);
+    try {
+      encodeHeaderFrame(w, channel, 60, body.length, properties, this.frameMax);
+    } catch (e) {
+      w.rewind(mark);
+      throw e;
+    }
+    encodeBodyFrames(w, channel, body, this.frameMax);
+    if (frameOutChannel.hasSubscribers) this.traceContent(channel, method, properties, body);
+    this.afterWrite();
+  }
+
+  private traceContent(channel: number, method: Method, properties: BasicProperties, body: Uint8Array): void {
+    const pub = (frame: Frame) => frameOutChannel.publish({ connection: this, channel, frame } satisfies FrameMessage);
+    pub({ type: FrameType.Method, channel, method });
+    pub({ type: FrameType.Header, channel, classId: 60, bodySize: body.length, properties });
+    const max = this.frameMax ? this.frameMax - 8 : body.length || 1;
+    for (let off = 0; off < body.length; off += max) pub({ type: FrameType.Body, channel, payload: Buffer.from(body.buffer, body.byteOffset + off, Math.min(max, body.length - off)) });
+  }
+
+  private afterWrite(): void {
+    if (this.writer.length >= FLUSH_AT) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  /** @internal Write out what is pending. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.writer.length === 0 || this.state === "closed") return;
+    this.wroteSinceTick = true;
+    this.socket.write(this.writer.take());
+  }
+
+  /** @internal Backpressure: resolved while the socket can take more; else a promise for the next 'drain'. */
+  writable(): Promise<void> {
+    if (this.blocked) return new Promise<void>((resolve) => this.unblockWaiters.push(resolve));
+    if (!this.socket.writableNeedDrain) return RESOLVED;
+    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private onDrain(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** @internal Stop reading from the socket (a consumer iterator's buffer is full); counted, so holds nest. */
+  holdReading(): void {
+    if (this.readHolds++ === 0) this.socket.pause();
+  }
+
+  /** @internal */
+  releaseReading(): void {
+    if (this.readHolds > 0 && --this.readHolds === 0) this.socket.resume();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // heartbeats (4.2.7): sent when we have written nothing for half an interval; the peer is
+  // declared dead after two intervals without a byte from it.
+
+  private startHeartbeat(): void {
+    if (this.heartbeat === 0) return;
+    this.heartbeatTimer = setInterval(() => this.heartbeatTick(), (this.heartbeat * 1000) / 2);
+    this.heartbeatTimer.unref();
+  }
+
+  private heartbeatTick(): void {
+    if (!this.wroteSinceTick) {
+      encodeHeartbeatFrame(this.writer);
+      this.flush();
+    }
+    this.wroteSinceTick = false;
+    if (this.receivedSinceTick || this.readHolds > 0) this.silentTicks = 0;
+    else if (++this.silentTicks >= 4) {
+      this.fail(new ConnectionClosedError({ replyCode: 0, replyText: `missed heartbeats: nothing from the broker for ${this.heartbeat * 2} s`, initiatedBy: "library" }));
+      return;
+    }
+    this.receivedSinceTick = false;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // channels
+
+  /** Open a new channel. */
+  async openChannel(): Promise<Channel> {
+    if (this.state !== "open") throw this.closeReason ?? new ConnectionClosedError({ replyCode: 0, replyText: "connection is not open", initiatedBy: "library" });
+    const id = this.allocateChannelId();
+    const ch = new Channel(this, id);
+    this.channels[id] = ch;
+    await ch.open();
+    return ch;
+  }
+
+  private allocateChannelId(): number {
+    const max = this.channelMax;
+    for (let i = 0; i < max; i++) {
+      const id = ((this.nextChannelHint - 1 + i) % max) + 1;
+      if (this.channels[id] === undefined) {
+        this.nextChannelHint = (id % max) + 1;
+        return id;
+      }
+    }
+    throw new ConnectionClosedError({ replyCode: ReplyCode.RESOURCE_ERROR, replyText: `all ${max} channels are in use (channel_max)`, initiatedBy: "library" });
+  }
+
+  /** @internal A channel id is free again only after close-ok, sent or received. */
+  releaseChannel(id: number): void {
+    this.channels[id] = undefined;
+  }
+
+  /** @internal */
+  get openChannels(): number {
+    let n = 0;
+    for (const c of this.channels) if (c !== undefined) n++;
+    return n;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // update-secret (RabbitMQ extension: renew an expiring OAuth token without reconnecting)
+
+  async updateSecret(newSecret: string, reason: string): Promise<void> {
+    if (this.state !== "open") throw this.closeReason ?? new ConnectionClosedError({ replyCode: 0, replyText: "connection is not open", initiatedBy: "library" });
+    if (this.channel0) throw new AmqpError("an update-secret is already in progress");
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.channel0 = undefined;
+        reject(new TimeoutError(`connection.update-secret got no answer in ${this.options.timeout} ms`));
+      }, this.options.timeout);
+      this.channel0 = { expect: "connection.update-secret-ok", resolve, reject, timer };
+    });
+    this.sendMethod(0, { name: "connection.update-secret", newSecret, reason });
+    return done;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // closing
+
+  /**
+   * Close the connection: connection.close, wait for close-ok (at most the sync timeout), then
+   * end the socket. Every pending call on every channel rejects. Resolves when all is released:
+   * no timer or socket is left, so a script exits by itself.
+   */
+  async close(): Promise<void> {
+    if (this.state === "closed") return;
+    if (this.state === "closing") return new Promise<void>((resolve) => this.once("close", () => resolve()));
+    const reason = new ConnectionClosedError({ replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", initiatedBy: "client" });
+    if (this.state === "opening") {
+      this.fail(reason);
+      return;
+    }
+    this.state = "closing";
+    this.sendMethod(0, { name: "connection.close", replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", classId: 0, methodId: 0 });
+    this.flush();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.options.timeout);
+      this.closeOkWaiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.fail(reason);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** The peer broke the protocol: tell it why (connection.close with the code), then drop it. */
+  private protocolError(e: FrameError): void {
+    if (this.state === "closed") return;
+    if (this.state !== "opening") {
+      this.sendMethod(0, { name: "connection.close", replyCode: e.code, replyText: e.message.slice(0, 255), classId: 0, methodId: 0 });
+      this.flush();
+    }
+    this.fail(e);
+  }
+
+  private onSocketGone(err: Error | undefined): void {
+    if (this.state === "closed") return;
+    const lost = this.state === "closing" && err === undefined;
+    this.fail(
+      lost
+        ? new ConnectionClosedError({ replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", initiatedBy: "client" })
+        : new ConnectionClosedError({ replyCode: 0, replyText: `connection lost${err ? `: ${err.message}` : " (socket closed by the peer)"}`, initiatedBy: "library", cause: err }),
+    );
+  }
+
+  /**
+   * The one way down: idempotent. Rejects the handshake, every channel's pending calls,
+   * unconfirmed publishes and consumer iterators with the same reason; clears every timer;
+   * destroys the socket; emits "close" once.
+   */
+  /** @internal */
+  fail(reason: AmqpError): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.closeReason = reason;
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    if (this.channel0) {
+      clearTimeout(this.channel0.timer);
+      this.channel0.reject(reason);
+      this.channel0 = undefined;
+    }
+    for (const ch of this.channels) ch?.fail(reason);
+    this.channels.length = 0;
+    this.handshake?.reject(reason);
+    this.handshake = undefined;
+    // Writers waiting for drain or unblock must not hang: let them go; their publish already failed or will.
+    for (const w of this.drainWaiters.splice(0)) w();
+    for (const w of this.unblockWaiters.splice(0)) w();
+    if (this.writer.length > 0 && this.socket.writable) this.socket.end(this.writer.take());
+    else this.socket.end();
+    // end() lets the close frames out; destroy soon after so no socket outlives the connection.
+    const s = this.socket;
+    setImmediate(() => s.destroy()).unref();
+    const clean = reason instanceof ConnectionClosedError && reason.initiatedBy === "client";
+    this.emit("close", clean ? undefined : reason);
+  }
+
+  /** @internal Why the connection closed (undefined while open). */
+  get reason(): AmqpError | undefined {
+    return this.closeReason;
+  }
+}
+
+/**
+ * Connect and complete the handshake. `connect("amqp://user:pass@host/vhost?heartbeat=30")` or
+ * `connect({ hostname, port, username, password, vhost, tls, ... })`.
+ */
+export async function connect(urlOrOptions?: string | ConnectOptions): Promise<Connection> {
+  const o = resolveOptions(urlOrOptions);
+  const signal = typeof urlOrOptions === "object" ? urlOrOptions.signal : undefined;
+  if (signal?.aborted) throw new AbortError("connect aborted");
+  const socket = o.transport ? o.transport() : openSocket(o);
+  const conn = new Connection(o, socket);
+  const where = `${o.tls ? "amqps" : "amqp"}://${o.hostname}:${o.port}`;
+  let timer: NodeJS.Timeout | undefined;
+  let onClose: ((err: AmqpError | undefined) => void) | undefined;
+  const onAbort = () => conn.fail(new AbortError("connect aborted"));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => {
+        conn.fail(new TimeoutError(`could not connect to ${where} within ${o.connectionTimeout} ms`));
+      }, o.connectionTimeout);
+      const begin = () => conn.start().then(resolve, reject);
+      if (o.transport) begin();
+      else socket.once(o.tls ? "secureConnect" : "connect", begin);
+      // Errors before the handshake starts (ECONNREFUSED, DNS, TLS) arrive through fail() too.
+      onClose = (err) => reject(err ?? new ConnectionClosedError({ replyCode: 0, replyText: "closed during connect", initiatedBy: "library" }));
+      conn.once("close", onClose);
+    });
+  } catch (e) {
+    if (e instanceof ConnectionClosedError && e.initiatedBy === "library" && e.replyCode === 0) {
+      throw new ConnectionClosedError({ replyCode: 0, replyText: `could not connect to ${redact(where)}: ${e.replyText.replace(/^connection lost: /, "")}`, initiatedBy: "library", cause: e.cause });
+    }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    if (onClose) conn.off("close", onClose);
+    signal?.removeEventListener("abort", onAbort);
+  }
+  return conn;
+}
+
+function openSocket(o: Resolved): Duplex {
+  const socket = o.tls
+    ? tls.connect({ servername: net.isIP(o.hostname) ? undefined : o.hostname, ...o.tls, host: o.hostname, port: o.port })
+    : net.connect({ host: o.hostname, port: o.port });
+  socket.setNoDelay(o.noDelay);
+  return socket;
+}

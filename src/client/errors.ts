@@ -1,0 +1,200 @@
+/**
+ * Typed errors. Every error warren raises is an AmqpError. A close by the broker becomes a
+ * ChannelClosedError or ConnectionClosedError, or one of their subclasses chosen by reply code
+ * so a user can `catch (e) { if (e instanceof NotFoundError) ... }`.
+ *
+ * Reply codes (spec "constants"): 3xx/4xx close a channel, 5xx the connection; RabbitMQ also
+ * closes connections with 320 (forced) and 403 (authentication failure, with the
+ * authentication_failure_close capability).
+ */
+import { AmqpError, FrameError } from "../protocol/errors.js";
+import { ReplyCode, replyCodeName } from "../protocol/constants.js";
+import { methodIds, type MethodName } from "../protocol/methods.js";
+
+export { AmqpError, FrameError };
+
+/** Who ended the channel or connection: the broker, the user's code, or warren itself (a lost socket, a timeout, a protocol violation by the peer). */
+export type Initiator = "server" | "client" | "library";
+
+export interface CloseReason {
+  replyCode: number;
+  replyText: string;
+  classId?: number;
+  methodId?: number;
+  initiatedBy: Initiator;
+  cause?: unknown;
+}
+
+/** Reply codes after which trying again can succeed: transient conditions, not refusals. */
+const RECOVERABLE: ReadonlySet<number> = new Set([0, ReplyCode.CONNECTION_FORCED, ReplyCode.RESOURCE_LOCKED, ReplyCode.RESOURCE_ERROR, ReplyCode.INTERNAL_ERROR]);
+
+function methodNameOf(classId: number | undefined, methodId: number | undefined): MethodName | undefined {
+  if (!classId) return undefined;
+  for (const [name, [c, m]] of Object.entries(methodIds)) if (c === classId && m === methodId) return name as MethodName;
+  return undefined;
+}
+
+abstract class ClosedError extends AmqpError {
+  readonly replyCode: number;
+  readonly replyText: string;
+  /** The class and method that failed (0 when the close was not caused by a method). */
+  readonly classId: number;
+  readonly methodId: number;
+  /** The failing method's name, e.g. "queue.declare", when the broker named one. */
+  readonly method: MethodName | undefined;
+  readonly initiatedBy: Initiator;
+  /** Whether the same operation could succeed if tried again (on a new channel or connection). */
+  readonly recoverable: boolean;
+
+  constructor(what: string, r: CloseReason) {
+    const method = methodNameOf(r.classId, r.methodId);
+    const code = r.replyCode ? `${r.replyCode} ${replyCodeName(r.replyCode)}` : "";
+    const by = r.initiatedBy === "server" ? "by the broker" : r.initiatedBy === "client" ? "by the client" : "";
+    super([`${what} closed`, by, code && `(${code})`].filter(Boolean).join(" ") + `: ${r.replyText}` + (method ? ` [${method}]` : ""), r.cause === undefined ? undefined : { cause: r.cause });
+    this.replyCode = r.replyCode;
+    this.replyText = r.replyText;
+    this.classId = r.classId ?? 0;
+    this.methodId = r.methodId ?? 0;
+    this.method = method;
+    this.initiatedBy = r.initiatedBy;
+    this.recoverable = RECOVERABLE.has(r.replyCode) || (r.initiatedBy === "library" && r.replyCode !== ReplyCode.FRAME_ERROR);
+  }
+}
+
+/** The channel was closed: every call pending or queued on it rejects with this (or a subclass). */
+export class ChannelClosedError extends ClosedError {
+  override name = "ChannelClosedError";
+  constructor(r: CloseReason) {
+    super("channel", r);
+  }
+}
+/** 404: the exchange or queue does not exist (a passive declare, a bind, a publish to a missing exchange). */
+export class NotFoundError extends ChannelClosedError {
+  override name = "NotFoundError";
+}
+/** 403 on a channel: e.g. declaring a name starting with "amq.", or no permission on the resource. */
+export class AccessRefusedError extends ChannelClosedError {
+  override name = "AccessRefusedError";
+}
+/** 405: the queue is exclusive to another connection. */
+export class ResourceLockedError extends ChannelClosedError {
+  override name = "ResourceLockedError";
+}
+/** 406: a redeclare with other properties, an unknown delivery tag, a delete if-unused of a used queue. */
+export class PreconditionFailedError extends ChannelClosedError {
+  override name = "PreconditionFailedError";
+}
+
+/** The connection was closed or lost: every call on it and its channels rejects with this (or a subclass). */
+export class ConnectionClosedError extends ClosedError {
+  override name = "ConnectionClosedError";
+  constructor(r: CloseReason) {
+    super("connection", r);
+  }
+}
+/** Wrong user name or password (403 at the handshake), or the mechanism was refused. */
+export class AuthenticationError extends ConnectionClosedError {
+  override name = "AuthenticationError";
+}
+/** 320: an operator or the broker closed the connection (rabbitmqctl close_connection, shutdown). */
+export class ConnectionForcedError extends ConnectionClosedError {
+  override name = "ConnectionForcedError";
+}
+/** 402: the virtual host path is malformed. */
+export class InvalidPathError extends ConnectionClosedError {
+  override name = "InvalidPathError";
+}
+/** 530: e.g. the virtual host does not exist or the user may not use it. */
+export class NotAllowedError extends ConnectionClosedError {
+  override name = "NotAllowedError";
+}
+/** 506: the broker ran short of a resource (channels, memory). */
+export class ResourceError extends ConnectionClosedError {
+  override name = "ResourceError";
+}
+/** 540: the broker does not implement what was asked (e.g. basic.publish immediate). */
+export class NotImplementedError extends ConnectionClosedError {
+  override name = "NotImplementedError";
+}
+/** 541: the broker failed internally. */
+export class InternalError extends ConnectionClosedError {
+  override name = "InternalError";
+}
+/** 501-505 from the broker: it says this client broke the protocol. */
+export class ProtocolViolationError extends ConnectionClosedError {
+  override name = "ProtocolViolationError";
+}
+
+/** A wait ran past its time limit (connect, a synchronous method, an RPC call). */
+export class TimeoutError extends AmqpError {
+  override name = "TimeoutError";
+  readonly recoverable = true;
+}
+
+/** The broker nacked a publish in confirm mode: it did not take responsibility for the message. */
+export class NackError extends AmqpError {
+  override name = "NackError";
+  readonly recoverable = true;
+}
+
+/** The broker cancelled a consumer (its queue was deleted, or the node hosting it went away). */
+export class ConsumerCancelledError extends AmqpError {
+  override name = "ConsumerCancelledError";
+  readonly consumerTag: string;
+  constructor(consumerTag: string) {
+    super(`consumer ${consumerTag} was cancelled by the broker (queue deleted or unavailable)`);
+    this.consumerTag = consumerTag;
+  }
+}
+
+/** The operation was aborted by the caller's AbortSignal. */
+export class AbortError extends AmqpError {
+  override name = "AbortError";
+}
+
+/** A close this client asked for: not an error to report to consumers or "close" listeners. */
+export function isClientClose(e: unknown): boolean {
+  return e instanceof ClosedError && e.initiatedBy === "client";
+}
+
+/** The error class for a close of this reply code at this level. */
+export function closeError(level: "channel" | "connection", r: CloseReason, handshake = false): ChannelClosedError | ConnectionClosedError {
+  if (level === "channel") {
+    switch (r.replyCode) {
+      case ReplyCode.NOT_FOUND:
+        return new NotFoundError(r);
+      case ReplyCode.ACCESS_REFUSED:
+        return new AccessRefusedError(r);
+      case ReplyCode.RESOURCE_LOCKED:
+        return new ResourceLockedError(r);
+      case ReplyCode.PRECONDITION_FAILED:
+        return new PreconditionFailedError(r);
+      default:
+        return new ChannelClosedError(r);
+    }
+  }
+  switch (r.replyCode) {
+    case ReplyCode.ACCESS_REFUSED:
+      return handshake || r.initiatedBy === "server" ? new AuthenticationError(r) : new ConnectionClosedError(r);
+    case ReplyCode.CONNECTION_FORCED:
+      return new ConnectionForcedError(r);
+    case ReplyCode.INVALID_PATH:
+      return new InvalidPathError(r);
+    case ReplyCode.NOT_ALLOWED:
+      return new NotAllowedError(r);
+    case ReplyCode.RESOURCE_ERROR:
+      return new ResourceError(r);
+    case ReplyCode.NOT_IMPLEMENTED:
+      return new NotImplementedError(r);
+    case ReplyCode.INTERNAL_ERROR:
+      return new InternalError(r);
+    case ReplyCode.FRAME_ERROR:
+    case ReplyCode.SYNTAX_ERROR:
+    case ReplyCode.COMMAND_INVALID:
+    case ReplyCode.CHANNEL_ERROR:
+    case ReplyCode.UNEXPECTED_FRAME:
+      return r.initiatedBy === "server" ? new ProtocolViolationError(r) : new ConnectionClosedError(r);
+    default:
+      return new ConnectionClosedError(r);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Request/reply over RabbitMQ's direct reply-to (RabbitMQ "Direct Reply-to"): the caller
+ * consumes the pseudo-queue amq.rabbitmq.reply-to in no-ack mode and publishes requests with
+ * reply_to set to it; replies come straight back on this channel, with no queue declared.
+ * Requests are matched to replies by correlation id.
+ */
+import type { Channel, PublishOptions } from "./channel.js";
+import { AbortError, AmqpError, TimeoutError } from "./errors.js";
+import type { Message } from "./message.js";
+
+const REPLY_TO = "amq.rabbitmq.reply-to";
+
+export interface RpcOptions {
+  /** Default time limit for a call in ms (default 30000). */
+  timeout?: number;
+}
+export interface CallOptions extends PublishOptions {
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  resolve: (m: Message) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+  cleanup: () => void;
+}
+
+export class RpcClient {
+  private readonly channel: Channel;
+  private readonly timeout: number;
+  private readonly pending = new Map<string, Pending>();
+  private nextId = 1;
+  private readonly prefix = `${process.pid.toString(36)}.${Date.now().toString(36)}.`;
+  private consumerTag = "";
+
+  /** @internal use createRpcClient() */
+  constructor(channel: Channel, options: RpcOptions) {
+    this.channel = channel;
+    this.timeout = options.timeout ?? 30000;
+    channel.once("close", (err) => this.failAll(err ?? new AmqpError("the RPC client's channel was closed")));
+  }
+
+  /** @internal */
+  async start(): Promise<void> {
+    const c = await this.channel.consume(REPLY_TO, (msg) => this.onReply(msg), { noAck: true });
+    this.consumerTag = c.consumerTag;
+  }
+
+  private onReply(msg: Message): void {
+    const id = msg.properties.correlationId;
+    if (id === undefined) return;
+    const p = this.pending.get(id);
+    if (p === undefined) return; // a reply after its call timed out
+    this.pending.delete(id);
+    p.cleanup();
+    p.resolve(msg);
+  }
+
+  /** Publish a request and wait for its reply. */
+  call(exchange: string, routingKey: string, body: string | Uint8Array, options: CallOptions = {}): Promise<Message> {
+    const { timeout = this.timeout, signal, ...props } = options;
+    if (signal?.aborted) return Promise.reject(new AbortError("RPC call aborted"));
+    const correlationId = props.correlationId ?? this.prefix + (this.nextId++).toString(36);
+    return new Promise<Message>((resolve, reject) => {
+      const onAbort = () => {
+        if (this.pending.delete(correlationId)) {
+          p.cleanup();
+          reject(new AbortError("RPC call aborted"));
+        }
+      };
+      const timer = setTimeout(() => {
+        if (this.pending.delete(correlationId)) {
+          p.cleanup();
+          reject(new TimeoutError(`no reply to RPC ${routingKey} (correlation id ${correlationId}) within ${timeout} ms`));
+        }
+      }, timeout);
+      const p: Pending = {
+        resolve,
+        reject,
+        timer,
+        cleanup: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.pending.set(correlationId, p);
+      this.channel.publish(exchange, routingKey, body, { ...props, correlationId, replyTo: REPLY_TO }).catch((e: unknown) => {
+        if (this.pending.delete(correlationId)) {
+          p.cleanup();
+          reject(e);
+        }
+      });
+    });
+  }
+
+  private failAll(err: unknown): void {
+    for (const p of this.pending.values()) {
+      p.cleanup();
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+
+  /** Stop consuming replies; pending calls reject. */
+  async close(): Promise<void> {
+    this.failAll(new AmqpError("the RPC client was closed"));
+    if (this.consumerTag && !this.channel.closed) await this.channel.cancel(this.consumerTag);
+  }
+}
+
+/** An RPC client on this channel (it consumes the channel's direct reply-to). */
+export async function createRpcClient(channel: Channel, options: RpcOptions = {}): Promise<RpcClient> {
+  const rpc = new RpcClient(channel, options);
+  await rpc.start();
+  return rpc;
+}

@@ -1,0 +1,71 @@
+/**
+ * amqp:// and amqps:// URIs, as RabbitMQ documents them ("RabbitMQ URI Specification"):
+ *
+ *   amqp[s]://[user[:password]@]host[:port][/vhost][?heartbeat=..&frame_max=..&channel_max=..&connection_timeout=..]
+ *
+ * User, password and vhost are percent-decoded ("%2F" is the vhost "/"). No path means the
+ * default vhost "/"; a path of just "/" means the vhost "" (per that spec), which RabbitMQ does
+ * not have, so it is taken as "/" too, as every client does in practice.
+ */
+export interface ParsedUrl {
+  tls: boolean;
+  hostname: string;
+  port: number;
+  username: string;
+  password: string;
+  vhost: string;
+  heartbeat?: number;
+  frameMax?: number;
+  channelMax?: number;
+  connectionTimeout?: number;
+  connectionName?: string;
+  mechanism?: string;
+}
+
+const QUERY_NUMBERS: Record<string, "heartbeat" | "frameMax" | "channelMax" | "connectionTimeout"> = {
+  heartbeat: "heartbeat",
+  frame_max: "frameMax",
+  channel_max: "channelMax",
+  connection_timeout: "connectionTimeout",
+};
+
+export function parseUrl(url: string): ParsedUrl {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`not a valid AMQP URI: ${JSON.stringify(redact(url))}`);
+  }
+  const proto = u.protocol;
+  if (proto !== "amqp:" && proto !== "amqps:") throw new TypeError(`AMQP URI must start with amqp:// or amqps://, got ${JSON.stringify(proto)}`);
+  const tls = proto === "amqps:";
+  const path = u.pathname;
+  const vhost = path === "" || path === "/" ? "/" : decodeURIComponent(path.slice(1));
+  const out: ParsedUrl = {
+    tls,
+    hostname: u.hostname.replace(/^\[(.*)\]$/, "$1") || "localhost",
+    port: u.port ? Number(u.port) : tls ? 5671 : 5672,
+    username: u.username ? decodeURIComponent(u.username) : "guest",
+    password: u.password ? decodeURIComponent(u.password) : u.username ? "" : "guest",
+    vhost,
+  };
+  for (const [key, value] of u.searchParams) {
+    const field = QUERY_NUMBERS[key];
+    if (field) {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0) throw new TypeError(`URI option ${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
+      out[field] = n;
+    } else if (key === "connection_name") {
+      out.connectionName = value;
+    } else if (key === "auth_mechanism") {
+      out.mechanism = value.toUpperCase();
+    }
+    // Other options (TLS file paths, etc.) are for other clients; they are ignored, as RabbitMQ's URI spec allows.
+  }
+  return out;
+}
+
+/** The URI with its password hidden, for messages and logs. */
+export function redact(url: string): string {
+  return url.replace(/(\/\/[^:@/]*:)[^@/]*@/, "$1***@");
+}

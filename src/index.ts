@@ -1,0 +1,49 @@
+/**
+ * warren: an AMQP 0-9-1 client for Node.js.
+ *
+ *   import { connect } from "warren";
+ *   await using conn = await connect("amqp://localhost");
+ *   const ch = await conn.openChannel();
+ */
+export { connect, Connection, type ConnectOptions, type ConnectionEvents, type FrameMessage } from "./client/connection.js";
+export {
+  Channel,
+  type ChannelEvents,
+  type ExchangeDeclareOptions,
+  type QueueDeclareOptions,
+  type QueueDeclareResult,
+  type PublishOptions,
+} from "./client/channel.js";
+export { MessageStream, type Consumer, type ConsumeOptions } from "./client/consumer.js";
+export type { Message, DeliveryFields, ReturnedMessage } from "./client/message.js";
+export { createRpcClient, RpcClient, type RpcOptions, type CallOptions } from "./client/rpc.js";
+export type { Mechanism } from "./client/sasl.js";
+export { parseUrl } from "./client/url.js";
+export {
+  AmqpError,
+  FrameError,
+  ChannelClosedError,
+  ConnectionClosedError,
+  NotFoundError,
+  AccessRefusedError,
+  ResourceLockedError,
+  PreconditionFailedError,
+  AuthenticationError,
+  ConnectionForcedError,
+  InvalidPathError,
+  NotAllowedError,
+  ResourceError,
+  NotImplementedError,
+  InternalError,
+  ProtocolViolationError,
+  TimeoutError,
+  NackError,
+  ConsumerCancelledError,
+  AbortError,
+  type Initiator,
+} from "./client/errors.js";
+export type { BasicProperties } from "./protocol/properties.js";
+export { typed, Decimal, TypedValue, type FieldTable, type FieldValue, type FieldTag } from "./protocol/table.js";
+export { describeFrame } from "./protocol/describe.js";
+export type { Frame } from "./protocol/frame.js";
+export { ReplyCode } from "./protocol/constants.js";
