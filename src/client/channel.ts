@@ -110,6 +110,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private unconfirmedCount = 0;
   private settledWaiters: (() => void)[] = [];
 
+  // Ack coalescing. Delivery tags are per channel and sequential from 1 (spec basic.deliver,
+  // "delivery-tag"). `settledThrough` is the highest tag T such that every tag <= T is settled:
+  // acked, rejected, or delivered in no-ack mode. While the user acks in that order, the acks
+  // are held as one `pendingAck` and written as a single basic.ack(multiple) at the next
+  // flush: the broker's state afterwards is exactly that of the individual acks, but it parses
+  // one frame instead of hundreds. Any other frame on this channel writes the held ack first,
+  // so ordering is kept.
+  private settledThrough = 0;
+  private lastDeliveryTag = 0;
+  /** @internal */ pendingAck = 0;
+
   // channel.flow from the broker
   private flowActive = true;
   private flowWaiters: (() => void)[] = [];
@@ -147,7 +158,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const next = this.queue.shift();
     if (next === undefined) return;
     try {
-      this.connection.sendMethod(this.id, next.method);
+      this.send(next.method);
     } catch (e) {
       // A bad argument (a name over 255 bytes...): fail this call only; nothing was written.
       next.reject(e);
@@ -218,7 +229,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state === "closing") {
       // Discard everything until close-ok; answer a close that crossed ours.
       if (m.name === "channel.close-ok") this.finishClose();
-      else if (m.name === "channel.close") this.connection.sendMethod(this.id, { name: "channel.close-ok" });
+      else if (m.name === "channel.close") this.send({ name: "channel.close-ok" });
       return;
     }
     switch (m.name) {
@@ -261,8 +272,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     switch (m.name) {
       case "basic.deliver":
         return this.onDeliver({ body, properties, fields: m as DeliveryFields });
-      case "basic.get-ok":
+      case "basic.get-ok": {
+        this.lastDeliveryTag = m.deliveryTag;
+        if ((this.inFlight?.method as MethodOf<"basic.get"> | undefined)?.noAck && m.deliveryTag === this.settledThrough + 1) this.settledThrough = m.deliveryTag;
         return this.settleInFlight({ body, properties, fields: m as DeliveryFields });
+      }
       case "basic.return":
         this.emit("return", { body, properties, fields: m });
         return;
@@ -272,10 +286,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private onDeliver(msg: Message): void {
     const tag = msg.fields.consumerTag!;
     const sink = this.consumers.get(tag);
-    if (sink !== undefined) return sink.deliver(msg);
+    const deliveryTag = msg.fields.deliveryTag;
+    this.lastDeliveryTag = deliveryTag;
+    if (sink !== undefined) {
+      if (sink.noAck && deliveryTag === this.settledThrough + 1) this.settledThrough = deliveryTag;
+      return sink.deliver(msg);
+    }
     // A delivery for a consumer we cancelled, still in flight: give it back rather than leave it
     // unacked. For a tag we never had, nothing sensible can be done but drop it.
-    if (this.cancelled.get(tag) === false) this.connection.sendMethod(this.id, { name: "basic.reject", deliveryTag: msg.fields.deliveryTag, requeue: true });
+    if (this.cancelled.get(tag) === false) this.settle({ name: "basic.reject", deliveryTag, requeue: true });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -373,6 +392,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state !== "open") return Promise.reject(this.closedError());
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
     if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError(`publish body must be a string, Buffer or Uint8Array, got ${typeof body}`));
+    if (this.pendingAck !== 0) this.flushAck();
     try {
       this.connection.sendContent(this.id, { name: "basic.publish", exchange, routingKey, mandatory: options.mandatory ?? false, immediate: false }, options, bytes);
     } catch (e) {
@@ -492,7 +512,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private onServerCancel(consumerTag: string, noWait: boolean): void {
     const sink = this.consumers.get(consumerTag);
     this.consumers.delete(consumerTag);
-    if (!noWait) this.connection.sendMethod(this.id, { name: "basic.cancel-ok", consumerTag });
+    if (!noWait) this.send({ name: "basic.cancel-ok", consumerTag });
     sink?.end(new ConsumerCancelledError(consumerTag));
     this.emit("cancel", consumerTag);
   }
@@ -509,32 +529,59 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * requeues the message by itself.
    */
   ack(msg: Message | number, options: { multiple?: boolean } = {}): AmqpError | undefined {
-    return this.sendAsync({ name: "basic.ack", deliveryTag: tagOf(msg), multiple: options.multiple ?? false });
+    if (this.state !== "open") return this.closedError();
+    const tag = tagOf(msg);
+    if (options.multiple !== true && tag === this.settledThrough + 1 && Number.isSafeInteger(tag)) {
+      this.settledThrough = tag;
+      if (this.pendingAck === 0) this.connection.holdAck(this);
+      this.pendingAck = tag;
+      return undefined;
+    }
+    return this.settle({ name: "basic.ack", deliveryTag: tag, multiple: options.multiple ?? false });
   }
 
   /** Reject one or (multiple) many deliveries; requeue defaults to true. */
   nack(msg: Message | number, options: { multiple?: boolean; requeue?: boolean } = {}): AmqpError | undefined {
-    return this.sendAsync({ name: "basic.nack", deliveryTag: tagOf(msg), multiple: options.multiple ?? false, requeue: options.requeue ?? true });
+    return this.settle({ name: "basic.nack", deliveryTag: tagOf(msg), multiple: options.multiple ?? false, requeue: options.requeue ?? true });
   }
 
   /** Reject one delivery; requeue defaults to true. */
   reject(msg: Message | number, options: { requeue?: boolean } = {}): AmqpError | undefined {
-    return this.sendAsync({ name: "basic.reject", deliveryTag: tagOf(msg), requeue: options.requeue ?? true });
+    return this.settle({ name: "basic.reject", deliveryTag: tagOf(msg), requeue: options.requeue ?? true });
   }
 
-  private sendAsync(m: Method): AmqpError | undefined {
+  private settle(m: MethodOf<"basic.ack"> | MethodOf<"basic.nack"> | MethodOf<"basic.reject">): AmqpError | undefined {
     if (this.state !== "open") return this.closedError();
     try {
-      this.connection.sendMethod(this.id, m);
+      this.send(m);
     } catch (e) {
       return new AmqpError(`invalid ${m.name}: ${(e as Error).message}`, { cause: e });
     }
+    const multiple = m.name !== "basic.reject" && m.multiple;
+    if (m.deliveryTag === this.settledThrough + 1 || (multiple && m.deliveryTag > this.settledThrough)) this.settledThrough = m.deliveryTag;
     return undefined;
+  }
+
+  /** @internal Write the held coalesced ack, if any. */
+  flushAck(): void {
+    const tag = this.pendingAck;
+    if (tag === 0) return;
+    this.pendingAck = 0;
+    this.connection.encodeMethod(this.id, { name: "basic.ack", deliveryTag: tag, multiple: true });
+  }
+
+  /** Every frame this channel sends goes out after the acks it holds. */
+  private send(m: Method): void {
+    if (this.pendingAck !== 0) this.flushAck();
+    this.connection.sendMethod(this.id, m);
   }
 
   /** basic.recover: redeliver every unacked message (requeue true: possibly to other consumers). */
   async recover(options: { requeue?: boolean } = {}): Promise<void> {
-    await this.call({ name: "basic.recover", requeue: options.requeue ?? true }, ["basic.recover-ok"]);
+    await this.call({ name: "basic.recover", requeue: options.requeue ?? true }, ["basic.recover-ok"], false, () => {
+      // Everything outstanding is redelivered under new tags: the old ones are settled.
+      this.settledThrough = this.lastDeliveryTag;
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -555,7 +602,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   private onFlow(active: boolean): void {
     this.flowActive = active;
-    this.connection.sendMethod(this.id, { name: "channel.flow-ok", active });
+    this.send({ name: "channel.flow-ok", active });
     if (active) for (const w of this.flowWaiters.splice(0)) w();
   }
 
@@ -588,7 +635,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   private beginClose(code: number, text: string): void {
     this.state = "closing";
-    this.connection.sendMethod(this.id, { name: "channel.close", replyCode: code, replyText: text.slice(0, 255), classId: 0, methodId: 0 });
+    this.send({ name: "channel.close", replyCode: code, replyText: text.slice(0, 255), classId: 0, methodId: 0 });
     clearTimeout(this.rpcTimer);
     // If close-ok never comes, don't keep the id (or the caller) forever.
     this.rpcTimer = setTimeout(() => this.finishClose(), this.connection.options.timeout);
@@ -610,6 +657,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   private onServerClose(m: MethodOf<"channel.close">): void {
     const err = closeError("channel", { replyCode: m.replyCode, replyText: m.replyText, classId: m.classId, methodId: m.methodId, initiatedBy: "server" });
+    this.pendingAck = 0; // the broker has closed the channel: held acks are moot, it requeues
     this.connection.sendMethod(this.id, { name: "channel.close-ok" });
     this.connection.releaseChannel(this.id);
     this.fail(err);
@@ -638,6 +686,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state === "closed") return;
     this.state = "closed";
     this.closeReason = reason;
+    this.pendingAck = 0;
     clearTimeout(this.rpcTimer);
     this.contentMethod = undefined;
     this.contentProps = undefined;

@@ -168,6 +168,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private silentTicks = 0;
   private readHolds = 0;
   private drainWaiters: (() => void)[] = [];
+  private ackHolders: Channel[] = [];
   private unblockWaiters: (() => void)[] = [];
   private handshake: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
   private channel0: { expect: string; resolve: () => void; reject: (e: AmqpError) => void; timer: NodeJS.Timeout } | undefined;
@@ -348,9 +349,30 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** @internal Encode one method frame; it leaves with the next flush. Throws TypeError/RangeError on a bad argument, writing nothing. */
   sendMethod(channel: number, method: Method): void {
     if (this.state === "closed") return;
+    this.encodeMethod(channel, method);
+    this.afterWrite();
+  }
+
+  /** @internal Encode without scheduling a flush. */
+  encodeMethod(channel: number, method: Method): void {
     encodeMethodFrame(this.writer, channel, method, this.frameMax);
     if (frameOutChannel.hasSubscribers) frameOutChannel.publish({ connection: this, channel, frame: { type: FrameType.Method, channel, method } } satisfies FrameMessage);
-    this.afterWrite();
+  }
+
+  /** @internal A channel holds a coalesced ack: write it at the next flush. */
+  holdAck(ch: Channel): void {
+    this.ackHolders.push(ch);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  private writeHeldAcks(): void {
+    const holders = this.ackHolders;
+    if (holders.length === 0) return;
+    this.ackHolders = [];
+    for (const ch of holders) ch.flushAck();
   }
 
   /** @internal A method with content (basic.publish): method, header and body frames, contiguous; all or nothing. */
@@ -388,7 +410,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** @internal Write out what is pending. */
   flush(): void {
     this.flushScheduled = false;
-    if (this.writer.length === 0 || this.state === "closed") return;
+    if (this.state === "closed") return;
+    this.writeHeldAcks();
+    if (this.writer.length === 0) return;
     this.wroteSinceTick = true;
     this.socket.write(this.writer.take());
   }
@@ -511,6 +535,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       return;
     }
     this.state = "closing";
+    this.writeHeldAcks(); // acks the user made before close() must reach the broker before the close
     this.sendMethod(0, { name: "connection.close", replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", classId: 0, methodId: 0 });
     this.flush();
     await new Promise<void>((resolve) => {
