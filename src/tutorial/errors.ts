@@ -57,20 +57,24 @@ function messageOf(err: unknown): string {
 /** Describes why a tutorial program failed, in one line. `url` is already redacted. */
 export function describeError(err: unknown, url: string): string {
   if (err instanceof AuthenticationError) {
-    return `the broker at ${url} refused the login (${messageOf(err)}). Check the user name and password in AMQP_URL.`;
+    const reason = err.replyText.replace(/ For details see the broker logfile\.$/, "");
+    return `the broker at ${url} refused the login: ${reason} Check the user name and password in AMQP_URL.`;
   }
-  if (err instanceof ChannelClosedError || err instanceof ConnectionClosedError) {
-    const what = err instanceof ChannelClosedError ? "channel" : "connection";
-    const text = messageOf(err);
-    const reason = text.includes(String(err.replyCode)) ? text : `${err.replyCode} ${err.replyText}`;
-    return `the broker closed the ${what}: ${reason}`;
-  }
+  // Before the closed-connection errors: warren reports a failed connect as a connection
+  // closed by the library, with the socket error as its cause.
   const code = socketCode(err);
   if (code) {
     return `cannot connect to ${url}: ${SOCKET_ERRORS[code] ?? code}. ${HINT}`;
   }
   if (err instanceof TimeoutError) {
-    return `${messageOf(err)} (${url}). ${HINT}`;
+    return `${messageOf(err)}. ${HINT}`;
+  }
+  if ((err instanceof ChannelClosedError || err instanceof ConnectionClosedError) && err.initiatedBy === "server") {
+    // The broker's reply text starts with the reply code's name: "NOT_FOUND - no exchange 'x'".
+    const what = err instanceof ChannelClosedError ? "channel" : "connection";
+    return err.method
+      ? `the broker refused ${err.method} (${err.replyCode}): ${err.replyText}`
+      : `the broker closed the ${what} (${err.replyCode}): ${err.replyText}`;
   }
   return messageOf(err).split("\n")[0] ?? "failed";
 }

@@ -10,7 +10,7 @@ import { main } from "./run.js";
 main(async ({ ch, print, untilStopped }) => {
   await ch.queueDeclare("hello");
 
-  await ch.consume("hello", (msg) => print(` [x] Received ${msg.body.toString()}`), { noAck: true });
   print(" [*] Waiting for messages. To exit press CTRL+C");
+  await ch.consume("hello", (msg) => print(` [x] Received ${msg.body.toString()}`), { noAck: true });
   await untilStopped();
 });

@@ -16,7 +16,7 @@ main(async ({ ch, print, untilStopped }) => {
   const { queue } = await ch.queueDeclare("", { exclusive: true });
   await ch.queueBind(queue, "logs", "");
 
-  await ch.consume(queue, (msg) => print(` [x] ${msg.body.toString()}`), { noAck: true });
   print(" [*] Waiting for logs. To exit press CTRL+C");
+  await ch.consume(queue, (msg) => print(` [x] ${msg.body.toString()}`), { noAck: true });
   await untilStopped();
 });

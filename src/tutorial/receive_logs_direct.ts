@@ -17,10 +17,10 @@ main(
       await ch.queueBind(queue, "direct_logs", severity);
     }
 
+    print(" [*] Waiting for logs. To exit press CTRL+C");
     await ch.consume(queue, (msg) => print(` [x] ${msg.fields.routingKey}:${msg.body.toString()}`), {
       noAck: true,
     });
-    print(" [*] Waiting for logs. To exit press CTRL+C");
     await untilStopped();
   },
   { usage: "[info] [warning] [error]", minArgs: 1 },

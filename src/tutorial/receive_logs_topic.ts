@@ -18,10 +18,10 @@ main(
       await ch.queueBind(queue, "topic_logs", bindingKey);
     }
 
+    print(" [*] Waiting for logs. To exit press CTRL+C");
     await ch.consume(queue, (msg) => print(` [x] ${msg.fields.routingKey}:${msg.body.toString()}`), {
       noAck: true,
     });
-    print(" [*] Waiting for logs. To exit press CTRL+C");
     await untilStopped();
   },
   { usage: "[binding_key]...", minArgs: 1 },

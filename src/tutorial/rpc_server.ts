@@ -20,6 +20,7 @@ main(async ({ ch, print, untilStopped }) => {
   await ch.queueDeclare("rpc_queue");
   await ch.prefetch(1);
 
+  print(" [x] Awaiting RPC requests");
   await ch.consume("rpc_queue", async (msg) => {
     const text = msg.body.toString();
     const n = Number(text);
@@ -31,6 +32,5 @@ main(async ({ ch, print, untilStopped }) => {
     }
     ch.ack(msg);
   });
-  print(" [x] Awaiting RPC requests");
   await untilStopped();
 });

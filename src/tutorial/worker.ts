@@ -15,6 +15,7 @@ main(async ({ ch, print, untilStopped }) => {
   await ch.queueDeclare("task_queue", { durable: true });
   await ch.prefetch(1);
 
+  print(" [*] Waiting for messages. To exit press CTRL+C");
   await ch.consume(
     "task_queue",
     async (msg) => {
@@ -27,6 +28,5 @@ main(async ({ ch, print, untilStopped }) => {
     },
     { noAck: false },
   );
-  print(" [*] Waiting for messages. To exit press CTRL+C");
   await untilStopped();
 });

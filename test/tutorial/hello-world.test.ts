@@ -3,14 +3,14 @@
  * fixed, so its tests share this file and run in sequence.
  */
 import { beforeAll, describe, expect, test } from "vitest";
-import { cleanUpPrograms, ok, purge, start } from "./programs.js";
+import { cleanUpPrograms, ok, deleteQueue, start } from "./programs.js";
 
 const WAITING = " [*] Waiting for messages. To exit press CTRL+C";
 
 cleanUpPrograms();
 
 describe.sequential("tutorial 1: hello world", () => {
-  beforeAll(() => purge("hello"));
+  beforeAll(() => deleteQueue("hello"));
 
   test("send puts 'Hello World!' on hello and receive prints it", async () => {
     const receiver = await start("receive");

@@ -111,7 +111,7 @@ export class Program {
 
   /** Waits for the receivers' and workers' " [*] Waiting for ..." line. */
   ready(): Promise<string> {
-    return this.line(/^ \[\*\] (Waiting for|Awaiting)/);
+    return this.line(/^ \[[*x]\] (Waiting for|Awaiting)/);
   }
 
   /** Sends `signal` (SIGINT, as Ctrl-C does, by default) and waits for the exit. */
@@ -185,6 +185,8 @@ export async function queueExists(queue: string): Promise<boolean> {
       return true;
     } catch (err) {
       if ((err as { code?: number }).code === 404) return false;
+      // 405 RESOURCE_LOCKED: it exists, exclusive to the connection of the program that made it.
+      if ((err as { code?: number }).code === 405) return true;
       throw err;
     }
   } finally {
@@ -192,13 +194,15 @@ export async function queueExists(queue: string): Promise<boolean> {
   }
 }
 
-/** Empties a named tutorial queue (hello, task_queue, rpc_queue) left over from earlier runs. */
-export async function purge(queue: string, options: amqplib.Options.AssertQueue = {}): Promise<void> {
+/**
+ * Deletes a named tutorial queue (hello, task_queue, rpc_queue) and what it held from
+ * earlier runs; the programs declare it again as the tutorial does.
+ */
+export async function deleteQueue(queue: string): Promise<void> {
   const conn = await amqplib.connect(await getBrokerUrl());
   try {
     const ch = await conn.createChannel();
-    await ch.assertQueue(queue, options);
-    await ch.purgeQueue(queue);
+    await ch.deleteQueue(queue);
     await ch.close();
   } finally {
     await conn.close();

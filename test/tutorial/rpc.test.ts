@@ -2,13 +2,15 @@
  * Tutorial 6, RPC: rpc_client asks rpc_server for Fibonacci numbers over `rpc_queue`,
  * matching answers to requests by correlation_id.
  */
+import * as amqplib from "amqplib";
 import { beforeAll, describe, expect, test } from "vitest";
-import { cleanUpPrograms, ok, purge, start } from "./programs.js";
+import { getBrokerUrl } from "../helpers/broker.js";
+import { cleanUpPrograms, ok, deleteQueue, start } from "./programs.js";
 
 cleanUpPrograms();
 
 describe.sequential("tutorial 6: RPC", () => {
-  beforeAll(() => purge("rpc_queue"));
+  beforeAll(() => deleteQueue("rpc_queue"));
 
   test("rpc_client gets fib(30) = 832040 from rpc_server", async () => {
     const server = await start("rpc_server");
@@ -32,6 +34,11 @@ describe.sequential("tutorial 6: RPC", () => {
   });
 
   test("a request sent before the server starts waits in rpc_queue and is answered", async () => {
+    // rpc_queue as rpc_server declares it; the client publishes to it without declaring it.
+    const conn = await amqplib.connect(await getBrokerUrl());
+    await (await conn.createChannel()).assertQueue("rpc_queue", { durable: false });
+    await conn.close();
+
     const client = await start("rpc_client", ["12"]);
     await client.line(" [x] Requesting fib(12)");
 

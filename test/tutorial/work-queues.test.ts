@@ -5,7 +5,7 @@
 import * as amqplib from "amqplib";
 import { beforeEach, describe, expect, test } from "vitest";
 import { getBrokerUrl } from "../helpers/broker.js";
-import { cleanUpPrograms, ok, purge, start, type Program } from "./programs.js";
+import { cleanUpPrograms, ok, deleteQueue, start, type Program } from "./programs.js";
 
 const WAITING = " [*] Waiting for messages. To exit press CTRL+C";
 
@@ -37,11 +37,9 @@ async function whoGot(workers: [Program, Program], task: string): Promise<[Progr
 }
 
 describe.sequential("tutorial 2: work queues", () => {
-  beforeEach(() => purge("task_queue", { durable: true }));
+  beforeEach(() => deleteQueue("task_queue"));
 
   test("new_task declares task_queue durable and sends the task persistent (delivery mode 2)", async () => {
-    await withAmqplib((ch) => ch.deleteQueue("task_queue"));
-
     expect(await ok("new_task", ["First", "message."])).toEqual([" [x] Sent First message."]);
     expect(await ok("new_task")).toEqual([" [x] Sent Hello World!"]);
 
