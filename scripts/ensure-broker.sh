@@ -9,6 +9,9 @@
 #   3. wait (bounded) until 5672 answers the AMQP protocol header with connection.start
 #   4. vm_memory_high_watermark back to 0.4 (the memory-alarm test lowers it) and the app started
 #
+#   ensure-broker.sh              all four steps (CI: tests expect the broker's defaults)
+#   ensure-broker.sh --no-reset   steps 1-3 only (the demo: a user's own settings are kept)
+#
 # With AMQP_URL set the user has chosen a broker: this script leaves the machine alone.
 # WARREN_BROKER_WAIT_SECONDS bounds step 3 (default 120). Exits non-zero with one clear
 # message when any step fails.
@@ -17,6 +20,15 @@ set -euo pipefail
 HOST=127.0.0.1
 PORT=5672
 WAIT_SECONDS="${WARREN_BROKER_WAIT_SECONDS:-120}"
+RESET=1
+case "${1:-}" in
+  "") ;;
+  --no-reset) RESET=0 ;;
+  *)
+    echo "usage: $0 [--no-reset]" >&2
+    exit 2
+    ;;
+esac
 
 # The Debian package puts its commands in /usr/sbin, which a non-root PATH may lack.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/lib/rabbitmq/bin"
@@ -93,6 +105,10 @@ else
     sleep 1
   done
   say "RabbitMQ answers on $HOST:$PORT."
+fi
+
+if ((RESET == 0)); then
+  exit 0
 fi
 
 # 4. A sane state. Both commands are idempotent; a failure here means rabbitmqctl cannot
