@@ -7,6 +7,7 @@ import {
   AuthenticationError,
   ChannelClosedError,
   ConnectionClosedError,
+  FrameError,
   TimeoutError,
 } from "../index.js";
 
@@ -54,8 +55,20 @@ function messageOf(err: unknown): string {
   return String(err);
 }
 
-/** Describes why a tutorial program failed, in one line. `url` is already redacted. */
-export function describeError(err: unknown, url: string): string {
+/** The FrameError under `err` (itself or its `cause`), if any. */
+function frameError(err: unknown, depth = 0): FrameError | undefined {
+  if (depth > 5 || typeof err !== "object" || err === null) return undefined;
+  if (err instanceof FrameError) return err;
+  return frameError((err as { cause?: unknown }).cause, depth + 1);
+}
+
+/**
+ * Describes why a tutorial program failed, in one line. `url` is already redacted.
+ * `connected` tells whether the AMQP handshake had completed: a protocol error before it
+ * means that whatever answered at `url` is not an AMQP 0-9-1 broker (an HTTP server, say,
+ * or RabbitMQ's management port 15672 instead of 5672).
+ */
+export function describeError(err: unknown, url: string, connected = true): string {
   if (err instanceof AuthenticationError) {
     const reason = err.replyText.replace(/ For details see the broker logfile\.$/, "");
     return `the broker at ${url} refused the login: ${reason} Check the user name and password in AMQP_URL.`;
@@ -65,6 +78,10 @@ export function describeError(err: unknown, url: string): string {
   const code = socketCode(err);
   if (code) {
     return `cannot connect to ${url}: ${SOCKET_ERRORS[code] ?? code}. ${HINT}`;
+  }
+  const protocolError = frameError(err);
+  if (protocolError && !connected) {
+    return `the server at ${url} does not speak AMQP 0-9-1 (${protocolError.message}). Is that RabbitMQ's AMQP port (5672 by default)?`;
   }
   if (err instanceof TimeoutError) {
     return `${messageOf(err)}. ${HINT}`;

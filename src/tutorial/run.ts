@@ -132,7 +132,7 @@ export function main(program: (ctx: Context) => Promise<void>, options: Options 
 
   const fail = (err: unknown): Promise<never> => {
     if (exiting) return new Promise<never>(() => {});
-    printError(`${programName}: ${describeError(err, redactUrl(url))}`);
+    printError(`${programName}: ${describeError(err, redactUrl(url), conn !== undefined)}`);
     if (tracing && err instanceof Error && err.stack) printError(err.stack);
     return exit(1);
   };

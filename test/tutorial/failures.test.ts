@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { getBrokerUrl, rabbitmqctl } from "../helpers/broker.js";
 import { ROOT, cleanUpPrograms, run, type Exit } from "./programs.js";
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 
 cleanUpPrograms();
 
@@ -44,6 +46,34 @@ describe("failures", () => {
       const exit = await run(program, [], { AMQP_URL: "amqp://127.0.0.1:1" });
       expect(exit.code).toBe(1);
       expect(expectOneLine(exit)).toMatch(new RegExp(`^${program}: cannot connect to amqp://127\\.0\\.0\\.1:1: connection refused`));
+    }
+  });
+
+  test("a host name that does not resolve: one line saying so, exit code 1", async () => {
+    // .invalid never resolves (RFC 2606).
+    const exit = await run("receive_logs", [], { AMQP_URL: "amqp://no-such-host.invalid" });
+    expect(exit.code).toBe(1);
+    expect(exit.stdout).toEqual([]);
+    expect(expectOneLine(exit)).toMatch(
+      /^receive_logs: cannot connect to amqp:\/\/no-such-host\.invalid: (host not found|host name lookup failed)\. Is RabbitMQ running there\?/,
+    );
+  });
+
+  test("a server that is not an AMQP broker (an HTTP server): one line saying so, exit code 1", async () => {
+    // What a learner gets by pointing AMQP_URL at the management UI's port instead of 5672.
+    const http = createServer((_req, res) => res.end());
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = http.address() as AddressInfo;
+      const exit = await run("emit_log", ["lost"], { AMQP_URL: `amqp://127.0.0.1:${port}` });
+      expect(exit.code).toBe(1);
+      expect(exit.stdout).toEqual([]);
+      const line = expectOneLine(exit);
+      expect(line).toMatch(new RegExp(`^emit_log: the server at amqp://127\\.0\\.0\\.1:${port} does not speak AMQP 0-9-1 \\(`));
+      expect(line).toContain("Is that RabbitMQ's AMQP port (5672 by default)?");
+    } finally {
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
     }
   });
 

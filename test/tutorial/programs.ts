@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as amqplib from "amqplib";
 import { afterAll, afterEach } from "vitest";
-import { getBrokerUrl } from "../helpers/broker.js";
+import { getBrokerUrl, rabbitmqctl } from "../helpers/broker.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -192,6 +192,20 @@ export async function queueExists(queue: string): Promise<boolean> {
   } finally {
     await conn.close();
   }
+}
+
+/**
+ * The queues bound to `exchange`, as `rabbitmqctl list_bindings` shows them (in the test
+ * broker's virtual host): what the tutorial tells the learner to look at.
+ */
+export async function boundQueues(exchange: string): Promise<string[]> {
+  const vhost = decodeURIComponent(new URL(await getBrokerUrl()).pathname.slice(1)) || "/";
+  const out = await rabbitmqctl(["-q", "list_bindings", "-p", vhost, "source_name", "destination_name", "destination_kind"]);
+  return out
+    .split("\n")
+    .map((line) => line.split("\t"))
+    .filter(([source, , kind]) => source === exchange && kind === "queue")
+    .map(([, destination]) => destination ?? "");
 }
 
 /**

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
 import { getBrokerUrl } from "../helpers/broker.js";
-import { ROOT, cleanUpPrograms, ok, queueExists, start, tracedQueue } from "./programs.js";
+import { ROOT, boundQueues, cleanUpPrograms, ok, queueExists, start, tracedQueue } from "./programs.js";
 
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
 
@@ -80,6 +80,7 @@ describe.sequential("tutorial 3: publish/subscribe", () => {
       const queue = tracedQueue(receiver);
       expect(queue).toMatch(/^amq\.gen-/);
       expect(await queueExists(queue)).toBe(true);
+      expect(await boundQueues("logs")).toContain(queue);
 
       const exit = await receiver.stop(signal);
       expect(exit.code).toBe(0);
@@ -87,6 +88,8 @@ describe.sequential("tutorial 3: publish/subscribe", () => {
       expect(exit.stderr).toContain("-> ch 0 connection.close ");
       expect(exit.stderr).toContain("<- ch 0 connection.close-ok");
       expect(await queueExists(queue)).toBe(false);
+      // As the tutorial shows it: the binding went with the queue.
+      expect(await boundQueues("logs")).not.toContain(queue);
     },
   );
 
