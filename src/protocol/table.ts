@@ -14,7 +14,8 @@
  *   A key whose value is undefined is left out, as JSON does.
  * Decoding gives back:
  *   t -> boolean; b B s u I i f d -> number; l -> number when it is a safe integer, else bigint
- *   (never a rounded number); T -> Date; D -> Decimal; S -> string; x -> Buffer; V -> null;
+ *   (never a rounded number); T -> Date (beyond a Date's range, year 275760: typed("T", bigint)
+ *   with the exact seconds); D -> Decimal; S -> string; x -> Buffer; V -> null;
  *   A -> array; F -> object.
  * Use `typed(tag, value)` to force a tag, e.g. typed("l", 5) for a 64-bit integer a peer expects.
  */
@@ -72,6 +73,9 @@ export function typed(tag: FieldTag, value: FieldValue): TypedValue {
 
 /** Nesting this deep is refused on decode: a hostile peer must not blow the stack. */
 const MAX_DEPTH = 100;
+
+/** The last second a JS Date can represent (ECMA-262 21.4.1.1: 8.64e15 ms after the epoch). */
+const MAX_DATE_SECONDS = 8_640_000_000_000n;
 
 // ---------------------------------------------------------------------------------------------
 // encoding
@@ -257,7 +261,11 @@ export function decodeTable(r: Reader, depth = 0): FieldTable {
   try {
     while (r.pos < end) {
       const key = r.shortstr();
-      table[key] = decodeValue(r, depth + 1);
+      const value = decodeValue(r, depth + 1);
+      // "__proto__" from the wire is an ordinary key: assigning it would replace the table's
+      // prototype instead (and let a peer plant inherited properties on it).
+      if (key === "__proto__") Object.defineProperty(table, key, { value, enumerable: true, writable: true, configurable: true });
+      else table[key] = value;
     }
   } finally {
     r.end = outerEnd;
@@ -350,7 +358,9 @@ function decodeValue(r: Reader, depth: number): FieldValue {
       r.need(8);
       const v = buf.readBigUInt64BE(r.pos);
       r.pos += 8;
-      return new Date(Number(v) * 1000);
+      // A Date holds +-8.64e15 ms; beyond that it would be an Invalid Date, so the exact
+      // seconds come back still tagged T, and encode to the same bytes again.
+      return v <= MAX_DATE_SECONDS ? new Date(Number(v) * 1000) : new TypedValue("T", v);
     }
     case 0x46: // F
       return decodeTable(r, depth);
