@@ -3,7 +3,9 @@
  * `direct_logs`, with the tutorial's setup: one receiver saving only warnings and errors,
  * one printing everything.
  */
+import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
+import { getBrokerUrl } from "../helpers/broker.js";
 import { cleanUpPrograms, ok, run, start } from "./programs.js";
 
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
@@ -50,5 +52,56 @@ describe.sequential("tutorial 4: routing", () => {
     expect(exit.code).toBe(1);
     expect(exit.stdout).toEqual([]);
     expect(exit.stderr).toBe("Usage: receive_logs_direct [info] [warning] [error]\n");
+  });
+
+  test("interop: amqplib's logs reach warren's receive_logs_direct by severity, text unchanged", async () => {
+    const receiver = await start("receive_logs_direct", ["warning", "error"]);
+    await receiver.ready();
+
+    const conn = await amqplib.connect(await getBrokerUrl());
+    try {
+      const ch = await conn.createConfirmChannel();
+      await ch.assertExchange("direct_logs", "direct", { durable: false });
+      ch.publish("direct_logs", "info", Buffer.from("not for this receiver"));
+      ch.publish("direct_logs", "error", Buffer.from("from amqplib: ünïcödé ✓"));
+      ch.publish("direct_logs", "warning", Buffer.from("from amqplib: disk almost full"));
+      await ch.waitForConfirms();
+    } finally {
+      await conn.close();
+    }
+    await receiver.line(" [x] warning:from amqplib: disk almost full");
+    expect(receiver.lines).toEqual([
+      WAITING,
+      " [x] error:from amqplib: ünïcödé ✓",
+      " [x] warning:from amqplib: disk almost full",
+    ]);
+  });
+
+  test("interop: warren's emit_log_direct reaches an amqplib consumer bound to that severity", async () => {
+    const conn = await amqplib.connect(await getBrokerUrl());
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertExchange("direct_logs", "direct", { durable: false });
+      const { queue } = await ch.assertQueue("", { exclusive: true });
+      await ch.bindQueue(queue, "direct_logs", "error");
+      const received: amqplib.ConsumeMessage[] = [];
+      let gotTwo: () => void = () => {};
+      const two = new Promise<void>((resolve) => (gotTwo = resolve));
+      await ch.consume(queue, (msg) => {
+        if (msg) received.push(msg);
+        if (received.length === 2) gotTwo();
+      }, { noAck: true });
+
+      await ok("emit_log_direct", ["info", "not for amqplib"]);
+      expect(await ok("emit_log_direct", ["error", "from warren: ünïcödé ✓"])).toEqual([" [x] Sent error:from warren: ünïcödé ✓"]);
+      await ok("emit_log_direct", ["error", "second"]);
+      await two;
+      expect(received.map((m) => [m.fields.exchange, m.fields.routingKey, m.content.toString("utf8")])).toEqual([
+        ["direct_logs", "error", "from warren: ünïcödé ✓"],
+        ["direct_logs", "error", "second"],
+      ]);
+    } finally {
+      await conn.close();
+    }
   });
 });

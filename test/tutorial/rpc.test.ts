@@ -2,6 +2,7 @@
  * Tutorial 6, RPC: rpc_client asks rpc_server for Fibonacci numbers over `rpc_queue`,
  * matching answers to requests by correlation_id.
  */
+import { randomUUID } from "node:crypto";
 import * as amqplib from "amqplib";
 import { beforeAll, describe, expect, test } from "vitest";
 import { getBrokerUrl } from "../helpers/broker.js";
@@ -46,5 +47,55 @@ describe.sequential("tutorial 6: RPC", () => {
     await server.line(" [.] fib(12)");
     await client.line(" [.] Got 144");
     expect((await client.exited).code).toBe(0);
+  });
+
+  test("interop: an amqplib client calling warren's rpc_server gets the answer, correlation_id kept", async () => {
+    const server = await start("rpc_server");
+    await server.ready();
+
+    const conn = await amqplib.connect(await getBrokerUrl());
+    try {
+      const ch = await conn.createChannel();
+      const { queue: callbackQueue } = await ch.assertQueue("", { exclusive: true });
+      const correlationId = randomUUID();
+      const reply = new Promise<amqplib.ConsumeMessage>((resolve) => {
+        void ch.consume(callbackQueue, (msg) => msg && resolve(msg), { noAck: true });
+      });
+      ch.sendToQueue("rpc_queue", Buffer.from("30"), { correlationId, replyTo: callbackQueue });
+
+      const msg = await reply;
+      expect(msg.content.toString()).toBe("832040");
+      expect(msg.properties.correlationId).toBe(correlationId);
+      await server.line(" [.] fib(30)");
+    } finally {
+      await conn.close();
+    }
+  });
+
+  test("interop: warren's rpc_client gets its answer from an amqplib server", async () => {
+    const conn = await amqplib.connect(await getBrokerUrl());
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertQueue("rpc_queue", { durable: false });
+      await ch.prefetch(1);
+      const requests: amqplib.ConsumeMessage[] = [];
+      await ch.consume("rpc_queue", (msg) => {
+        if (!msg) return;
+        requests.push(msg);
+        // The answer the tutorial's server would give for 7, computed on amqplib's side.
+        const answer = msg.content.toString() === "7" ? "13" : "unexpected request";
+        ch.sendToQueue(msg.properties.replyTo as string, Buffer.from(answer), {
+          correlationId: msg.properties.correlationId as string,
+        });
+        ch.ack(msg);
+      });
+
+      expect(await ok("rpc_client", ["7"])).toEqual([" [x] Requesting fib(7)", " [.] Got 13"]);
+      expect(requests).toHaveLength(1);
+      expect(requests[0]?.properties.replyTo).toMatch(/^amq\.gen-/);
+      expect(requests[0]?.properties.correlationId).toEqual(expect.any(String));
+    } finally {
+      await conn.close();
+    }
   });
 });

@@ -2,7 +2,9 @@
  * Tutorial 5, Topics: emit_log_topic and receive_logs_topic over the topic exchange
  * `topic_logs`, with the tutorial's two routing tables.
  */
+import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
+import { getBrokerUrl } from "../helpers/broker.js";
 import { cleanUpPrograms, ok, run, start, type Program } from "./programs.js";
 
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
@@ -87,5 +89,62 @@ describe.sequential("tutorial 5: topics", () => {
     const exit = await run("receive_logs_topic");
     expect(exit.code).toBe(1);
     expect(exit.stderr).toBe("Usage: receive_logs_topic [binding_key]...\n");
+  });
+
+  test("interop: amqplib's logs reach warren's receive_logs_topic by pattern, text unchanged", async () => {
+    const receiver = await start("receive_logs_topic", ["*.critical", "kern.#"]);
+    await receiver.ready();
+
+    const conn = await amqplib.connect(await getBrokerUrl());
+    try {
+      const ch = await conn.createConfirmChannel();
+      await ch.assertExchange("topic_logs", "topic", { durable: false });
+      for (const [key, text] of [
+        ["cron.info", "not for this receiver"],
+        ["cron.critical", "from amqplib: ünïcödé ✓"],
+        ["kern.disk.full", "from amqplib: disk full"],
+      ] as const) {
+        ch.publish("topic_logs", key, Buffer.from(text));
+      }
+      await ch.waitForConfirms();
+    } finally {
+      await conn.close();
+    }
+    await receiver.line(" [x] kern.disk.full:from amqplib: disk full");
+    expect(receiver.lines).toEqual([
+      WAITING,
+      " [x] cron.critical:from amqplib: ünïcödé ✓",
+      " [x] kern.disk.full:from amqplib: disk full",
+    ]);
+  });
+
+  test("interop: warren's emit_log_topic reaches an amqplib consumer bound with a pattern", async () => {
+    const conn = await amqplib.connect(await getBrokerUrl());
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertExchange("topic_logs", "topic", { durable: false });
+      const { queue } = await ch.assertQueue("", { exclusive: true });
+      await ch.bindQueue(queue, "topic_logs", "*.critical");
+      const received: amqplib.ConsumeMessage[] = [];
+      let gotTwo: () => void = () => {};
+      const two = new Promise<void>((resolve) => (gotTwo = resolve));
+      await ch.consume(queue, (msg) => {
+        if (msg) received.push(msg);
+        if (received.length === 2) gotTwo();
+      }, { noAck: true });
+
+      await ok("emit_log_topic", ["kern.info", "not for amqplib"]);
+      expect(await ok("emit_log_topic", ["kern.critical", "from warren: ünïcödé ✓"])).toEqual([
+        " [x] Sent kern.critical:from warren: ünïcödé ✓",
+      ]);
+      await ok("emit_log_topic", ["cron.critical", "second"]);
+      await two;
+      expect(received.map((m) => [m.fields.exchange, m.fields.routingKey, m.content.toString("utf8")])).toEqual([
+        ["topic_logs", "kern.critical", "from warren: ünïcödé ✓"],
+        ["topic_logs", "cron.critical", "second"],
+      ]);
+    } finally {
+      await conn.close();
+    }
   });
 });
