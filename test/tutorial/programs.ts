@@ -34,13 +34,18 @@ export class Program {
   private partial = "";
   private waiters = new Set<() => void>();
 
+  /**
+   * Runs `command` (by default the program from source: node --import tsx
+   * src/tutorial/<name>.ts) with `args`.
+   */
   constructor(
     readonly name: string,
     readonly args: string[],
     env: NodeJS.ProcessEnv,
     stdout: "pipe" | number = "pipe",
+    command: readonly [string, ...string[]] = [process.execPath, "--import", "tsx", `src/tutorial/${name}.ts`],
   ) {
-    this.child = spawn(process.execPath, ["--import", "tsx", `src/tutorial/${name}.ts`, ...args], {
+    this.child = spawn(command[0], [...command.slice(1), ...args], {
       cwd: ROOT,
       env,
       stdio: ["ignore", stdout, "pipe"],

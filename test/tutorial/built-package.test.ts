@@ -1,0 +1,124 @@
+/**
+ * The tutorial programs as bins of the built package, the way a user gets them: compile src/
+ * with tsconfig.build.json, `npm pack` what package.json ships, `npm install` the tarball
+ * into an empty project, then run node_modules/.bin/warren-* against the broker.
+ *
+ * The programs use the tutorials' fixed names (`logs`, `rpc_queue`), so they run in a
+ * virtual host of their own, where the other tutorial test files cannot see them.
+ */
+import { execFile } from "node:child_process";
+import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { getBrokerUrl, rabbitmqctl } from "../helpers/broker.js";
+import { Program, ROOT, cleanUpPrograms } from "./programs.js";
+
+const exec = promisify(execFile);
+const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
+
+cleanUpPrograms();
+
+const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+  name: string;
+  version: string;
+  bin: Record<string, string>;
+};
+
+describe.sequential("the built package", () => {
+  const dir = mkdtempSync(join(tmpdir(), "warren-built-"));
+  const staging = join(dir, "package");
+  const app = join(dir, "app");
+  const vhost = `warren-built-package-${process.pid}`;
+  let packed: { filename: string; files: { path: string }[] };
+  let url: string;
+
+  beforeAll(async () => {
+    // The real build, into a directory of our own so that a dist/ in the tree is left alone.
+    await exec(join(ROOT, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json", "--outDir", join(staging, "dist")], {
+      cwd: ROOT,
+    }).catch((err: { stdout?: string; stderr?: string }) => {
+      throw new Error(`the build (tsc -p tsconfig.build.json) failed:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
+    });
+    copyFileSync(join(ROOT, "package.json"), join(staging, "package.json"));
+    const { stdout } = await exec("npm", ["pack", "--json", "--pack-destination", dir], { cwd: staging });
+    packed = (JSON.parse(stdout) as (typeof packed)[])[0] as typeof packed;
+
+    mkdirSync(app);
+    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true, type: "module" }));
+    // warren has no runtime dependencies: installing the tarball needs no registry.
+    await exec(
+      "npm",
+      ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", "--no-package-lock", join(dir, packed.filename)],
+      { cwd: app },
+    );
+
+    const brokerUrl = new URL(await getBrokerUrl());
+    await rabbitmqctl(["add_vhost", vhost]);
+    await rabbitmqctl(["set_permissions", "-p", vhost, decodeURIComponent(brokerUrl.username || "guest"), ".*", ".*", ".*"]);
+    brokerUrl.pathname = `/${vhost}`;
+    url = brokerUrl.toString();
+  }, 120_000);
+
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await rabbitmqctl(["delete_vhost", vhost]).catch(() => {});
+  });
+
+  /** Runs an installed bin, as `npx warren-...` would, against the test virtual host. */
+  function bin(name: string, args: string[] = []): Program {
+    return new Program(name, args, { ...process.env, AMQP_URL: url }, "pipe", [join(app, "node_modules/.bin", name)]);
+  }
+
+  async function ok(name: string, args: string[] = []): Promise<string[]> {
+    const exit = await bin(name, args).exited;
+    expect({ code: exit.code, stderr: exit.stderr }).toEqual({ code: 0, stderr: "" });
+    return exit.stdout;
+  }
+
+  test("the tarball ships the compiled JS, its declarations and every bin's file, and no sources", () => {
+    const files = packed.files.map((f) => f.path);
+    expect(files).toEqual(expect.arrayContaining(["package.json", "dist/index.js", "dist/index.d.ts"]));
+    for (const target of Object.values(pkg.bin)) expect(files).toContain(target.replace(/^\.\//, ""));
+    expect(files.filter((f) => !f.startsWith("dist/") && f !== "package.json" && !/^(README|LICENSE)/i.test(f))).toEqual([]);
+  });
+
+  test("every bin is installed, executable, and a node script", () => {
+    for (const name of Object.keys(pkg.bin)) {
+      const path = join(app, "node_modules/.bin", name);
+      accessSync(path, constants.X_OK);
+      expect(readFileSync(path, "utf8").startsWith("#!/usr/bin/env node\n"), name).toBe(true);
+    }
+  });
+
+  test("the installed package imports as `warren`", async () => {
+    const { stdout } = await exec(
+      process.execPath,
+      ["--input-type=module", "-e", 'import { connect, NotFoundError } from "warren"; console.log(typeof connect, typeof NotFoundError);'],
+      { cwd: app },
+    );
+    expect(stdout).toBe("function function\n");
+  });
+
+  test("warren-receive-logs twice and warren-emit-log: both receivers get every log, exit 0 on Ctrl-C", async () => {
+    const receivers = [bin("warren-receive-logs"), bin("warren-receive-logs")];
+    for (const r of receivers) expect(await r.ready()).toBe(WAITING);
+
+    expect(await ok("warren-emit-log")).toEqual([" [x] Sent info: Hello World!"]);
+    expect(await ok("warren-emit-log", ["error:", "from", "the", "built", "bin"])).toEqual([" [x] Sent error: from the built bin"]);
+    for (const r of receivers) {
+      await r.line(" [x] error: from the built bin");
+      expect(r.lines).toEqual([WAITING, " [x] info: Hello World!", " [x] error: from the built bin"]);
+    }
+    for (const r of receivers) expect((await r.stop("SIGINT")).code).toBe(0);
+  });
+
+  test("warren-rpc-server answers warren-rpc-client", async () => {
+    const server = bin("warren-rpc-server");
+    expect(await server.ready()).toBe(" [x] Awaiting RPC requests");
+    expect(await ok("warren-rpc-client", ["10"])).toEqual([" [x] Requesting fib(10)", " [.] Got 55"]);
+    await server.line(" [.] fib(10)");
+    expect((await server.stop("SIGTERM")).code).toBe(0);
+  });
+});
