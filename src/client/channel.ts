@@ -123,7 +123,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   // channel.flow from the broker
   private flowActive = true;
-  private flowWaiters: (() => void)[] = [];
+  private flowWaiters: ((err?: AmqpError) => void)[] = [];
 
   /** @internal use connection.openChannel() */
   constructor(connection: Connection, id: number) {
@@ -403,7 +403,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.unconfirmedCount++;
       return new Promise<void>((resolve, reject) => this.unconfirmed.push({ resolve, reject }));
     }
-    if (!this.flowActive) return new Promise<void>((resolve) => this.flowWaiters.push(resolve));
+    if (!this.flowActive) return new Promise<void>((resolve, reject) => this.flowWaiters.push((err) => (err ? reject(err) : resolve())));
     return this.connection.writable();
   }
 
@@ -673,7 +673,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.unconfirmedCount = 0;
     for (const d of unconfirmed) d?.reject(reason);
     for (const w of this.settledWaiters.splice(0)) w();
-    for (const w of this.flowWaiters.splice(0)) w();
+    // A publish held by channel.flow was sent while the broker asked us not to: unknown fate.
+    for (const w of this.flowWaiters.splice(0)) w(reason);
     for (const sink of this.consumers.values()) sink.end(isClientClose(reason) ? undefined : reason);
     this.consumers.clear();
   }

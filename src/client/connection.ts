@@ -167,9 +167,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private receivedSinceTick = false;
   private silentTicks = 0;
   private readHolds = 0;
-  private drainWaiters: (() => void)[] = [];
+  /** Publishes waiting for 'drain' / connection.unblocked: called with no argument to go on, with the close reason to fail. */
+  private drainWaiters: ((err?: AmqpError) => void)[] = [];
   private ackHolders: Channel[] = [];
-  private unblockWaiters: (() => void)[] = [];
+  private unblockWaiters: ((err?: AmqpError) => void)[] = [];
   private handshake: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
   private channel0: { expect: string; resolve: () => void; reject: (e: AmqpError) => void; timer: NodeJS.Timeout } | undefined;
   private closeOkWaiter: (() => void) | undefined;
@@ -419,9 +420,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** @internal Backpressure: resolved while the socket can take more; else a promise for the next 'drain'. */
   writable(): Promise<void> {
-    if (this.blocked) return new Promise<void>((resolve) => this.unblockWaiters.push(resolve));
+    if (this.blocked) return new Promise<void>((resolve, reject) => this.unblockWaiters.push((err) => (err ? reject(err) : resolve())));
     if (!this.socket.writableNeedDrain) return RESOLVED;
-    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    return new Promise<void>((resolve, reject) => this.drainWaiters.push((err) => (err ? reject(err) : resolve())));
   }
 
   private onDrain(): void {
@@ -597,9 +598,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.channels.length = 0;
     this.handshake?.reject(reason);
     this.handshake = undefined;
-    // Writers waiting for drain or unblock must not hang: let them go; their publish already failed or will.
-    for (const w of this.drainWaiters.splice(0)) w();
-    for (const w of this.unblockWaiters.splice(0)) w();
+    // Publishes waiting for drain or unblock: their bytes were still queued behind the high-water
+    // mark (or unread by a blocked broker) when the socket went, so they were never delivered:
+    // they fail with the reason, never resolve as if sent.
+    for (const w of this.drainWaiters.splice(0)) w(reason);
+    for (const w of this.unblockWaiters.splice(0)) w(reason);
     if (this.writer.length > 0 && this.socket.writable) this.socket.end(this.writer.take());
     else this.socket.end();
     // end() lets the close frames out; destroy soon after so no socket outlives the connection.
