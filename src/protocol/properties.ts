@@ -34,6 +34,9 @@ export interface BasicProperties {
   clusterId?: string | undefined;
 }
 
+/** The last second a JS Date can represent (ECMA-262: 8.64e15 ms after the epoch). */
+const MAX_DATE_SECONDS = 8_640_000_000_000;
+
 /** Property names in flag order (bit 15 first). */
 export const PROPERTY_NAMES = [
   "contentType",
@@ -137,6 +140,8 @@ export function decodeProperties(r: Reader): BasicProperties {
   if (flags & 0x0080) p.messageId = r.shortstr();
   if (flags & 0x0040) {
     const secs = r.longlong();
+    // Past 8.64e12 s (year 275760) a Date is Invalid: refuse rather than hand out a lost value.
+    if (secs > MAX_DATE_SECONDS) throw new FrameError(502, `content header timestamp ${secs} s is beyond the range of a Date`);
     p.timestamp = new Date(secs * 1000);
   }
   if (flags & 0x0020) p.type = r.shortstr();

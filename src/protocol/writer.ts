@@ -99,6 +99,8 @@ export class Writer {
 
   shortstr(s: string, field = "shortstr"): void {
     if (typeof s !== "string") throw new TypeError(`${field} must be a string, got ${typeof s}`);
+    // Every UTF-16 unit is at least one UTF-8 byte: refuse a long string before reserving 3x its size.
+    if (s.length > 255) throw new RangeError(`${field} is at least ${s.length} bytes; a short string holds at most 255`);
     // A UTF-16 code unit is at most 3 UTF-8 bytes, so up to 85 units always fit in 255 bytes.
     this.ensure(1 + s.length * 3);
     const len = this.buf.write(s, this.pos + 1, "utf8");
