@@ -18,7 +18,10 @@
 set -euo pipefail
 
 HOST=127.0.0.1
-PORT=5672
+# RabbitMQ's own variable for its AMQP port; with RABBITMQ_NODENAME (which rabbitmqctl and
+# rabbitmq-server honour) it points this script at another node, e.g. a scratch node for
+# trying the script out without touching the machine's broker.
+PORT="${RABBITMQ_NODE_PORT:-5672}"
 WAIT_SECONDS="${WARREN_BROKER_WAIT_SECONDS:-120}"
 RESET=1
 case "${1:-}" in
