@@ -25,6 +25,7 @@ import type { Connection } from "./connection.js";
 import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } from "./consumer.js";
 import { AmqpError, ChannelClosedError, ConsumerCancelledError, NackError, TimeoutError, closeError, isClientClose } from "./errors.js";
 import type { DeliveryFields, Message, ReturnedMessage } from "./message.js";
+import { ChannelRecord, ResumeGate, type Topology } from "./recovery.js";
 
 export interface ExchangeDeclareOptions {
   durable?: boolean;
@@ -45,6 +46,8 @@ export interface QueueDeclareOptions {
 export interface PublishOptions extends BasicProperties {
   /** Return the message (the "return" event) if no queue takes it. */
   mandatory?: boolean;
+  /** With recovery, a publish made while the connection is down waits for it; this stops the wait (AbortError). */
+  signal?: AbortSignal;
 }
 export interface QueueDeclareResult {
   queue: string;
@@ -63,7 +66,8 @@ export interface ChannelEvents {
   consumerError: [err: unknown, msg: Message];
 }
 
-type State = "opening" | "open" | "closing" | "closed";
+/** "recovering": the connection was lost and automatic recovery will open this channel again (recovery.ts). */
+type State = "opening" | "open" | "closing" | "closed" | "recovering";
 
 interface Rpc {
   method: Method;
@@ -77,6 +81,8 @@ interface Rpc {
 interface Deferred {
   resolve: () => void;
   reject: (e: unknown) => void;
+  /** With recovery.republishUnconfirmed: what to publish again if the connection is lost first. */
+  args?: [exchange: string, routingKey: string, body: Uint8Array, options: PublishOptions];
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -125,11 +131,30 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private flowActive = true;
   private flowWaiters: ((err?: AmqpError) => void)[] = [];
 
+  // Automatic recovery (recovery.ts); all undefined/zero without it. Delivery tags restart at 1 on
+  // the new channel, so they are shifted by `tagOffset` (the last tag before the loss) both ways.
+  /** @internal What this channel set up (prefetch, consumers), to set it up again. */
+  readonly record: ChannelRecord | undefined;
+  /** @internal false on recovery's own channel, whose declares must not be recorded. */
+  recordTopology = true;
+  private tagOffset = 0;
+  private lostReason: AmqpError | undefined;
+  private resumeGate: ResumeGate | undefined;
+  private retained: Deferred[] = [];
+  private readonly retainPublishes: boolean;
+
   /** @internal use connection.openChannel() */
   constructor(connection: Connection, id: number) {
     super();
     this.connection = connection;
     this.id = id;
+    this.record = connection.recovery ? new ChannelRecord() : undefined;
+    this.retainPublishes = connection.recovery?.republishUnconfirmed ?? false;
+  }
+
+  /** The recorded topology of a recovering connection (not for recovery's own channel). */
+  private get topology(): Topology | undefined {
+    return this.recordTopology ? this.connection.recovery?.topology : undefined;
   }
 
   /** True once the channel is closed; calls then fail with its close reason. */
@@ -147,6 +172,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   // synchronous methods
 
   private call(method: Method, replies: readonly MethodName[], opening = false, onReply?: (m: Method) => void): Promise<Method | Message | null> {
+    // While recovering, the user's calls wait for the channel to be back; recovery's own pass `opening`.
+    if (this.state === "recovering" && !opening) return this.afterRecovery(method.name).then(() => this.call(method, replies, false, onReply));
     if (this.state === "closed" || this.state === "closing" || (this.state === "opening" && !opening)) return Promise.reject(this.closedError());
     return new Promise((resolve, reject) => {
       this.queue.push({ method, replies, resolve, reject, onReply });
@@ -273,6 +300,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       case "basic.deliver":
         return this.onDeliver({ body, properties, fields: m as DeliveryFields });
       case "basic.get-ok": {
+        if (this.tagOffset !== 0) m.deliveryTag += this.tagOffset;
         this.lastDeliveryTag = m.deliveryTag;
         if ((this.inFlight?.method as MethodOf<"basic.get"> | undefined)?.noAck && m.deliveryTag === this.settledThrough + 1) this.settledThrough = m.deliveryTag;
         return this.settleInFlight({ body, properties, fields: m as DeliveryFields });
@@ -284,6 +312,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private onDeliver(msg: Message): void {
+    if (this.tagOffset !== 0) msg.fields.deliveryTag += this.tagOffset;
     const tag = msg.fields.consumerTag!;
     const sink = this.consumers.get(tag);
     const deliveryTag = msg.fields.deliveryTag;
@@ -316,19 +345,23 @@ export class Channel extends EventEmitter<ChannelEvents> {
       },
       ["exchange.declare-ok"],
     );
+    if (options.passive !== true) this.topology?.exchangeDeclared(exchange, { type, durable: options.durable ?? false, autoDelete: options.autoDelete ?? false, internal: options.internal ?? false, arguments: options.arguments ?? {} });
   }
 
   async exchangeDelete(exchange: string, options: { ifUnused?: boolean } = {}): Promise<void> {
     await this.call({ name: "exchange.delete", exchange, ifUnused: options.ifUnused ?? false, noWait: false }, ["exchange.delete-ok"]);
+    this.topology?.exchangeDeleted(exchange);
   }
 
   /** Route messages from `source` to `destination` (RabbitMQ exchange-to-exchange binding). */
   async exchangeBind(destination: string, source: string, routingKey = "", args: FieldTable = {}): Promise<void> {
     await this.call({ name: "exchange.bind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.bind-ok"]);
+    this.topology?.bound({ kind: "exchange", destination, source, routingKey, arguments: args });
   }
 
   async exchangeUnbind(destination: string, source: string, routingKey = "", args: FieldTable = {}): Promise<void> {
     await this.call({ name: "exchange.unbind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.unbind-ok"]);
+    this.topology?.unbound({ kind: "exchange", destination, source, routingKey, arguments: args });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -349,15 +382,18 @@ export class Channel extends EventEmitter<ChannelEvents> {
       },
       ["queue.declare-ok"],
     )) as MethodOf<"queue.declare-ok">;
+    if (options.passive !== true) this.topology?.queueDeclared(queue, m.queue, { durable: options.durable ?? false, exclusive: options.exclusive ?? false, autoDelete: options.autoDelete ?? false, arguments: options.arguments ?? {} });
     return { queue: m.queue, messageCount: m.messageCount, consumerCount: m.consumerCount };
   }
 
   async queueBind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}): Promise<void> {
     await this.call({ name: "queue.bind", queue, exchange, routingKey, noWait: false, arguments: args }, ["queue.bind-ok"]);
+    this.topology?.bound({ kind: "queue", destination: queue, source: exchange, routingKey, arguments: args });
   }
 
   async queueUnbind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}): Promise<void> {
     await this.call({ name: "queue.unbind", queue, exchange, routingKey, arguments: args }, ["queue.unbind-ok"]);
+    this.topology?.unbound({ kind: "queue", destination: queue, source: exchange, routingKey, arguments: args });
   }
 
   /** Remove every ready message; returns how many. */
@@ -368,6 +404,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   async queueDelete(queue: string, options: { ifUnused?: boolean; ifEmpty?: boolean } = {}): Promise<{ messageCount: number }> {
     const m = (await this.call({ name: "queue.delete", queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false, noWait: false }, ["queue.delete-ok"])) as MethodOf<"queue.delete-ok">;
+    this.topology?.queueDeleted(queue);
     return { messageCount: m.messageCount };
   }
 
@@ -380,6 +417,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   async prefetch(count: number, options: { global?: boolean; size?: number } = {}): Promise<void> {
     await this.call({ name: "basic.qos", prefetchSize: options.size ?? 0, prefetchCount: count, global: options.global ?? false }, ["basic.qos-ok"]);
+    this.record?.qos(count, options.size ?? 0, options.global ?? false);
   }
 
   /**
@@ -387,8 +425,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * high-water mark (so awaiting it is backpressure); in confirm mode once the broker acks.
    * Rejects on nack (NackError), on a channel or connection that closes first, and on a bad
    * argument (TypeError/RangeError naming it; nothing is sent).
+   *
+   * With recovery: a publish made while the connection is down waits until the channel is back
+   * (at most recovery.waitTimeout, then TimeoutError; `options.signal` ends the wait with
+   * AbortError), then goes out in the order it was made. An unconfirmed publish when the
+   * connection is lost rejects with the loss reason (a recoverable ConnectionClosedError), or with
+   * recovery.republishUnconfirmed is sent again and settles on the new connection's confirm.
    */
   publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
+    if (this.state === "recovering") return this.afterRecovery("publish", options.signal).then(() => this.publish(exchange, routingKey, body, options));
     if (this.state !== "open") return Promise.reject(this.closedError());
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
     if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError(`publish body must be a string, Buffer or Uint8Array, got ${typeof body}`));
@@ -401,7 +446,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.confirming) {
       this.publishSeq++;
       this.unconfirmedCount++;
-      return new Promise<void>((resolve, reject) => this.unconfirmed.push({ resolve, reject }));
+      return new Promise<void>((resolve, reject) => this.unconfirmed.push(this.retainPublishes ? { resolve, reject, args: [exchange, routingKey, bytes, options] } : { resolve, reject }));
     }
     if (!this.flowActive) return new Promise<void>((resolve, reject) => this.flowWaiters.push((err) => (err ? reject(err) : resolve())));
     return this.connection.writable();
@@ -493,7 +538,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
       ["basic.consume-ok"],
       false,
       // Register before any later frame is read: deliveries may follow consume-ok in the same chunk.
-      (reply) => this.consumers.set((reply as MethodOf<"basic.consume-ok">).consumerTag, sink),
+      (reply) => {
+        const tag = (reply as MethodOf<"basic.consume-ok">).consumerTag;
+        this.consumers.set(tag, sink);
+        this.record?.consumer(tag, queue, options);
+      },
     )) as MethodOf<"basic.consume-ok">;
     return m.consumerTag;
   }
@@ -504,6 +553,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (sink === undefined) return;
     await this.call({ name: "basic.cancel", consumerTag, noWait: false }, ["basic.cancel-ok"], false, () => {
       this.consumers.delete(consumerTag);
+      this.record?.consumers.delete(consumerTag);
       this.cancelled.set(consumerTag, sink.noAck);
       sink.end(undefined);
     });
@@ -512,6 +562,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private onServerCancel(consumerTag: string, noWait: boolean): void {
     const sink = this.consumers.get(consumerTag);
     this.consumers.delete(consumerTag);
+    this.record?.consumers.delete(consumerTag);
     if (!noWait) this.send({ name: "basic.cancel-ok", consumerTag });
     sink?.end(new ConsumerCancelledError(consumerTag));
     this.emit("cancel", consumerTag);
@@ -553,7 +604,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private settle(m: MethodOf<"basic.ack"> | MethodOf<"basic.nack"> | MethodOf<"basic.reject">): AmqpError | undefined {
     if (this.state !== "open") return this.closedError();
     try {
-      this.send(m);
+      if (this.tagOffset === 0) this.send(m);
+      else if (m.deliveryTag <= this.tagOffset) return new AmqpError(`${m.name} of delivery ${m.deliveryTag}, from before the connection was recovered, not sent: the broker has requeued that message`);
+      else this.send({ ...m, deliveryTag: m.deliveryTag - this.tagOffset });
     } catch (e) {
       return new AmqpError(`invalid ${m.name}: ${(e as Error).message}`, { cause: e });
     }
@@ -567,7 +620,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const tag = this.pendingAck;
     if (tag === 0) return;
     this.pendingAck = 0;
-    this.connection.encodeMethod(this.id, { name: "basic.ack", deliveryTag: tag, multiple: true });
+    this.connection.encodeMethod(this.id, { name: "basic.ack", deliveryTag: tag - this.tagOffset, multiple: true });
   }
 
   /** Every frame this channel sends goes out after the acks it holds. */
@@ -616,6 +669,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   async close(): Promise<void> {
     if (this.state === "closed") return;
+    if (this.state === "recovering") {
+      // Nothing to tell a broker that has never seen this channel on the new connection.
+      this.connection.releaseChannel(this.id);
+      this.fail(new ChannelClosedError({ replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", initiatedBy: "client" }));
+      return;
+    }
     if (this.state === "closing") return new Promise<void>((resolve) => this.once("close", () => resolve()));
     if (this.unconfirmedCount > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -677,6 +736,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     for (const w of this.flowWaiters.splice(0)) w(reason);
     for (const sink of this.consumers.values()) sink.end(isClientClose(reason) ? undefined : reason);
     this.consumers.clear();
+    this.record?.consumers.clear();
+    for (const d of this.retained.splice(0)) d.reject(reason);
+    this.resumeGate?.fail(reason);
   }
 
   /**
@@ -697,7 +759,99 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.emit("close", isClientClose(reason) ? undefined : reason);
   }
 
+  // -------------------------------------------------------------------------------------------
+  // recovery (driven by recovery.ts)
+
+  /** @internal The connection was lost and this channel waits to be restored. */
+  get recovering(): boolean {
+    return this.state === "recovering";
+  }
+
+  /**
+   * @internal The connection was lost and will be recovered. The calls in flight or queued and
+   * the unconfirmed publishes reject with `reason`: the broker may or may not have acted on them
+   * (unconfirmed publishes are kept instead with republishUnconfirmed). Consumers stay
+   * registered, to be started again. Returns false when the channel just closes instead (it was
+   * still opening, or closing).
+   */
+  suspend(reason: AmqpError): boolean {
+    if (this.state === "closed") return false;
+    if (this.state === "opening" || this.state === "closing") {
+      this.fail(this.state === "closing" ? (this.closeReason ?? reason) : reason);
+      return false;
+    }
+    this.state = "recovering";
+    this.lostReason = reason;
+    clearTimeout(this.rpcTimer);
+    this.pendingAck = 0; // the broker requeues every unacked delivery of the dead channel
+    this.contentMethod = undefined;
+    this.contentProps = undefined;
+    this.contentChunks = [];
+    this.contentReceived = 0;
+    this.contentSize = 0;
+    const rpcs = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
+    this.inFlight = undefined;
+    this.queue.length = 0;
+    for (const rpc of rpcs) rpc.reject(reason);
+    // Confirm sequence numbers start again at 1 on the new channel (RabbitMQ "Publisher Confirms").
+    const unconfirmed = this.unconfirmed;
+    this.unconfirmed = [];
+    this.unconfirmedCount = 0;
+    this.unconfirmedBase = 1;
+    this.publishSeq = 0;
+    for (const d of unconfirmed) {
+      if (d === undefined) continue;
+      if (d.args) this.retained.push(d);
+      else d.reject(reason);
+    }
+    if (this.retained.length === 0) for (const w of this.settledWaiters.splice(0)) w();
+    for (const w of this.flowWaiters.splice(0)) w(reason);
+    this.flowActive = true;
+    this.cancelled.clear();
+    this.resumeGate ??= new ResumeGate();
+    return true;
+  }
+
+  /**
+   * @internal Recovery: open this channel again (same id) on the new connection, then put back
+   * prefetch, consumers (same tags, queues renamed if they were) and confirm mode; then send the
+   * retained publishes and let the calls that waited go, in their order.
+   */
+  async restore(): Promise<void> {
+    const internal = (method: Method, replies: readonly MethodName[]) => this.call(method, replies, true);
+    const qos = (q: { count: number; size: number }, global: boolean) => internal({ name: "basic.qos", prefetchSize: q.size, prefetchCount: q.count, global }, ["basic.qos-ok"]);
+    await internal({ name: "channel.open" }, ["channel.open-ok"]);
+    this.tagOffset = this.lastDeliveryTag;
+    this.settledThrough = this.lastDeliveryTag;
+    const r = this.record!;
+    if (r.shared) await qos(r.shared, true);
+    // Per-consumer prefetch applies to consumers started after it: replay it consumer by consumer.
+    let current = { count: 0, size: 0 };
+    for (const [tag, c] of [...r.consumers]) {
+      if (c.prefetch.count !== current.count || c.prefetch.size !== current.size) await qos((current = c.prefetch), false);
+      c.queue = this.connection.recovery!.queueName(c.queue);
+      const o = c.options;
+      await internal(
+        { name: "basic.consume", queue: c.queue, consumerTag: tag, noLocal: o.noLocal ?? false, noAck: o.noAck ?? false, exclusive: o.exclusive ?? false, noWait: false, arguments: (o.arguments as FieldTable | undefined) ?? {} },
+        ["basic.consume-ok"],
+      );
+    }
+    if (r.perConsumer.count !== current.count || r.perConsumer.size !== current.size) await qos(r.perConsumer, false);
+    if (this.confirming) await internal({ name: "confirm.select", noWait: false }, ["confirm.select-ok"]);
+    this.state = "open";
+    this.lostReason = undefined;
+    for (const d of this.retained.splice(0)) this.publish(...d.args!).then(d.resolve, d.reject);
+    this.resumeGate?.open();
+  }
+
+  /** While recovering: wait until restore() is done (bounded by recovery.waitTimeout and `signal`). */
+  private afterRecovery(what: string, signal?: AbortSignal): Promise<void> {
+    this.resumeGate ??= new ResumeGate();
+    return this.resumeGate.wait(this.connection.recovery!.waitTimeout, what, signal);
+  }
+
   private closedError(): AmqpError {
+    if (this.state === "recovering" && this.lostReason) return this.lostReason;
     return this.closeReason ?? this.connection.reason ?? new ChannelClosedError({ replyCode: 0, replyText: "channel is not open", initiatedBy: "library" });
   }
 

@@ -29,10 +29,14 @@ import { Channel } from "./channel.js";
 import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, closeError } from "./errors.js";
 import { saslResponse, type Mechanism } from "./sasl.js";
 import { parseUrl, redact } from "./url.js";
+import { Recovery, type RecoveryEvents, type RecoveryOptions } from "./recovery.js";
 
 export interface ConnectOptions {
-  /** An amqp:// or amqps:// URI; the other options override its parts. */
-  url?: string;
+  /**
+   * An amqp:// or amqps:// URI; the other options override its parts. A list of URIs is tried
+   * in order until one connects (and again in order on each reconnect attempt, with `recovery`).
+   */
+  url?: string | readonly string[];
   hostname?: string;
   port?: number;
   username?: string;
@@ -63,8 +67,14 @@ export interface ConnectOptions {
   noDelay?: boolean;
   /** Abort the connect. */
   signal?: AbortSignal;
-  /** Run over this stream instead of a TCP/TLS socket (tests, tunnels). Called once. */
+  /** Run over this stream instead of a TCP/TLS socket (tests, tunnels). Called once per connect. */
   transport?: () => Duplex;
+  /**
+   * Automatic recovery (off by default): after a loss that trying again can fix, reconnect with
+   * backoff, re-declare the topology and restore channels and consumers on the same objects.
+   * `true` for the defaults. See src/client/recovery.ts.
+   */
+  recovery?: boolean | RecoveryOptions;
 }
 
 interface Resolved {
@@ -87,8 +97,8 @@ interface Resolved {
   transport: (() => Duplex) | undefined;
 }
 
-function resolveOptions(input: string | ConnectOptions | undefined): Resolved {
-  const o: ConnectOptions = typeof input === "string" ? { url: input } : (input ?? {});
+function resolveOptions(input: string | (Omit<ConnectOptions, "url"> & { url?: string | undefined }) | undefined): Resolved {
+  const o = typeof input === "string" ? { url: input } : (input ?? {});
   const u = parseUrl(o.url ?? "amqp://localhost");
   const tlsOpt = o.tls ?? u.tls;
   const tlsOptions: false | tls.ConnectionOptions = tlsOpt === false ? false : tlsOpt === true ? {} : tlsOpt;
@@ -123,7 +133,7 @@ export interface FrameMessage {
   frame: Frame;
 }
 
-export interface ConnectionEvents {
+export interface ConnectionEvents extends RecoveryEvents {
   /** The broker stopped reading from this connection (a resource alarm): publishes wait until "unblocked". */
   blocked: [reason: string];
   unblocked: [];
@@ -131,7 +141,8 @@ export interface ConnectionEvents {
   close: [err: AmqpError | undefined];
 }
 
-type State = "opening" | "open" | "closing" | "closed";
+/** "recovering": lost, and automatic recovery is reconnecting (see recovery.ts). */
+type State = "opening" | "open" | "closing" | "closed" | "recovering";
 
 const VERSION = "0.1.0";
 /** Flush at once past this many pending bytes instead of waiting for the end of the turn. */
@@ -153,10 +164,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** True between connection.blocked and connection.unblocked. */
   blocked = false;
 
-  /** @internal */ readonly options: Resolved;
+  /** @internal */ options: Resolved;
   /** @internal */ state: State = "opening";
+  /** @internal set by connect() when recovery is on */ recovery: Recovery<Resolved> | undefined;
   private socket: Duplex;
-  private readonly parser: FrameParser;
+  private parser: FrameParser;
   private readonly writer = new Writer();
   private flushScheduled = false;
   private readonly channels: (Channel | undefined)[] = [];
@@ -182,11 +194,21 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.options = options;
     this.socket = socket;
     this.parser = new FrameParser(Math.max(options.frameMax || options.maxInboundFrameSize, FRAME_MIN_SIZE));
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("drain", () => this.onDrain());
-    socket.on("error", (err: Error) => this.onSocketGone(err));
-    socket.on("close", () => this.onSocketGone(undefined));
-    socket.on("end", () => this.onSocketGone(undefined));
+    this.bindSocket(socket);
+  }
+
+  /**
+   * Listen to a socket. Each listener checks that the socket is still ours: after a recovery has
+   * moved the connection to a new socket, late events of the old one (its "close" after its
+   * "error") must not touch the new one. The "error" listener stays, so a late error is never
+   * an uncaught exception.
+   */
+  private bindSocket(socket: Duplex): void {
+    socket.on("data", (chunk: Buffer) => this.socket === socket && this.onData(chunk));
+    socket.on("drain", () => this.socket === socket && this.onDrain());
+    socket.on("error", (err: Error) => this.socket === socket && this.onSocketGone(err));
+    socket.on("close", () => this.socket === socket && this.onSocketGone(undefined));
+    socket.on("end", () => this.socket === socket && this.onSocketGone(undefined));
   }
 
   /** True once closed or lost; every call then fails with `closeReason`. */
@@ -264,7 +286,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private onData(chunk: Buffer): void {
     this.receivedSinceTick = true;
-    if (this.state === "closed") return;
+    if (this.state === "closed" || this.state === "recovering") return;
     // Before the first frame, a broker that speaks another protocol version answers with its own header (4.2.2).
     if (this.state === "opening" && this.parser.buffered === 0 && chunk[0] === 0x41 /* 'A' */) {
       this.fail(new FrameError(501, `the broker refused protocol AMQP 0-9-1 and offered ${JSON.stringify(chunk.subarray(0, 8).toString("latin1"))}`));
@@ -468,8 +490,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // -------------------------------------------------------------------------------------------
   // channels
 
-  /** Open a new channel. */
+  /** Open a new channel. While a recovering connection is reconnecting, waits for it (bounded by recovery.waitTimeout). */
   async openChannel(): Promise<Channel> {
+    if (this.state === "recovering" && this.recovery) await this.recovery.connected.wait(this.recovery.waitTimeout, "openChannel");
     if (this.state !== "open") throw this.closeReason ?? new ConnectionClosedError({ replyCode: 0, replyText: "connection is not open", initiatedBy: "library" });
     const id = this.allocateChannelId();
     const ch = new Channel(this, id);
@@ -531,7 +554,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.state === "closed") return;
     if (this.state === "closing") return new Promise<void>((resolve) => this.once("close", () => resolve()));
     const reason = new ConnectionClosedError({ replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", initiatedBy: "client" });
-    if (this.state === "opening") {
+    if (this.state === "recovering") this.recovery?.stop(reason);
+    if (this.state === "opening" || this.state === "recovering") {
       this.fail(reason);
       return;
     }
@@ -560,7 +584,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** The peer broke the protocol: tell it why (connection.close with the code), then drop it. */
   private protocolError(e: FrameError): void {
     if (this.state === "closed") return;
-    if (this.state !== "opening") {
+    // Not during the handshake: before open-ok the spec has the client just close the socket
+    // (connection.start, tune); nor while closing, when our connection.close is already out.
+    if (this.state === "open") {
       this.sendMethod(0, { name: "connection.close", replyCode: e.code, replyText: e.message.slice(0, 255), classId: 0, methodId: 0 });
       this.flush();
     }
@@ -568,12 +594,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private onSocketGone(err: Error | undefined): void {
-    if (this.state === "closed") return;
+    if (this.state === "closed" || this.state === "recovering") return; // recovering: the old socket's late events
     const lost = this.state === "closing" && err === undefined;
     this.fail(
       lost
         ? new ConnectionClosedError({ replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", initiatedBy: "client" })
-        : new ConnectionClosedError({ replyCode: 0, replyText: `connection lost${err ? `: ${err.message}` : " (socket closed by the peer)"}`, initiatedBy: "library", cause: err }),
+        : new ConnectionClosedError({ replyCode: 0, replyText: `connection lost${err ? `: ${err.message}` : ` (socket closed by the peer${this.parser.buffered > 0 ? ` in the middle of a frame, ${this.parser.buffered} bytes of it received` : ""})`}`, initiatedBy: "library", cause: err }),
     );
   }
 
@@ -585,6 +611,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** @internal */
   fail(reason: AmqpError): void {
     if (this.state === "closed") return;
+    if (this.state === "open" && this.recovery?.shouldRecover(reason)) return this.suspend(reason);
     this.state = "closed";
     this.closeReason = reason;
     clearInterval(this.heartbeatTimer);
@@ -616,15 +643,96 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   get reason(): AmqpError | undefined {
     return this.closeReason;
   }
+
+  // -------------------------------------------------------------------------------------------
+  // recovery (recovery.ts drives it; these are the parts that touch the connection's insides)
+
+  /**
+   * Lost, and recovery is on: like fail(), but the channels are kept (suspended) so that the
+   * same objects carry on after the reconnect; the socket and everything written to it go.
+   */
+  private suspend(reason: AmqpError): void {
+    this.state = "recovering";
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    if (this.channel0) {
+      clearTimeout(this.channel0.timer);
+      this.channel0.reject(reason);
+      this.channel0 = undefined;
+    }
+    this.ackHolders = [];
+    for (const [id, ch] of this.channels.entries()) if (ch !== undefined && !ch.suspend(reason)) this.channels[id] = undefined;
+    this.blocked = false;
+    // As in fail(): publishes still queued behind the high-water mark never left.
+    for (const w of this.drainWaiters.splice(0)) w(reason);
+    for (const w of this.unblockWaiters.splice(0)) w(reason);
+    // A connection.close-ok we owe the broker may be in the writer: let it out, then drop the socket.
+    const s = this.socket;
+    if (this.writer.length > 0 && s.writable) s.end(this.writer.take());
+    else {
+      this.writer.take();
+      s.end();
+    }
+    setImmediate(() => s.destroy()).unref();
+    this.recovery!.lost(reason);
+  }
+
+  /** @internal Recovery: move onto the socket of a freshly opened connection to the same broker. */
+  adopt(fresh: Connection): void {
+    const socket = fresh.socket;
+    clearInterval(fresh.heartbeatTimer);
+    fresh.state = "closed"; // its listeners now ignore the socket
+    this.socket = socket;
+    this.parser = fresh.parser;
+    this.options = fresh.options;
+    this.frameMax = fresh.frameMax;
+    this.channelMax = fresh.channelMax;
+    this.heartbeat = fresh.heartbeat;
+    this.serverProperties = fresh.serverProperties;
+    this.blocked = fresh.blocked; // RabbitMQ may send connection.blocked right after open-ok
+    this.bindSocket(socket);
+    if (this.readHolds > 0) socket.pause();
+    this.silentTicks = 0;
+    this.state = "open";
+    this.startHeartbeat();
+  }
+
+  /** @internal Recovery: the channels waiting to be restored, by id. */
+  recoveringChannels(): Channel[] {
+    return this.channels.filter((c): c is Channel => c !== undefined && c.recovering);
+  }
 }
 
 /**
  * Connect and complete the handshake. `connect("amqp://user:pass@host/vhost?heartbeat=30")` or
- * `connect({ hostname, port, username, password, vhost, tls, ... })`.
+ * `connect({ hostname, port, username, password, vhost, tls, ... })`. With a list of URLs, each
+ * is tried in order and the first to connect is used; if none does, the last error is thrown.
+ * With `recovery`, the connection reconnects by itself after a loss (see recovery.ts).
  */
 export async function connect(urlOrOptions?: string | ConnectOptions): Promise<Connection> {
-  const o = resolveOptions(urlOrOptions);
-  const signal = typeof urlOrOptions === "object" ? urlOrOptions.signal : undefined;
+  const given: ConnectOptions = typeof urlOrOptions === "string" ? { url: urlOrOptions } : (urlOrOptions ?? {});
+  const urls: readonly (string | undefined)[] = typeof given.url === "string" || given.url === undefined ? [given.url] : given.url;
+  if (urls.length === 0) throw new TypeError("connect: url is an empty list");
+  const endpoints = urls.map((url) => resolveOptions({ ...given, url }));
+  const recoveryOptions = given.recovery === true ? {} : given.recovery === false ? undefined : given.recovery;
+  let conn: Connection | undefined;
+  let lastError: unknown;
+  for (const o of endpoints) {
+    try {
+      conn = await connectTo(o, given.signal);
+      break;
+    } catch (e) {
+      lastError = e;
+      if (given.signal?.aborted || !(e instanceof ConnectionClosedError || e instanceof TimeoutError)) throw e;
+    }
+  }
+  if (conn === undefined) throw lastError;
+  if (recoveryOptions !== undefined) conn.recovery = new Recovery(conn, endpoints, connectTo, recoveryOptions);
+  return conn;
+}
+
+/** Connect to one endpoint. */
+async function connectTo(o: Resolved, signal: AbortSignal | undefined): Promise<Connection> {
   if (signal?.aborted) throw new AbortError("connect aborted");
   const socket = o.transport ? o.transport() : openSocket(o);
   const conn = new Connection(o, socket);
