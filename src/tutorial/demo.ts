@@ -171,9 +171,11 @@ async function demo(broker: FoundBroker): Promise<void> {
 
   heading("Bindings of the exchange logs");
   const queues = receivers.map((r) => r.queueName()).filter((q): q is string => q !== undefined);
-  const listed = await rabbitmqctl(broker, ["-q", "list_bindings"]);
+  // The bindings of the broker URL's virtual host ("/" when the URL names none).
+  const vhost = decodeURIComponent(new URL(broker.url).pathname.slice(1)) || "/";
+  const listed = await rabbitmqctl(broker, ["-q", "list_bindings", "-p", vhost]);
   if (listed !== undefined) {
-    say("rabbitmqctl list_bindings, the lines for logs:");
+    say(`rabbitmqctl list_bindings${vhost === "/" ? "" : ` -p ${vhost}`}, the lines for logs:`);
     for (const line of listed.split("\n").filter((l) => l.startsWith("logs\t"))) say(`  ${line}`);
   } else {
     say("(no rabbitmqctl for this broker; the bindings, as the receivers' --trace shows them:)");

@@ -3,11 +3,12 @@
  * fixed, so its tests share this file and run in sequence.
  */
 import { beforeAll, describe, expect, test } from "vitest";
-import { cleanUpPrograms, ok, deleteQueue, start } from "./programs.js";
+import { cleanUpPrograms, ok, deleteQueue, start, useOwnVhost } from "./programs.js";
 
 const WAITING = " [*] Waiting for messages. To exit press CTRL+C";
 
 cleanUpPrograms();
+useOwnVhost("hello");
 
 describe.sequential("tutorial 1: hello world", () => {
   beforeAll(() => deleteQueue("hello"));

@@ -8,8 +8,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as amqplib from "amqplib";
-import { afterAll, afterEach } from "vitest";
-import { getBrokerUrl, rabbitmqctl } from "../helpers/broker.js";
+import { afterAll, afterEach, beforeAll } from "vitest";
+import { getBrokerUrl, rabbitmqctl, uniqueName } from "../helpers/broker.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -24,6 +24,38 @@ export interface Exit {
 }
 
 const alive = new Set<Program>();
+
+/** The URL of this test file's own virtual host, once useOwnVhost() has made it. */
+let ownVhostUrl: string | undefined;
+
+/**
+ * The broker URL the tutorial programs of this test file run against: its own virtual host
+ * when the file called useOwnVhost(), else the test broker's.
+ */
+export async function tutorialUrl(): Promise<string> {
+  return ownVhostUrl ?? getBrokerUrl();
+}
+
+/**
+ * Gives the calling test file a virtual host of its own for the whole file, made before its
+ * tests and deleted after them (with everything in it). The tutorials use fixed names
+ * (`logs`, `hello`, `task_queue`, `rpc_queue`), so without this, another test file, another
+ * test run, or a `npm run demo` on the same broker would see this file's messages.
+ */
+export function useOwnVhost(label: string): void {
+  const vhost = uniqueName(`warren-tutorial-${label}`);
+  beforeAll(async () => {
+    const url = new URL(await getBrokerUrl());
+    await rabbitmqctl(["add_vhost", vhost]);
+    await rabbitmqctl(["set_permissions", "-p", vhost, decodeURIComponent(url.username || "guest"), ".*", ".*", ".*"]);
+    url.pathname = `/${encodeURIComponent(vhost)}`;
+    ownVhostUrl = url.toString();
+  });
+  afterAll(async () => {
+    ownVhostUrl = undefined;
+    await rabbitmqctl(["delete_vhost", vhost]);
+  });
+}
 
 export class Program {
   /** Complete stdout lines, in order, as they arrived. */
@@ -144,7 +176,7 @@ export async function start(
   env: NodeJS.ProcessEnv = {},
   stdout: "pipe" | number = "pipe",
 ): Promise<Program> {
-  const url = await getBrokerUrl();
+  const url = await tutorialUrl();
   return new Program(name, args, { ...process.env, AMQP_URL: url, ...env }, stdout);
 }
 
@@ -180,7 +212,7 @@ export function tracedQueue(program: Program): string {
  * broker answers a missing queue with channel.close 404.
  */
 export async function queueExists(queue: string): Promise<boolean> {
-  const conn = await amqplib.connect(await getBrokerUrl());
+  const conn = await amqplib.connect(await tutorialUrl());
   try {
     const ch = await conn.createChannel();
     ch.on("error", () => {});
@@ -204,7 +236,7 @@ export async function queueExists(queue: string): Promise<boolean> {
  * broker's virtual host): what the tutorial tells the learner to look at.
  */
 export async function boundQueues(exchange: string): Promise<string[]> {
-  const vhost = decodeURIComponent(new URL(await getBrokerUrl()).pathname.slice(1)) || "/";
+  const vhost = decodeURIComponent(new URL(await tutorialUrl()).pathname.slice(1)) || "/";
   const out = await rabbitmqctl(["-q", "list_bindings", "-p", vhost, "source_name", "destination_name", "destination_kind"]);
   return out
     .split("\n")
@@ -218,7 +250,7 @@ export async function boundQueues(exchange: string): Promise<string[]> {
  * earlier runs; the programs declare it again as the tutorial does.
  */
 export async function deleteQueue(queue: string): Promise<void> {
-  const conn = await amqplib.connect(await getBrokerUrl());
+  const conn = await amqplib.connect(await tutorialUrl());
   try {
     const ch = await conn.createChannel();
     await ch.deleteQueue(queue);

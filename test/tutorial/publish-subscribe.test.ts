@@ -9,12 +9,12 @@ import { join } from "node:path";
 import { spawn } from "node:child_process";
 import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
-import { getBrokerUrl } from "../helpers/broker.js";
-import { ROOT, boundQueues, cleanUpPrograms, ok, queueExists, start, tracedQueue } from "./programs.js";
+import { ROOT, boundQueues, cleanUpPrograms, ok, queueExists, start, tracedQueue, tutorialUrl, useOwnVhost } from "./programs.js";
 
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
 
 cleanUpPrograms();
+useOwnVhost("pubsub");
 
 /** Polls `read()` until `done` holds for what it returns; bounded, for files we cannot watch. */
 async function eventually<T>(what: string, read: () => T, done: (value: T) => boolean): Promise<T> {
@@ -163,7 +163,7 @@ describe.sequential("tutorial 3: publish/subscribe", () => {
     await receiver.ready();
 
     const text = "info: from amqplib, ünïcödé ✓";
-    const conn = await amqplib.connect(await getBrokerUrl());
+    const conn = await amqplib.connect(await tutorialUrl());
     try {
       const ch = await conn.createConfirmChannel();
       await ch.checkExchange("logs");
@@ -177,7 +177,7 @@ describe.sequential("tutorial 3: publish/subscribe", () => {
 
   test("interop: warren's emit_log reaches an amqplib consumer, text unchanged", async () => {
     const text = "error: from warren, ünïcödé ✓";
-    const conn = await amqplib.connect(await getBrokerUrl());
+    const conn = await amqplib.connect(await tutorialUrl());
     try {
       const ch = await conn.createChannel();
       await ok("emit_log"); // declares `logs` the way the tutorial does
@@ -198,7 +198,7 @@ describe.sequential("tutorial 3: publish/subscribe", () => {
   });
 
   test("npm run demo: two receivers, a few logs, the bindings, and the queues gone; exit 0", async () => {
-    const url = await getBrokerUrl();
+    const url = await tutorialUrl();
     const child = spawn(process.execPath, ["--import", "tsx", "src/tutorial/demo.ts"], {
       cwd: ROOT,
       env: { ...process.env, AMQP_URL: url },

@@ -5,14 +5,14 @@
  */
 import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
-import { getBrokerUrl } from "../helpers/broker.js";
-import { cleanUpPrograms, ok, run, start } from "./programs.js";
+import { cleanUpPrograms, ok, run, start, tutorialUrl, useOwnVhost } from "./programs.js";
 
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
 /** Every receiver also binds this severity, so one last log tells them all the test is over. */
 const END = "end-of-test";
 
 cleanUpPrograms();
+useOwnVhost("routing");
 
 describe.sequential("tutorial 4: routing", () => {
   test("each receiver gets exactly the severities it bound", async () => {
@@ -58,7 +58,7 @@ describe.sequential("tutorial 4: routing", () => {
     const receiver = await start("receive_logs_direct", ["warning", "error"]);
     await receiver.ready();
 
-    const conn = await amqplib.connect(await getBrokerUrl());
+    const conn = await amqplib.connect(await tutorialUrl());
     try {
       const ch = await conn.createConfirmChannel();
       await ch.assertExchange("direct_logs", "direct", { durable: false });
@@ -78,7 +78,7 @@ describe.sequential("tutorial 4: routing", () => {
   });
 
   test("interop: warren's emit_log_direct reaches an amqplib consumer bound to that severity", async () => {
-    const conn = await amqplib.connect(await getBrokerUrl());
+    const conn = await amqplib.connect(await tutorialUrl());
     try {
       const ch = await conn.createChannel();
       await ch.assertExchange("direct_logs", "direct", { durable: false });

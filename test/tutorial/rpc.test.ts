@@ -5,10 +5,10 @@
 import { randomUUID } from "node:crypto";
 import * as amqplib from "amqplib";
 import { beforeAll, describe, expect, test } from "vitest";
-import { getBrokerUrl } from "../helpers/broker.js";
-import { cleanUpPrograms, ok, deleteQueue, start } from "./programs.js";
+import { cleanUpPrograms, ok, deleteQueue, start, tutorialUrl, useOwnVhost } from "./programs.js";
 
 cleanUpPrograms();
+useOwnVhost("rpc");
 
 describe.sequential("tutorial 6: RPC", () => {
   beforeAll(() => deleteQueue("rpc_queue"));
@@ -36,7 +36,7 @@ describe.sequential("tutorial 6: RPC", () => {
 
   test("a request sent before the server starts waits in rpc_queue and is answered", async () => {
     // rpc_queue as rpc_server declares it; the client publishes to it without declaring it.
-    const conn = await amqplib.connect(await getBrokerUrl());
+    const conn = await amqplib.connect(await tutorialUrl());
     await (await conn.createChannel()).assertQueue("rpc_queue", { durable: false });
     await conn.close();
 
@@ -53,7 +53,7 @@ describe.sequential("tutorial 6: RPC", () => {
     const server = await start("rpc_server");
     await server.ready();
 
-    const conn = await amqplib.connect(await getBrokerUrl());
+    const conn = await amqplib.connect(await tutorialUrl());
     try {
       const ch = await conn.createChannel();
       const { queue: callbackQueue } = await ch.assertQueue("", { exclusive: true });
@@ -73,7 +73,7 @@ describe.sequential("tutorial 6: RPC", () => {
   });
 
   test("interop: warren's rpc_client gets its answer from an amqplib server", async () => {
-    const conn = await amqplib.connect(await getBrokerUrl());
+    const conn = await amqplib.connect(await tutorialUrl());
     try {
       const ch = await conn.createChannel();
       await ch.assertQueue("rpc_queue", { durable: false });

@@ -4,14 +4,14 @@
  */
 import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
-import { getBrokerUrl } from "../helpers/broker.js";
-import { cleanUpPrograms, ok, run, start, type Program } from "./programs.js";
+import { cleanUpPrograms, ok, run, start, type Program, tutorialUrl, useOwnVhost } from "./programs.js";
 
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
 /** Bound by every receiver and matched by none of the keys under test: the last log of a test. */
 const END = "end.of.test";
 
 cleanUpPrograms();
+useOwnVhost("topics");
 
 /**
  * Starts one receiver per list of binding keys, emits one log per routing key (its body
@@ -95,7 +95,7 @@ describe.sequential("tutorial 5: topics", () => {
     const receiver = await start("receive_logs_topic", ["*.critical", "kern.#"]);
     await receiver.ready();
 
-    const conn = await amqplib.connect(await getBrokerUrl());
+    const conn = await amqplib.connect(await tutorialUrl());
     try {
       const ch = await conn.createConfirmChannel();
       await ch.assertExchange("topic_logs", "topic", { durable: false });
@@ -119,7 +119,7 @@ describe.sequential("tutorial 5: topics", () => {
   });
 
   test("interop: warren's emit_log_topic reaches an amqplib consumer bound with a pattern", async () => {
-    const conn = await amqplib.connect(await getBrokerUrl());
+    const conn = await amqplib.connect(await tutorialUrl());
     try {
       const ch = await conn.createChannel();
       await ch.assertExchange("topic_logs", "topic", { durable: false });

@@ -4,15 +4,15 @@
  */
 import * as amqplib from "amqplib";
 import { beforeEach, describe, expect, test } from "vitest";
-import { getBrokerUrl } from "../helpers/broker.js";
-import { cleanUpPrograms, ok, deleteQueue, start, type Program } from "./programs.js";
+import { cleanUpPrograms, ok, deleteQueue, start, type Program, tutorialUrl, useOwnVhost } from "./programs.js";
 
 const WAITING = " [*] Waiting for messages. To exit press CTRL+C";
 
 cleanUpPrograms();
+useOwnVhost("work");
 
 async function withAmqplib<T>(use: (ch: amqplib.Channel) => Promise<T>): Promise<T> {
-  const conn = await amqplib.connect(await getBrokerUrl());
+  const conn = await amqplib.connect(await tutorialUrl());
   try {
     const ch = await conn.createChannel();
     ch.on("error", () => {});
