@@ -4,7 +4,7 @@
  * into an empty project, then run node_modules/.bin/warren-* against the broker.
  *
  * The programs use the tutorials' fixed names (`logs`, `rpc_queue`), so they run in a
- * virtual host of their own, where the other tutorial test files cannot see them.
+ * virtual host of their own (useOwnVhost), where nothing else can see them.
  */
 import { execFile } from "node:child_process";
 import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -12,13 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { getBrokerUrl, rabbitmqctl } from "../helpers/broker.js";
-import { Program, ROOT, cleanUpPrograms } from "./programs.js";
+import { Program, ROOT, cleanUpPrograms, tutorialUrl, useOwnVhost } from "./programs.js";
 
 const exec = promisify(execFile);
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
 
 cleanUpPrograms();
+useOwnVhost("built");
 
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   name: string;
@@ -30,7 +30,6 @@ describe.sequential("the built package", () => {
   const dir = mkdtempSync(join(tmpdir(), "warren-built-"));
   const staging = join(dir, "package");
   const app = join(dir, "app");
-  const vhost = `warren-built-package-${process.pid}`;
   let packed: { filename: string; files: { path: string }[] };
   let url: string;
 
@@ -54,17 +53,10 @@ describe.sequential("the built package", () => {
       { cwd: app },
     );
 
-    const brokerUrl = new URL(await getBrokerUrl());
-    await rabbitmqctl(["add_vhost", vhost]);
-    await rabbitmqctl(["set_permissions", "-p", vhost, decodeURIComponent(brokerUrl.username || "guest"), ".*", ".*", ".*"]);
-    brokerUrl.pathname = `/${vhost}`;
-    url = brokerUrl.toString();
+    url = await tutorialUrl();
   }, 120_000);
 
-  afterAll(async () => {
-    rmSync(dir, { recursive: true, force: true });
-    await rabbitmqctl(["delete_vhost", vhost]).catch(() => {});
-  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Runs an installed bin, as `npx warren-...` would, against the test virtual host. */
   function bin(name: string, args: string[] = []): Program {
