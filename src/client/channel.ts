@@ -114,7 +114,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private unconfirmed: (Deferred | undefined)[] = [];
   private unconfirmedBase = 1; // sequence number of unconfirmed[0]
   private unconfirmedCount = 0;
-  private settledWaiters: (() => void)[] = [];
+  /** waitForConfirms() callers: called empty once all is settled, with the reason if the channel goes first. */
+  private settledWaiters: ((err?: AmqpError) => void)[] = [];
 
   // Ack coalescing. Delivery tags are per channel and sequential from 1 (spec basic.deliver,
   // "delivery-tag"). `settledThrough` is the highest tag T such that every tag <= T is settled:
@@ -459,10 +460,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     });
   }
 
-  /** Resolves when every publish so far has been acked or nacked. */
+  /**
+   * Resolves when every publish so far has been acked or nacked. Rejects with the close reason
+   * if the channel or connection goes first: the publishes still unconfirmed then never will be.
+   */
   waitForConfirms(): Promise<void> {
     if (this.unconfirmedCount === 0) return RESOLVED;
-    return new Promise<void>((resolve) => this.settledWaiters.push(resolve));
+    return new Promise<void>((resolve, reject) => this.settledWaiters.push((err) => (err ? reject(err) : resolve())));
   }
 
   private onConfirm(tag: number, multiple: boolean, nack: boolean): void {
@@ -678,7 +682,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state === "closing") return new Promise<void>((resolve) => this.once("close", () => resolve()));
     if (this.unconfirmedCount > 0) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.waitForConfirms(), new Promise<void>((r) => (timer = setTimeout(r, this.connection.options.timeout)))]);
+      await Promise.race([this.waitForConfirms().catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, this.connection.options.timeout)))]);
       clearTimeout(timer);
       if (this.state !== "open") return;
     }
@@ -731,7 +735,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.unconfirmed = [];
     this.unconfirmedCount = 0;
     for (const d of unconfirmed) d?.reject(reason);
-    for (const w of this.settledWaiters.splice(0)) w();
+    for (const w of this.settledWaiters.splice(0)) w(reason);
     // A publish held by channel.flow was sent while the broker asked us not to: unknown fate.
     for (const w of this.flowWaiters.splice(0)) w(reason);
     for (const sink of this.consumers.values()) sink.end(isClientClose(reason) ? undefined : reason);
@@ -804,7 +808,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       if (d.args) this.retained.push(d);
       else d.reject(reason);
     }
-    if (this.retained.length === 0) for (const w of this.settledWaiters.splice(0)) w();
+    // Waiters exist only while publishes were unconfirmed; none retained means all of them were rejected.
+    if (this.retained.length === 0) for (const w of this.settledWaiters.splice(0)) w(reason);
     for (const w of this.flowWaiters.splice(0)) w(reason);
     this.flowActive = true;
     this.cancelled.clear();

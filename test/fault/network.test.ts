@@ -87,6 +87,9 @@ function pendingCalls(p: Parties, queue: string, next: Promise<IteratorResult<Me
     rpc: p.rpc.queueDeclare(queue, { passive: true }),
     get: p.get.get(queue),
     publish: p.confirm.publish("", queue, "after the fault"),
+    // Resolving would claim every publish so far was confirmed.
+    waitForConfirms: p.confirm.waitForConfirms(),
+    openChannel: p.rpc.connection.openChannel(),
     next,
   };
 }
