@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { connect, ConnectionClosedError, type Channel, type Connection, type ConnectOptions, type Message } from "../../src/index.js";
+import { connect, createRpcClient, ConnectionClosedError, TimeoutError, type RpcClient, type Channel, type Connection, type ConnectOptions, type Message } from "../../src/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { expectNoLeakedResources, failOnUnhandledRejection, recordCloses, resourceCounts, settled } from "../helpers/leaks.js";
 import { startProxy, type Proxy } from "../helpers/proxy.js";
@@ -65,6 +65,7 @@ async function throughProxy(options: Omit<ConnectOptions, "url"> = {}): Promise<
 /** Channels set up before the fault, each able to have one call pending across it. */
 interface Parties {
   rpc: Channel;
+  rpcClient: RpcClient;
   get: Channel;
   confirm: Channel;
   stream: AsyncIterator<Message>;
@@ -72,13 +73,14 @@ interface Parties {
 
 async function parties(conn: Connection, queue: string): Promise<Parties> {
   const rpc = await conn.openChannel();
+  const rpcClient = await createRpcClient(await conn.openChannel());
   const get = await conn.openChannel();
   const confirm = await conn.openChannel();
   await confirm.confirmSelect();
   const consumer = await conn.openChannel();
   const messages = consumer.consume(queue);
   await messages.consumerTag;
-  return { rpc, get, confirm, stream: messages[Symbol.asyncIterator]() };
+  return { rpc, rpcClient, get, confirm, stream: messages[Symbol.asyncIterator]() };
 }
 
 /** Calls made after the fault (or queued behind it): none can be answered. */
@@ -90,6 +92,7 @@ function pendingCalls(p: Parties, queue: string, next: Promise<IteratorResult<Me
     // Resolving would claim every publish so far was confirmed.
     waitForConfirms: p.confirm.waitForConfirms(),
     openChannel: p.rpc.connection.openChannel(),
+    rpcCall: p.rpcClient.call("", queue, "a request nobody will answer"),
     next,
   };
 }
@@ -193,6 +196,51 @@ describe("blackhole", () => {
 
     await tearDown(f);
     expect(f.closes).toHaveLength(1);
+    await expectNoLeakedResources(before);
+  });
+});
+
+describe("faults while connecting or closing", () => {
+  test("a reset during the handshake: connect rejects with a ConnectionClosedError carrying the cause", async () => {
+    const before = resourceCounts();
+    const proxy = await startProxy({ target: brokerAddress(brokerUrl) });
+    cleanup.push(() => proxy.close());
+    proxy.resetAfterBytes("down", 20); // inside connection.start
+    const o = await settled(connect({ url: proxy.url(brokerUrl) }));
+    expect(o.ok).toBe(false);
+    if (!o.ok) {
+      expect(o.error).toBeInstanceOf(ConnectionClosedError);
+      expect((o.error as Error).message).toMatch(/could not connect/);
+      expect(((o.error as Error).cause as NodeJS.ErrnoException | undefined)?.code).toBe("ECONNRESET");
+    }
+    await proxy.close();
+    await expectNoLeakedResources(before);
+  });
+
+  test("a blackhole during the handshake: connect fails with TimeoutError", async () => {
+    const before = resourceCounts();
+    const proxy = await startProxy({ target: brokerAddress(brokerUrl) });
+    cleanup.push(() => proxy.close());
+    proxy.blackhole();
+    const o = await settled(connect({ url: proxy.url(brokerUrl), connectionTimeout: 300 }));
+    expect(o.ok).toBe(false);
+    if (!o.ok) expect(o.error).toBeInstanceOf(TimeoutError);
+    expect(proxy.dropped.up).toBe(8); // the protocol header, and nothing came back
+    await proxy.close();
+    await expectNoLeakedResources(before);
+  });
+
+  test("close() into a blackhole without heartbeats: bounded by the call timeout, then everything released", async () => {
+    const before = resourceCounts();
+    const f = await throughProxy({ timeout: 300 });
+    const ch = await f.conn.openChannel();
+    f.proxy.blackhole();
+    const chClose = settled(ch.close());
+    await f.conn.close();
+    expect(f.closes).toEqual([undefined]);
+    expect((await chClose).ok).toBe(true);
+    expect(ch.closed).toBe(true);
+    await f.proxy.close();
     await expectNoLeakedResources(before);
   });
 });
