@@ -222,6 +222,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** @internal */
   onFrame(frame: Frame): void {
     if (this.state === "closed") return;
+    // Closing: every frame but close/close-ok is discarded (spec channel.close), content frames
+    // too: deliveries the broker sent before it read our close cross it on the wire.
+    if (this.state === "closing" && frame.type !== FrameType.Method) return;
     switch (frame.type) {
       case FrameType.Method:
         return this.onMethod(frame.method);
@@ -253,13 +256,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private onMethod(m: Method): void {
-    if (this.contentMethod !== undefined) throw new FrameError(505, `${m.name} on channel ${this.id} while a message's content was expected`);
     if (this.state === "closing") {
       // Discard everything until close-ok; answer a close that crossed ours.
       if (m.name === "channel.close-ok") this.finishClose();
       else if (m.name === "channel.close") this.send({ name: "channel.close-ok" });
       return;
     }
+    if (this.contentMethod !== undefined) throw new FrameError(505, `${m.name} on channel ${this.id} while a message's content was expected`);
     switch (m.name) {
       case "basic.deliver":
       case "basic.return":
@@ -698,6 +701,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   private beginClose(code: number, text: string): void {
     this.state = "closing";
+    // A delivery half-assembled now is dropped with the rest of its frames (see onFrame).
+    this.contentMethod = undefined;
+    this.contentProps = undefined;
+    this.contentChunks = [];
+    this.contentReceived = 0;
+    this.contentSize = 0;
     this.send({ name: "channel.close", replyCode: code, replyText: text.slice(0, 255), classId: 0, methodId: 0 });
     clearTimeout(this.rpcTimer);
     // If close-ok never comes, don't keep the id (or the caller) forever.
