@@ -115,6 +115,11 @@ class Running {
     return undefined;
   }
 
+  /** What the program printed on stderr besides its --trace frames: why it failed. */
+  errors(): string[] {
+    return this.traced.filter((line) => line !== "" && !/^(->|<-) /.test(line));
+  }
+
   signal(signal: NodeJS.Signals): void {
     if (this.child.exitCode === null) this.child.kill(signal);
   }
@@ -189,7 +194,7 @@ async function demo(broker: FoundBroker): Promise<void> {
   for (const r of receivers) {
     const code = await r.exited;
     say(`${r.label} exited with code ${code}`);
-    if (code !== 0) throw new Error(`${r.label} exited with code ${code}`);
+    if (code !== 0) throw new Error(`${r.label} exited with code ${code}: ${r.errors().join(" ") || "(nothing on stderr)"}`);
   }
 
   heading("Their exclusive queues are gone");
