@@ -231,6 +231,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       case FrameType.Header:
         if (this.contentMethod === undefined || this.contentProps !== undefined) throw new FrameError(505, `content header on channel ${this.id} without a method before it`);
         if (frame.classId !== 60) throw new FrameError(505, `content header for class ${frame.classId}, expected basic (60)`);
+        if (frame.bodySize > this.connection.options.maxMessageSize) return this.refuseContent(frame.bodySize);
         this.contentProps = frame.properties;
         this.contentSize = frame.bodySize;
         if (frame.bodySize === 0) this.completeContent(Buffer.alloc(0));
@@ -713,6 +714,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.rpcTimer = setTimeout(() => this.finishClose(), this.connection.options.timeout);
     this.rpcTimer.unref();
     this.rejectPending(this.closeReason!);
+  }
+
+  /**
+   * A content header declares a body over maxMessageSize: buffering it is what a hostile peer
+   * would want. Close this channel with 311 content-too-large instead (the connection carries
+   * on); while closing, the body frames are dropped unread, and the broker requeues the delivery.
+   */
+  private refuseContent(size: number): void {
+    const text = `a message body of ${size} bytes is over maxMessageSize (${this.connection.options.maxMessageSize})`;
+    this.closeReason = new ChannelClosedError({ replyCode: ReplyCode.CONTENT_TOO_LARGE, replyText: text, initiatedBy: "library" });
+    this.beginClose(ReplyCode.CONTENT_TOO_LARGE, text);
   }
 
   /** Close the channel because warren can no longer trust its state (a timed-out call). */

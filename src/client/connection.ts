@@ -59,6 +59,12 @@ export interface ConnectOptions {
   timeout?: number;
   /** Largest inbound frame accepted when frame_max is 0 (no limit was negotiated); default 16 MiB. */
   maxInboundFrameSize?: number;
+  /**
+   * Largest message body accepted (default 512 MiB, the most RabbitMQ's max_message_size can be
+   * set to). A content header declaring more closes its channel with 311 content-too-large
+   * before any of the body is buffered; the connection carries on.
+   */
+  maxMessageSize?: number;
   /** Shown in the management UI and `rabbitmqctl list_connections client_properties`. */
   connectionName?: string;
   /** Extra client properties, merged over warren's. */
@@ -91,6 +97,7 @@ interface Resolved {
   connectionTimeout: number;
   timeout: number;
   maxInboundFrameSize: number;
+  maxMessageSize: number;
   connectionName: string | undefined;
   clientProperties: FieldTable | undefined;
   noDelay: boolean;
@@ -117,6 +124,7 @@ function resolveOptions(input: string | (Omit<ConnectOptions, "url"> & { url?: s
     connectionTimeout: o.connectionTimeout ?? u.connectionTimeout ?? 10000,
     timeout: o.timeout ?? 30000,
     maxInboundFrameSize: o.maxInboundFrameSize ?? 16 * 1024 * 1024,
+    maxMessageSize: o.maxMessageSize ?? 512 * 1024 * 1024,
     connectionName: o.connectionName ?? u.connectionName,
     clientProperties: o.clientProperties,
     noDelay: o.noDelay ?? true,

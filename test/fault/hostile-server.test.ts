@@ -15,7 +15,7 @@
  * channel not open), 505 unexpected-frame (e.g. a content header where a method was due).
  */
 import { afterEach, describe, expect, test } from "vitest";
-import { connect, ConnectionClosedError, FrameError, TimeoutError, type Connection, type ConnectOptions } from "../../src/index.js";
+import { ChannelClosedError, connect, ConnectionClosedError, FrameError, TimeoutError, type Connection, type ConnectOptions } from "../../src/index.js";
 import {
   Connection as C,
   Cursor,
@@ -213,6 +213,51 @@ describe("oversized frames", () => {
     expect(reason.code).toBe(501);
     expect(reason.message).toMatch(/exceeds the maximum of 65536/);
     expect(received).toBe("eof"); // the close was read inside the attack
+  });
+});
+
+describe("a message too large to hold", () => {
+  test("a content header declaring 1 TiB: its channel closes with 311 before any body is buffered; the connection carries on", async () => {
+    const before = resourceCounts();
+    let channelClose: Promise<number> | undefined;
+    const server = await startFakeServer(async (conn) => {
+      await standardHandshake(conn);
+      const channel = await acceptChannel(conn);
+      await conn.expectMethod(...QUEUE_DECLARE);
+      await conn.send(Buffer.concat([deliver(channel), headerFrame(channel, 60, 2n ** 40n), bodyFrame(channel, Buffer.alloc(100_000))]));
+      await conn.send(bodyFrame(channel, Buffer.alloc(100_000)));
+      channelClose = (async () => {
+        const close = await conn.expectMethod(CHANNEL.classId, 40);
+        await conn.send(bodyFrame(channel, Buffer.alloc(100_000))); // still crossing the close: dropped
+        await conn.send(methodFrame(channel, CHANNEL.classId, 41));
+        return new Cursor(close.args).u16();
+      })();
+      await channelClose;
+      // The connection is still good: answer the client's orderly close.
+      await conn.expectMethod(C.classId, C.close);
+      await conn.send(connectionCloseOkFrame());
+    });
+    cleanup.push(() => server.close());
+    const conn = await connect({ url: server.url(), heartbeat: 0, maxMessageSize: 1024 * 1024 });
+    const closes = recordCloses(conn);
+    const ch = await conn.openChannel();
+    const chCloses = recordCloses(ch);
+    const o = await settled(ch.queueDeclare("q"));
+    expect(o.ok).toBe(false);
+    if (!o.ok) {
+      expect(o.error).toBeInstanceOf(ChannelClosedError);
+      expect((o.error as ChannelClosedError).replyCode).toBe(311);
+      expect((o.error as Error).message).toMatch(/1099511627776 bytes is over maxMessageSize/);
+    }
+    await new Promise<void>((r) => (ch.closed && chCloses.length > 0 ? r() : ch.once("close", () => r())));
+    expect(chCloses).toHaveLength(1);
+    expect(await channelClose).toBe(311);
+    expect(conn.closed).toBe(false);
+    await conn.close();
+    await server.done();
+    expect(closes).toEqual([undefined]);
+    await server.close();
+    await expectNoLeakedResources(before);
   });
 });
 
