@@ -9,7 +9,7 @@ import { getBrokerUrl, rabbitmqctl } from "../helpers/broker.js";
 import { ROOT, cleanUpPrograms, run, type Exit } from "./programs.js";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 
 cleanUpPrograms();
 
@@ -74,6 +74,25 @@ describe("failures", () => {
     } finally {
       http.closeAllConnections();
       await new Promise((resolve) => http.close(resolve));
+    }
+  });
+
+  test("a server that accepts and never answers: one line after the connection timeout, exit code 1", async () => {
+    const sockets: Socket[] = [];
+    const silent = createTcpServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const exit = await run("receive_logs", [], { AMQP_URL: `amqp://127.0.0.1:${port}?connection_timeout=300` });
+      expect(exit.code).toBe(1);
+      expect(exit.stdout).toEqual([]);
+      expect(expectOneLine(exit)).toBe(
+        `receive_logs: could not connect to amqp://127.0.0.1:${port} within 300 ms. ` +
+          "Is RabbitMQ running there? Set AMQP_URL to point at your broker.",
+      );
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 
