@@ -341,6 +341,34 @@ describe("slow reader", () => {
     await expectNoLeakedResources(before);
   });
 
+  test("a consumer that stops iterating: the client stops reading its socket, then catches up; nothing lost, order kept", async () => {
+    const before = resourceCounts();
+    const queue = await declareQueue();
+    const N = 300;
+    const pub = await admin.openChannel();
+    await pub.confirmSelect();
+    await Promise.all(Array.from({ length: N }, (_, i) => pub.publish("", queue, Buffer.alloc(1024, i % 251), { messageId: String(i) })));
+    await pub.close();
+    let socket!: net.Socket;
+    const conn = await connect({ url: brokerUrl, heartbeat: 0, transport: () => (socket = net.connect(brokerAddress(brokerUrl))) });
+    cleanup.push(() => conn.close().catch(() => undefined));
+    const ch = await conn.openChannel();
+    // noAck: the broker has no prefetch limit to stop it, only TCP backpressure can.
+    const stream = ch.consume(queue, { noAck: true, highWaterMark: 20 });
+    await stream.consumerTag;
+    await eventually(() => socket.isPaused(), "the client to stop reading its socket");
+
+    const ids: string[] = [];
+    for await (const msg of stream) {
+      ids.push(msg.properties.messageId!);
+      if (ids.length === N) break;
+    }
+    expect(ids).toEqual(Array.from({ length: N }, (_, i) => String(i)));
+    expect(socket.isPaused()).toBe(false);
+    await conn.close();
+    await expectNoLeakedResources(before);
+  });
+
   test("a publish waiting for the socket to drain rejects when the connection is lost", async () => {
     const before = resourceCounts();
     const queue = await declareQueue();
