@@ -160,18 +160,22 @@ export function encodeFrames(frames: readonly Frame[], frameMax = 0): Buffer {
 
 /** Decode one frame's payload, already cut out of the stream and checked for its end octet. */
 export function decodeFrame(type: number, channel: number, payload: Buffer): Frame {
+  return decodePayload(type, channel, new Reader(payload));
+}
+
+/** Decode the payload between r.pos and r.end: the parser's own Reader, pointed into the chunk. */
+function decodePayload(type: number, channel: number, r: Reader): Frame {
   switch (type) {
     case FrameType.Method:
-      return { type, channel, method: decodeMethod(new Reader(payload)) };
+      return { type, channel, method: decodeMethod(r) };
     case FrameType.Header: {
-      const r = new Reader(payload);
       const classId = r.short();
       r.short(); // weight: unused, must be 0
       const bodySize = r.longlong();
       return { type, channel, classId, bodySize, properties: decodeProperties(r) };
     }
     case FrameType.Body:
-      return { type, channel, payload };
+      return { type, channel, payload: r.buf.subarray(r.pos, r.end) };
     case FrameType.Heartbeat:
       // Heartbeats belong to the connection (4.2.7): on any other channel it is a frame error.
       if (channel !== 0) throw new FrameError(501, `heartbeat frame on channel ${channel}`);
@@ -199,6 +203,8 @@ export class FrameParser {
   private offset = 0;
   private available = 0;
   private readonly scratch = Buffer.alloc(FRAME_HEADER_SIZE);
+  /** Re-pointed at each frame: no Reader and no payload view are allocated per method or header frame. */
+  private readonly reader = new Reader(this.scratch);
 
   constructor(maxFrameSize = 131072) {
     this.maxFrameSize = maxFrameSize;
@@ -218,7 +224,7 @@ export class FrameParser {
   /** The next complete frame, or undefined until more bytes arrive. Throws FrameError. */
   next(): Frame | undefined {
     if (this.available < FRAME_HEADER_SIZE) return undefined;
-    let head = this.chunks[0]!;
+    const head = this.chunks[0]!;
     let off = this.offset;
     let type: number, channel: number, size: number;
     if (head.length - off >= FRAME_HEADER_SIZE) {
@@ -254,8 +260,11 @@ export class FrameParser {
     if (frameBuf[off + total - 1] !== FRAME_END) {
       throw new FrameError(501, `bad frame-end octet 0x${frameBuf[off + total - 1]!.toString(16)} (expected 0xce)`);
     }
-    head = frameBuf.subarray(off + FRAME_HEADER_SIZE, off + FRAME_HEADER_SIZE + size);
-    return decodeFrame(type, channel, head);
+    const r = this.reader;
+    r.buf = frameBuf;
+    r.pos = off + FRAME_HEADER_SIZE;
+    r.end = off + FRAME_HEADER_SIZE + size;
+    return decodePayload(type, channel, r);
   }
 
   /** Copy the first n buffered bytes into out without consuming them. */
