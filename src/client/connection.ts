@@ -484,6 +484,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private heartbeatTick(): void {
     if (!this.wroteSinceTick) {
       encodeHeartbeatFrame(this.writer);
+      if (frameOutChannel.hasSubscribers) frameOutChannel.publish({ connection: this, channel: 0, frame: { type: FrameType.Heartbeat, channel: 0 } } satisfies FrameMessage);
       this.flush();
     }
     this.wroteSinceTick = false;

@@ -1,0 +1,121 @@
+/**
+ * connection.tune negotiation, as RabbitMQ's "Connections" and "Heartbeats" guides document it:
+ * frame_max proposed at 131072 by default, 0 meaning no limit, a server value below the spec's
+ * 4096 minimum (frame-min-size) refused; channel_max the lower non-zero value; heartbeat the
+ * lower when both are non-zero, else the non-zero one. A scripted fake server proposes what
+ * RabbitMQ would not; heartbeats actually sent when idle are observed against the real broker
+ * on the "warren:frame:out" diagnostics channel.
+ */
+import diagnostics from "node:diagnostics_channel";
+import { afterEach, describe, expect, test } from "vitest";
+import { ConnectionClosedError, connect, type Connection, type FrameMessage } from "../../src/index.js";
+import { standardHandshake, startFakeServer, type FakeServer, type HandshakeOptions, type HandshakeResult } from "../helpers/fake-server.js";
+import { eventually, outcome, useConnections } from "./util.js";
+
+const open = useConnections();
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+/** Connects to a fake server proposing `tune`; returns the connection and what the client answered in tune-ok. */
+async function negotiate(tune: HandshakeOptions, client: Parameters<typeof connect>[0] & object = {}): Promise<{ conn: Connection; said: HandshakeResult; server: FakeServer }> {
+  let said!: HandshakeResult;
+  const server = await startFakeServer(async (c) => {
+    said = await standardHandshake(c, tune);
+  });
+  cleanup.push(() => server.close());
+  const conn = await connect({ ...client, url: server.url() });
+  // The fake server answers no close: ending it releases the client.
+  cleanup.push(async () => {
+    await server.close();
+    await conn.close();
+  });
+  return { conn, said, server };
+}
+
+describe("frame_max", () => {
+  test("131072 is proposed by default, and taken when the server has no limit (0)", async () => {
+    const { conn, said } = await negotiate({ frameMax: 0 });
+    expect(said.frameMax).toBe(131072);
+    expect(conn.frameMax).toBe(131072);
+  });
+
+  test("a lower server value wins; 0 on both sides means no limit", async () => {
+    expect((await negotiate({ frameMax: 4096 })).said.frameMax).toBe(4096);
+    const { conn, said } = await negotiate({ frameMax: 0 }, { frameMax: 0 });
+    expect(said.frameMax).toBe(0);
+    expect(conn.frameMax).toBe(0);
+  });
+
+  test("a server frame_max below 4096 is refused with a clear error", async () => {
+    const server = await startFakeServer(async (c) => {
+      await standardHandshake(c, { frameMax: 2048 }).catch(() => undefined); // the client hangs up instead of tune-ok
+    });
+    cleanup.push(() => server.close());
+    const r = await outcome(connect({ url: server.url(), connectionTimeout: 5000 }));
+    const err = (r as { error: ConnectionClosedError }).error;
+    expect(err).toBeInstanceOf(ConnectionClosedError);
+    expect(err.message).toMatch(/frame_max 2048/);
+    expect(err.message).toMatch(/4096/);
+  });
+
+  test("RabbitMQ agrees to what we propose: the negotiated value is the lower one", async () => {
+    const conn = await open({ frameMax: 4096 });
+    expect(conn.frameMax).toBe(4096);
+    // A message larger than one frame still makes it through, split by the negotiated limit.
+    const ch = await conn.openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    const body = Buffer.alloc(50_000, 7);
+    await ch.publish("", queue, body);
+    const got = await eventually(() => ch.get(queue, { noAck: true }).then((m) => m ?? undefined), "the message");
+    expect(got.body.equals(body)).toBe(true);
+  });
+});
+
+describe("channel_max", () => {
+  test("the lower non-zero value; 0 on both sides means 65535", async () => {
+    expect((await negotiate({ channelMax: 10 })).said.channelMax).toBe(10);
+    expect((await negotiate({ channelMax: 0 }, { channelMax: 50 })).said.channelMax).toBe(50);
+    const { conn, said } = await negotiate({ channelMax: 0 }, { channelMax: 0 });
+    expect(said.channelMax).toBe(65535);
+    expect(conn.channelMax).toBe(65535);
+  });
+});
+
+describe("heartbeat", () => {
+  // [client proposes, server proposes, negotiated]
+  const rules: [number, number, number][] = [
+    [60, 5, 5], // both non-zero: the lower
+    [3, 10, 3],
+    [0, 7, 7], // one zero: the other
+    [4, 0, 4],
+    [0, 0, 0], // both zero: none
+  ];
+  test.each(rules)("client %i, server %i -> %i", async (mine, theirs, expected) => {
+    const { conn, said } = await negotiate({ heartbeat: theirs }, { heartbeat: mine });
+    expect(said.heartbeat).toBe(expected);
+    expect(conn.heartbeat).toBe(expected);
+  });
+
+  test("an idle connection sends heartbeat frames (seen on warren:frame:out), and the broker keeps it open", async () => {
+    const conn = await open({ heartbeat: 1 });
+    expect(conn.heartbeat).toBe(1);
+    const beats: number[] = [];
+    const listener = (m: unknown) => {
+      const msg = m as FrameMessage;
+      if (msg.connection === conn && msg.frame.type === 8) beats.push(msg.channel);
+    };
+    diagnostics.subscribe("warren:frame:out", listener);
+    try {
+      await eventually(() => beats.length >= 2, "two heartbeats out", 200, 25);
+      expect(beats.every((ch) => ch === 0)).toBe(true);
+      expect(conn.closed).toBe(false);
+      // Still alive end to end after the idle period.
+      const ch = await conn.openChannel();
+      await ch.queueDeclare("", { exclusive: true });
+    } finally {
+      diagnostics.unsubscribe("warren:frame:out", listener);
+    }
+  });
+});
