@@ -229,8 +229,8 @@ export class FrameParser {
     let type: number, channel: number, size: number;
     if (head.length - off >= FRAME_HEADER_SIZE) {
       type = head[off]!;
-      channel = head.readUInt16BE(off + 1);
-      size = head.readUInt32BE(off + 3);
+      channel = (head[off + 1]! << 8) | head[off + 2]!;
+      size = head[off + 3]! * 0x1000000 + ((head[off + 4]! << 16) | (head[off + 5]! << 8) | head[off + 6]!);
     } else {
       this.peek(this.scratch, FRAME_HEADER_SIZE);
       type = this.scratch[0]!;

@@ -41,26 +41,32 @@ export class Reader {
     return this.buf[this.pos++]!;
   }
 
+  // Bytes are read by index after need() has checked the bounds once: Buffer's readUInt*BE
+  // would check them again on every call.
   short(): number {
     this.need(2);
-    const v = this.buf.readUInt16BE(this.pos);
-    this.pos += 2;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 2;
+    return (b[p]! << 8) | b[p + 1]!;
   }
 
   long(): number {
     this.need(4);
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
   }
 
   /** An unsigned 64-bit value as a number; beyond 2^53 it would lose precision, so it is refused. */
   longlong(): number {
     this.need(8);
-    const hi = this.buf.readUInt32BE(this.pos);
-    const lo = this.buf.readUInt32BE(this.pos + 4);
-    this.pos += 8;
+    const b = this.buf;
+    const p = this.pos;
+    const hi = b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+    const lo = b[p + 4]! * 0x1000000 + ((b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!);
+    this.pos = p + 8;
     if (hi > 0x1fffff) throw new FrameError(502, "64-bit value beyond 2^53 where a number was expected");
     return hi * 0x100000000 + lo;
   }
