@@ -163,6 +163,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.state === "closed" || this.state === "closing";
   }
 
+  /** @internal Why the channel closed (undefined while open). */
+  get reason(): AmqpError | undefined {
+    return this.closeReason;
+  }
+
   /** @internal */
   async open(): Promise<void> {
     await this.call({ name: "channel.open" }, ["channel.open-ok"], true);

@@ -38,7 +38,8 @@ export class RpcClient {
   constructor(channel: Channel, options: RpcOptions) {
     this.channel = channel;
     this.timeout = options.timeout ?? 30000;
-    channel.once("close", (err) => this.failAll(err ?? new AmqpError("the RPC client's channel was closed")));
+    // A close the user asked for emits no error, but the calls still failed: give them the typed close reason.
+    channel.once("close", (err) => this.failAll(err ?? channel.reason ?? new AmqpError("the RPC client's channel was closed")));
   }
 
   /** @internal */
