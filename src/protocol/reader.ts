@@ -5,10 +5,8 @@ import { FrameError } from "./errors.js";
  * juggling (a quarter of the cost of a short string). Not in Node's documented API, though
  * present in every version; fall back to toString should it ever go.
  */
-const utf8Slice: (buf: Buffer, start: number, end: number) => string =
-  typeof (Buffer.prototype as { utf8Slice?: unknown }).utf8Slice === "function"
-    ? (buf, start, end) => (buf as Buffer & { utf8Slice(start: number, end: number): string }).utf8Slice(start, end)
-    : (buf, start, end) => buf.toString("utf8", start, end);
+const HAS_UTF8_SLICE = typeof (Buffer.prototype as { utf8Slice?: unknown }).utf8Slice === "function";
+type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
 
 /**
  * A cursor over the bytes of one frame payload. Every read checks the bounds first, so a
@@ -76,7 +74,8 @@ export class Reader {
     this.need(len);
     const start = this.pos;
     this.pos += len;
-    return len === 0 ? "" : utf8Slice(this.buf, start, start + len);
+    if (len === 0) return "";
+    return HAS_UTF8_SLICE ? (this.buf as Utf8Sliceable).utf8Slice(start, start + len) : this.buf.toString("utf8", start, start + len);
   }
 
   /** The raw bytes of a long string: a zero-copy view into the frame. */
@@ -91,7 +90,8 @@ export class Reader {
   longstr(): string {
     const len = this.long();
     this.need(len);
-    const s = utf8Slice(this.buf, this.pos, this.pos + len);
+    const start = this.pos;
+    const s = HAS_UTF8_SLICE ? (this.buf as Utf8Sliceable).utf8Slice(start, start + len) : this.buf.toString("utf8", start, start + len);
     this.pos += len;
     return s;
   }
