@@ -8,16 +8,35 @@
  *   F table     V void
  *
  * Encoding a JS value picks a tag:
- *   boolean -> t; integer number -> I when it fits int32, else l; other number (fraction, NaN,
- *   Infinity, -0) -> d; bigint -> l; string -> S; Buffer/Uint8Array -> x; Date -> T (whole
- *   seconds); null -> V; array -> A; Decimal -> D; TypedValue -> its tag; plain object -> F.
- *   A key whose value is undefined is left out, as JSON does.
- * Decoding gives back:
- *   t -> boolean; b B s u I i f d -> number; l -> number when it is a safe integer, else bigint
- *   (never a rounded number); T -> Date (beyond a Date's range, year 275760: typed("T", bigint)
- *   with the exact seconds); D -> Decimal; S -> string; x -> Buffer; V -> null;
- *   A -> array; F -> object.
- * Use `typed(tag, value)` to force a tag, e.g. typed("l", 5) for a 64-bit integer a peer expects.
+ *
+ *   JS value                                        tag  decodes back as
+ *   boolean                                         t    boolean
+ *   integer number in int32 range                   I    number
+ *   other safe integer (|n| < 2^53)                 l    number
+ *   any other number (fraction, NaN, +-Infinity,    d    number (exact: a double is a double,
+ *     -0, integers beyond 2^53)                            so 2**60 stays 2**60)
+ *   bigint (int64 range)                            l    bigint beyond 2^53, number within
+ *   string                                          S    string (UTF-8 on the wire)
+ *   Buffer / Uint8Array                             x    Buffer (a copy)
+ *   Date                                            T    Date, whole seconds (the wire unit)
+ *   null (and undefined inside an array)            V    null
+ *   array                                           A    array
+ *   Decimal                                         D    Decimal
+ *   plain object                                    F    object
+ *   typed(tag, value)                               tag  as that tag decodes
+ *
+ * A key whose value is undefined is left out, as JSON does. A value no tag can carry (a
+ * function, a symbol, a number out of a forced tag's range, a cycle) is a TypeError or
+ * RangeError naming its path, e.g. "headers.a.b", before anything is written.
+ *
+ * Decoding never rounds: b B s u I i f d give numbers, l a number when it is a safe integer
+ * and a bigint otherwise, T a Date (beyond a Date's range, year 275760, typed("T", bigint)
+ * with the exact seconds, which encodes to the same bytes again).
+ *
+ * Force a tag with typed(tag, value) where a peer expects a particular width: typed("l", 5)
+ * for a 64-bit integer, typed("T", new Date()) or typed("T", seconds) for a
+ * timestamp, typed("b" | "B" | "s" | "u" | "i", n) for the narrow integer types,
+ * typed("f", x) for a float32, typed("S", buffer) for raw bytes sent as a long string.
  */
 import { FrameError } from "./errors.js";
 import type { Reader } from "./reader.js";
