@@ -142,6 +142,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private lostReason: AmqpError | undefined;
   private resumeGate: ResumeGate | undefined;
   private retained: Deferred[] = [];
+  private restoring: Promise<void> | undefined;
   private readonly retainPublishes: boolean;
 
   /** @internal use connection.openChannel() */
@@ -447,6 +448,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state !== "open") return Promise.reject(this.closedError());
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
     if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError(`publish body must be a string, Buffer or Uint8Array, got ${typeof body}`));
+    // channel.flow active=false (spec 1.5.2.3): the broker asked for no content until it says
+    // active again, so the publish is held, not sent; held publishes go out in their order.
+    if (!this.flowActive) return new Promise<void>((resolve, reject) => this.flowWaiters.push((err) => (err ? reject(err) : this.publish(exchange, routingKey, body, options).then(resolve, reject))));
     if (this.pendingAck !== 0) this.flushAck();
     try {
       this.connection.sendContent(this.id, { name: "basic.publish", exchange, routingKey, mandatory: options.mandatory ?? false, immediate: false }, options, bytes);
@@ -458,7 +462,6 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.unconfirmedCount++;
       return new Promise<void>((resolve, reject) => this.unconfirmed.push(this.retainPublishes ? { resolve, reject, args: [exchange, routingKey, bytes, options] } : { resolve, reject }));
     }
-    if (!this.flowActive) return new Promise<void>((resolve, reject) => this.flowWaiters.push((err) => (err ? reject(err) : resolve())));
     return this.connection.writable();
   }
 
@@ -683,6 +686,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
   async close(): Promise<void> {
     if (this.state === "closed") return;
     if (this.state === "recovering") {
+      // Being re-opened right now: let that finish, then close it on the broker as usual.
+      if (this.restoring) {
+        await this.restoring.catch(() => undefined);
+        return this.close();
+      }
       // Nothing to tell a broker that has never seen this channel on the new connection.
       this.connection.releaseChannel(this.id);
       this.fail(new ChannelClosedError({ replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", initiatedBy: "client" }));
@@ -762,7 +770,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.unconfirmedCount = 0;
     for (const d of unconfirmed) d?.reject(reason);
     for (const w of this.settledWaiters.splice(0)) w(reason);
-    // A publish held by channel.flow was sent while the broker asked us not to: unknown fate.
+    // A publish held by channel.flow was never sent.
     for (const w of this.flowWaiters.splice(0)) w(reason);
     for (const sink of this.consumers.values()) sink.end(isClientClose(reason) ? undefined : reason);
     this.consumers.clear();
@@ -848,7 +856,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * prefetch, consumers (same tags, queues renamed if they were) and confirm mode; then send the
    * retained publishes and let the calls that waited go, in their order.
    */
-  async restore(): Promise<void> {
+  restore(): Promise<void> {
+    this.restoring = this.reopen().finally(() => (this.restoring = undefined));
+    return this.restoring;
+  }
+
+  private async reopen(): Promise<void> {
     const internal = (method: Method, replies: readonly MethodName[]) => this.call(method, replies, true);
     const qos = (q: { count: number; size: number }, global: boolean) => internal({ name: "basic.qos", prefetchSize: q.size, prefetchCount: q.count, global }, ["basic.qos-ok"]);
     await internal({ name: "channel.open" }, ["channel.open-ok"]);

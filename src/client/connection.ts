@@ -519,7 +519,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return id;
       }
     }
-    throw new ConnectionClosedError({ replyCode: ReplyCode.RESOURCE_ERROR, replyText: `all ${max} channels are in use (channel_max)`, initiatedBy: "library" });
+    // Not a ConnectionClosedError: the connection is fine, and a channel closed later frees an id.
+    throw new AmqpError(`all ${max} channels are in use (channel_max ${max} was negotiated); close one first`);
   }
 
   /** @internal A channel id is free again only after close-ok, sent or received. */
