@@ -92,7 +92,7 @@ describe("after close", () => {
       results = [ch.ack(msg), ch.nack(msg), ch.reject(msg), ch.ack(msg, { multiple: true })];
     }).not.toThrow();
     for (const r of results) expect(r).toBeInstanceOf(ChannelClosedError);
-    const calls = [ch.publish("", queue, "after"), ch.get(queue), ch.prefetch(1), ch.queuePurge(queue), ch.confirmSelect(), ch.txSelect(), ch.recover()];
+    const calls: Promise<unknown>[] = [ch.publish("", queue, "after"), ch.get(queue), ch.prefetch(1), ch.queuePurge(queue), ch.confirmSelect(), ch.txSelect(), ch.recover()];
     for (const r of await Promise.all(calls.map((p) => outcome(p)))) {
       expect(r.ok).toBe(false);
       expect((r as { error: ChannelClosedError }).error).toMatchObject({ replyCode: 200, initiatedBy: "client" });
