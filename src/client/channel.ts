@@ -844,7 +844,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     }
     // Waiters exist only while publishes were unconfirmed; none retained means all of them were rejected.
     if (this.retained.length === 0) for (const w of this.settledWaiters.splice(0)) w(reason);
-    for (const w of this.flowWaiters.splice(0)) w(reason);
+    // Publishes held by channel.flow were never sent: they go out after the restore, in order.
     this.flowActive = true;
     this.cancelled.clear();
     this.resumeGate ??= new ResumeGate();
@@ -885,6 +885,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.state = "open";
     this.lostReason = undefined;
     for (const d of this.retained.splice(0)) this.publish(...d.args!).then(d.resolve, d.reject);
+    for (const w of this.flowWaiters.splice(0)) w();
     this.resumeGate?.open();
   }
 

@@ -35,7 +35,7 @@
 import type { Channel } from "./channel.js";
 import type { ConsumeOptions } from "./consumer.js";
 import type { FieldTable } from "../protocol/table.js";
-import { AbortError, AmqpError, ChannelClosedError, ConnectionClosedError, TimeoutError } from "./errors.js";
+import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, isClientClose } from "./errors.js";
 import type { Connection } from "./connection.js";
 
 export interface RecoveryOptions {
@@ -321,7 +321,11 @@ export class Recovery<E extends Resolved = Resolved> {
     this.lastError = reason;
     if (this.running) return; // lost again while restoring: the loop notices and starts over
     this.running = true;
-    void this.run();
+    this.run().catch((err: unknown) => {
+      // A bug in recovery itself: close rather than leave the connection hanging in "recovering".
+      this.running = false;
+      this.conn.fail(err instanceof AmqpError ? err : new AmqpError(`recovery failed: ${String(err)}`, { cause: err }));
+    });
   }
 
   /** The user closed the connection: stop trying. */
@@ -365,15 +369,19 @@ export class Recovery<E extends Resolved = Resolved> {
         conn.adopt(fresh);
         conn.emit("reconnected", { attempt, hostname: endpoint.hostname, port: endpoint.port });
         this.connected.open();
-        try {
-          await this.restoreTopology();
-          await this.restoreChannels();
-        } catch (err) {
-          if (conn.state === "recovering") continue; // lost again: another round
-          if (conn.state === "closed") return;
-          throw err;
+        for (const [step, what] of [
+          [() => this.restoreTopology(), "topology"],
+          [() => this.restoreChannels(), "channels"],
+        ] as const) {
+          try {
+            await step();
+          } catch (err) {
+            if (conn.state !== "open") break; // lost again (or closed): see below
+            this.report(err, what);
+          }
         }
-        if (conn.state !== "open") continue;
+        if (conn.state === "recovering") continue; // lost again: another round
+        if (conn.state !== "open") return;
         this.running = false;
         conn.emit("topologyRecovered");
         return;
@@ -381,6 +389,10 @@ export class Recovery<E extends Resolved = Resolved> {
     } finally {
       this.running = false;
     }
+  }
+
+  private report(err: unknown, what: string): void {
+    this.conn.emit("recoveryError", err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err }), what);
   }
 
   private giveUp(attempts: number): void {
@@ -416,8 +428,8 @@ export class Recovery<E extends Resolved = Resolved> {
       try {
         await fn(c);
       } catch (err) {
-        if (!(err instanceof ChannelClosedError) || this.conn.state !== "open") throw err;
-        this.conn.emit("recoveryError", err, what);
+        if (this.conn.state !== "open") throw err;
+        this.report(err, what);
       }
     };
     for (const [name, x] of [...t.exchanges]) {
@@ -449,7 +461,7 @@ export class Recovery<E extends Resolved = Resolved> {
         await ch.restore();
       } catch (err) {
         if (this.conn.state !== "open") throw err;
-        this.conn.emit("recoveryError", err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err }), `channel ${ch.id}`);
+        if (!isClientClose(err)) this.report(err, `channel ${ch.id}`); // not when the user closed it meanwhile
       }
     }
   }

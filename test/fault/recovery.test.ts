@@ -297,6 +297,50 @@ describe("recovery", () => {
     await expect(ch.publish("", "nowhere", "y")).rejects.toBeInstanceOf(ConnectionClosedError);
   });
 
+  test("a network partition (blackhole) is detected by heartbeats; the partitioned host times out and the next one is used", async () => {
+    const brokerUrl = await getBrokerUrl();
+    const proxy = await proxyToBroker();
+    const name = uniqueName("recovery-partition");
+    const conn = await connect({ url: [proxy.url(brokerUrl), brokerUrl], connectionName: name, heartbeat: 1, connectionTimeout: 500, recovery: { initialDelay: 10 } });
+    cleanups.push(() => conn.close());
+    const ch = await conn.openChannel();
+    let { queue } = await ch.queueDeclare("", { exclusive: true });
+    conn.on("queueRenamed", ({ from, to }) => {
+      if (from === queue) queue = to;
+    });
+    const disconnected = next(conn, "disconnect");
+    const reconnected = next(conn, "reconnected");
+    const recovered = next(conn, "topologyRecovered");
+    proxy.blackhole();
+    const [lost] = await disconnected;
+    expect(lost).toBeInstanceOf(ConnectionClosedError);
+    expect(lost.message).toMatch(/heartbeat/);
+    expect((await reconnected)[0].port).toBe(brokerAddress(brokerUrl).port);
+    await recovered;
+    await ch.publish("", queue, "across the partition");
+    const msg = await eventually(() => ch.get(queue, { noAck: true }).then((m) => m ?? undefined), "the message");
+    expect(msg.body.toString()).toBe("across the partition");
+  });
+
+  test("a channel closed while the connection is down stays closed; the others come back and new channels open", async () => {
+    const { conn, name } = await openRecovering();
+    const gone = await conn.openChannel();
+    const kept = await conn.openChannel();
+    const { queue } = await kept.queueDeclare(uniqueName("rec-kept"), { exclusive: true });
+    const closedWhileDown = new Promise<void>((resolve) => conn.once("disconnect", () => void gone.close().then(resolve)));
+    const recovered = next(conn, "topologyRecovered");
+    await forceCloseConnection(name);
+    await closedWhileDown;
+    await recovered;
+    expect(gone.closed).toBe(true);
+    expect(kept.closed).toBe(false);
+    await expect(gone.publish("", queue, "x")).rejects.toBeInstanceOf(AmqpError);
+    const fresh = await conn.openChannel();
+    await fresh.publish("", queue, "via a new channel");
+    await kept.publish("", queue, "via the kept channel");
+    await eventually(async () => (await queueCounts(kept, queue)).messageCount === 2 || undefined, "both messages");
+  });
+
   test("a delivery unacked at the loss is redelivered; acking the stale one is refused with an error, the new one is acked on the new channel", async () => {
     const { conn, name } = await openRecovering();
     const ch = await conn.openChannel();
