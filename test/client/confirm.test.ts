@@ -1,0 +1,109 @@
+/**
+ * Publisher confirms (RabbitMQ extension, class confirm): after confirm.select every publish's
+ * promise resolves on the broker's basic.ack and rejects with NackError on basic.nack; a
+ * channel or connection that dies first rejects every publish still unconfirmed with its
+ * reason. Nacks are provoked honestly: a queue with x-max-length and x-overflow reject-publish
+ * nacks what it cannot take.
+ */
+import { describe, expect, test } from "vitest";
+import { ConnectionClosedError, NackError, NotFoundError, PreconditionFailedError, connect } from "../../src/index.js";
+import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
+import { startProxy } from "../helpers/proxy.js";
+import { outcome, queueCounts, untilReady, useConnections } from "./util.js";
+
+const open = useConnections();
+
+describe("confirm.select", () => {
+  test("each publish resolves once the broker has the message", async () => {
+    const ch = await (await open()).openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.confirmSelect();
+    await ch.publish("", queue, "one");
+    // Resolved means confirmed: the message is in the queue now, no polling needed.
+    expect((await queueCounts(ch, queue)).messageCount).toBe(1);
+  });
+
+  test("5,000 publishes in flight at once all resolve, and all are in the queue", async () => {
+    const ch = await (await open()).openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.confirmSelect();
+    const n = 5000;
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => outcome(ch.publish("", queue, `m${i}`))));
+    expect(results.filter((r) => r.ok).length).toBe(n);
+    expect((await queueCounts(ch, queue)).messageCount).toBe(n);
+    await ch.waitForConfirms(); // nothing left to wait for
+  });
+
+  test("a nack rejects that publish with NackError; the others resolve (x-max-length + reject-publish)", async () => {
+    const ch = await (await open()).openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true, arguments: { "x-max-length": 2, "x-overflow": "reject-publish" } });
+    await ch.confirmSelect();
+    const results = await Promise.all(["a", "b", "c", "d"].map((b) => outcome(ch.publish("", queue, b))));
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, false]);
+    for (const r of results.slice(2)) {
+      const err = (r as { error: NackError }).error;
+      expect(err).toBeInstanceOf(NackError);
+      expect(err.recoverable).toBe(true);
+    }
+    expect((await queueCounts(ch, queue)).messageCount).toBe(2);
+    expect(ch.closed).toBe(false);
+  });
+
+  test("a channel closed by the broker rejects the unconfirmed publishes with its reason", async () => {
+    const ch = await (await open()).openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.confirmSelect();
+    await ch.publish("", queue, "fine");
+    // RabbitMQ may close the channel before acking a publish made just before the failing one
+    // (it acks in batches), so those two are made unconfirmed together: both reject.
+    const before = ch.publish("", queue, "unconfirmed");
+    const bad = ch.publish(uniqueName("missing-x"), "", "refused"); // 404 closes the channel
+    const after = ch.publish("", queue, "too late");
+    const [a, b, c] = await Promise.all([outcome(before), outcome(bad), outcome(after)]);
+    expect((b as { error: unknown }).error).toBeInstanceOf(NotFoundError);
+    // The earlier one either made it (acked) or was rejected with the same reason: never left pending.
+    if (!a.ok) expect(a.error).toBe((b as { error: unknown }).error);
+    expect((c as { error: unknown }).error).toBe((b as { error: unknown }).error);
+  });
+
+  test("a lost connection rejects every unconfirmed publish with a ConnectionClosedError, and waitForConfirms with it", async () => {
+    const url = await getBrokerUrl();
+    const proxy = await startProxy({ target: brokerAddress(url) });
+    try {
+      const conn = await connect({ url: proxy.url(url), heartbeat: 0 });
+      const ch = await conn.openChannel();
+      const { queue } = await ch.queueDeclare("", { exclusive: true });
+      await ch.confirmSelect();
+      const pending = Array.from({ length: 100 }, (_, i) => outcome(ch.publish("", queue, String(i))));
+      const waiting = outcome(ch.waitForConfirms());
+      proxy.resetAll(); // before the publishes have even left: none can be confirmed
+      const results = await Promise.all(pending);
+      for (const r of results) expect((r as { error: unknown }).error).toBeInstanceOf(ConnectionClosedError);
+      expect((await waiting).ok).toBe(false);
+      await conn.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("close() waits for outstanding confirms first: nothing published before it is lost", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const q = uniqueName("confirm-close");
+    await ch.queueDeclare(q);
+    await ch.confirmSelect();
+    const pubs = Array.from({ length: 500 }, (_, i) => ch.publish("", q, String(i)));
+    await ch.close();
+    expect((await Promise.all(pubs.map((p) => outcome(p)))).every((r) => r.ok)).toBe(true);
+    const probe = await conn.openChannel();
+    await untilReady(probe, q, 500);
+    await probe.queueDelete(q);
+  });
+
+  test("confirm.select on a transactional channel is refused (406)", async () => {
+    const ch = await (await open()).openChannel();
+    await ch.txSelect();
+    const r = await outcome(ch.confirmSelect());
+    expect((r as { error: unknown }).error).toBeInstanceOf(PreconditionFailedError);
+  });
+});
