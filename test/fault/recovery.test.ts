@@ -176,7 +176,7 @@ describe("recovery", () => {
     await ch.exchangeDeclare(goneExchange, "topic");
     await ch.exchangeDelete(goneExchange);
     const got: string[] = [];
-    const consumer = await ch.consume(old, (m) => void got.push(m.body.toString()), { noAck: true });
+    await ch.consume(old, (m) => void got.push(m.body.toString()), { noAck: true });
 
     const renamed = next(conn, "queueRenamed");
     const recovered = next(conn, "topologyRecovered");
@@ -197,7 +197,6 @@ describe("recovery", () => {
     expect(got).toEqual(["direct", "exchange-to-exchange"]);
     const counts = await queueCounts(ch, to);
     expect(counts.consumerCount).toBe(1);
-    void consumer;
 
     const plain = await openPlain();
     await expect((await plain.openChannel()).queueDeclare(old, { passive: true })).rejects.toBeInstanceOf(NotFoundError);
