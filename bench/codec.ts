@@ -2,8 +2,8 @@
  * The codec benchmark: warren's src/protocol beside amqplib's codec (its lib/frame.js and
  * lib/defs.js), in one process, no broker, no sockets.
  *
- *   npx tsx bench/codec.ts            full run (~1 min)
- *   npx tsx bench/codec.ts --quick    fewer rounds (< 30 s)
+ *   npx tsx bench/codec.ts            full run (~25 s)
+ *   npx tsx bench/codec.ts --quick    fewer rounds (~10 s)
  *
  * Scenarios
  * - encode: basic.publish + content header + body (16 B and 4 KiB), one Buffer per message,
@@ -333,7 +333,7 @@ function median(xs: number[]): number {
 export async function codecBench(opts: { quick: boolean; only?: string | undefined; clients?: readonly Client[] | undefined }): Promise<CodecResult[]> {
   checkSameBytes();
   const warmup = opts.quick ? 3 : 5;
-  const rounds = opts.quick ? 7 : 21;
+  const rounds = opts.quick ? 7 : 31;
   const names = opts.clients ?? (["warren", "amqplib"] as const);
   const results: CodecResult[] = [];
   for (const s of scenarios()) {
