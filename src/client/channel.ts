@@ -150,7 +150,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     super();
     this.connection = connection;
     this.id = id;
-    this.record = connection.recovery ? new ChannelRecord() : undefined;
+    this.record = connection.recovery ? new ChannelRecord(connection.recovery.topology) : undefined;
     this.retainPublishes = connection.recovery?.republishUnconfirmed ?? false;
   }
 
@@ -569,7 +569,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (sink === undefined) return;
     await this.call({ name: "basic.cancel", consumerTag, noWait: false }, ["basic.cancel-ok"], false, () => {
       this.consumers.delete(consumerTag);
-      this.record?.consumers.delete(consumerTag);
+      this.record?.drop(consumerTag);
       this.cancelled.set(consumerTag, sink.noAck);
       sink.end(undefined);
     });
@@ -578,7 +578,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private onServerCancel(consumerTag: string, noWait: boolean): void {
     const sink = this.consumers.get(consumerTag);
     this.consumers.delete(consumerTag);
-    this.record?.consumers.delete(consumerTag);
+    this.record?.drop(consumerTag);
     if (!noWait) this.send({ name: "basic.cancel-ok", consumerTag });
     sink?.end(new ConsumerCancelledError(consumerTag));
     this.emit("cancel", consumerTag);
@@ -774,7 +774,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     for (const w of this.flowWaiters.splice(0)) w(reason);
     for (const sink of this.consumers.values()) sink.end(isClientClose(reason) ? undefined : reason);
     this.consumers.clear();
-    this.record?.consumers.clear();
+    this.record?.clear();
     for (const d of this.retained.splice(0)) d.reject(reason);
     this.resumeGate?.fail(reason);
   }

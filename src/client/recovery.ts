@@ -146,6 +146,8 @@ export interface ConsumerRecord {
 
 /** @internal Per channel: prefetch and consumers, in the order they were set up. */
 export class ChannelRecord {
+  constructor(private readonly topology: Topology) {}
+
   /** The latest basic.qos global=false (applies to consumers started after it). */
   perConsumer = { count: 0, size: 0 };
   /** The latest basic.qos global=true, if any. */
@@ -159,6 +161,20 @@ export class ChannelRecord {
 
   consumer(tag: string, queue: string, options: ConsumeOptions): void {
     this.consumers.set(tag, { queue, options, prefetch: this.perConsumer });
+    this.topology.consumerAdded(queue);
+  }
+
+  /** The consumer ended (cancelled by us or the broker). */
+  drop(tag: string): void {
+    const c = this.consumers.get(tag);
+    if (c === undefined) return;
+    this.consumers.delete(tag);
+    this.topology.consumerRemoved(c.queue);
+  }
+
+  /** The channel closed: all its consumers ended. */
+  clear(): void {
+    for (const tag of [...this.consumers.keys()]) this.drop(tag);
   }
 }
 
@@ -201,6 +217,25 @@ export class Topology {
   readonly exchanges = new Map<string, ExchangeRecord>();
   readonly queues = new Map<string, QueueRecord>();
   readonly bindings = new Map<string, BindingRecord>();
+  /** Consumers per queue, over every channel: an auto-delete queue is gone when its last one ends. */
+  private readonly consumerCounts = new Map<string, number>();
+
+  consumerAdded(queue: string): void {
+    this.consumerCounts.set(queue, (this.consumerCounts.get(queue) ?? 0) + 1);
+  }
+
+  consumerRemoved(name: string): void {
+    const queue = this.queueName(name);
+    const n = (this.consumerCounts.get(queue) ?? 1) - 1;
+    if (n > 0) {
+      this.consumerCounts.set(queue, n);
+      return;
+    }
+    this.consumerCounts.delete(queue);
+    // The broker deletes an auto-delete queue once its last consumer is gone: so does the record,
+    // or recovery would bring back a queue that nobody consumes and nothing will ever delete.
+    if (this.queues.get(queue)?.autoDelete === true) this.queueDeleted(queue);
+  }
 
   exchangeDeclared(name: string, r: ExchangeRecord): void {
     // The default exchange and amq.* always exist and may not be declared (403).
@@ -230,11 +265,25 @@ export class Topology {
     this.bindings.delete(bindingKey(b));
   }
 
-  /** A server-named queue came back as `to`: its record and bindings follow. */
+  /** Old name -> new name of server-named queues, over the connection's life. */
+  private readonly renames = new Map<string, string>();
+
+  /** The current name of a queue that may have been renamed by recovery (once or more). */
+  queueName(name: string): string {
+    let n = name;
+    for (let next = this.renames.get(n); next !== undefined; next = this.renames.get(n)) n = next;
+    return n;
+  }
+
+  /** A server-named queue came back as `to`: its record, bindings and consumer count follow. */
   rename(from: string, to: string): void {
+    this.renames.set(from, to);
     const q = this.queues.get(from);
     this.queues.delete(from);
     if (q !== undefined) this.queues.set(to, q);
+    const consumers = this.consumerCounts.get(from);
+    this.consumerCounts.delete(from);
+    if (consumers !== undefined) this.consumerCounts.set(to, consumers);
     for (const [k, b] of [...this.bindings]) {
       if (b.kind === "queue" && b.destination === from) {
         this.bindings.delete(k);
@@ -275,8 +324,6 @@ export class Recovery<E extends Resolved = Resolved> {
   readonly maxAttempts: number;
   readonly republishUnconfirmed: boolean;
   private readonly waitTimeoutOption: number | undefined;
-  /** Old name -> new name of server-named queues, over the connection's life. */
-  private readonly renames = new Map<string, string>();
   /** Holds openChannel() while there is no socket. */
   readonly connected = new ResumeGate();
   private running = false;
@@ -310,9 +357,7 @@ export class Recovery<E extends Resolved = Resolved> {
 
   /** The current name of a queue that may have been renamed by recovery. */
   queueName(name: string): string {
-    let n = name;
-    for (let next = this.renames.get(n); next !== undefined; next = this.renames.get(n)) n = next;
-    return n;
+    return this.topology.queueName(name);
   }
 
   /** The connection was lost (it is now "recovering"): start the loop unless it runs already. */
@@ -439,7 +484,6 @@ export class Recovery<E extends Resolved = Resolved> {
       await attempt(`queue ${name}`, async (c) => {
         const r = await c.queueDeclare(q.serverNamed ? "" : name, q);
         if (r.queue !== name) {
-          this.renames.set(name, r.queue);
           t.rename(name, r.queue);
           this.conn.emit("queueRenamed", { from: name, to: r.queue });
         }

@@ -204,6 +204,29 @@ describe("recovery", () => {
     await expect((await plain.openChannel()).exchangeDeclare(goneExchange, "topic", { passive: true })).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  test("auto-delete queues: one still consumed comes back with its consumer; one whose last consumer was cancelled (so the broker deleted it) is not brought back", async () => {
+    const { conn, name } = await openRecovering();
+    const ch = await conn.openChannel();
+    const kept = uniqueName("rec-ad-kept");
+    const dropped = uniqueName("rec-ad-dropped");
+    await ch.queueDeclare(kept, { autoDelete: true });
+    await ch.queueDeclare(dropped, { autoDelete: true });
+    const got: string[] = [];
+    await ch.consume(kept, (m) => void got.push(m.body.toString()), { noAck: true });
+    const other = await ch.consume(dropped, () => undefined, { noAck: true });
+    await other.cancel();
+    const plain = await openPlain();
+    await eventually(() => (plain.openChannel().then((c) => c.queueDeclare(dropped, { passive: true })).then(() => false, (e: unknown) => e instanceof NotFoundError)), "the broker to auto-delete the queue");
+
+    const recovered = next(conn, "topologyRecovered");
+    await forceCloseConnection(name);
+    await recovered;
+    expect((await queueCounts(ch, kept)).consumerCount).toBe(1);
+    await ch.publish("", kept, "kept");
+    await eventually(() => got.length === 1, "the message on the kept queue");
+    await expect((await plain.openChannel()).queueDeclare(dropped, { passive: true })).rejects.toBeInstanceOf(NotFoundError);
+  });
+
   test("hosts are tried in order: a closed port is skipped, the first that answers is used, the next one when it goes away", async () => {
     const brokerUrl = await getBrokerUrl();
     const proxy = await proxyToBroker();
