@@ -17,7 +17,9 @@
  *   4. The topology declared through this connection is declared again, in order: exchanges,
  *      queues (a server-named queue gets a new name: "queueRenamed" {from, to}, and its
  *      bindings and consumers follow the new name), then queue and exchange-to-exchange
- *      bindings. Deletes and unbinds remove what they undo from the record.
+ *      bindings. Deletes and unbinds remove what they undo from the record, and an auto-delete
+ *      queue leaves it when its last consumer ends (the broker has deleted it). Exclusive and
+ *      auto-delete queues died with the old connection and are declared again.
  *   5. Every channel that was open is opened again with the same id and the same Channel
  *      object: prefetch, confirm mode and consumers (same consumer tags, same callbacks,
  *      iterators keep going) are put back.
