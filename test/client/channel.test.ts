@@ -5,6 +5,7 @@
  * channel.close crossing ours, channel.flow, a delivery for a consumer tag we never had -- is
  * played by the scripted fake server.
  */
+import diagnostics from "node:diagnostics_channel";
 import { describe, expect, test } from "vitest";
 import { AmqpError, ChannelClosedError, connect, type Channel, type Message } from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
@@ -151,6 +152,52 @@ describe("what the broker will not do on request (fake server)", () => {
       expect(ch.closed).toBe(true);
       expect(conn.closed).toBe(false);
       await server.done();
+    } finally {
+      await server.close();
+      await conn.close();
+    }
+  });
+
+  test("deliveries still in flight while we close (even one cut between its frames) are dropped; the connection carries on", async () => {
+    const server = await startFakeServer(async (c) => {
+      await standardHandshake(c);
+      const ch = await openChannelOnServer(c);
+      await c.expectMethod(60, 20); // basic.consume
+      await c.send(methodFrame(ch, 60, 21, shortstr("ctag")));
+      const deliver = (tag: number) => methodFrame(ch, 60, 60, Buffer.concat([shortstr("ctag"), u64(tag), u8(0), shortstr(""), shortstr("q")]));
+      // A delivery whose method is out before the client's close, its content after it.
+      await c.send(deliver(1));
+      await c.expectMethod(20, 40); // the client's channel.close
+      await c.send(Buffer.concat([headerFrame(ch, 60, 5), bodyFrame(ch, "first"), deliver(2), headerFrame(ch, 60, 6), bodyFrame(ch, "second")]));
+      await c.send(methodFrame(ch, 20, 41)); // close-ok
+      // The connection is still fine: a new channel opens.
+      await openChannelOnServer(c);
+    });
+    const conn = await connect({ url: server.url(), timeout: 5000 });
+    const errors: unknown[] = [];
+    conn.on("close", (e) => errors.push(e));
+    try {
+      const ch = await conn.openChannel();
+      const got: Message[] = [];
+      let sawDeliver!: () => void;
+      const delivered = new Promise<void>((r) => (sawDeliver = r));
+      const onIn = (m: unknown) => {
+        const f = (m as { frame: { type: number; method?: { name: string } } }).frame;
+        if (f.type === 1 && f.method?.name === "basic.deliver") sawDeliver();
+      };
+      diagnostics.subscribe("warren:frame:in", onIn);
+      try {
+        await ch.consume("q", (m) => void got.push(m), { noAck: true });
+        await delivered;
+      } finally {
+        diagnostics.unsubscribe("warren:frame:in", onIn);
+      }
+      await ch.close();
+      const again = await conn.openChannel();
+      expect(again.closed).toBe(false);
+      expect(got).toEqual([]);
+      expect(errors).toEqual([]);
+      expect(conn.closed).toBe(false);
     } finally {
       await server.close();
       await conn.close();
