@@ -23,7 +23,7 @@ import type { BasicProperties } from "../protocol/properties.js";
 import type { FieldTable } from "../protocol/table.js";
 import type { Connection } from "./connection.js";
 import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } from "./consumer.js";
-import { AmqpError, ChannelClosedError, ConsumerCancelledError, NackError, TimeoutError, closeError, isClientClose } from "./errors.js";
+import { AbortError, AmqpError, ChannelClosedError, ConsumerCancelledError, NackError, TimeoutError, closeError, isClientClose } from "./errors.js";
 import type { DeliveryFields, Message, ReturnedMessage } from "./message.js";
 import { ChannelRecord, ResumeGate, type Topology } from "./recovery.js";
 
@@ -46,7 +46,12 @@ export interface QueueDeclareOptions {
 export interface PublishOptions extends BasicProperties {
   /** Return the message (the "return" event) if no queue takes it. */
   mandatory?: boolean;
-  /** With recovery, a publish made while the connection is down waits for it; this stops the wait (AbortError). */
+  /**
+   * Stops the publish's waits with AbortError: held by channel.flow (then it is never sent),
+   * for the socket to drain or the connection to be unblocked, for the broker's confirm, or
+   * (with recovery) for the connection to come back. Aborted after it was sent, the message may
+   * still reach the broker.
+   */
   signal?: AbortSignal;
 }
 export interface QueueDeclareResult {
@@ -448,9 +453,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state !== "open") return Promise.reject(this.closedError());
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
     if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError(`publish body must be a string, Buffer or Uint8Array, got ${typeof body}`));
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError("publish aborted before it was sent"));
     // channel.flow active=false (spec 1.5.2.3): the broker asked for no content until it says
     // active again, so the publish is held, not sent; held publishes go out in their order.
-    if (!this.flowActive) return new Promise<void>((resolve, reject) => this.flowWaiters.push((err) => (err ? reject(err) : this.publish(exchange, routingKey, body, options).then(resolve, reject))));
+    if (!this.flowActive) return this.holdForFlow(exchange, routingKey, body, options);
     if (this.pendingAck !== 0) this.flushAck();
     try {
       this.connection.sendContent(this.id, { name: "basic.publish", exchange, routingKey, mandatory: options.mandatory ?? false, immediate: false }, options, bytes);
@@ -460,9 +467,30 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.confirming) {
       this.publishSeq++;
       this.unconfirmedCount++;
-      return new Promise<void>((resolve, reject) => this.unconfirmed.push(this.retainPublishes ? { resolve, reject, args: [exchange, routingKey, bytes, options] } : { resolve, reject }));
+      const confirmed = new Promise<void>((resolve, reject) => this.unconfirmed.push(this.retainPublishes ? { resolve, reject, args: [exchange, routingKey, bytes, options] } : { resolve, reject }));
+      return signal ? bounded(confirmed, { signal }, "publish (sent; waiting for the broker's confirm)") : confirmed;
     }
-    return this.connection.writable();
+    const written = this.connection.writable();
+    return signal ? bounded(written, { signal }, "publish (sent; waiting for the socket to drain or the connection to be unblocked)") : written;
+  }
+
+  /** A publish held by channel.flow; its signal takes it out of the line unsent. */
+  private holdForFlow(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): Promise<void> {
+    const signal = options.signal;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.flowWaiters.indexOf(waiter);
+        if (i >= 0) this.flowWaiters.splice(i, 1);
+        reject(new AbortError("publish aborted while held by channel.flow: it was not sent"));
+      };
+      const waiter = (err?: AmqpError) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (err) reject(err);
+        else this.publish(exchange, routingKey, body, options).then(resolve, reject);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.flowWaiters.push(waiter);
+    });
   }
 
   /** Put the channel in confirm mode: every later publish resolves on the broker's ack. */
@@ -475,10 +503,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /**
    * Resolves when every publish so far has been acked or nacked. Rejects with the close reason
    * if the channel or connection goes first: the publishes still unconfirmed then never will be.
+   * `timeout` (ms; TimeoutError) and `signal` (AbortError) bound the wait; the publishes
+   * themselves stay pending and still settle.
    */
-  waitForConfirms(): Promise<void> {
+  waitForConfirms(options: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.unconfirmedCount === 0) return RESOLVED;
-    return new Promise<void>((resolve, reject) => this.settledWaiters.push((err) => (err ? reject(err) : resolve())));
+    const settled = new Promise<void>((resolve, reject) => this.settledWaiters.push((err) => (err ? reject(err) : resolve())));
+    return options.timeout === undefined && options.signal === undefined ? settled : bounded(settled, options, "waitForConfirms");
   }
 
   private onConfirm(tag: number, multiple: boolean, nack: boolean): void {
@@ -908,6 +939,42 @@ export class Channel extends EventEmitter<ChannelEvents> {
   releaseReading(): void {
     this.connection.releaseReading();
   }
+}
+
+/**
+ * Stop waiting for `p` after `timeout` ms (TimeoutError) or when `signal` aborts (AbortError).
+ * `p` itself goes on and settles unobserved (never as an unhandled rejection).
+ */
+function bounded<T>(p: Promise<T>, { timeout, signal }: { timeout?: number | undefined; signal?: AbortSignal | undefined }, what: string): Promise<T> {
+  if (signal?.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(new AbortError(`${what} aborted`));
+  }
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const stop = (err: AmqpError) => {
+      cleanup();
+      p.catch(() => undefined);
+      reject(err);
+    };
+    const onAbort = () => stop(new AbortError(`${what} aborted`));
+    const cleanup = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    if (timeout !== undefined) timer = setTimeout(() => stop(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        cleanup();
+        resolve(v);
+      },
+      (e: unknown) => {
+        cleanup();
+        reject(e);
+      },
+    );
+  });
 }
 
 function tagOf(msg: Message | number): number {

@@ -7,7 +7,7 @@
  */
 import diagnostics from "node:diagnostics_channel";
 import { describe, expect, test } from "vitest";
-import { AmqpError, ChannelClosedError, connect, type Channel, type Message } from "../../src/index.js";
+import { AbortError, AmqpError, ChannelClosedError, connect, type Channel, type Message } from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
 import {
   Cursor,
@@ -236,7 +236,11 @@ describe("what the broker will not do on request (fake server)", () => {
       await eventually(() => log.length === 1, "flow-ok");
       let settled = 0;
       const p1 = ch.publish("", "first", "1").then(() => settled++);
+      const ac = new AbortController();
+      const dropped = outcome(ch.publish("", "aborted", "never sent", { signal: ac.signal }));
       const p2 = ch.publish("", "second", "2").then(() => settled++);
+      ac.abort(); // held by flow: taken out of the line, never sent (the server sees only first and second)
+      expect(((await dropped) as { error: unknown }).error).toBeInstanceOf(AbortError);
       await ch.prefetch(1);
       expect(log).toEqual(["flow-ok 0", "60.10"]);
       expect(settled).toBe(0);

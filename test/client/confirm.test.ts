@@ -6,8 +6,9 @@
  * nacks what it cannot take.
  */
 import { describe, expect, test } from "vitest";
-import { ConnectionClosedError, NackError, NotFoundError, PreconditionFailedError, connect } from "../../src/index.js";
+import { AbortError, ConnectionClosedError, NackError, NotFoundError, PreconditionFailedError, TimeoutError, connect } from "../../src/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
+import { longstr, methodFrame, standardHandshake, startFakeServer } from "../helpers/fake-server.js";
 import { startProxy } from "../helpers/proxy.js";
 import { outcome, queueCounts, untilReady, useConnections } from "./util.js";
 
@@ -105,5 +106,38 @@ describe("confirm.select", () => {
     await ch.txSelect();
     const r = await outcome(ch.confirmSelect());
     expect((r as { error: unknown }).error).toBeInstanceOf(PreconditionFailedError);
+  });
+});
+
+describe("waits for confirms are bounded (a fake server that never confirms)", () => {
+  test("waitForConfirms takes a timeout and a signal; a publish's signal ends its wait; the publishes still reject when the channel goes", async () => {
+    const server = await startFakeServer(async (c) => {
+      await standardHandshake(c);
+      const open = await c.expectMethod(20, 10);
+      await c.send(methodFrame(open.channel, 20, 11, longstr("")));
+      await c.expectMethod(85, 10); // confirm.select
+      await c.send(methodFrame(open.channel, 85, 11));
+    });
+    const conn = await connect({ url: server.url(), timeout: 5000 });
+    try {
+      const ch = await conn.openChannel();
+      await ch.confirmSelect();
+      const plain = outcome(ch.publish("", "q", "never confirmed"));
+      const ac = new AbortController();
+      const withSignal = outcome(ch.publish("", "q", "abandoned", { signal: ac.signal }));
+      const timed = await outcome(ch.waitForConfirms({ timeout: 50 }));
+      expect((timed as { error: unknown }).error).toBeInstanceOf(TimeoutError);
+      const ac2 = new AbortController();
+      const waiting = outcome(ch.waitForConfirms({ signal: ac2.signal }));
+      ac2.abort();
+      expect(((await waiting) as { error: unknown }).error).toBeInstanceOf(AbortError);
+      ac.abort();
+      expect(((await withSignal) as { error: unknown }).error).toBeInstanceOf(AbortError);
+      await server.close(); // the connection goes: the publish nobody aborted rejects
+      expect(((await plain) as { error: unknown }).error).toBeInstanceOf(ConnectionClosedError);
+    } finally {
+      await server.close();
+      await conn.close();
+    }
   });
 });
