@@ -7,7 +7,7 @@
  */
 import diagnostics from "node:diagnostics_channel";
 import { describe, expect, test } from "vitest";
-import { AbortError, AmqpError, ChannelClosedError, connect, type Channel, type Message } from "../../src/index.js";
+import { AbortError, AmqpError, ChannelClosedError, TimeoutError, connect, type Channel, type Message } from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
 import {
   Cursor,
@@ -278,6 +278,36 @@ describe("what the broker will not do on request (fake server)", () => {
       expect(ch.closed).toBe(false);
       expect(conn.closed).toBe(false);
       expect(errors).toEqual([]);
+    } finally {
+      await server.close();
+      await conn.close();
+    }
+  });
+});
+
+describe("synchronous calls are bounded (fake server that stops answering)", () => {
+  test("a call with no reply rejects with TimeoutError after the timeout; the channel, no longer trustworthy, is closed and later calls fail", async () => {
+    const server = await startFakeServer(async (c) => {
+      await standardHandshake(c);
+      await openChannelOnServer(c);
+      await c.expectMethod(50, 10); // queue.declare: never answered
+      await c.expectMethod(20, 40); // the client gives the channel up
+      // channel.open on a second channel is never answered either
+      await c.expectMethod(20, 10);
+    });
+    const conn = await connect({ url: server.url(), timeout: 100 });
+    try {
+      const ch = await conn.openChannel();
+      const declaring = outcome(ch.queueDeclare("q"));
+      const queued = outcome(ch.queueBind("q", "x"));
+      const r = await declaring;
+      expect((r as { error: unknown }).error).toBeInstanceOf(TimeoutError);
+      expect((r as { error: Error }).error.message).toMatch(/queue\.declare got no reply within 100 ms/);
+      expect(((await queued) as { error: unknown }).error).toBeInstanceOf(AmqpError);
+      expect(ch.closed).toBe(true);
+      expect((await outcome(ch.prefetch(1))).ok).toBe(false);
+      const opening = await outcome(conn.openChannel());
+      expect((opening as { error: unknown }).error).toBeInstanceOf(TimeoutError);
     } finally {
       await server.close();
       await conn.close();
