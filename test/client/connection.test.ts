@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { AbortError, AuthenticationError, ConnectionClosedError, NotAllowedError, TimeoutError, connect } from "../../src/index.js";
 import { getBrokerUrl, rabbitmqctl, uniqueName } from "../helpers/broker.js";
-import { standardHandshake, startFakeServer } from "../helpers/fake-server.js";
+import { Cursor, longstr, methodFrame, shortstr, standardHandshake, startFakeServer, table, u16, u32, u8 } from "../helpers/fake-server.js";
 import { outcome, useConnections } from "./util.js";
 
 const open = useConnections();
@@ -184,6 +184,28 @@ describe("authentication", () => {
       await server.close();
       await conn.close();
       expect(mechanism).toBe("AMQPLAIN");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a connection.secure challenge is answered with connection.secure-ok carrying the response", async () => {
+    let answer: string | undefined;
+    const server = await startFakeServer(async (c) => {
+      await c.send(methodFrame(0, 10, 10, Buffer.concat([u8(0), u8(9), table({ product: "fake" }), longstr("PLAIN"), longstr("en_US")])));
+      await c.expectMethod(10, 11); // start-ok
+      await c.send(methodFrame(0, 10, 20, longstr("challenge"))); // connection.secure
+      answer = new Cursor((await c.expectMethod(10, 21)).args).longstr().toString("utf8"); // secure-ok
+      await c.send(methodFrame(0, 10, 30, Buffer.concat([u16(0), u32(131072), u16(0)]))); // tune
+      await c.expectMethod(10, 31);
+      await c.expectMethod(10, 40);
+      await c.send(methodFrame(0, 10, 41, shortstr("")));
+    });
+    try {
+      const conn = await connect({ url: server.url(), username: "who", password: "pw" });
+      expect(answer).toBe("\u0000who\u0000pw");
+      await server.close();
+      await conn.close();
     } finally {
       await server.close();
     }
