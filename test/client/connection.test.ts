@@ -71,7 +71,7 @@ describe("URI forms", () => {
     }
   });
 
-  test("vhost %2F is the default vhost /, as is no path at all; a wrong password for that user fails", async () => {
+  test("vhost %2F is the default vhost /, as are no path and a lone /", async () => {
     const where = hostPort(await getBrokerUrl());
     for (const url of [`amqp://guest:guest@${where}/%2F`, `amqp://guest:guest@${where}`, `amqp://guest:guest@${where}/`]) {
       const conn = await connect(url);
