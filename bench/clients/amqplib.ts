@@ -1,0 +1,58 @@
+/** amqplib (promise API). Backpressure idiom: publish() returns false -> wait for the channel's 'drain'. */
+import { once } from "node:events";
+import amqplib from "amqplib";
+import { type BenchClient, type ConnectOpts, PROBE_EVERY, counter, windowed } from "./types.js";
+
+export async function createAmqplib(opts: ConnectOpts): Promise<BenchClient> {
+  const conn = await amqplib.connect(opts.url, opts.noDelay === undefined ? {} : { noDelay: opts.noDelay });
+  const ch = await conn.createChannel();
+  return {
+    name: "amqplib",
+    async publish(queue, body, n, probe) {
+      for (let i = 0; i < n; i++) {
+        if (!ch.publish("", queue, body)) await once(ch, "drain");
+        if (probe && (i & (PROBE_EVERY - 1)) === 0) probe();
+      }
+    },
+    async publishConfirmed(queue, body, n, window) {
+      const c = await conn.createConfirmChannel();
+      await windowed(n, window, (_i, done) => {
+        c.publish("", queue, body, {}, (err) => done(err ?? undefined));
+      });
+      await c.close();
+    },
+    async naive(queue, body, n, probe) {
+      for (let i = 0; i < n; i++) {
+        ch.publish("", queue, body);
+        if (probe && (i & (PROBE_EVERY - 1)) === 0) probe();
+      }
+    },
+    async consume(queue, n, { noAck, prefetch }) {
+      const c = await conn.createChannel();
+      await c.prefetch(prefetch);
+      const count = counter(n);
+      const { consumerTag } = await c.consume(
+        queue,
+        noAck
+          ? () => count.hit()
+          : (msg) => {
+              if (msg) c.ack(msg);
+              count.hit();
+            },
+        { noAck },
+      );
+      await count.done;
+      await c.cancel(consumerTag);
+      await c.close();
+    },
+    async subscribe(queue, onMessage) {
+      await ch.consume(queue, (msg) => msg && onMessage(msg.content), { noAck: true });
+    },
+    send(exchange, routingKey, body) {
+      ch.publish(exchange, routingKey, body);
+    },
+    async close() {
+      await conn.close();
+    },
+  };
+}

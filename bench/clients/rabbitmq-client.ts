@@ -1,0 +1,67 @@
+/**
+ * rabbitmq-client (its low-level Channel API, the fastest it offers). basicPublish returns a
+ * promise per publish; as with @cloudamqp/amqp-client they are awaited in batches of 1000.
+ */
+import { Connection } from "rabbitmq-client";
+import { type BenchClient, type ConnectOpts, PROBE_EVERY, counter, windowed } from "./types.js";
+
+const BATCH = 1000;
+
+export async function createRabbitmqClient(opts: ConnectOpts): Promise<BenchClient> {
+  const conn = new Connection(opts.noDelay === undefined ? { url: opts.url } : { url: opts.url, noDelay: opts.noDelay });
+  await conn.onConnect(10000);
+  const ch = await conn.acquire();
+  return {
+    name: "rabbitmq-client",
+    async publish(queue, body, n, probe) {
+      let batch: Promise<unknown>[] = [];
+      for (let i = 0; i < n; i++) {
+        batch.push(ch.basicPublish({ routingKey: queue }, body));
+        if (batch.length === BATCH) {
+          await Promise.all(batch);
+          batch = [];
+        }
+        if (probe && (i & (PROBE_EVERY - 1)) === 0) probe();
+      }
+      await Promise.all(batch);
+    },
+    async publishConfirmed(queue, body, n, window) {
+      const c = await conn.acquire();
+      await c.confirmSelect();
+      await windowed(n, window, (_i, done) => {
+        c.basicPublish({ routingKey: queue }, body).then(() => done(), done);
+      });
+      await c.close();
+    },
+    async naive(queue, body, n, probe) {
+      let last: Promise<unknown> = Promise.resolve();
+      for (let i = 0; i < n; i++) {
+        last = ch.basicPublish({ routingKey: queue }, body);
+        if (probe && (i & (PROBE_EVERY - 1)) === 0) probe();
+      }
+      await last;
+    },
+    async consume(queue, n, { noAck, prefetch }) {
+      const c = await conn.acquire();
+      await c.basicQos({ prefetchCount: prefetch });
+      const count = counter(n);
+      const { consumerTag } = await c.basicConsume({ queue, noAck }, (msg) => {
+        if (!noAck) c.basicAck({ deliveryTag: msg.deliveryTag });
+        count.hit();
+      });
+      await count.done;
+      await c.basicCancel(consumerTag);
+      await c.close();
+    },
+    async subscribe(queue, onMessage) {
+      await ch.basicConsume({ queue, noAck: true }, (msg) => onMessage(msg.body as Uint8Array));
+    },
+    send(exchange, routingKey, body) {
+      void ch.basicPublish({ exchange, routingKey }, body);
+    },
+    async close() {
+      await ch.close();
+      await conn.close();
+    },
+  };
+}

@@ -1,0 +1,33 @@
+/** The machine a run was made on, for the report. */
+import os from "node:os";
+import { execFileSync } from "node:child_process";
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  ramGiB: number;
+  node: string;
+  rabbitmq: string;
+  os: string;
+  date: string;
+  command: string;
+}
+
+export function machine(command: string): Machine {
+  let rabbitmq = "unknown";
+  try {
+    rabbitmq = execFileSync("rabbitmqctl", ["version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 20000 }).trim();
+  } catch {
+    // leave unknown
+  }
+  return {
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    cores: os.availableParallelism(),
+    ramGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    rabbitmq,
+    os: `${os.type()} ${os.release()}`,
+    date: new Date().toISOString(),
+    command,
+  };
+}

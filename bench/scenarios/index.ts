@@ -1,0 +1,189 @@
+/**
+ * The scenarios. Each runs inside a child process for one client and returns one Measurement.
+ * Sizes come from the parent (quick or full mode).
+ */
+import { performance } from "node:perf_hooks";
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ClientFactory } from "../clients/types.js";
+import { Control } from "../control.js";
+import { measure, type Measurement } from "../measure.js";
+import { percentileSorted } from "../stats.js";
+
+export interface Sizes {
+  publish16: number;
+  publish4k: number;
+  confirms: number;
+  confirmWindow: number;
+  consume: number;
+  prefetch: number;
+  latencySeconds: number;
+  latencyRate: number;
+  memoryPublish: number;
+  naive: number;
+}
+
+export interface Ctx {
+  url: string;
+  brokerPid: number | undefined;
+  factory: ClientFactory;
+  control: Control;
+  sizes: Sizes;
+}
+
+export interface Scenario {
+  /** Lower is better for this scenario's main figure (latency, memory). */
+  title: string;
+  unit: string;
+  /** Which clients can run it (raw: publish only). */
+  raw: boolean;
+  /** Needs a process of its own (memory peaks). */
+  isolated: boolean;
+  run(ctx: Ctx): Promise<Measurement>;
+}
+
+const body16 = Buffer.alloc(16, "x");
+const body4k = Buffer.alloc(4096, "x");
+
+async function publishRun(ctx: Ctx, body: Buffer, n: number, tag: string): Promise<Measurement> {
+  const client = await ctx.factory({ url: ctx.url });
+  const q = await ctx.control.queue(tag);
+  try {
+    return await measure(n, ctx.brokerPid, async () => {
+      await client.publish(q, body, n);
+      await ctx.control.waitForCount(q, n);
+    });
+  } finally {
+    await client.close();
+    await ctx.control.delete(q);
+  }
+}
+
+async function consumeRun(ctx: Ctx, noAck: boolean): Promise<Measurement> {
+  const n = ctx.sizes.consume;
+  const q = await ctx.control.queue(noAck ? "consume-noack" : "consume-ack");
+  try {
+    await ctx.control.fill(q, body16, n);
+    const client = await ctx.factory({ url: ctx.url });
+    try {
+      return await measure(n, ctx.brokerPid, () => client.consume(q, n, { noAck, prefetch: ctx.sizes.prefetch }));
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await ctx.control.delete(q);
+  }
+}
+
+/**
+ * Fanout end-to-end latency at a paced rate: one connection publishes to a fanout exchange,
+ * another consumes from the queue bound to it (same process, so both read the same clock).
+ * The body carries performance.now() at the publish call. The first 10% are warm-up.
+ */
+async function latencyRun(ctx: Ctx, noDelay: boolean | undefined): Promise<Measurement> {
+  const { latencyRate: rate, latencySeconds } = ctx.sizes;
+  const total = Math.round(rate * latencySeconds);
+  const exchange = `bench-fanout-${randomUUID().slice(0, 8)}`;
+  await ctx.control.ch.exchangeDeclare(exchange, "fanout", { autoDelete: false });
+  const q = await ctx.control.queue("latency");
+  await ctx.control.ch.queueBind(q, exchange, "");
+  const sub = await ctx.factory({ url: ctx.url, noDelay });
+  const pub = await ctx.factory({ url: ctx.url, noDelay });
+  const samples = new Float64Array(total);
+  let received = 0;
+  let allIn!: () => void;
+  const done = new Promise<void>((r) => (allIn = r));
+  try {
+    await sub.subscribe(q, (b) => {
+      const sent = new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
+      if (received < total) samples[received++] = performance.now() - sent;
+      if (received === total) allIn();
+    });
+    const m = await measure(total, ctx.brokerPid, async () => {
+      let sent = 0;
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        const tick = () => {
+          const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+          while (sent < due) {
+            const b = Buffer.allocUnsafe(16);
+            b.writeDoubleLE(performance.now(), 0);
+            b.fill(0, 8);
+            pub.send(exchange, "", b);
+            sent++;
+          }
+          if (sent < total) setTimeout(tick, 1);
+          else resolve();
+        };
+        tick();
+      });
+      await Promise.race([done, sleep(10_000)]);
+    });
+    const warm = Math.floor(received / 10);
+    const s = samples.subarray(warm, received).sort();
+    return { ...m, p50: percentileSorted(s, 50), p99: percentileSorted(s, 99), p999: percentileSorted(s, 99.9), n: received };
+  } finally {
+    await pub.close();
+    await sub.close();
+    await ctx.control.delete(q);
+    await ctx.control.ch.exchangeDelete(exchange).catch(() => undefined);
+  }
+}
+
+/** Peak memory: RSS from the kernel's high-water mark, heap and external sampled every 1024 publishes and while waiting. */
+function memoryProbe() {
+  let peakHeap = 0;
+  let peakExternal = 0;
+  const probe = () => {
+    const m = process.memoryUsage();
+    if (m.heapUsed > peakHeap) peakHeap = m.heapUsed;
+    if (m.external > peakExternal) peakExternal = m.external;
+  };
+  return { probe, peaks: () => ({ peakHeap, peakExternal, peakRss: process.resourceUsage().maxRSS * 1024 }) };
+}
+
+async function memoryRun(ctx: Ctx, naive: boolean): Promise<Measurement> {
+  const n = naive ? ctx.sizes.naive : ctx.sizes.memoryPublish;
+  const q = await ctx.control.queue(naive ? "naive" : "memory");
+  const client = await ctx.factory({ url: ctx.url });
+  const baseRss = process.memoryUsage.rss();
+  const mem = memoryProbe();
+  try {
+    const m = await measure(n, ctx.brokerPid, async () => {
+      if (naive) await client.naive(q, body16, n, mem.probe);
+      else await client.publish(q, body16, n, mem.probe);
+      await ctx.control.waitForCount(q, n, 300_000, mem.probe);
+    });
+    return { ...m, ...mem.peaks(), baseRss };
+  } finally {
+    await client.close();
+    await ctx.control.delete(q);
+  }
+}
+
+export const SCENARIOS: Record<string, Scenario> = {
+  "publish-16B": { title: "publish 16 B, until the broker holds all", unit: "msg/s", raw: true, isolated: false, run: (c) => publishRun(c, body16, c.sizes.publish16, "pub16") },
+  "publish-4KiB": { title: "publish 4 KiB, until the broker holds all", unit: "msg/s", raw: true, isolated: false, run: (c) => publishRun(c, body4k, c.sizes.publish4k, "pub4k") },
+  "confirms-16B": {
+    title: "publish with confirms, pipelined",
+    unit: "msg/s",
+    raw: false,
+    isolated: false,
+    run: async (c) => {
+      const client = await c.factory({ url: c.url });
+      const q = await c.control.queue("confirm");
+      try {
+        return await measure(c.sizes.confirms, c.brokerPid, () => client.publishConfirmed(q, body16, c.sizes.confirms, c.sizes.confirmWindow));
+      } finally {
+        await client.close();
+        await c.control.delete(q);
+      }
+    },
+  },
+  "consume-ack": { title: "consume, manual ack", unit: "msg/s", raw: false, isolated: false, run: (c) => consumeRun(c, false) },
+  "consume-noack": { title: "consume, noAck", unit: "msg/s", raw: false, isolated: false, run: (c) => consumeRun(c, true) },
+  "latency-default": { title: "fanout latency, default socket options", unit: "ms", raw: false, isolated: false, run: (c) => latencyRun(c, undefined) },
+  "latency-nodelay": { title: "fanout latency, TCP_NODELAY on", unit: "ms", raw: false, isolated: false, run: (c) => latencyRun(c, true) },
+  "memory-publish": { title: "peak memory, publishing with flow control", unit: "MB", raw: false, isolated: true, run: (c) => memoryRun(c, false) },
+  "memory-naive": { title: "peak memory, naive publisher (awaits nothing)", unit: "MB", raw: false, isolated: true, run: (c) => memoryRun(c, true) },
+};
