@@ -13,6 +13,7 @@ export {
   type QueueDeclareOptions,
   type QueueDeclareResult,
   type PublishOptions,
+  type WaitOptions,
 } from "./client/channel.js";
 export { MessageStream, type Consumer, type ConsumeOptions } from "./client/consumer.js";
 export type { RecoveryOptions, RecoveryEvents, ReconnectingInfo } from "./client/recovery.js";

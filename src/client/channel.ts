@@ -27,7 +27,7 @@ import { AbortError, AmqpError, ChannelClosedError, ConsumerCancelledError, Nack
 import type { DeliveryFields, Message, ReturnedMessage } from "./message.js";
 import { ChannelRecord, ResumeGate, type Topology } from "./recovery.js";
 
-export interface ExchangeDeclareOptions {
+export interface ExchangeDeclareOptions extends WaitOptions {
   durable?: boolean;
   autoDelete?: boolean;
   internal?: boolean;
@@ -35,7 +35,7 @@ export interface ExchangeDeclareOptions {
   passive?: boolean;
   arguments?: FieldTable;
 }
-export interface QueueDeclareOptions {
+export interface QueueDeclareOptions extends WaitOptions {
   durable?: boolean;
   exclusive?: boolean;
   autoDelete?: boolean;
@@ -81,6 +81,19 @@ interface Rpc {
   reject: (e: unknown) => void;
   /** Runs synchronously when the reply arrives, before any later frame is handled. */
   onReply?: ((m: Method) => void) | undefined;
+  /** ms to wait for the reply once sent. */
+  timeout: number;
+}
+
+/**
+ * Bounds on one synchronous call: `timeout` (ms, default the connection's `timeout`) ends the
+ * wait for the reply with TimeoutError (the channel is then closed: a late reply would answer
+ * the wrong call); `signal` ends it with AbortError -- a call still queued is never sent, a call
+ * already sent may still take effect on the broker (its reply is read and dropped).
+ */
+export interface WaitOptions {
+  timeout?: number;
+  signal?: AbortSignal;
 }
 
 interface Deferred {
@@ -175,20 +188,52 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** @internal */
-  async open(): Promise<void> {
-    await this.call({ name: "channel.open" }, ["channel.open-ok"], true);
+  async open(wait?: WaitOptions): Promise<void> {
+    try {
+      await this.call({ name: "channel.open" }, ["channel.open-ok"], true, undefined, wait);
+    } catch (e) {
+      // Aborted after channel.open went out: the broker will open it, so close it again (the id
+      // is freed on close-ok) rather than leave an open channel nobody holds.
+      if (e instanceof AbortError && this.state === "opening") this.abandon(e);
+      throw e;
+    }
     if (this.state === "opening") this.state = "open";
   }
 
   // -------------------------------------------------------------------------------------------
   // synchronous methods
 
-  private call(method: Method, replies: readonly MethodName[], opening = false, onReply?: (m: Method) => void): Promise<Method | Message | null> {
+  private call(method: Method, replies: readonly MethodName[], opening = false, onReply?: (m: Method) => void, wait?: WaitOptions): Promise<Method | Message | null> {
+    const signal = wait?.signal;
     // While recovering, the user's calls wait for the channel to be back; recovery's own pass `opening`.
-    if (this.state === "recovering" && !opening) return this.afterRecovery(method.name).then(() => this.call(method, replies, false, onReply));
+    if (this.state === "recovering" && !opening) return this.afterRecovery(method.name, signal).then(() => this.call(method, replies, false, onReply, wait));
     if (this.state === "closed" || this.state === "closing" || (this.state === "opening" && !opening)) return Promise.reject(this.closedError());
+    if (signal?.aborted) return Promise.reject(new AbortError(`${method.name} aborted before it was sent`));
+    const timeout = wait?.timeout ?? this.connection.options.timeout;
+    if (signal === undefined) {
+      return new Promise((resolve, reject) => {
+        this.queue.push({ method, replies, resolve, reject, onReply, timeout });
+        if (this.inFlight === undefined) this.sendNext();
+      });
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ method, replies, resolve, reject, onReply });
+      const done = () => signal.removeEventListener("abort", onAbort);
+      const rpc: Rpc = { method, replies, resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)), onReply, timeout };
+      const onAbort = () => {
+        const i = this.queue.indexOf(rpc);
+        if (i >= 0) {
+          this.queue.splice(i, 1);
+          reject(new AbortError(`${method.name} aborted before it was sent`));
+          return;
+        }
+        // Sent: its reply must still be read in turn (one sync method in flight per channel), so
+        // the call stays in place and only the caller stops waiting.
+        rpc.resolve = () => undefined;
+        rpc.reject = () => undefined;
+        reject(new AbortError(`${method.name} aborted after it was sent: the broker may still act on it`));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.queue.push(rpc);
       if (this.inFlight === undefined) this.sendNext();
     });
   }
@@ -205,14 +250,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
       return;
     }
     this.inFlight = next;
-    const timeout = this.connection.options.timeout;
-    this.rpcTimer = setTimeout(() => this.onRpcTimeout(next), timeout);
+    this.rpcTimer = setTimeout(() => this.onRpcTimeout(next), next.timeout);
   }
 
   private onRpcTimeout(rpc: Rpc): void {
     if (this.inFlight !== rpc) return;
     // The reply may still come, and would then answer the wrong call: the channel is no longer usable.
-    const err = new TimeoutError(`${rpc.method.name} got no reply within ${this.connection.options.timeout} ms`);
+    const err = new TimeoutError(`${rpc.method.name} got no reply within ${rpc.timeout} ms`);
     rpc.reject(err);
     this.inFlight = undefined;
     this.abandon(err);
@@ -360,23 +404,26 @@ export class Channel extends EventEmitter<ChannelEvents> {
         arguments: options.arguments ?? {},
       },
       ["exchange.declare-ok"],
+      false,
+      undefined,
+      options,
     );
     if (options.passive !== true) this.topology?.exchangeDeclared(exchange, { type, durable: options.durable ?? false, autoDelete: options.autoDelete ?? false, internal: options.internal ?? false, arguments: options.arguments ?? {} });
   }
 
-  async exchangeDelete(exchange: string, options: { ifUnused?: boolean } = {}): Promise<void> {
-    await this.call({ name: "exchange.delete", exchange, ifUnused: options.ifUnused ?? false, noWait: false }, ["exchange.delete-ok"]);
+  async exchangeDelete(exchange: string, options: { ifUnused?: boolean } & WaitOptions = {}): Promise<void> {
+    await this.call({ name: "exchange.delete", exchange, ifUnused: options.ifUnused ?? false, noWait: false }, ["exchange.delete-ok"], false, undefined, options);
     this.topology?.exchangeDeleted(exchange);
   }
 
   /** Route messages from `source` to `destination` (RabbitMQ exchange-to-exchange binding). */
-  async exchangeBind(destination: string, source: string, routingKey = "", args: FieldTable = {}): Promise<void> {
-    await this.call({ name: "exchange.bind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.bind-ok"]);
+  async exchangeBind(destination: string, source: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
+    await this.call({ name: "exchange.bind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.bind-ok"], false, undefined, wait);
     this.topology?.bound({ kind: "exchange", destination, source, routingKey, arguments: args });
   }
 
-  async exchangeUnbind(destination: string, source: string, routingKey = "", args: FieldTable = {}): Promise<void> {
-    await this.call({ name: "exchange.unbind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.unbind-ok"]);
+  async exchangeUnbind(destination: string, source: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
+    await this.call({ name: "exchange.unbind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.unbind-ok"], false, undefined, wait);
     this.topology?.unbound({ kind: "exchange", destination, source, routingKey, arguments: args });
   }
 
@@ -397,29 +444,32 @@ export class Channel extends EventEmitter<ChannelEvents> {
         arguments: options.arguments ?? {},
       },
       ["queue.declare-ok"],
+      false,
+      undefined,
+      options,
     )) as MethodOf<"queue.declare-ok">;
     if (options.passive !== true) this.topology?.queueDeclared(queue, m.queue, { durable: options.durable ?? false, exclusive: options.exclusive ?? false, autoDelete: options.autoDelete ?? false, arguments: options.arguments ?? {} });
     return { queue: m.queue, messageCount: m.messageCount, consumerCount: m.consumerCount };
   }
 
-  async queueBind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}): Promise<void> {
-    await this.call({ name: "queue.bind", queue, exchange, routingKey, noWait: false, arguments: args }, ["queue.bind-ok"]);
+  async queueBind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
+    await this.call({ name: "queue.bind", queue, exchange, routingKey, noWait: false, arguments: args }, ["queue.bind-ok"], false, undefined, wait);
     this.topology?.bound({ kind: "queue", destination: queue, source: exchange, routingKey, arguments: args });
   }
 
-  async queueUnbind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}): Promise<void> {
-    await this.call({ name: "queue.unbind", queue, exchange, routingKey, arguments: args }, ["queue.unbind-ok"]);
+  async queueUnbind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
+    await this.call({ name: "queue.unbind", queue, exchange, routingKey, arguments: args }, ["queue.unbind-ok"], false, undefined, wait);
     this.topology?.unbound({ kind: "queue", destination: queue, source: exchange, routingKey, arguments: args });
   }
 
   /** Remove every ready message; returns how many. */
-  async queuePurge(queue: string): Promise<{ messageCount: number }> {
-    const m = (await this.call({ name: "queue.purge", queue, noWait: false }, ["queue.purge-ok"])) as MethodOf<"queue.purge-ok">;
+  async queuePurge(queue: string, wait?: WaitOptions): Promise<{ messageCount: number }> {
+    const m = (await this.call({ name: "queue.purge", queue, noWait: false }, ["queue.purge-ok"], false, undefined, wait)) as MethodOf<"queue.purge-ok">;
     return { messageCount: m.messageCount };
   }
 
-  async queueDelete(queue: string, options: { ifUnused?: boolean; ifEmpty?: boolean } = {}): Promise<{ messageCount: number }> {
-    const m = (await this.call({ name: "queue.delete", queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false, noWait: false }, ["queue.delete-ok"])) as MethodOf<"queue.delete-ok">;
+  async queueDelete(queue: string, options: { ifUnused?: boolean; ifEmpty?: boolean } & WaitOptions = {}): Promise<{ messageCount: number }> {
+    const m = (await this.call({ name: "queue.delete", queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false, noWait: false }, ["queue.delete-ok"], false, undefined, options)) as MethodOf<"queue.delete-ok">;
     this.topology?.queueDeleted(queue);
     return { messageCount: m.messageCount };
   }
@@ -431,8 +481,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * basic.qos. RabbitMQ reads `global: false` as a limit per consumer (for consumers started
    * after this call) and `global: true` as one limit shared by the channel (per_consumer_qos).
    */
-  async prefetch(count: number, options: { global?: boolean; size?: number } = {}): Promise<void> {
-    await this.call({ name: "basic.qos", prefetchSize: options.size ?? 0, prefetchCount: count, global: options.global ?? false }, ["basic.qos-ok"]);
+  async prefetch(count: number, options: { global?: boolean; size?: number } & WaitOptions = {}): Promise<void> {
+    await this.call({ name: "basic.qos", prefetchSize: options.size ?? 0, prefetchCount: count, global: options.global ?? false }, ["basic.qos-ok"], false, undefined, options);
     this.record?.qos(count, options.size ?? 0, options.global ?? false);
   }
 
@@ -494,10 +544,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** Put the channel in confirm mode: every later publish resolves on the broker's ack. */
-  async confirmSelect(): Promise<void> {
-    await this.call({ name: "confirm.select", noWait: false }, ["confirm.select-ok"], false, () => {
-      this.confirming = true;
-    });
+  async confirmSelect(wait?: WaitOptions): Promise<void> {
+    await this.call(
+      { name: "confirm.select", noWait: false },
+      ["confirm.select-ok"],
+      false,
+      () => {
+        this.confirming = true;
+      },
+      wait,
+    );
   }
 
   /**
@@ -561,7 +617,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
         if (err instanceof ConsumerCancelledError) options.onCancel?.(err);
       },
     };
-    return this.startConsumer(queue, sink, options).then((consumerTag) => ({ consumerTag, cancel: () => this.cancel(consumerTag) }));
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError("consume aborted before it was sent"));
+    return this.startConsumer(queue, sink, options).then((consumerTag) => {
+      if (signal) {
+        const stop = () => void this.cancel(consumerTag).catch(() => undefined);
+        if (signal.aborted) stop();
+        else signal.addEventListener("abort", stop, { once: true });
+      }
+      return { consumerTag, cancel: () => this.cancel(consumerTag) };
+    });
   }
 
   private consumerFailed(err: unknown, msg: Message): void {
@@ -595,15 +660,21 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** basic.cancel: once it resolves, the consumer gets nothing more. */
-  async cancel(consumerTag: string): Promise<void> {
+  async cancel(consumerTag: string, wait?: WaitOptions): Promise<void> {
     const sink = this.consumers.get(consumerTag);
     if (sink === undefined) return;
-    await this.call({ name: "basic.cancel", consumerTag, noWait: false }, ["basic.cancel-ok"], false, () => {
-      this.consumers.delete(consumerTag);
-      this.record?.drop(consumerTag);
-      this.cancelled.set(consumerTag, sink.noAck);
-      sink.end(undefined);
-    });
+    await this.call(
+      { name: "basic.cancel", consumerTag, noWait: false },
+      ["basic.cancel-ok"],
+      false,
+      () => {
+        this.consumers.delete(consumerTag);
+        this.record?.drop(consumerTag);
+        this.cancelled.set(consumerTag, sink.noAck);
+        sink.end(undefined);
+      },
+      wait,
+    );
   }
 
   private onServerCancel(consumerTag: string, noWait: boolean): void {
@@ -616,8 +687,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** basic.get: one message, or null when the queue is empty. */
-  async get(queue: string, options: { noAck?: boolean } = {}): Promise<Message | null> {
-    const r = await this.call({ name: "basic.get", queue, noAck: options.noAck ?? false }, ["basic.get-ok", "basic.get-empty"]);
+  async get(queue: string, options: { noAck?: boolean } & WaitOptions = {}): Promise<Message | null> {
+    const r = await this.call({ name: "basic.get", queue, noAck: options.noAck ?? false }, ["basic.get-ok", "basic.get-empty"], false, undefined, options);
     return r !== null && "body" in r ? r : null;
   }
 
@@ -677,24 +748,30 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** basic.recover: redeliver every unacked message (requeue true: possibly to other consumers). */
-  async recover(options: { requeue?: boolean } = {}): Promise<void> {
-    await this.call({ name: "basic.recover", requeue: options.requeue ?? true }, ["basic.recover-ok"], false, () => {
-      // Everything outstanding is redelivered under new tags: the old ones are settled.
-      this.settledThrough = this.lastDeliveryTag;
-    });
+  async recover(options: { requeue?: boolean } & WaitOptions = {}): Promise<void> {
+    await this.call(
+      { name: "basic.recover", requeue: options.requeue ?? true },
+      ["basic.recover-ok"],
+      false,
+      () => {
+        // Everything outstanding is redelivered under new tags: the old ones are settled.
+        this.settledThrough = this.lastDeliveryTag;
+      },
+      options,
+    );
   }
 
   // -------------------------------------------------------------------------------------------
   // tx
 
-  async txSelect(): Promise<void> {
-    await this.call({ name: "tx.select" }, ["tx.select-ok"]);
+  async txSelect(wait?: WaitOptions): Promise<void> {
+    await this.call({ name: "tx.select" }, ["tx.select-ok"], false, undefined, wait);
   }
-  async txCommit(): Promise<void> {
-    await this.call({ name: "tx.commit" }, ["tx.commit-ok"]);
+  async txCommit(wait?: WaitOptions): Promise<void> {
+    await this.call({ name: "tx.commit" }, ["tx.commit-ok"], false, undefined, wait);
   }
-  async txRollback(): Promise<void> {
-    await this.call({ name: "tx.rollback" }, ["tx.rollback-ok"]);
+  async txRollback(wait?: WaitOptions): Promise<void> {
+    await this.call({ name: "tx.rollback" }, ["tx.rollback-ok"], false, undefined, wait);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import type { Method, MethodOf } from "../protocol/methods.js";
 import type { BasicProperties } from "../protocol/properties.js";
 import type { FieldTable } from "../protocol/table.js";
 import { Writer } from "../protocol/writer.js";
-import { Channel } from "./channel.js";
+import { Channel, type WaitOptions } from "./channel.js";
 import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, closeError } from "./errors.js";
 import { saslResponse, type Mechanism } from "./sasl.js";
 import { parseUrl, redact } from "./url.js";
@@ -500,13 +500,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // channels
 
   /** Open a new channel. While a recovering connection is reconnecting, waits for it (bounded by recovery.waitTimeout). */
-  async openChannel(): Promise<Channel> {
-    if (this.state === "recovering" && this.recovery) await this.recovery.connected.wait(this.recovery.waitTimeout, "openChannel");
+  /** Open a new channel; `timeout` and `signal` bound the wait for channel.open-ok (see WaitOptions). */
+  async openChannel(wait?: WaitOptions): Promise<Channel> {
+    if (this.state === "recovering" && this.recovery) await this.recovery.connected.wait(this.recovery.waitTimeout, "openChannel", wait?.signal);
     if (this.state !== "open") throw this.closeReason ?? new ConnectionClosedError({ replyCode: 0, replyText: "connection is not open", initiatedBy: "library" });
+    if (wait?.signal?.aborted) throw new AbortError("openChannel aborted");
     const id = this.allocateChannelId();
     const ch = new Channel(this, id);
     this.channels[id] = ch;
-    await ch.open();
+    await ch.open(wait);
     return ch;
   }
 

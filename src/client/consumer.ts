@@ -21,7 +21,7 @@ export interface ConsumeOptions {
   arguments?: Record<string, unknown>;
   /** Iterator only: how many messages may wait in the buffer before the socket is paused (default 1000). */
   highWaterMark?: number;
-  /** Iterator only: ending the signal cancels the consumer and ends the loop. */
+  /** Aborting cancels the consumer (the iterator's loop then ends). */
   signal?: AbortSignal;
   /** Callback only: the broker cancelled the consumer (its queue was deleted). */
   onCancel?: (err: AmqpError) => void;

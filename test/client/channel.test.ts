@@ -19,6 +19,7 @@ import {
   standardHandshake,
   startFakeServer,
   u16,
+  u32,
   u64,
   u8,
   type FakeConnection,
@@ -312,6 +313,103 @@ describe("synchronous calls are bounded (fake server that stops answering)", () 
       await server.close();
       await conn.close();
     }
+  });
+});
+
+describe("per-call timeout and AbortSignal (fake server)", () => {
+  test("a call's own timeout overrides the connection's", async () => {
+    const server = await startFakeServer(async (c) => {
+      await standardHandshake(c);
+      await openChannelOnServer(c);
+      await c.expectMethod(50, 10); // never answered
+    });
+    const conn = await connect({ url: server.url(), timeout: 10_000 });
+    try {
+      const ch = await conn.openChannel();
+      const r = await outcome(ch.queueDeclare("q", { timeout: 50 }));
+      expect((r as { error: unknown }).error).toBeInstanceOf(TimeoutError);
+      expect((r as { error: Error }).error.message).toMatch(/within 50 ms/);
+    } finally {
+      await server.close();
+      await conn.close();
+    }
+  });
+
+  test("aborting a queued call: never sent; aborting a sent one: the caller stops waiting, its reply is read in turn and the next call goes on", async () => {
+    const answer = deferred();
+    const log: string[] = [];
+    const server = await startFakeServer(async (c) => {
+      await standardHandshake(c);
+      const ch = await openChannelOnServer(c);
+      await c.expectMethod(50, 10); // queue.declare
+      await answer.promise;
+      await c.send(methodFrame(ch, 50, 11, Buffer.concat([shortstr("q"), u32(0), u32(0)])));
+      const next = await c.readMethod();
+      log.push(`${next.classId}.${next.methodId}`);
+      await c.send(methodFrame(ch, 50, 31, u32(3))); // purge-ok
+    });
+    const conn = await connect({ url: server.url(), timeout: 5000 });
+    try {
+      const ch = await conn.openChannel();
+      const sent = new AbortController();
+      const queued = new AbortController();
+      const declaring = outcome(ch.queueDeclare("q", { signal: sent.signal }));
+      const binding = outcome(ch.queueBind("q", "x", "", {}, { signal: queued.signal }));
+      const purging = ch.queuePurge("q");
+      queued.abort();
+      sent.abort();
+      const d = (await declaring) as { error: Error };
+      expect(d.error).toBeInstanceOf(AbortError);
+      expect(d.error.message).toMatch(/after it was sent/);
+      const b = (await binding) as { error: Error };
+      expect(b.error).toBeInstanceOf(AbortError);
+      expect(b.error.message).toMatch(/before it was sent/);
+      answer.resolve();
+      expect(await purging).toEqual({ messageCount: 3 });
+      expect(log).toEqual(["50.30"]); // the bind never went out
+      expect(ch.closed).toBe(false);
+    } finally {
+      await server.close();
+      await conn.close();
+    }
+  });
+
+  test("an openChannel aborted after channel.open went out closes that channel again instead of leaking it", async () => {
+    const log: string[] = [];
+    const server = await startFakeServer(async (c) => {
+      await standardHandshake(c);
+      const open = await c.expectMethod(20, 10);
+      log.push(`open ${open.channel}`);
+      const close = await c.expectMethod(20, 40);
+      log.push(`close ${close.channel}`);
+      await c.send(Buffer.concat([methodFrame(open.channel, 20, 11, longstr("")), methodFrame(open.channel, 20, 41)]));
+    });
+    const conn = await connect({ url: server.url(), timeout: 5000 });
+    try {
+      const ac = new AbortController();
+      const opening = outcome(conn.openChannel({ signal: ac.signal }));
+      await eventually(() => log.length === 1, "channel.open at the server");
+      ac.abort();
+      expect(((await opening) as { error: unknown }).error).toBeInstanceOf(AbortError);
+      await eventually(() => log.length === 2, "channel.close at the server");
+      expect(log).toEqual(["open 1", "close 1"]);
+      expect(conn.closed).toBe(false);
+      expect((await outcome(conn.openChannel({ signal: AbortSignal.abort() }))).ok).toBe(false);
+    } finally {
+      await server.close();
+      await conn.close();
+    }
+  });
+
+  test("a callback consumer's signal cancels it (real broker)", async () => {
+    const ch = await (await open()).openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    const ac = new AbortController();
+    await ch.consume(queue, () => undefined, { signal: ac.signal });
+    expect((await ch.queueDeclare(queue, { passive: true })).consumerCount).toBe(1);
+    ac.abort();
+    await eventually(async () => (await ch.queueDeclare(queue, { passive: true })).consumerCount === 0, "the consumer to be cancelled");
+    expect(((await outcome(ch.consume(queue, () => undefined, { signal: AbortSignal.abort() }))) as { error: unknown }).error).toBeInstanceOf(AbortError);
   });
 });
 
