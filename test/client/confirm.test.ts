@@ -22,6 +22,11 @@ describe("confirm.select", () => {
     await ch.publish("", queue, "one");
     // Resolved means confirmed: the message is in the queue now, no polling needed.
     expect((await queueCounts(ch, queue)).messageCount).toBe(1);
+    // With a signal that never fires, the same: and the signal is not sent as a property.
+    await ch.publish("", queue, "two", { signal: new AbortController().signal, messageId: "2" });
+    expect((await queueCounts(ch, queue)).messageCount).toBe(2);
+    await ch.get(queue, { noAck: true });
+    expect((await ch.get(queue, { noAck: true }))?.properties).toEqual({ messageId: "2" });
   });
 
   test("5,000 publishes in flight at once all resolve, and all are in the queue", async () => {
