@@ -110,7 +110,7 @@ function resolveOptions(input: string | (Omit<ConnectOptions, "url"> & { url?: s
   const tlsOpt = o.tls ?? u.tls;
   const tlsOptions: false | tls.ConnectionOptions = tlsOpt === false ? false : tlsOpt === true ? {} : tlsOpt;
   const hasCert = tlsOptions !== false && tlsOptions.cert !== undefined;
-  return {
+  return checkOptions({
     hostname: o.hostname ?? u.hostname,
     port: o.port ?? (o.tls !== undefined && o.url === undefined ? (tlsOptions ? 5671 : 5672) : u.port),
     username: o.username ?? u.username,
@@ -129,7 +129,27 @@ function resolveOptions(input: string | (Omit<ConnectOptions, "url"> & { url?: s
     clientProperties: o.clientProperties,
     noDelay: o.noDelay ?? true,
     transport: o.transport,
+  });
+}
+
+/**
+ * Refuse option values the protocol cannot carry, before any socket is opened, naming the
+ * option: a RangeError/TypeError here beats a broker closing the connection (or a silent
+ * truncation to 16 bits) later. Tune fields are short/long integers (spec connection.tune);
+ * frame_max is 0 (no limit) or at least frame-min-size, 4096.
+ */
+function checkOptions(r: Resolved): Resolved {
+  const int = (name: string, v: number, min: number, max: number) => {
+    if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`connect: ${name} must be an integer from ${min} to ${max}, got ${v}`);
   };
+  int("port", r.port, 1, 65535);
+  int("heartbeat", r.heartbeat, 0, 65535);
+  int("channelMax", r.channelMax, 0, 65535);
+  int("frameMax", r.frameMax, 0, 0xffffffff);
+  if (r.frameMax !== 0 && r.frameMax < FRAME_MIN_SIZE) throw new RangeError(`connect: frameMax must be 0 (no limit) or at least ${FRAME_MIN_SIZE}, got ${r.frameMax}`);
+  for (const name of ["connectionTimeout", "timeout"] as const) if (!(r[name] > 0)) throw new RangeError(`connect: ${name} must be a positive number of ms, got ${r[name]}`);
+  if (!["PLAIN", "AMQPLAIN", "EXTERNAL"].includes(r.mechanism)) throw new TypeError(`connect: unknown SASL mechanism ${JSON.stringify(r.mechanism)} (PLAIN, AMQPLAIN or EXTERNAL)`);
+  return r;
 }
 
 /** Frames in and out, for tracing: `{ connection, channel, frame }`. Free when nobody subscribes. */

@@ -124,6 +124,26 @@ describe("URI forms", () => {
   });
 });
 
+describe("bad options", () => {
+  test.each([
+    [{ frameMax: 1000 }, /frameMax must be 0 \(no limit\) or at least 4096/],
+    [{ channelMax: 70000 }, /channelMax must be an integer from 0 to 65535/],
+    [{ heartbeat: 1.5 }, /heartbeat must be an integer/],
+    [{ timeout: 0 }, /timeout must be a positive number/],
+    [{ port: 0 }, /port must be an integer from 1 to 65535/],
+  ] as const)("%o is refused with a RangeError naming it, before connecting", async (bad, message) => {
+    const r = await outcome(connect({ url: "amqp://127.0.0.1:1", ...bad }));
+    expect((r as { error: unknown }).error).toBeInstanceOf(RangeError);
+    expect((r as { error: Error }).error.message).toMatch(message);
+  });
+
+  test("an unknown SASL mechanism (URI auth_mechanism) is a TypeError", async () => {
+    const r = await outcome(connect("amqp://127.0.0.1:1/?auth_mechanism=scram-sha-1"));
+    expect((r as { error: unknown }).error).toBeInstanceOf(TypeError);
+    expect((r as { error: Error }).error.message).toMatch(/SCRAM-SHA-1/);
+  });
+});
+
 describe("client properties", () => {
   test("product, version, platform, connection name and the capabilities RabbitMQ understands are sent", async () => {
     let seen: Record<string, unknown> | undefined;
