@@ -9,7 +9,7 @@
 import diagnostics from "node:diagnostics_channel";
 import { afterEach, describe, expect, test } from "vitest";
 import { ConnectionClosedError, connect, type Connection, type FrameMessage } from "../../src/index.js";
-import { standardHandshake, startFakeServer, type FakeServer, type HandshakeOptions, type HandshakeResult } from "../helpers/fake-server.js";
+import { methodFrame, standardHandshake, startFakeServer, type FakeServer, type HandshakeOptions, type HandshakeResult } from "../helpers/fake-server.js";
 import { eventually, outcome, useConnections } from "./util.js";
 
 const open = useConnections();
@@ -96,6 +96,30 @@ describe("heartbeat", () => {
     const { conn, said } = await negotiate({ heartbeat: theirs }, { heartbeat: mine });
     expect(said.heartbeat).toBe(expected);
     expect(conn.heartbeat).toBe(expected);
+  });
+
+  test("any inbound frame counts as life; after two silent intervals the peer is declared dead", async () => {
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    const server = await startFakeServer(async (c) => {
+      await standardHandshake(c, { heartbeat: 1 });
+      // No heartbeat frames at all, only other traffic (connection.unblocked), every 300 ms.
+      const timer = setInterval(() => void c.send(methodFrame(0, 10, 61)).catch(() => undefined), 300);
+      await stopped;
+      clearInterval(timer);
+    });
+    cleanup.push(() => server.close());
+    const conn = await connect({ url: server.url(), heartbeat: 1 });
+    cleanup.push(() => conn.close());
+    let unblocks = 0;
+    conn.on("unblocked", () => unblocks++);
+    const closed = new Promise<unknown>((r) => conn.once("close", r));
+    await eventually(() => unblocks >= 8, "2.4 s of traffic", 200, 25); // past two intervals
+    expect(conn.closed).toBe(false);
+    stop(); // silence from now on
+    const err = await closed;
+    expect(err).toBeInstanceOf(ConnectionClosedError);
+    expect((err as Error).message).toMatch(/missed heartbeats/);
   });
 
   test("an idle connection sends heartbeat frames (seen on warren:frame:out), and the broker keeps it open", async () => {
