@@ -151,6 +151,47 @@ describe("properties and headers", () => {
   });
 });
 
+/** The type tag of each top-level entry of a field table starting at `buf[0]` (its long length first). */
+function tableTags(buf: Buffer): Record<string, string> {
+  const fixed: Record<string, number> = { t: 1, b: 1, B: 1, s: 2, u: 2, I: 4, i: 4, l: 8, f: 4, d: 8, D: 5, T: 8, V: 0 };
+  const end = 4 + buf.readUInt32BE(0);
+  const tags: Record<string, string> = {};
+  for (let at = 4; at < end; ) {
+    const keyLength = buf[at]!;
+    const key = buf.toString("utf8", at + 1, at + 1 + keyLength);
+    at += 1 + keyLength;
+    const tag = String.fromCharCode(buf[at]!);
+    at += 1;
+    tags[key] = tag;
+    at += tag in fixed ? fixed[tag]! : 4 + buf.readUInt32BE(at); // S x A F: a long length, then bytes
+  }
+  return tags;
+}
+
+describe("what the broker changes in headers", () => {
+  test("re-encoded by dead-lettering (x-death added), every field type keeps its tag and value", async () => {
+    const wire = await wiredConnection();
+    const ch = await wire.conn.openChannel();
+    const { queue: dead } = await ch.queueDeclare("", { exclusive: true });
+    // Expires at once into the default exchange, routed to `dead`.
+    const { queue: source } = await ch.queueDeclare("", { exclusive: true, arguments: { "x-message-ttl": 0, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead } });
+    const headers = { b: typed("b", -5), B: typed("B", 200), s: typed("s", -300), u: typed("u", 60000), I: -70000, i: typed("i", 3000000000), l: typed("l", 7), f: typed("f", 0.5), d: 0.25, D: new Decimal(1, 5), S: "s", x: Buffer.from([1]), A: [1], T: new Date(0), F: { k: "v" }, V: null, t: false };
+    const t = take(1);
+    await ch.consume(dead, t.onMessage, { noAck: true });
+    await ch.publish("", source, "dl", { headers });
+    const [m] = (await t.done) as [Message];
+    expect(m.properties.headers).toMatchObject({ b: -5, B: 200, s: -300, u: 60000, I: -70000, i: 3000000000, l: 7, f: 0.5, d: 0.25, D: new Decimal(1, 5), S: "s", x: Buffer.from([1]), A: [1], T: new Date(0), F: { k: "v" }, V: null, t: false });
+    expect(m.properties.headers).toHaveProperty("x-death");
+    const got = wire.in().filter((f) => f.type === FRAME_HEADER && f.channel === ch.id);
+    expect(got.length).toBe(1);
+    // Only the headers property is set: the property list is the headers table itself.
+    const tags = tableTags(headerProperties(got[0]!).subarray(2));
+    for (const tag of Object.keys(headers)) expect(tags[tag], `tag of ${tag}`).toBe(tag);
+    expect(tags["x-death"]).toBe("A");
+    await wire.conn.close();
+  });
+});
+
 describe("bodies", () => {
   test("10 MiB round-trips, split into frame_max-sized body frames both ways", async () => {
     const wire = await wiredConnection();
