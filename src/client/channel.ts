@@ -721,6 +721,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   private settle(m: MethodOf<"basic.ack"> | MethodOf<"basic.nack"> | MethodOf<"basic.reject">): AmqpError | undefined {
     if (this.state !== "open") return this.closedError();
+    if (Number.isNaN(m.deliveryTag)) return new AmqpError(`${m.name}: expected a Message or a delivery tag`);
     try {
       if (this.tagOffset === 0) this.send(m);
       else if (m.deliveryTag <= this.tagOffset) return new AmqpError(`${m.name} of delivery ${m.deliveryTag}, from before the connection was recovered, not sent: the broker has requeued that message`);
@@ -1054,6 +1055,9 @@ function bounded<T>(p: Promise<T>, { timeout, signal }: { timeout?: number | und
   });
 }
 
+/** The delivery tag of a message, or NaN for something that is neither (settle() reports it, never throws). */
 function tagOf(msg: Message | number): number {
-  return typeof msg === "number" ? msg : msg.fields.deliveryTag;
+  if (typeof msg === "number") return msg;
+  const tag = (msg as Partial<Message> | null | undefined)?.fields?.deliveryTag;
+  return typeof tag === "number" ? tag : NaN;
 }

@@ -105,6 +105,19 @@ describe("after close", () => {
     await other.queueDelete(queue);
   });
 
+  test("ack/nack/reject of something that is not a message or a valid tag return an error, never throw; the channel carries on", async () => {
+    const ch = await (await open()).openChannel();
+    for (const bad of [undefined, null, {}, "7", -1, 1.5, Number.NaN]) {
+      for (const settle of [(x: never) => ch.ack(x), (x: never) => ch.nack(x), (x: never) => ch.reject(x)]) {
+        let r: unknown;
+        expect(() => (r = settle(bad as never))).not.toThrow();
+        expect(r).toBeInstanceOf(AmqpError);
+      }
+    }
+    expect(ch.closed).toBe(false);
+    await ch.queueDeclare("", { exclusive: true }); // nothing bad was sent: the broker did not close the channel
+  });
+
   test("publish on a channel whose connection is gone rejects, never throws", async () => {
     const conn = await open();
     const ch = await conn.openChannel();
