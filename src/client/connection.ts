@@ -209,6 +209,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readHolds = 0;
   /** Publishes waiting for 'drain' / connection.unblocked: called with no argument to go on, with the close reason to fail. */
   private drainWaiters: ((err?: AmqpError) => void)[] = [];
+  /** The one promise every publish waiting for the current 'drain' shares (no closure per publish). */
+  private drainPromise: Promise<void> | undefined;
   private ackHolders: Channel[] = [];
   private unblockWaiters: ((err?: AmqpError) => void)[] = [];
   private handshake: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
@@ -429,6 +431,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** @internal A method with content (basic.publish): method, header and body frames, contiguous; all or nothing. */
   sendContent(channel: number, method: Method, properties: BasicProperties, body: Uint8Array): void {
     const w = this.writer;
+    // Past the slab's free space: send what is pending first rather than grow the slab, which
+    // would copy the pending bytes only to send them together (4 KiB publish: -25% client CPU).
+    if (w.length > 0 && w.pos + body.length + 512 > w.buf.length) this.flush();
     const mark = w.mark();
     encodeMethodFrame(w, channel, method, this.frameMax);
     try {
@@ -472,7 +477,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   writable(): Promise<void> {
     if (this.blocked) return new Promise<void>((resolve, reject) => this.unblockWaiters.push((err) => (err ? reject(err) : resolve())));
     if (!this.socket.writableNeedDrain) return RESOLVED;
-    return new Promise<void>((resolve, reject) => this.drainWaiters.push((err) => (err ? reject(err) : resolve())));
+    return (this.drainPromise ??= new Promise<void>((resolve, reject) =>
+      this.drainWaiters.push((err) => {
+        this.drainPromise = undefined;
+        if (err) reject(err);
+        else resolve();
+      }),
+    ));
   }
 
   private onDrain(): void {
