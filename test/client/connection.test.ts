@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { AbortError, AuthenticationError, ConnectionClosedError, NotAllowedError, TimeoutError, connect } from "../../src/index.js";
 import { getBrokerUrl, rabbitmqctl, uniqueName } from "../helpers/broker.js";
 import { Cursor, longstr, methodFrame, shortstr, standardHandshake, startFakeServer, table, u16, u32, u8 } from "../helpers/fake-server.js";
-import { outcome, useConnections } from "./util.js";
+import { eventually, outcome, useConnections } from "./util.js";
 
 const open = useConnections();
 
@@ -204,6 +204,28 @@ describe("authentication", () => {
       await server.close();
       await conn.close();
       expect(mechanism).toBe("AMQPLAIN");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("what each mechanism sends (fake server): PLAIN \\0user\\0pass, AMQPLAIN a LOGIN/PASSWORD table without its length, EXTERNAL nothing", async () => {
+    const seen: { mechanism: string; response: Buffer }[] = [];
+    const server = await startFakeServer(async (c) => {
+      const r = await standardHandshake(c, { mechanisms: "PLAIN AMQPLAIN EXTERNAL" });
+      seen.push({ mechanism: r.mechanism, response: r.response });
+    });
+    try {
+      for (const mechanism of ["PLAIN", "AMQPLAIN", "EXTERNAL"] as const) {
+        const conn = await connect({ url: server.url(), username: "ü", password: "p:w", mechanism });
+        await eventually(() => server.connections.length === seen.length && conn.closed === false, "the handshake");
+      }
+      expect(seen.map((s) => s.mechanism)).toEqual(["PLAIN", "AMQPLAIN", "EXTERNAL"]);
+      expect(seen[0]!.response.toString("utf8")).toBe("\u0000ü\u0000p:w");
+      // AMQPLAIN: table entries (shortstr key, tag, value) with no leading table length.
+      const amqplain = seen[1]!.response;
+      expect(new Cursor(Buffer.concat([u32(amqplain.length), amqplain])).table()).toEqual({ LOGIN: "ü", PASSWORD: "p:w" });
+      expect(seen[2]!.response.length).toBe(0);
     } finally {
       await server.close();
     }
