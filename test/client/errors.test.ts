@@ -15,6 +15,8 @@ import {
   AccessRefusedError,
   AmqpError,
   ChannelClosedError,
+  ConnectionClosedError,
+  NotImplementedError,
   NotFoundError,
   PreconditionFailedError,
   ResourceLockedError,
@@ -170,5 +172,24 @@ describe("405 RESOURCE_LOCKED", () => {
     const r = await outcome(ch2.consume(q, () => undefined));
     expect((r as { error: unknown }).error).toBeInstanceOf(ResourceLockedError);
     expect((r as { error: ResourceLockedError }).error.method).toBe("basic.consume");
+  });
+});
+
+describe("connection-level refusal from a channel method", () => {
+  test("540 NOT_IMPLEMENTED (basic.qos with a prefetch size): NotImplementedError closes the whole connection; every channel and call gets it", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const other = await conn.openChannel();
+    const closed = once(conn, "close") as Promise<[unknown]>;
+    const r = await outcome(ch.prefetch(1, { size: 1000 }));
+    const err = (r as { error: NotImplementedError }).error;
+    expect(err).toBeInstanceOf(NotImplementedError);
+    expect(err).toBeInstanceOf(ConnectionClosedError);
+    expect(err.replyCode).toBe(540);
+    expect(err.method).toBe("basic.qos");
+    expect(err.replyText).toMatch(/prefetch_size/);
+    expect((await closed)[0]).toBe(err);
+    expect(await outcome(other.queueDeclare("", { exclusive: true }))).toEqual({ ok: false, error: err });
+    expect(conn.closed).toBe(true);
   });
 });
