@@ -8,7 +8,7 @@
  */
 import diagnostics from "node:diagnostics_channel";
 import { afterEach, describe, expect, test } from "vitest";
-import { ConnectionClosedError, connect, type Connection, type FrameMessage } from "../../src/index.js";
+import { ConnectionClosedError, FrameError, connect, type Connection, type FrameMessage } from "../../src/index.js";
 import { methodFrame, standardHandshake, startFakeServer, type FakeServer, type HandshakeOptions, type HandshakeResult } from "../helpers/fake-server.js";
 import { eventually, outcome, useConnections } from "./util.js";
 
@@ -70,6 +70,35 @@ describe("frame_max", () => {
     await ch.publish("", queue, body);
     const got = await eventually(() => ch.get(queue, { noAck: true }).then((m) => m ?? undefined), "the message");
     expect(got.body.equals(body)).toBe(true);
+  });
+});
+
+describe("inbound frame cap", () => {
+  test("with no frame_max negotiated (0), maxInboundFrameSize still bounds what a peer may send: 501, connection closed", async () => {
+    let closeCode: number | undefined;
+    const server = await startFakeServer(async (c) => {
+      await standardHandshake(c, { frameMax: 0 });
+      await c.expectMethod(20, 10); // the client asks for a channel; this comes instead of open-ok
+      const big = Buffer.alloc(7 + 10_000 + 1);
+      big.writeUInt8(3, 0); // a body frame...
+      big.writeUInt16BE(0, 1);
+      big.writeUInt32BE(10_000, 3); // ...of 10,000 bytes, past the 8192 cap
+      big.writeUInt8(0xce, 7 + 10_000);
+      await c.send(big);
+      const close = await c.expectMethod(10, 50);
+      closeCode = close.args.readUInt16BE(0);
+    });
+    cleanup.push(() => server.close());
+    const conn = await connect({ url: server.url(), frameMax: 0, maxInboundFrameSize: 8192 });
+    expect(conn.frameMax).toBe(0);
+    const closed = new Promise<unknown[]>((r) => conn.once("close", (...a) => r(a)));
+    const opening = await outcome(conn.openChannel());
+    const [err] = (await closed) as [FrameError];
+    expect((opening as { error: unknown }).error).toBe(err);
+    expect(err).toBeInstanceOf(FrameError);
+    expect(err.code).toBe(501);
+    expect(err.message).toMatch(/8192/);
+    await eventually(() => closeCode === 501, "connection.close 501 at the server");
   });
 });
 
