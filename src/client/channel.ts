@@ -145,6 +145,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private settledThrough = 0;
   private lastDeliveryTag = 0;
   /** @internal */ pendingAck = 0;
+  /** @internal The first tag of the acks held now. */
+  ackHeldFrom = 0;
+  /** @internal How many acks may be held across socket reads: a quarter of the prefetch (connection.flushTick). */
+  ackBatch = 1;
 
   // channel.flow from the broker
   private flowActive = true;
@@ -483,6 +487,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   async prefetch(count: number, options: { global?: boolean; size?: number } & WaitOptions = {}): Promise<void> {
     await this.call({ name: "basic.qos", prefetchSize: options.size ?? 0, prefetchCount: count, global: options.global ?? false }, ["basic.qos-ok"], false, undefined, options);
+    this.ackBatch = count >= 8 ? count >> 2 : 1;
     this.record?.qos(count, options.size ?? 0, options.global ?? false);
   }
 
@@ -702,7 +707,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const tag = tagOf(msg);
     if (options.multiple !== true && tag === this.settledThrough + 1 && Number.isSafeInteger(tag)) {
       this.settledThrough = tag;
-      if (this.pendingAck === 0) this.connection.holdAck(this);
+      if (this.pendingAck === 0) {
+        this.ackHeldFrom = tag;
+        this.connection.holdAck(this);
+      } else if (tag - this.ackHeldFrom + 1 === this.ackBatch) this.connection.scheduleFlush();
       this.pendingAck = tag;
       return undefined;
     }

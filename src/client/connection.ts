@@ -175,6 +175,8 @@ type State = "opening" | "open" | "closing" | "closed" | "recovering";
 const VERSION = "0.1.0";
 /** Flush at once past this many pending bytes instead of waiting for the end of the turn. */
 const FLUSH_AT = 64 * 1024;
+/** Longest a held ack waits beyond the end of its turn (flushTick). */
+const ACK_DELAY = 1;
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
@@ -216,7 +218,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private handshake: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
   private channel0: { expect: string; resolve: () => void; reject: (e: AmqpError) => void; timer: NodeJS.Timeout } | undefined;
   private closeOkWaiter: (() => void) | undefined;
-  private readonly flushNow = () => this.flush();
+  private readonly flushNow = () => this.flushTick();
+  /** Writes the acks flushTick held back, at the latest this long after (see flushTick). */
+  private ackTimer: NodeJS.Timeout | undefined;
+  private readonly ackTimerFired = () => {
+    this.ackTimer = undefined;
+    this.flush();
+  };
 
   /** @internal use connect() */
   constructor(options: Resolved, socket: Duplex) {
@@ -463,9 +471,40 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
   }
 
+  /**
+   * The end-of-turn flush. While every channel holding acks holds fewer than its ackBatch (a
+   * quarter of its prefetch, so the broker's window stays at least three-quarters open), the
+   * held acks wait up to ACK_DELAY ms more, or until a channel reaches its batch: one
+   * basic.ack(multiple) per many socket reads instead of one per read. Other frames leave now.
+   */
+  private flushTick(): void {
+    if (this.ackHolders.length > 0 && this.state === "open" && this.ackHolders.every((ch) => ch.pendingAck !== 0 && ch.pendingAck - ch.ackHeldFrom + 1 < ch.ackBatch)) {
+      this.flushScheduled = false;
+      this.ackTimer ??= setTimeout(this.ackTimerFired, ACK_DELAY);
+      if (this.writer.length > 0) {
+        this.wroteSinceTick = true;
+        this.socket.write(this.writer.take());
+      }
+      return;
+    }
+    this.flush();
+  }
+
+  /** @internal A channel's held acks reached its batch: write them at the end of this turn. */
+  scheduleFlush(): void {
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
   /** @internal Write out what is pending. */
   flush(): void {
     this.flushScheduled = false;
+    if (this.ackTimer !== undefined) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+    }
     if (this.state === "closed") return;
     this.writeHeldAcks();
     if (this.writer.length === 0) return;
@@ -659,6 +698,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.closeReason = reason;
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
     if (this.channel0) {
       clearTimeout(this.channel0.timer);
       this.channel0.reject(reason);
@@ -698,6 +739,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.state = "recovering";
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
     if (this.channel0) {
       clearTimeout(this.channel0.timer);
       this.channel0.reject(reason);
