@@ -60,7 +60,7 @@ export function footprint(root: string, clients: Record<string, string>): Footpr
   });
   for (const [client, pkg] of Object.entries(clients)) {
     const dir = join(root, "node_modules", pkg);
-    const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string; types?: string; typings?: string; dependencies?: Record<string, string> };
+    const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string; main?: string; types?: string; typings?: string; dependencies?: Record<string, string> };
     // Installed: the package directory (nested node_modules included) plus hoisted runtime deps.
     const seen = new Set<string>([dir]);
     const queue = [dir];
@@ -93,7 +93,8 @@ export function footprint(root: string, clients: Record<string, string>): Footpr
       packedBytes: packed,
       installedBytes: installed,
       dependencies: deps,
-      typesIncluded: manifest.types !== undefined || manifest.typings !== undefined,
+      // TypeScript also finds declarations beside the main entry (lib/index.js -> lib/index.d.ts).
+      typesIncluded: manifest.types !== undefined || manifest.typings !== undefined || existsSync(join(dir, (manifest.main ?? "index.js").replace(/\.js$/, ".d.ts"))),
     });
   }
   return rows;
