@@ -6,7 +6,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, type Channel, type Connection } from "../src/index.js";
+import type { Channel, Connection } from "../src/index.js";
+import { loadWarren } from "./warren-dist.js";
+
+const { connect } = await loadWarren();
 
 export class Control {
   private constructor(

@@ -111,8 +111,17 @@ function brief(r: RoundResult): string {
   return `${r.scenario}: ${fig}, cpu ${(m.cpuUserUs + m.cpuSysUs).toFixed(2)} µs`;
 }
 
+async function build(): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const b = spawn("npm", ["run", "build", "--silent"], { cwd: ROOT, stdio: "ignore" });
+    b.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`npm run build exited ${code}`))));
+  });
+}
+
 const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
 const started = Date.now();
+// warren is measured as built (dist/), like the peers' published JavaScript.
+await build();
 await waitForBroker();
 const brokerPid = findBrokerPid();
 log(`warren bench (${quick ? "quick" : "full"}): ${rounds} rounds, clients ${clients.join(", ")}, broker pid ${brokerPid ?? "unknown"}`);
@@ -154,10 +163,6 @@ let fp: Report["footprint"];
 if (flag("--no-footprint")) fp = { error: "skipped (--no-footprint)" };
 else {
   try {
-    await new Promise<void>((resolve, reject) => {
-      const b = spawn("npm", ["run", "build", "--silent"], { cwd: ROOT, stdio: "ignore" });
-      b.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`npm run build exited ${code}`))));
-    });
     fp = footprint(ROOT, { amqplib: "amqplib", cloudamqp: "@cloudamqp/amqp-client", "rabbitmq-client": "rabbitmq-client" });
   } catch (e) {
     fp = { error: e instanceof Error ? e.message : String(e) };

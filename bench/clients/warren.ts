@@ -1,6 +1,8 @@
-/** warren, from this repository's source. Backpressure idiom: `await ch.publish(...)`. */
-import { connect } from "../../src/index.js";
+/** warren, built (dist/). Backpressure idiom: `await ch.publish(...)`. */
+import { loadWarren } from "../warren-dist.js";
 import { type BenchClient, type ConnectOpts, PROBE_EVERY, counter, windowed } from "./types.js";
+
+const { connect } = await loadWarren();
 
 export async function createWarren(opts: ConnectOpts): Promise<BenchClient> {
   const conn = await connect(opts.noDelay === undefined ? { url: opts.url } : { url: opts.url, noDelay: opts.noDelay });
