@@ -22,6 +22,8 @@ export interface Measurement {
   peakHeap?: number;
   peakExternal?: number;
   baseRss?: number;
+  /** Memory scenarios: the bytes of all the frames published (what a client has to hold at worst). */
+  bytesQueued?: number;
 }
 
 /**

@@ -32,6 +32,7 @@ export interface Summary {
   p999?: Spread;
   peakHeapMB?: Spread;
   baseRssMB?: Spread;
+  bytesQueuedMB?: number;
   errors: string[];
 }
 
@@ -67,6 +68,7 @@ export function summarize(results: RoundResult[], scenarios: Record<string, Scen
       if (info.kind === "memory") {
         s.peakHeapMB = spread(ms.map((m) => (m.peakHeap ?? NaN) / MB));
         s.baseRssMB = spread(ms.map((m) => (m.baseRss ?? NaN) / MB));
+        s.bytesQueuedMB = (ms[0]?.bytesQueued ?? NaN) / MB;
       }
       out.push(s);
     }
@@ -140,7 +142,8 @@ export function goals(summaries: Summary[], footprint: Report["footprint"]): Rep
     const w = get(sc, "warren");
     if (!w) continue;
     const best = Math.min(...peers.map((p) => get(sc, p)?.figure.median ?? Infinity));
-    out.push({ goal: `${sc}: peak RSS <= the best peer's`, met: w.figure.median <= best, detail: `warren ${w.figure.median.toFixed(0)} MB, best peer ${best.toFixed(0)} MB` });
+    const frames = sc === "memory-naive" ? ` (RSS growth ${(w.figure.median - w.baseRssMB!.median).toFixed(0)} MB for ${(w.bytesQueuedMB ?? NaN).toFixed(0)} MB of frames queued)` : "";
+    out.push({ goal: `${sc}: peak RSS <= the best peer's`, met: w.figure.median <= best, detail: `warren ${w.figure.median.toFixed(0)} MB, best peer ${best.toFixed(0)} MB${frames}` });
   }
   const lat = get("latency-default", "warren");
   if (lat) out.push({ goal: "fanout p99 < 1 ms at 2,000 msg/s, default options", met: lat.figure.median < 1, detail: `p99 ${lat.figure.median.toFixed(2)} ms (p50 ${lat.p50!.median.toFixed(2)}, p99.9 ${lat.p999!.median.toFixed(2)})` });

@@ -6,6 +6,7 @@ import { performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ClientFactory } from "../clients/types.js";
+import { publishFrames } from "../clients/raw.js";
 import { Control } from "../control.js";
 import { measure, type Measurement } from "../measure.js";
 import { percentileSorted } from "../stats.js";
@@ -154,7 +155,7 @@ async function memoryRun(ctx: Ctx, naive: boolean): Promise<Measurement> {
       else await client.publish(q, body16, n, mem.probe);
       await ctx.control.waitForCount(q, n, 300_000, mem.probe);
     });
-    return { ...m, ...mem.peaks(), baseRss };
+    return { ...m, ...mem.peaks(), baseRss, bytesQueued: n * publishFrames(q, body16, 131072).length };
   } finally {
     await client.close();
     await ctx.control.delete(q);
