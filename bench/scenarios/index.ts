@@ -88,6 +88,8 @@ async function latencyRun(ctx: Ctx, noDelay: boolean | undefined): Promise<Measu
   await ctx.control.ch.exchangeDeclare(exchange, "fanout", { autoDelete: false });
   const q = await ctx.control.queue("latency");
   await ctx.control.ch.queueBind(q, exchange, "");
+  // Let the broker settle after the previous scenario (queue deletions, closing connections).
+  await sleep(300);
   const sub = await ctx.factory({ url: ctx.url, noDelay });
   const pub = await ctx.factory({ url: ctx.url, noDelay });
   const samples = new Float64Array(total);
