@@ -35,7 +35,7 @@ const rounds = Number(opt("--rounds") ?? (quick ? 3 : 4));
 const memoryRounds = Number(opt("--memory-rounds") ?? (quick ? 1 : 2));
 
 const sizes: Sizes = quick
-  ? { publish16: 50_000, publish4k: 10_000, confirms: 20_000, confirmWindow: 1000, consume: 30_000, prefetch: 1000, latencySeconds: 1.5, latencyRate: 2000, memoryPublish: 200_000, naive: 100_000 }
+  ? { publish16: 60_000, publish4k: 15_000, confirms: 20_000, confirmWindow: 1000, consume: 30_000, prefetch: 1000, latencySeconds: 1.5, latencyRate: 2000, memoryPublish: 200_000, naive: 100_000 }
   : { publish16: 200_000, publish4k: 40_000, confirms: 100_000, confirmWindow: 1000, consume: 100_000, prefetch: 1000, latencySeconds: 5, latencyRate: 2000, memoryPublish: 1_000_000, naive: 200_000 };
 
 const kinds: Record<string, ScenarioInfo> = {};

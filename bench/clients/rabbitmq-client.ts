@@ -46,7 +46,8 @@ export async function createRabbitmqClient(opts: ConnectOpts): Promise<BenchClie
       await c.basicQos({ prefetchCount: prefetch });
       const count = counter(n);
       const { consumerTag } = await c.basicConsume({ queue, noAck }, (msg) => {
-        if (!noAck) c.basicAck({ deliveryTag: msg.deliveryTag });
+        // Deliveries still arriving after the cancel and close: left to be requeued (basicAck would throw).
+        if (!noAck && c.active) c.basicAck({ deliveryTag: msg.deliveryTag });
         count.hit();
       });
       await count.done;

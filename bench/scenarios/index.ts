@@ -46,10 +46,20 @@ export interface Scenario {
 const body16 = Buffer.alloc(16, "x");
 const body4k = Buffer.alloc(4096, "x");
 
+/** Messages run before the measured span of a throughput scenario. */
+function warmup(n: number): number {
+  return Math.min(5000, Math.ceil(n / 10));
+}
+
 async function publishRun(ctx: Ctx, body: Buffer, n: number, tag: string): Promise<Measurement> {
   const client = await ctx.factory({ url: ctx.url });
   const q = await ctx.control.queue(tag);
   try {
+    // Warm-up, not measured: the JIT's first compile belongs to no steady-state figure.
+    const w = warmup(n);
+    await client.publish(q, body, w);
+    await ctx.control.waitForCount(q, w);
+    await ctx.control.ch.queuePurge(q);
     return await measure(n, ctx.brokerPid, async () => {
       await client.publish(q, body, n);
       await ctx.control.waitForCount(q, n);
@@ -63,16 +73,23 @@ async function publishRun(ctx: Ctx, body: Buffer, n: number, tag: string): Promi
 async function consumeRun(ctx: Ctx, noAck: boolean): Promise<Measurement> {
   const n = ctx.sizes.consume;
   const q = await ctx.control.queue(noAck ? "consume-noack" : "consume-ack");
+  // Warm-up on a queue of its own, holding exactly what the warm-up consumes (a noAck consumer
+  // takes all it is sent before its cancel lands).
+  const wq = await ctx.control.queue("warmup");
   try {
+    const w = warmup(n);
+    await ctx.control.fill(wq, body16, w);
     await ctx.control.fill(q, body16, n);
     const client = await ctx.factory({ url: ctx.url });
     try {
+      await client.consume(wq, w, { noAck, prefetch: ctx.sizes.prefetch }); // not measured
       return await measure(n, ctx.brokerPid, () => client.consume(q, n, { noAck, prefetch: ctx.sizes.prefetch }));
     } finally {
       await client.close();
     }
   } finally {
     await ctx.control.delete(q);
+    await ctx.control.delete(wq);
   }
 }
 
@@ -176,6 +193,7 @@ export const SCENARIOS: Record<string, Scenario> = {
       const client = await c.factory({ url: c.url });
       const q = await c.control.queue("confirm");
       try {
+        await client.publishConfirmed(q, body16, warmup(c.sizes.confirms), c.sizes.confirmWindow); // warm-up, not measured
         return await measure(c.sizes.confirms, c.brokerPid, () => client.publishConfirmed(q, body16, c.sizes.confirms, c.sizes.confirmWindow));
       } finally {
         await client.close();
