@@ -40,17 +40,18 @@ export function parseUrl(url: string): ParsedUrl {
   if (proto !== "amqp:" && proto !== "amqps:") throw new TypeError(`AMQP URI must start with amqp:// or amqps://, got ${JSON.stringify(proto)}`);
   const tls = proto === "amqps:";
   const path = u.pathname;
-  const vhost = path === "" || path === "/" ? "/" : decodeURIComponent(path.slice(1));
+  const vhost = path === "" || path === "/" ? "/" : decode(path.slice(1), "vhost");
   const out: ParsedUrl = {
     tls,
     hostname: u.hostname.replace(/^\[(.*)\]$/, "$1") || "localhost",
     port: u.port ? Number(u.port) : tls ? 5671 : 5672,
-    username: u.username ? decodeURIComponent(u.username) : "guest",
-    password: u.password ? decodeURIComponent(u.password) : u.username ? "" : "guest",
+    username: u.username ? decode(u.username, "user") : "guest",
+    password: u.password ? decode(u.password, "password") : u.username ? "" : "guest",
     vhost,
   };
   for (const [key, value] of u.searchParams) {
-    const field = QUERY_NUMBERS[key];
+    // Own keys only: "?constructor=1" must not find Object.prototype.constructor.
+    const field = Object.hasOwn(QUERY_NUMBERS, key) ? QUERY_NUMBERS[key] : undefined;
     if (field) {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 0) throw new TypeError(`URI option ${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
@@ -63,6 +64,19 @@ export function parseUrl(url: string): ParsedUrl {
     // Other options (TLS file paths, etc.) are for other clients; they are ignored, as RabbitMQ's URI spec allows.
   }
   return out;
+}
+
+/**
+ * Percent-decodes one part of the URI. new URL() lets a malformed escape ("%ZZ") through
+ * untouched, and decodeURIComponent would then throw a bare URIError: name the part instead
+ * (but not its value, which may be the password).
+ */
+function decode(part: string, what: "user" | "password" | "vhost"): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new TypeError(`AMQP URI: the ${what} has a malformed percent-escape`);
+  }
 }
 
 /** The URI with its password hidden, for messages and logs. */

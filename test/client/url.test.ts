@@ -69,6 +69,17 @@ describe("parseUrl", () => {
     expect(() => parseUrl("amqp://host?channel_max=1.5")).toThrow(/channel_max/);
   });
 
+  test("a query key named like an Object.prototype member is an unknown option, ignored", () => {
+    const u = parseUrl("amqp://host?constructor=1&toString=2&__proto__=3");
+    expect(u).toEqual(parseUrl("amqp://host"));
+  });
+
+  test("a malformed percent-escape is a TypeError naming the part, not showing it", () => {
+    expect(() => parseUrl("amqp://us%ZZer@host")).toThrow(new TypeError("AMQP URI: the user has a malformed percent-escape"));
+    expect(() => parseUrl("amqp://user:hunt%E0r2@host")).toThrow(new TypeError("AMQP URI: the password has a malformed percent-escape"));
+    expect(() => parseUrl("amqp://host/v%ZZ")).toThrow(new TypeError("AMQP URI: the vhost has a malformed percent-escape"));
+  });
+
   test("another scheme is refused", () => {
     expect(() => parseUrl("http://host")).toThrow(/amqp:\/\/ or amqps:\/\//);
   });
