@@ -22,7 +22,7 @@ export interface CallOptions extends PublishOptions {
 interface Pending {
   resolve: (m: Message) => void;
   reject: (e: unknown) => void;
-  timer: NodeJS.Timeout;
+  /** Clears the call's timer and abort listener. */
   cleanup: () => void;
 }
 
@@ -48,14 +48,22 @@ export class RpcClient {
     this.consumerTag = c.consumerTag;
   }
 
+  /**
+   * Takes a call out of `pending` and clears its timer and abort listener. Whichever of reply,
+   * timeout, abort or failed publish comes first settles the call; undefined for the others.
+   */
+  private settle(correlationId: string): Pending | undefined {
+    const p = this.pending.get(correlationId);
+    if (p === undefined) return undefined;
+    this.pending.delete(correlationId);
+    p.cleanup();
+    return p;
+  }
+
   private onReply(msg: Message): void {
     const id = msg.properties.correlationId;
-    if (id === undefined) return;
-    const p = this.pending.get(id);
-    if (p === undefined) return; // a reply after its call timed out
-    this.pending.delete(id);
-    p.cleanup();
-    p.resolve(msg);
+    // No id, or a reply after its call timed out or was aborted: nobody waits for it.
+    if (id !== undefined) this.settle(id)?.resolve(msg);
   }
 
   /** Publish a request and wait for its reply. */
@@ -64,34 +72,18 @@ export class RpcClient {
     if (signal?.aborted) return Promise.reject(new AbortError("RPC call aborted"));
     const correlationId = props.correlationId ?? this.prefix + (this.nextId++).toString(36);
     return new Promise<Message>((resolve, reject) => {
-      const onAbort = () => {
-        if (this.pending.delete(correlationId)) {
-          p.cleanup();
-          reject(new AbortError("RPC call aborted"));
-        }
-      };
+      const onAbort = () => this.settle(correlationId)?.reject(new AbortError("RPC call aborted"));
       const timer = setTimeout(() => {
-        if (this.pending.delete(correlationId)) {
-          p.cleanup();
-          reject(new TimeoutError(`no reply to RPC ${routingKey} (correlation id ${correlationId}) within ${timeout} ms`));
-        }
+        this.settle(correlationId)?.reject(new TimeoutError(`no reply to RPC ${routingKey} (correlation id ${correlationId}) within ${timeout} ms`));
       }, timeout);
-      const p: Pending = {
-        resolve,
-        reject,
-        timer,
-        cleanup: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-        },
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.pending.set(correlationId, p);
+      this.pending.set(correlationId, { resolve, reject, cleanup });
       this.channel.publish(exchange, routingKey, body, { ...props, correlationId, replyTo: REPLY_TO }).catch((e: unknown) => {
-        if (this.pending.delete(correlationId)) {
-          p.cleanup();
-          reject(e);
-        }
+        this.settle(correlationId)?.reject(e);
       });
     });
   }
