@@ -221,6 +221,8 @@ export class Topology {
   readonly bindings = new Map<string, BindingRecord>();
   /** Consumers per queue, over every channel: an auto-delete queue is gone when its last one ends. */
   private readonly consumerCounts = new Map<string, number>();
+  /** Old name -> new name of server-named queues, over the connection's life. */
+  private readonly renames = new Map<string, string>();
 
   consumerAdded(queue: string): void {
     this.consumerCounts.set(queue, (this.consumerCounts.get(queue) ?? 0) + 1);
@@ -266,9 +268,6 @@ export class Topology {
   unbound(b: BindingRecord): void {
     this.bindings.delete(bindingKey(b));
   }
-
-  /** Old name -> new name of server-named queues, over the connection's life. */
-  private readonly renames = new Map<string, string>();
 
   /** The current name of a queue that may have been renamed by recovery (once or more). */
   queueName(name: string): string {
@@ -330,6 +329,8 @@ export class Recovery<E extends Resolved = Resolved> {
   readonly connected = new ResumeGate();
   private running = false;
   private readonly abort = new AbortController();
+  /** Why the connection was lost, or why the latest connect attempt failed. */
+  private lastError: AmqpError | undefined;
 
   constructor(
     private readonly conn: Connection,
@@ -368,11 +369,17 @@ export class Recovery<E extends Resolved = Resolved> {
     this.lastError = reason;
     if (this.running) return; // lost again while restoring: the loop notices and starts over
     this.running = true;
-    this.run().catch((err: unknown) => {
-      // A bug in recovery itself: close rather than leave the connection hanging in "recovering".
-      this.running = false;
-      this.conn.fail(err instanceof AmqpError ? err : new AmqpError(`recovery failed: ${String(err)}`, { cause: err }));
-    });
+    this.run()
+      .finally(() => (this.running = false))
+      .then((recovered) => {
+        // Only once the loop is over: a listener that loses the connection again starts a new one.
+        if (recovered) this.conn.emit("topologyRecovered");
+      })
+      .catch((err: unknown) => {
+        // A bug in recovery itself, or a listener that threw: close rather than leave the
+        // connection hanging in "recovering".
+        this.conn.fail(err instanceof AmqpError ? err : new AmqpError(`recovery failed: ${String(err)}`, { cause: err }));
+      });
   }
 
   /** The user closed the connection: stop trying. */
@@ -381,60 +388,55 @@ export class Recovery<E extends Resolved = Resolved> {
     this.connected.fail(reason);
   }
 
-  private lastError: AmqpError | undefined;
-
-  private async run(): Promise<void> {
+  /** Reconnects and restores; true when the connection is open again with everything restored. */
+  private async run(): Promise<boolean> {
     const conn = this.conn;
     const signal = this.abort.signal;
     let attempt = 0;
-    try {
-      for (;;) {
-        if (signal.aborted) return;
-        if (attempt >= this.maxAttempts) return this.giveUp(attempt);
-        attempt++;
-        const delay = backoffDelay(attempt, this);
-        conn.emit("reconnecting", { attempt, delay, error: this.lastError });
-        await sleep(delay, signal);
-        if (signal.aborted) return;
-        let fresh: Connection | undefined;
-        let endpoint: E | undefined;
-        for (const e of this.endpoints) {
-          try {
-            fresh = await this.connectTo(e, signal);
-            endpoint = e;
-            break;
-          } catch (err) {
-            this.lastError = err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err });
-            if (signal.aborted) return;
-          }
-        }
-        if (fresh === undefined || endpoint === undefined) continue;
-        if (signal.aborted) {
-          void fresh.close();
-          return;
-        }
-        conn.adopt(fresh);
-        conn.emit("reconnected", { attempt, hostname: endpoint.hostname, port: endpoint.port });
-        this.connected.open();
-        for (const [step, what] of [
-          [() => this.restoreTopology(), "topology"],
-          [() => this.restoreChannels(), "channels"],
-        ] as const) {
-          try {
-            await step();
-          } catch (err) {
-            if (conn.state !== "open") break; // lost again (or closed): see below
-            this.report(err, what);
-          }
-        }
-        if (conn.state === "recovering") continue; // lost again: another round
-        if (conn.state !== "open") return;
-        this.running = false;
-        conn.emit("topologyRecovered");
-        return;
+    for (;;) {
+      if (signal.aborted) return false;
+      if (attempt >= this.maxAttempts) {
+        this.giveUp(attempt);
+        return false;
       }
-    } finally {
-      this.running = false;
+      attempt++;
+      const delay = backoffDelay(attempt, this);
+      conn.emit("reconnecting", { attempt, delay, error: this.lastError });
+      await sleep(delay, signal);
+      if (signal.aborted) return false;
+      let fresh: Connection | undefined;
+      let endpoint: E | undefined;
+      for (const e of this.endpoints) {
+        try {
+          fresh = await this.connectTo(e, signal);
+          endpoint = e;
+          break;
+        } catch (err) {
+          this.lastError = err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err });
+          if (signal.aborted) return false;
+        }
+      }
+      if (fresh === undefined || endpoint === undefined) continue;
+      if (signal.aborted) {
+        void fresh.close();
+        return false;
+      }
+      conn.adopt(fresh);
+      conn.emit("reconnected", { attempt, hostname: endpoint.hostname, port: endpoint.port });
+      this.connected.open();
+      for (const [step, what] of [
+        [() => this.restoreTopology(), "topology"],
+        [() => this.restoreChannels(), "channels"],
+      ] as const) {
+        try {
+          await step();
+        } catch (err) {
+          if (conn.state !== "open") break; // lost again (or closed): see below
+          this.report(err, what);
+        }
+      }
+      if (conn.state === "recovering") continue; // lost again: another round
+      return conn.state === "open";
     }
   }
 
@@ -517,3 +519,4 @@ function nonNegative(v: number, name: string): number {
   if (!(typeof v === "number" && v >= 0)) throw new RangeError(`recovery.${name} must be a number >= 0, got ${String(v)}`);
   return v;
 }
+
