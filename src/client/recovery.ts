@@ -338,14 +338,14 @@ export class Recovery<E extends Resolved = Resolved> {
     private readonly connectTo: (endpoint: E, signal: AbortSignal) => Promise<Connection>,
     options: RecoveryOptions,
   ) {
-    this.initialDelay = nonNegative(options.initialDelay ?? 100, "initialDelay");
-    this.maxDelay = nonNegative(options.maxDelay ?? 30_000, "maxDelay");
+    this.initialDelay = timerMs(options.initialDelay ?? 100, "initialDelay");
+    this.maxDelay = timerMs(options.maxDelay ?? 30_000, "maxDelay");
     this.factor = nonNegative(options.factor ?? 2, "factor");
     this.jitter = options.jitter ?? 0.5;
     if (!(this.jitter >= 0 && this.jitter <= 1)) throw new RangeError(`recovery.jitter must be between 0 and 1, got ${options.jitter}`);
     this.maxAttempts = options.maxAttempts ?? Infinity;
     if (!(this.maxAttempts >= 1)) throw new RangeError(`recovery.maxAttempts must be at least 1, got ${options.maxAttempts}`);
-    this.waitTimeoutOption = options.waitTimeout === undefined ? undefined : nonNegative(options.waitTimeout, "waitTimeout");
+    this.waitTimeoutOption = options.waitTimeout === undefined ? undefined : timerMs(options.waitTimeout, "waitTimeout");
     this.republishUnconfirmed = options.republishUnconfirmed ?? false;
   }
 
@@ -520,3 +520,11 @@ function nonNegative(v: number, name: string): number {
   return v;
 }
 
+/** setTimeout's limit: Node fires a longer (or infinite) delay after 1 ms instead, with only a warning. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A delay in ms, handed to setTimeout as it is. */
+function timerMs(v: number, name: string): number {
+  if (nonNegative(v, name) > MAX_TIMER_MS) throw new RangeError(`recovery.${name} must be at most ${MAX_TIMER_MS} ms (setTimeout's limit), got ${String(v)}`);
+  return v;
+}

@@ -91,6 +91,9 @@ describe("backoff", () => {
     await expect(connect({ url, recovery: { jitter: 2 } })).rejects.toThrow(/recovery\.jitter/);
     await expect(connect({ url, recovery: { maxAttempts: 0 } })).rejects.toThrow(/recovery\.maxAttempts/);
     await expect(connect({ url, recovery: { initialDelay: -1 } })).rejects.toThrow(/recovery\.initialDelay/);
+    // Beyond setTimeout's 2^31 - 1 ms, Node would fire after 1 ms: a "wait forever" that waits not at all.
+    await expect(connect({ url, recovery: { waitTimeout: Infinity } })).rejects.toThrow(/recovery\.waitTimeout must be at most/);
+    await expect(connect({ url, recovery: { maxDelay: 2 ** 31 } })).rejects.toThrow(/recovery\.maxDelay must be at most/);
   });
 });
 
