@@ -90,10 +90,10 @@ export interface RecoveryEvents {
   recoveryFailed: [err: AmqpError];
 }
 
-interface Resolved {
+/** What recovery reads of a host to reconnect to (connect()'s resolved options, one per URL). */
+interface Endpoint {
   hostname: string;
   port: number;
-  timeout: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** @internal One per recovering connection. */
-export class Recovery<E extends Resolved = Resolved> {
+export class Recovery<E extends Endpoint = Endpoint> {
   readonly topology = new Topology();
   readonly initialDelay: number;
   readonly maxDelay: number;
