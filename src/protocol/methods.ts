@@ -177,7 +177,8 @@ function compileDecoder(name: string, [, , fields]: MethodDef): Decoder {
   return new Function("decodeTable", `return function decode(r) { ${body} }`)(decodeTable) as Decoder;
 }
 
-const encoders = {} as Record<MethodName, Encoder>;
+// No prototype: a bad name such as "toString" must find no encoder, not Object.prototype's.
+const encoders: Record<MethodName, Encoder> = Object.create(null);
 const decoders = new Map<number, Decoder>();
 for (const [name, def] of Object.entries(METHODS) as [MethodName, MethodDef][]) {
   encoders[name] = compileEncoder(name, def);

@@ -90,6 +90,13 @@ describe("encoding a bad user value", () => {
     expect(bytes.toString("hex")).toBe(good.toString("hex"));
   });
 
+  it.each(["basic.nothing", "toString", "constructor", "__proto__"])("an unknown method name (%s) is a TypeError, nothing written", (name) => {
+    const { error, bytes } = encodeAfterGoodFrame((w) => encodeMethodFrame(w, 1, { name } as unknown as Method));
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toBe(`unknown method ${name}`);
+    expect(bytes.toString("hex")).toBe(good.toString("hex"));
+  });
+
   it("255 bytes exactly is accepted", () => {
     const w = new Writer();
     encodeMethodFrame(w, 1, declare("é".repeat(127) + "x"));
