@@ -18,7 +18,10 @@ export const FRAME_END = 0xce;
 export const FRAME_HEADER_SIZE = 7;
 /** Header plus the frame-end octet: what frame_max must leave room for beside a payload. */
 export const FRAME_OVERHEAD = 8;
-/** The smallest frame_max a peer may propose; also the limit before tuning (4.2.2? "frame-min-size"). */
+/**
+ * The spec's frame-min-size constant: the smallest frame_max a peer may propose, and the
+ * largest frame either peer must accept before connection.tune has set frame_max.
+ */
 export const FRAME_MIN_SIZE = 4096;
 
 /** "AMQP" 0 0 9 1: the protocol header a client sends first (4.2.2). */

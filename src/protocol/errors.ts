@@ -12,7 +12,7 @@ export class AmqpError extends Error {
  * The peer broke the protocol: a malformed or oversized frame, a bad frame-end octet, an
  * unknown class or method, a truncated field. `code` is the reply code the connection must be
  * closed with (spec 4.2.3 and the constants section): 501 FRAME_ERROR, 502 SYNTAX_ERROR,
- * 503 COMMAND_INVALID, 505 UNEXPECTED_FRAME, 540 NOT_IMPLEMENTED.
+ * 503 COMMAND_INVALID, 504 CHANNEL_ERROR, 505 UNEXPECTED_FRAME, 540 NOT_IMPLEMENTED.
  */
 export class FrameError extends AmqpError {
   override name = "FrameError";

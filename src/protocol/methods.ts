@@ -55,7 +55,7 @@ export const METHODS = {
   "exchange.bind": [40, 30, bindFields],
   "exchange.bind-ok": [40, 31, []],
   "exchange.unbind": [40, 40, bindFields],
-  "exchange.unbind-ok": [40, 51, []],
+  "exchange.unbind-ok": [40, 51, []], // 51, not 41: RabbitMQ's extension numbers it so
 
   "queue.declare": [50, 10, [[R, "short"], ["queue", "shortstr"], ["passive", "bit"], ["durable", "bit"], ["exclusive", "bit"], ["autoDelete", "bit"], ["noWait", "bit"], ["arguments", "table"]]],
   "queue.declare-ok": [50, 11, [["queue", "shortstr"], ["messageCount", "long"], ["consumerCount", "long"]]],
