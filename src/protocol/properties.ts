@@ -4,7 +4,7 @@
  * bit 14 the second, and so on; bit 0 set means another flags word follows (never needed for
  * basic, which has 14, but a peer may still set it, so decoding honours it).
  */
-import { encodeTable, decodeTable, type FieldTable } from "./table.js";
+import { encodeTable, decodeTable, MAX_DATE_SECONDS, type FieldTable } from "./table.js";
 import type { Reader } from "./reader.js";
 import type { Writer } from "./writer.js";
 import { FrameError } from "./errors.js";
@@ -33,9 +33,6 @@ export interface BasicProperties {
   /** Deprecated in 0-9-1; carried for completeness. */
   clusterId?: string | undefined;
 }
-
-/** The last second a JS Date can represent (ECMA-262: 8.64e15 ms after the epoch). */
-const MAX_DATE_SECONDS = 8_640_000_000_000;
 
 /** Property names in flag order (bit 15 first). */
 export const PROPERTY_NAMES = [

@@ -94,7 +94,7 @@ export function typed(tag: FieldTag, value: FieldValue): TypedValue {
 const MAX_DEPTH = 100;
 
 /** The last second a JS Date can represent (ECMA-262 21.4.1.1: 8.64e15 ms after the epoch). */
-const MAX_DATE_SECONDS = 8_640_000_000_000n;
+export const MAX_DATE_SECONDS = 8_640_000_000_000;
 
 // ---------------------------------------------------------------------------------------------
 // encoding
