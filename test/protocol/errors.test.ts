@@ -22,6 +22,8 @@ import {
   type Frame,
   type Method,
 } from "../../src/protocol/index.js";
+import { rawFrame } from "../helpers/amqp-bytes.js";
+import { parseAll } from "./parse.js";
 
 function caught(run: () => unknown): unknown {
   try {
@@ -39,24 +41,6 @@ function expectFrameError(run: () => unknown, code: number, message: RegExp): vo
   expect((e as FrameError).message).toMatch(message);
 }
 
-function parseAll(bytes: Buffer, maxFrameSize = 4096): Frame[] {
-  const p = new FrameParser(maxFrameSize);
-  p.push(bytes);
-  const out: Frame[] = [];
-  for (let f = p.next(); f !== undefined; f = p.next()) out.push(f);
-  return out;
-}
-
-/** A raw frame, built by hand around a payload. */
-function frame(type: number, channel: number, payload: Buffer, end = 0xce): Buffer {
-  const b = Buffer.alloc(8 + payload.length);
-  b[0] = type;
-  b.writeUInt16BE(channel, 1);
-  b.writeUInt32BE(payload.length, 3);
-  payload.copy(b, 7);
-  b[7 + payload.length] = end;
-  return b;
-}
 
 const declare = (queue: unknown): Method => ({ name: "queue.declare", queue, passive: false, durable: false, exclusive: false, autoDelete: false, noWait: false, arguments: {} }) as unknown as Method;
 
@@ -173,12 +157,12 @@ describe("decoding bad bytes from the peer", () => {
   it("a malformed table inside a method frame, through the parser, is 502", () => {
     // queue.declare whose arguments table claims 100 bytes: ids, reserved short, "" queue, bits, table
     const payload = Buffer.from([0, 50, 0, 10, 0, 0, 0, 0, 0, 0, 0, 100, 1]);
-    expectFrameError(() => parseAll(frame(1, 1, payload)), 502, /truncated/);
+    expectFrameError(() => parseAll(rawFrame(1, 1, payload)), 502, /truncated/);
   });
 
   it("a truncated method payload (fields missing) is 502", () => {
     // connection.tune with only channel-max
-    expectFrameError(() => parseAll(frame(1, 0, Buffer.from([0, 10, 0, 30, 0, 1]))), 502, /truncated/);
+    expectFrameError(() => parseAll(rawFrame(1, 0, Buffer.from([0, 10, 0, 30, 0, 1]))), 502, /truncated/);
   });
 
   it("a truncated frame in the stream is not an error yet: the parser waits, holding only what came", () => {
@@ -200,15 +184,15 @@ describe("decoding bad bytes from the peer", () => {
   });
 
   it("an unknown frame type is 501", () => {
-    expectFrameError(() => parseAll(frame(4, 0, Buffer.alloc(0))), 501, /unknown frame type 4/);
+    expectFrameError(() => parseAll(rawFrame(4, 0, Buffer.alloc(0))), 501, /unknown frame type 4/);
   });
 
   it("a heartbeat on a channel other than 0 is 501", () => {
-    expectFrameError(() => parseAll(frame(8, 3, Buffer.alloc(0))), 501, /heartbeat/);
+    expectFrameError(() => parseAll(rawFrame(8, 3, Buffer.alloc(0))), 501, /heartbeat/);
   });
 
   it.each([0x00, 0xcd, 0xcf, 0xff])("a frame-end octet of 0x%s is 501", (end) => {
-    expectFrameError(() => parseAll(frame(3, 1, Buffer.from("x"), end)), 501, /frame-end/);
+    expectFrameError(() => parseAll(rawFrame(3, 1, Buffer.from("x"), end)), 501, /frame-end/);
   });
 
   it("a frame over frame_max is refused from its 7 header bytes, before any payload is buffered", () => {
@@ -220,9 +204,9 @@ describe("decoding bad bytes from the peer", () => {
   });
 
   it("frame_max counts the whole frame: 4096 allows a 4088-byte payload and no more", () => {
-    const ok = frame(3, 1, Buffer.alloc(4088));
+    const ok = rawFrame(3, 1, Buffer.alloc(4088));
     expect(parseAll(ok, 4096)).toHaveLength(1);
-    expectFrameError(() => parseAll(frame(3, 1, Buffer.alloc(4089)), 4096), 501, /exceeds/);
+    expectFrameError(() => parseAll(rawFrame(3, 1, Buffer.alloc(4089)), 4096), 501, /exceeds/);
   });
 
   it("a header frame's property flags with the undefined bit 1 set is 502", () => {

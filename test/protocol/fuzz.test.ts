@@ -19,6 +19,7 @@ import {
   Reader,
   type Frame,
 } from "../../src/protocol/index.js";
+import { rawFrame } from "../helpers/amqp-bytes.js";
 import { anyPropertiesPair, fieldTablePair, methodNames, methodPair } from "./arbitraries.js";
 
 /** 501 FRAME_ERROR, 502 SYNTAX_ERROR, 503 COMMAND_INVALID, 505 UNEXPECTED_FRAME. */
@@ -89,13 +90,7 @@ describe("FrameParser under fuzz raises only FrameError", () => {
   it("random bytes behind a plausible frame header (so the payload decoders see them)", () => {
     fc.assert(
       fc.property(fc.constantFrom(1, 2, 3, 8, 0, 4, 255), fc.integer({ min: 0, max: 3 }), fc.uint8Array({ maxLength: 200 }), fc.constantFrom(0xce, 0xce, 0xce, 0), (type, channel, payload, end) => {
-        const frame = Buffer.alloc(8 + payload.length);
-        frame[0] = type;
-        frame.writeUInt16BE(channel, 1);
-        frame.writeUInt32BE(payload.length, 3);
-        frame.set(payload, 7);
-        frame[7 + payload.length] = end;
-        expectOnlyFrameErrors(() => drain([frame]));
+        expectOnlyFrameErrors(() => drain([rawFrame(type, channel, Buffer.from(payload), end)]));
       }),
       { numRuns: 2000 },
     );

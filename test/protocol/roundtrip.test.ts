@@ -13,24 +13,15 @@ import {
   encodeMethod,
   encodeProperties,
   encodeTable,
-  FrameParser,
   FrameType,
   PROPERTY_NAMES,
   Reader,
   Writer,
   type BasicProperties,
-  type Frame,
 } from "../../src/protocol/index.js";
+import { parseAll } from "./parse.js";
 import { anyPropertiesPair, fieldTablePair, fieldValuePair, methodNames, methodPair, propertiesPair, tableOf } from "./arbitraries.js";
 
-function parseAll(bytes: Buffer, maxFrameSize = 1 << 24): Frame[] {
-  const p = new FrameParser(maxFrameSize);
-  p.push(bytes);
-  const out: Frame[] = [];
-  for (let f = p.next(); f !== undefined; f = p.next()) out.push(f);
-  expect(p.buffered, "bytes left unparsed").toBe(0);
-  return out;
-}
 
 describe("every method round-trips with arbitrary arguments", () => {
   it("covers every method in METHODS", () => {
