@@ -246,6 +246,54 @@ export async function boundQueues(exchange: string): Promise<string[]> {
 }
 
 /**
+ * Publishes `logs` ([routing key, text]) to `exchange` from amqplib (an independent client),
+ * declaring the exchange as the tutorial's programs do, and waits for the broker's confirms.
+ */
+export async function publishFromAmqplib(exchange: string, type: "direct" | "topic", logs: readonly (readonly [string, string])[]): Promise<void> {
+  const conn = await amqplib.connect(await tutorialUrl());
+  try {
+    const ch = await conn.createConfirmChannel();
+    await ch.assertExchange(exchange, type, { durable: false });
+    for (const [key, text] of logs) ch.publish(exchange, key, Buffer.from(text));
+    await ch.waitForConfirms();
+  } finally {
+    await conn.close();
+  }
+}
+
+/**
+ * Binds an exclusive queue to `exchange` with `bindingKey` from amqplib, runs `emit`, and
+ * returns the first `count` deliveries as [exchange, routing key, body text], in arrival order.
+ */
+export async function receiveInAmqplib(
+  exchange: string,
+  type: "direct" | "topic",
+  bindingKey: string,
+  count: number,
+  emit: () => Promise<void>,
+): Promise<[string, string, string][]> {
+  const conn = await amqplib.connect(await tutorialUrl());
+  try {
+    const ch = await conn.createChannel();
+    await ch.assertExchange(exchange, type, { durable: false });
+    const { queue } = await ch.assertQueue("", { exclusive: true });
+    await ch.bindQueue(queue, exchange, bindingKey);
+    const received: [string, string, string][] = [];
+    let gotAll: () => void = () => {};
+    const all = new Promise<void>((resolve) => (gotAll = resolve));
+    await ch.consume(queue, (msg) => {
+      if (msg) received.push([msg.fields.exchange, msg.fields.routingKey, msg.content.toString("utf8")]);
+      if (received.length === count) gotAll();
+    }, { noAck: true });
+    await emit();
+    await all;
+    return received;
+  } finally {
+    await conn.close();
+  }
+}
+
+/**
  * Deletes a named tutorial queue (hello, task_queue, rpc_queue) and what it held from
  * earlier runs; the programs declare it again as the tutorial does.
  */

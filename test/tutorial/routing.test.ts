@@ -3,9 +3,8 @@
  * `direct_logs`, with the tutorial's setup: one receiver saving only warnings and errors,
  * one printing everything.
  */
-import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
-import { cleanUpPrograms, ok, run, start, tutorialUrl, useOwnVhost } from "./programs.js";
+import { cleanUpPrograms, ok, publishFromAmqplib, receiveInAmqplib, run, start, useOwnVhost } from "./programs.js";
 
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
 /** Every receiver also binds this severity, so one last log tells them all the test is over. */
@@ -58,17 +57,11 @@ describe.sequential("tutorial 4: routing", () => {
     const receiver = await start("receive_logs_direct", ["warning", "error"]);
     await receiver.ready();
 
-    const conn = await amqplib.connect(await tutorialUrl());
-    try {
-      const ch = await conn.createConfirmChannel();
-      await ch.assertExchange("direct_logs", "direct", { durable: false });
-      ch.publish("direct_logs", "info", Buffer.from("not for this receiver"));
-      ch.publish("direct_logs", "error", Buffer.from("from amqplib: ünïcödé ✓"));
-      ch.publish("direct_logs", "warning", Buffer.from("from amqplib: disk almost full"));
-      await ch.waitForConfirms();
-    } finally {
-      await conn.close();
-    }
+    await publishFromAmqplib("direct_logs", "direct", [
+      ["info", "not for this receiver"],
+      ["error", "from amqplib: ünïcödé ✓"],
+      ["warning", "from amqplib: disk almost full"],
+    ]);
     await receiver.line(" [x] warning:from amqplib: disk almost full");
     expect(receiver.lines).toEqual([
       WAITING,
@@ -78,30 +71,14 @@ describe.sequential("tutorial 4: routing", () => {
   });
 
   test("interop: warren's emit_log_direct reaches an amqplib consumer bound to that severity", async () => {
-    const conn = await amqplib.connect(await tutorialUrl());
-    try {
-      const ch = await conn.createChannel();
-      await ch.assertExchange("direct_logs", "direct", { durable: false });
-      const { queue } = await ch.assertQueue("", { exclusive: true });
-      await ch.bindQueue(queue, "direct_logs", "error");
-      const received: amqplib.ConsumeMessage[] = [];
-      let gotTwo: () => void = () => {};
-      const two = new Promise<void>((resolve) => (gotTwo = resolve));
-      await ch.consume(queue, (msg) => {
-        if (msg) received.push(msg);
-        if (received.length === 2) gotTwo();
-      }, { noAck: true });
-
+    const received = await receiveInAmqplib("direct_logs", "direct", "error", 2, async () => {
       await ok("emit_log_direct", ["info", "not for amqplib"]);
       expect(await ok("emit_log_direct", ["error", "from warren: ünïcödé ✓"])).toEqual([" [x] Sent error:from warren: ünïcödé ✓"]);
       await ok("emit_log_direct", ["error", "second"]);
-      await two;
-      expect(received.map((m) => [m.fields.exchange, m.fields.routingKey, m.content.toString("utf8")])).toEqual([
-        ["direct_logs", "error", "from warren: ünïcödé ✓"],
-        ["direct_logs", "error", "second"],
-      ]);
-    } finally {
-      await conn.close();
-    }
+    });
+    expect(received).toEqual([
+      ["direct_logs", "error", "from warren: ünïcödé ✓"],
+      ["direct_logs", "error", "second"],
+    ]);
   });
 });

@@ -2,9 +2,8 @@
  * Tutorial 5, Topics: emit_log_topic and receive_logs_topic over the topic exchange
  * `topic_logs`, with the tutorial's two routing tables.
  */
-import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
-import { cleanUpPrograms, ok, run, start, type Program, tutorialUrl, useOwnVhost } from "./programs.js";
+import { cleanUpPrograms, ok, publishFromAmqplib, receiveInAmqplib, run, start, type Program, useOwnVhost } from "./programs.js";
 
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
 /** Bound by every receiver and matched by none of the keys under test: the last log of a test. */
@@ -95,21 +94,11 @@ describe.sequential("tutorial 5: topics", () => {
     const receiver = await start("receive_logs_topic", ["*.critical", "kern.#"]);
     await receiver.ready();
 
-    const conn = await amqplib.connect(await tutorialUrl());
-    try {
-      const ch = await conn.createConfirmChannel();
-      await ch.assertExchange("topic_logs", "topic", { durable: false });
-      for (const [key, text] of [
-        ["cron.info", "not for this receiver"],
-        ["cron.critical", "from amqplib: ünïcödé ✓"],
-        ["kern.disk.full", "from amqplib: disk full"],
-      ] as const) {
-        ch.publish("topic_logs", key, Buffer.from(text));
-      }
-      await ch.waitForConfirms();
-    } finally {
-      await conn.close();
-    }
+    await publishFromAmqplib("topic_logs", "topic", [
+      ["cron.info", "not for this receiver"],
+      ["cron.critical", "from amqplib: ünïcödé ✓"],
+      ["kern.disk.full", "from amqplib: disk full"],
+    ]);
     await receiver.line(" [x] kern.disk.full:from amqplib: disk full");
     expect(receiver.lines).toEqual([
       WAITING,
@@ -119,32 +108,16 @@ describe.sequential("tutorial 5: topics", () => {
   });
 
   test("interop: warren's emit_log_topic reaches an amqplib consumer bound with a pattern", async () => {
-    const conn = await amqplib.connect(await tutorialUrl());
-    try {
-      const ch = await conn.createChannel();
-      await ch.assertExchange("topic_logs", "topic", { durable: false });
-      const { queue } = await ch.assertQueue("", { exclusive: true });
-      await ch.bindQueue(queue, "topic_logs", "*.critical");
-      const received: amqplib.ConsumeMessage[] = [];
-      let gotTwo: () => void = () => {};
-      const two = new Promise<void>((resolve) => (gotTwo = resolve));
-      await ch.consume(queue, (msg) => {
-        if (msg) received.push(msg);
-        if (received.length === 2) gotTwo();
-      }, { noAck: true });
-
+    const received = await receiveInAmqplib("topic_logs", "topic", "*.critical", 2, async () => {
       await ok("emit_log_topic", ["kern.info", "not for amqplib"]);
       expect(await ok("emit_log_topic", ["kern.critical", "from warren: ünïcödé ✓"])).toEqual([
         " [x] Sent kern.critical:from warren: ünïcödé ✓",
       ]);
       await ok("emit_log_topic", ["cron.critical", "second"]);
-      await two;
-      expect(received.map((m) => [m.fields.exchange, m.fields.routingKey, m.content.toString("utf8")])).toEqual([
-        ["topic_logs", "kern.critical", "from warren: ünïcödé ✓"],
-        ["topic_logs", "cron.critical", "second"],
-      ]);
-    } finally {
-      await conn.close();
-    }
+    });
+    expect(received).toEqual([
+      ["topic_logs", "kern.critical", "from warren: ünïcödé ✓"],
+      ["topic_logs", "cron.critical", "second"],
+    ]);
   });
 });
