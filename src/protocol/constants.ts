@@ -10,7 +10,6 @@ export const FrameType = {
   Body: 3,
   Heartbeat: 8,
 } as const;
-export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
 /** Every frame ends with this octet; anything else is a frame error (4.2.3). */
 export const FRAME_END = 0xce;
@@ -63,7 +62,6 @@ export const ReplyCode = {
   NOT_IMPLEMENTED: 540,
   INTERNAL_ERROR: 541,
 } as const;
-export type ReplyCodeValue = (typeof ReplyCode)[keyof typeof ReplyCode];
 
 /** The reply-code's name, for messages: 404 -> "NOT_FOUND". */
 export function replyCodeName(code: number): string {

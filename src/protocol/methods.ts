@@ -211,6 +211,3 @@ export function decodeMethod(r: Reader): Method {
 export function decodeMethodBytes(buf: Buffer): Method {
   return decodeMethod(new Reader(buf));
 }
-
-/** Which methods carry content (a header and bodies follow the method frame). */
-export const CONTENT_METHODS: ReadonlySet<MethodName> = new Set<MethodName>(["basic.publish", "basic.return", "basic.deliver", "basic.get-ok"]);
