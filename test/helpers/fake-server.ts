@@ -410,20 +410,6 @@ export async function standardHandshake(conn: FakeConnection, options: Handshake
   return { clientProperties, mechanism, response, locale, channelMax, frameMax, heartbeat, vhost };
 }
 
-/**
- * Closes the connection from the server side (connection.close, then wait for close-ok,
- * skipping whatever else the client sends meanwhile, as spec 2.2.4 says a peer must).
- */
-export async function serverClose(conn: FakeConnection, replyCode: number, replyText: string, classId = 0, methodId = 0): Promise<void> {
-  await conn.send(connectionCloseFrame(replyCode, replyText, classId, methodId));
-  for (;;) {
-    const frame = await conn.readFrame();
-    if (frame.type !== FRAME_METHOD) continue;
-    const m = asMethod(frame);
-    if (m.classId === Connection.classId && m.methodId === Connection.closeOk) return;
-  }
-}
-
 export interface ClientHandshakeOptions {
   username?: string;
   password?: string;
