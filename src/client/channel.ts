@@ -26,6 +26,7 @@ import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } 
 import { AbortError, AmqpError, ChannelClosedError, ConsumerCancelledError, NackError, TimeoutError, closeError, isClientClose } from "./errors.js";
 import type { DeliveryFields, Message, ReturnedMessage } from "./message.js";
 import { ChannelRecord, ResumeGate, type Topology } from "./recovery.js";
+import { MAX_TIMER_MS, isTimeout } from "./timer.js";
 
 export interface ExchangeDeclareOptions extends WaitOptions {
   durable?: boolean;
@@ -216,6 +217,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state === "closed" || this.state === "closing" || (this.state === "opening" && !opening)) return Promise.reject(this.closedError());
     if (signal?.aborted) return Promise.reject(new AbortError(`${method.name} aborted before it was sent`));
     const timeout = wait?.timeout ?? this.connection.options.timeout;
+    if (!isTimeout(timeout)) return Promise.reject(badTimeout(method.name, timeout));
     if (signal === undefined) {
       return new Promise((resolve, reject) => {
         this.queue.push({ method, replies, resolve, reject, onReply, timeout });
@@ -570,6 +572,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * themselves stay pending and still settle.
    */
   waitForConfirms(options: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
+    if (options.timeout !== undefined && !isTimeout(options.timeout)) return Promise.reject(badTimeout("waitForConfirms", options.timeout));
     if (this.unconfirmedCount === 0) return RESOLVED;
     const settled = new Promise<void>((resolve, reject) => this.settledWaiters.push((err) => (err ? reject(err) : resolve())));
     return options.timeout === undefined && options.signal === undefined ? settled : bounded(settled, options, "waitForConfirms");
@@ -1072,4 +1075,9 @@ function tagOf(msg: Message | number): number {
   if (typeof msg === "number") return msg;
   const tag = (msg as Partial<Message> | null | undefined)?.fields?.deliveryTag;
   return typeof tag === "number" ? tag : NaN;
+}
+
+/** A per-call timeout setTimeout cannot honour: refused through the call's promise. */
+function badTimeout(what: string, timeout: unknown): RangeError {
+  return new RangeError(`${what}: timeout must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${String(timeout)}`);
 }

@@ -30,6 +30,7 @@ import { Channel, type WaitOptions } from "./channel.js";
 import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, closeError } from "./errors.js";
 import { saslResponse, type Mechanism } from "./sasl.js";
 import { parseUrl, redact } from "./url.js";
+import { MAX_TIMER_MS, isTimeout } from "./timer.js";
 import { Recovery, type RecoveryEvents, type RecoveryOptions } from "./recovery.js";
 
 export interface ConnectOptions {
@@ -148,7 +149,7 @@ function checkOptions(r: Resolved): Resolved {
   int("channelMax", r.channelMax, 0, 65535);
   int("frameMax", r.frameMax, 0, 0xffffffff);
   if (r.frameMax !== 0 && r.frameMax < FRAME_MIN_SIZE) throw new RangeError(`connect: frameMax must be 0 (no limit) or at least ${FRAME_MIN_SIZE}, got ${r.frameMax}`);
-  for (const name of ["connectionTimeout", "timeout"] as const) if (!(r[name] > 0)) throw new RangeError(`connect: ${name} must be a positive number of ms, got ${r[name]}`);
+  for (const name of ["connectionTimeout", "timeout"] as const) if (!isTimeout(r[name])) throw new RangeError(`connect: ${name} must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${r[name]}`);
   if (!["PLAIN", "AMQPLAIN", "EXTERNAL"].includes(r.mechanism)) throw new TypeError(`connect: unknown SASL mechanism ${JSON.stringify(r.mechanism)} (PLAIN, AMQPLAIN or EXTERNAL)`);
   return r;
 }

@@ -39,6 +39,7 @@ import type { ConsumeOptions } from "./consumer.js";
 import type { FieldTable } from "../protocol/table.js";
 import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, isClientClose } from "./errors.js";
 import type { Connection } from "./connection.js";
+import { MAX_TIMER_MS } from "./timer.js";
 
 export interface RecoveryOptions {
   /** Delay before the first reconnect attempt, in ms (default 100). */
@@ -519,9 +520,6 @@ function nonNegative(v: number, name: string): number {
   if (!(typeof v === "number" && v >= 0)) throw new RangeError(`recovery.${name} must be a number >= 0, got ${String(v)}`);
   return v;
 }
-
-/** setTimeout's limit: Node fires a longer (or infinite) delay after 1 ms instead, with only a warning. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A delay in ms, handed to setTimeout as it is. */
 function timerMs(v: number, name: string): number {

@@ -414,6 +414,17 @@ describe("per-call timeout and AbortSignal (fake server)", () => {
     }
   });
 
+  test("a per-call timeout setTimeout cannot honour (Infinity, 0) rejects that call with a RangeError; the channel carries on (real broker)", async () => {
+    const ch = await (await open()).openChannel();
+    for (const timeout of [Infinity, 0, 2 ** 31]) {
+      const r = (await outcome(ch.queueDeclare("", { exclusive: true, timeout }))) as { error: Error };
+      expect(r.error).toBeInstanceOf(RangeError);
+      expect(r.error.message).toMatch(/timeout must be a number of ms from 1 to 2147483647/);
+      expect(((await outcome(ch.waitForConfirms({ timeout }))) as { error: unknown }).error).toBeInstanceOf(RangeError);
+    }
+    expect((await ch.queueDeclare("", { exclusive: true })).queue).toMatch(/^amq\.gen-/);
+  });
+
   test("a callback consumer's signal cancels it (real broker)", async () => {
     const ch = await (await open()).openChannel();
     const { queue } = await ch.queueDeclare("", { exclusive: true });

@@ -129,7 +129,10 @@ describe("bad options", () => {
     [{ frameMax: 1000 }, /frameMax must be 0 \(no limit\) or at least 4096/],
     [{ channelMax: 70000 }, /channelMax must be an integer from 0 to 65535/],
     [{ heartbeat: 1.5 }, /heartbeat must be an integer/],
-    [{ timeout: 0 }, /timeout must be a positive number/],
+    [{ timeout: 0 }, /timeout must be a number of ms from 1 to 2147483647/],
+    // setTimeout would fire an infinite timeout after 1 ms: refused rather than failing every call at once.
+    [{ timeout: Infinity }, /timeout must be a number of ms from 1 to 2147483647/],
+    [{ connectionTimeout: 2 ** 31 }, /connectionTimeout must be a number of ms from 1 to 2147483647/],
     [{ port: 0 }, /port must be an integer from 1 to 65535/],
   ] as const)("%o is refused with a RangeError naming it, before connecting", async (bad, message) => {
     const r = await outcome(connect({ url: "amqp://127.0.0.1:1", ...bad }));
