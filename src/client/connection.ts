@@ -704,16 +704,27 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /**
-   * The one way down: idempotent. Rejects the handshake, every channel's pending calls,
-   * unconfirmed publishes and consumer iterators with the same reason; clears every timer;
-   * destroys the socket; emits "close" once.
+   * @internal The one way down: idempotent. Rejects the handshake, every channel's pending
+   * calls, unconfirmed publishes and consumer iterators with the same reason; clears every
+   * timer; destroys the socket; emits "close" once.
    */
-  /** @internal */
   fail(reason: AmqpError): void {
     if (this.state === "closed") return;
     if (this.state === "open" && this.recovery?.shouldRecover(reason)) return this.suspend(reason);
     this.state = "closed";
     this.closeReason = reason;
+    this.stopTimers(reason);
+    for (const ch of this.channels) ch?.fail(reason);
+    this.channels.length = 0;
+    this.handshake?.reject(reason);
+    this.handshake = undefined;
+    this.dropSocket(reason);
+    const clean = reason instanceof ConnectionClosedError && reason.initiatedBy === "client";
+    this.emit("close", clean ? undefined : reason);
+  }
+
+  /** Down (closed or suspended): no heartbeat, no held-ack flush, no connection-level call waiting. */
+  private stopTimers(reason: AmqpError): void {
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
     clearTimeout(this.ackTimer);
@@ -723,22 +734,25 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.channel0.reject(reason);
       this.channel0 = undefined;
     }
-    for (const ch of this.channels) ch?.fail(reason);
-    this.channels.length = 0;
-    this.handshake?.reject(reason);
-    this.handshake = undefined;
-    // Publishes waiting for drain or unblock: their bytes were still queued behind the high-water
-    // mark (or unread by a blocked broker) when the socket went, so they were never delivered:
-    // they fail with the reason, never resolve as if sent.
+  }
+
+  /**
+   * Let out what the writer still holds (a close or close-ok we owe the broker), then drop the
+   * socket. Publishes waiting for drain or unblock fail with the reason: their bytes were still
+   * queued behind the high-water mark (or unread by a blocked broker) when the socket went, so
+   * they were never delivered, and must never resolve as if sent.
+   */
+  private dropSocket(reason: AmqpError): void {
     for (const w of this.drainWaiters.splice(0)) w(reason);
     for (const w of this.unblockWaiters.splice(0)) w(reason);
-    if (this.writer.length > 0 && this.socket.writable) this.socket.end(this.writer.take());
-    else this.socket.end();
-    // end() lets the close frames out; destroy soon after so no socket outlives the connection.
     const s = this.socket;
+    if (this.writer.length > 0 && s.writable) s.end(this.writer.take());
+    else {
+      this.writer.take();
+      s.end();
+    }
+    // end() lets the close frames out; destroy soon after so no socket outlives the connection.
     setImmediate(() => s.destroy()).unref();
-    const clean = reason instanceof ConnectionClosedError && reason.initiatedBy === "client";
-    this.emit("close", clean ? undefined : reason);
   }
 
   /** @internal Why the connection closed (undefined while open). */
@@ -755,29 +769,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   private suspend(reason: AmqpError): void {
     this.state = "recovering";
-    clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = undefined;
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
-    if (this.channel0) {
-      clearTimeout(this.channel0.timer);
-      this.channel0.reject(reason);
-      this.channel0 = undefined;
-    }
+    this.stopTimers(reason);
     this.ackHolders = [];
     for (const [id, ch] of this.channels.entries()) if (ch !== undefined && !ch.suspend(reason)) this.channels[id] = undefined;
     this.blocked = false;
-    // As in fail(): publishes still queued behind the high-water mark never left.
-    for (const w of this.drainWaiters.splice(0)) w(reason);
-    for (const w of this.unblockWaiters.splice(0)) w(reason);
-    // A connection.close-ok we owe the broker may be in the writer: let it out, then drop the socket.
-    const s = this.socket;
-    if (this.writer.length > 0 && s.writable) s.end(this.writer.take());
-    else {
-      this.writer.take();
-      s.end();
-    }
-    setImmediate(() => s.destroy()).unref();
+    this.dropSocket(reason);
     this.recovery!.lost(reason);
   }
 
