@@ -34,7 +34,7 @@ export interface Consumer {
   cancel(): Promise<void>;
 }
 
-/** @internal What the channel needs from a consumer. */
+/** @internal What the channel needs from a consumer (MessageStream fits it structurally). */
 export interface ConsumerSink {
   noAck: boolean;
   deliver(msg: Message): void;
@@ -54,7 +54,7 @@ export interface StreamHost {
  * The iterator form of a consumer. It starts consuming at once; errors (a missing queue, a
  * closed channel) surface from the next `next()`.
  */
-export class MessageStream implements AsyncIterableIterator<Message>, ConsumerSink {
+export class MessageStream implements AsyncIterableIterator<Message> {
   readonly noAck: boolean;
   /** Resolves to the consumer tag once the broker has confirmed the consumer. */
   readonly consumerTag: Promise<string>;

@@ -40,6 +40,8 @@ describe.sequential("the built package", () => {
     }).catch((err: { stdout?: string; stderr?: string }) => {
       throw new Error(`the build (tsc -p tsconfig.build.json) failed:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
     });
+    // ...and its second half, as `npm run build` does it: minified JS, no tutorial declarations.
+    await exec(process.execPath, [join(ROOT, "scripts/minify-dist.mjs"), join(staging, "dist")], { cwd: ROOT });
     copyFileSync(join(ROOT, "package.json"), join(staging, "package.json"));
     const { stdout } = await exec("npm", ["pack", "--json", "--pack-destination", dir], { cwd: staging });
     packed = (JSON.parse(stdout) as (typeof packed)[])[0] as typeof packed;
@@ -91,6 +93,32 @@ describe.sequential("the built package", () => {
       { cwd: app },
     );
     expect(stdout).toBe("function function\n");
+  });
+
+  test("the installed declarations type-check a strict program that uses the API (nothing they name was stripped)", async () => {
+    const program = join(app, "uses-warren.ts");
+    writeFileSync(
+      program,
+      [
+        'import { connect, ChannelClosedError, typed, type Message, type RecoveryOptions, type WaitOptions } from "warren";',
+        "const recovery: RecoveryOptions = { maxAttempts: 3 };",
+        "const wait: WaitOptions = { timeout: 5000 };",
+        'const conn = await connect({ url: ["amqp://localhost"], recovery });',
+        'conn.on("reconnecting", (info) => console.log(info.attempt));',
+        "const ch = await conn.openChannel(wait);",
+        'await ch.publish("", "q", "x", { headers: { n: typed("l", 5) } });',
+        'for await (const m of ch.consume("q")) { const msg: Message = m; ch.ack(msg); }',
+        'try { await ch.queueDeclare("q", { passive: true }); } catch (e) { if (e instanceof ChannelClosedError) console.log(e.replyCode); }',
+        "await conn.close();",
+      ].join("\n"),
+    );
+    const args = ["--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022"];
+    const typeRoots = ["--typeRoots", join(ROOT, "node_modules/@types"), "--types", "node"];
+    const result = await exec(join(ROOT, "node_modules/.bin/tsc"), [...args, ...typeRoots, program], { cwd: app }).then(
+      () => "",
+      (err: { stdout?: string }) => err.stdout ?? "tsc failed",
+    );
+    expect(result).toBe("");
   });
 
   test("warren-receive-logs twice and warren-emit-log: both receivers get every log, exit 0 on Ctrl-C", async () => {
