@@ -150,6 +150,8 @@ function checkOptions(r: Resolved): Resolved {
   int("frameMax", r.frameMax, 0, 0xffffffff);
   if (r.frameMax !== 0 && r.frameMax < FRAME_MIN_SIZE) throw new RangeError(`connect: frameMax must be 0 (no limit) or at least ${FRAME_MIN_SIZE}, got ${r.frameMax}`);
   for (const name of ["connectionTimeout", "timeout"] as const) if (!isTimeout(r[name])) throw new RangeError(`connect: ${name} must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${r[name]}`);
+  // RFC 4616: PLAIN separates its fields with NUL, so a NUL inside one would log in as someone else.
+  if (r.mechanism === "PLAIN" && (r.username.includes("\0") || r.password.includes("\0"))) throw new TypeError("connect: a user name or password for SASL PLAIN cannot contain a NUL character");
   if (!["PLAIN", "AMQPLAIN", "EXTERNAL"].includes(r.mechanism)) throw new TypeError(`connect: unknown SASL mechanism ${JSON.stringify(r.mechanism)} (PLAIN, AMQPLAIN or EXTERNAL)`);
   return r;
 }

@@ -6,6 +6,7 @@
  */
 import type { Channel, PublishOptions } from "./channel.js";
 import { AbortError, AmqpError, TimeoutError } from "./errors.js";
+import { MAX_TIMER_MS, isTimeout } from "./timer.js";
 import type { Message } from "./message.js";
 
 const REPLY_TO = "amq.rabbitmq.reply-to";
@@ -38,6 +39,7 @@ export class RpcClient {
   constructor(channel: Channel, options: RpcOptions) {
     this.channel = channel;
     this.timeout = options.timeout ?? 30000;
+    if (!isTimeout(this.timeout)) throw new RangeError(`createRpcClient: timeout must be a number of ms from 1 to ${MAX_TIMER_MS}, got ${String(this.timeout)}`);
     // A close the user asked for emits no error, but the calls still failed: give them the typed close reason.
     channel.once("close", (err) => this.failAll(err ?? channel.reason ?? new AmqpError("the RPC client's channel was closed")));
   }
@@ -70,7 +72,10 @@ export class RpcClient {
   call(exchange: string, routingKey: string, body: string | Uint8Array, options: CallOptions = {}): Promise<Message> {
     const { timeout = this.timeout, signal, ...props } = options;
     if (signal?.aborted) return Promise.reject(new AbortError("RPC call aborted"));
+    if (!isTimeout(timeout)) return Promise.reject(new RangeError(`RPC call: timeout must be a number of ms from 1 to ${MAX_TIMER_MS}, got ${String(timeout)}`));
     const correlationId = props.correlationId ?? this.prefix + (this.nextId++).toString(36);
+    // Replies are matched by correlation id alone: a second call under a pending id would take the first one's reply.
+    if (this.pending.has(correlationId)) return Promise.reject(new TypeError(`RPC call: correlation id ${JSON.stringify(correlationId)} is already waiting for a reply`));
     return new Promise<Message>((resolve, reject) => {
       const onAbort = () => this.settle(correlationId)?.reject(new AbortError("RPC call aborted"));
       const timer = setTimeout(() => {

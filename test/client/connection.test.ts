@@ -140,6 +140,14 @@ describe("bad options", () => {
     expect((r as { error: Error }).error.message).toMatch(message);
   });
 
+  test("a NUL in a SASL PLAIN user name or password is a TypeError before connecting (it would split the PLAIN fields)", async () => {
+    for (const creds of [{ username: "gu\0est" }, { password: "gu\0est" }]) {
+      const r = await outcome(connect({ url: "amqp://127.0.0.1:1", ...creds }));
+      expect((r as { error: unknown }).error).toBeInstanceOf(TypeError);
+      expect((r as { error: Error }).error.message).toMatch(/NUL/);
+    }
+  });
+
   test("an unknown SASL mechanism (URI auth_mechanism) is a TypeError", async () => {
     const r = await outcome(connect("amqp://127.0.0.1:1/?auth_mechanism=scram-sha-1"));
     expect((r as { error: unknown }).error).toBeInstanceOf(TypeError);

@@ -49,6 +49,24 @@ describe("RPC over direct reply-to", () => {
     expect(reply.properties.correlationId).toBe("mine-42");
   });
 
+  test("a correlation id already waiting for its reply is refused (TypeError), and the first call still gets its own reply", async () => {
+    const conn = await open();
+    const q = uniqueName("rpc-dup");
+    await server(await conn.openChannel(), q, (s) => `re: ${s}`, () => 50);
+    const rpc = await createRpcClient(await conn.openChannel());
+    const first = rpc.call("", q, "first", { correlationId: "same" });
+    const second = await outcome(rpc.call("", q, "second", { correlationId: "same" }));
+    expect((second as { error: unknown }).error).toBeInstanceOf(TypeError);
+    expect((await first).body.toString()).toBe("re: first");
+  });
+
+  test("a timeout setTimeout cannot honour is refused: per call through the promise, per client at creation", async () => {
+    const ch = await (await open()).openChannel();
+    const rpc = await createRpcClient(ch);
+    expect(((await outcome(rpc.call("", "nowhere", "x", { timeout: Infinity }))) as { error: unknown }).error).toBeInstanceOf(RangeError);
+    expect(((await outcome(createRpcClient(ch, { timeout: 0 }))) as { error: unknown }).error).toBeInstanceOf(RangeError);
+  });
+
   test("no reply in time: TimeoutError; a late reply is ignored and the client keeps working", async () => {
     const conn = await open();
     const q = uniqueName("rpc-late");
