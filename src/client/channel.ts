@@ -399,24 +399,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** exchange.declare. Type: "direct", "fanout", "topic", "headers", or a plugin's type. */
   async exchangeDeclare(exchange: string, type: string, options: ExchangeDeclareOptions = {}): Promise<void> {
-    await this.call(
-      {
-        name: "exchange.declare",
-        exchange,
-        type,
-        passive: options.passive ?? false,
-        durable: options.durable ?? false,
-        autoDelete: options.autoDelete ?? false,
-        internal: options.internal ?? false,
-        noWait: false,
-        arguments: options.arguments ?? {},
-      },
-      ["exchange.declare-ok"],
-      false,
-      undefined,
-      options,
-    );
-    if (options.passive !== true) this.topology?.exchangeDeclared(exchange, { type, durable: options.durable ?? false, autoDelete: options.autoDelete ?? false, internal: options.internal ?? false, arguments: options.arguments ?? {} });
+    const declared = { type, durable: options.durable ?? false, autoDelete: options.autoDelete ?? false, internal: options.internal ?? false, arguments: options.arguments ?? {} };
+    const passive = options.passive ?? false;
+    await this.call({ name: "exchange.declare", exchange, passive, noWait: false, ...declared }, ["exchange.declare-ok"], false, undefined, options);
+    if (!passive) this.topology?.exchangeDeclared(exchange, declared);
   }
 
   async exchangeDelete(exchange: string, options: { ifUnused?: boolean } & WaitOptions = {}): Promise<void> {
@@ -440,23 +426,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** queue.declare; "" asks the broker to name the queue (returned as `queue`). */
   async queueDeclare(queue = "", options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
-    const m = (await this.call(
-      {
-        name: "queue.declare",
-        queue,
-        passive: options.passive ?? false,
-        durable: options.durable ?? false,
-        exclusive: options.exclusive ?? false,
-        autoDelete: options.autoDelete ?? false,
-        noWait: false,
-        arguments: options.arguments ?? {},
-      },
-      ["queue.declare-ok"],
-      false,
-      undefined,
-      options,
-    )) as MethodOf<"queue.declare-ok">;
-    if (options.passive !== true) this.topology?.queueDeclared(queue, m.queue, { durable: options.durable ?? false, exclusive: options.exclusive ?? false, autoDelete: options.autoDelete ?? false, arguments: options.arguments ?? {} });
+    const declared = { durable: options.durable ?? false, exclusive: options.exclusive ?? false, autoDelete: options.autoDelete ?? false, arguments: options.arguments ?? {} };
+    const passive = options.passive ?? false;
+    const m = (await this.call({ name: "queue.declare", queue, passive, noWait: false, ...declared }, ["queue.declare-ok"], false, undefined, options)) as MethodOf<"queue.declare-ok">;
+    if (!passive) this.topology?.queueDeclared(queue, m.queue, declared);
     return { queue: m.queue, messageCount: m.messageCount, consumerCount: m.consumerCount };
   }
 
