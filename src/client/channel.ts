@@ -855,16 +855,35 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.fail(err);
   }
 
-  private rejectPending(reason: AmqpError): void {
+  /** A message half assembled when the channel went is dropped (its delivery is requeued by the broker). */
+  private dropContent(): void {
+    this.contentMethod = undefined;
+    this.contentProps = undefined;
+    this.contentChunks = [];
+    this.contentReceived = 0;
+    this.contentSize = 0;
+  }
+
+  /** The call in flight and every call queued behind it reject with `reason`. */
+  private rejectCalls(reason: AmqpError): void {
     const rpcs = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
     this.inFlight = undefined;
     this.queue.length = 0;
     for (const rpc of rpcs) rpc.reject(reason);
+  }
+
+  /** Empties the confirm window and hands back what was in it (holes included). */
+  private takeUnconfirmed(): (Deferred | undefined)[] {
     const unconfirmed = this.unconfirmed;
     this.unconfirmed = [];
     this.unconfirmedHead = 0;
     this.unconfirmedCount = 0;
-    for (const d of unconfirmed) d?.reject(reason);
+    return unconfirmed;
+  }
+
+  private rejectPending(reason: AmqpError): void {
+    this.rejectCalls(reason);
+    for (const d of this.takeUnconfirmed()) d?.reject(reason);
     for (const w of this.settledWaiters.splice(0)) w(reason);
     // A publish held by channel.flow was never sent.
     for (const w of this.flowWaiters.splice(0)) w(reason);
@@ -885,9 +904,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.closeReason = reason;
     this.pendingAck = 0;
     clearTimeout(this.rpcTimer);
-    this.contentMethod = undefined;
-    this.contentProps = undefined;
-    this.contentChunks = [];
+    this.dropContent();
     this.rejectPending(reason);
     this.cancelled.clear();
     this.emit("close", isClientClose(reason) ? undefined : reason);
@@ -918,20 +935,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.lostReason = reason;
     clearTimeout(this.rpcTimer);
     this.pendingAck = 0; // the broker requeues every unacked delivery of the dead channel
-    this.contentMethod = undefined;
-    this.contentProps = undefined;
-    this.contentChunks = [];
-    this.contentReceived = 0;
-    this.contentSize = 0;
-    const rpcs = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
-    this.inFlight = undefined;
-    this.queue.length = 0;
-    for (const rpc of rpcs) rpc.reject(reason);
+    this.dropContent();
+    this.rejectCalls(reason);
+    const unconfirmed = this.takeUnconfirmed();
     // Confirm sequence numbers start again at 1 on the new channel (RabbitMQ "Publisher Confirms").
-    const unconfirmed = this.unconfirmed;
-    this.unconfirmed = [];
-    this.unconfirmedHead = 0;
-    this.unconfirmedCount = 0;
     this.unconfirmedBase = 1;
     this.publishSeq = 0;
     for (const d of unconfirmed) {
