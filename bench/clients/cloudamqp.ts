@@ -4,9 +4,8 @@
  * is to await them in batches of 1000.
  */
 import { AMQPClient } from "@cloudamqp/amqp-client";
-import { type BenchClient, type ConnectOpts, PROBE_EVERY, counter, windowed } from "./types.js";
+import { type BenchClient, type ConnectOpts, PROBE_EVERY, counter, publishInBatches, windowed } from "./types.js";
 
-const BATCH = 1000;
 
 export async function createCloudamqp(opts: ConnectOpts): Promise<BenchClient> {
   const client = new AMQPClient(opts.url);
@@ -15,17 +14,8 @@ export async function createCloudamqp(opts: ConnectOpts): Promise<BenchClient> {
   const ch = await conn.channel();
   return {
     name: "cloudamqp",
-    async publish(queue, body, n, probe) {
-      let batch: Promise<unknown>[] = [];
-      for (let i = 0; i < n; i++) {
-        batch.push(ch.basicPublish("", queue, body));
-        if (batch.length === BATCH) {
-          await Promise.all(batch);
-          batch = [];
-        }
-        if (probe && (i & (PROBE_EVERY - 1)) === 0) probe();
-      }
-      await Promise.all(batch);
+    publish(queue, body, n, probe) {
+      return publishInBatches(n, () => ch.basicPublish("", queue, body), probe);
     },
     async publishConfirmed(queue, body, n, window) {
       const c = await conn.channel();

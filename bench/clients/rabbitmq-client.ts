@@ -3,9 +3,8 @@
  * promise per publish; as with @cloudamqp/amqp-client they are awaited in batches of 1000.
  */
 import { Connection } from "rabbitmq-client";
-import { type BenchClient, type ConnectOpts, PROBE_EVERY, counter, windowed } from "./types.js";
+import { type BenchClient, type ConnectOpts, PROBE_EVERY, counter, publishInBatches, windowed } from "./types.js";
 
-const BATCH = 1000;
 
 export async function createRabbitmqClient(opts: ConnectOpts): Promise<BenchClient> {
   const conn = new Connection(opts.noDelay === undefined ? { url: opts.url } : { url: opts.url, noDelay: opts.noDelay });
@@ -13,17 +12,8 @@ export async function createRabbitmqClient(opts: ConnectOpts): Promise<BenchClie
   const ch = await conn.acquire();
   return {
     name: "rabbitmq-client",
-    async publish(queue, body, n, probe) {
-      let batch: Promise<unknown>[] = [];
-      for (let i = 0; i < n; i++) {
-        batch.push(ch.basicPublish({ routingKey: queue }, body));
-        if (batch.length === BATCH) {
-          await Promise.all(batch);
-          batch = [];
-        }
-        if (probe && (i & (PROBE_EVERY - 1)) === 0) probe();
-      }
-      await Promise.all(batch);
+    publish(queue, body, n, probe) {
+      return publishInBatches(n, () => ch.basicPublish({ routingKey: queue }, body), probe);
     },
     async publishConfirmed(queue, body, n, window) {
       const c = await conn.acquire();

@@ -61,6 +61,24 @@ export function windowed(n: number, window: number, start: (i: number, done: (er
   });
 }
 
+/**
+ * The publish loop of the clients whose publish returns a promise per message and has no other
+ * backpressure (cloudamqp, rabbitmq-client): await them in batches of 1000, so memory stays
+ * bounded without a round trip per message. Shared so both peers are driven alike.
+ */
+export async function publishInBatches(n: number, send: () => Promise<unknown>, probe?: () => void): Promise<void> {
+  let batch: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    batch.push(send());
+    if (batch.length === 1000) {
+      await Promise.all(batch);
+      batch = [];
+    }
+    if (probe && (i & (PROBE_EVERY - 1)) === 0) probe();
+  }
+  await Promise.all(batch);
+}
+
 /** Resolves when `count` reaches n; used by consumers. */
 export function counter(n: number): { hit: () => void; done: Promise<void> } {
   let c = 0;
