@@ -129,7 +129,6 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   // publisher confirms: publishes are numbered from 1 after confirm.select (RabbitMQ "Publisher Confirms")
   private confirming = false;
-  private publishSeq = 0;
   private unconfirmed: (Deferred | undefined)[] = [];
   private unconfirmedBase = 1; // sequence number of unconfirmed[0]
   /** unconfirmed[0 .. head) are all settled (holes), waiting for the next compaction. */
@@ -497,7 +496,6 @@ export class Channel extends EventEmitter<ChannelEvents> {
       return Promise.reject(e);
     }
     if (this.confirming) {
-      this.publishSeq++;
       this.unconfirmedCount++;
       const confirmed = new Promise<void>((resolve, reject) => this.unconfirmed.push(this.retainPublishes ? { resolve, reject, args: [exchange, routingKey, bytes, options] } : { resolve, reject }));
       return signal ? bounded(confirmed, { signal }, "publish (sent; waiting for the broker's confirm)") : confirmed;
@@ -940,7 +938,6 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const unconfirmed = this.takeUnconfirmed();
     // Confirm sequence numbers start again at 1 on the new channel (RabbitMQ "Publisher Confirms").
     this.unconfirmedBase = 1;
-    this.publishSeq = 0;
     for (const d of unconfirmed) {
       if (d === undefined) continue;
       if (d.args) this.retained.push(d);

@@ -501,10 +501,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.ackHolders.length > 0 && this.state === "open" && this.ackHolders.every((ch) => ch.pendingAck !== 0 && ch.pendingAck - ch.ackHeldFrom + 1 < ch.ackBatch)) {
       this.flushScheduled = false;
       this.ackTimer ??= setTimeout(this.ackTimerFired, ACK_DELAY);
-      if (this.writer.length > 0) {
-        this.wroteSinceTick = true;
-        this.socket.write(this.writer.take());
-      }
+      this.writeOut();
       return;
     }
     this.flush();
@@ -527,6 +524,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     if (this.state === "closed") return;
     this.writeHeldAcks();
+    this.writeOut();
+  }
+
+  /** Hand the writer's bytes, if any, to the socket in one write. */
+  private writeOut(): void {
     if (this.writer.length === 0) return;
     this.wroteSinceTick = true;
     this.socket.write(this.writer.take());
