@@ -79,8 +79,17 @@ describe("README", () => {
     expect(new Set(bins)).toEqual(new Set(Object.keys(pkg.bin)));
 
     for (const script of readme.matchAll(/npm run (\w+)/g)) expect(pkg.scripts).toHaveProperty(script[1] ?? "");
-    for (const file of ["scripts/demo", "scripts/ensure-broker.sh", ".ci/run", "test/helpers/global-setup.ts"]) {
+    for (const file of ["scripts/demo", "scripts/ensure-broker.sh", ".ci/run"]) {
       expect(readme).toContain(file);
+      expect(existsSync(join(ROOT, file)), file).toBe(true);
+    }
+  });
+
+  test("CONTRIBUTING.md, which the README points to, names files that exist", () => {
+    expect(readme).toContain("(CONTRIBUTING.md)");
+    const contributing = readFileSync(join(ROOT, "CONTRIBUTING.md"), "utf8");
+    for (const file of ["test/helpers/global-setup.ts", "src/tutorial/find-broker.ts", "scripts/build-dist.mjs", "spec/CONFORMANCE.md", "bench/README.md"]) {
+      expect(contributing).toContain(file.split("/").at(-1));
       expect(existsSync(join(ROOT, file)), file).toBe(true);
     }
   });

@@ -591,8 +591,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // -------------------------------------------------------------------------------------------
   // channels
 
-  /** Open a new channel. While a recovering connection is reconnecting, waits for it (bounded by recovery.waitTimeout). */
-  /** Open a new channel; `timeout` and `signal` bound the wait for channel.open-ok (see WaitOptions). */
+  /**
+   * Open a new channel; `timeout` and `signal` bound the wait for channel.open-ok (see
+   * WaitOptions). While a recovering connection is reconnecting, waits for it first (bounded by
+   * recovery.waitTimeout).
+   */
   async openChannel(wait?: WaitOptions): Promise<Channel> {
     if (this.state === "recovering" && this.recovery) await this.recovery.connected.wait(this.recovery.waitTimeout, "openChannel", wait?.signal);
     if (this.state !== "open") throw this.closeReason ?? new ConnectionClosedError({ replyCode: 0, replyText: "connection is not open", initiatedBy: "library" });

@@ -152,12 +152,12 @@ export class AbortError extends AmqpError {
   override name = "AbortError";
 }
 
-/** A close this client asked for: not an error to report to consumers or "close" listeners. */
+/** @internal A close this client asked for: not an error to report to consumers or "close" listeners. */
 export function isClientClose(e: unknown): boolean {
   return e instanceof ClosedError && e.initiatedBy === "client";
 }
 
-/** The error class for a close of this reply code at this level. */
+/** @internal The error class for a close of this reply code at this level. */
 export function closeError(level: "channel" | "connection", r: CloseReason, handshake = false): ChannelClosedError | ConnectionClosedError {
   if (level === "channel") {
     switch (r.replyCode) {

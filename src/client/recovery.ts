@@ -101,7 +101,7 @@ interface Endpoint {
 // waiting for the connection to come back
 
 /**
- * Callers held while the connection is down: each waits at most `ms` (TimeoutError) and can be
+ * @internal Callers held while the connection is down: each waits at most `ms` (TimeoutError) and can be
  * let go by its AbortSignal (AbortError); all are released by open() or rejected by fail().
  */
 export class ResumeGate {
@@ -147,7 +147,7 @@ export interface ConsumerRecord {
   prefetch: { count: number; size: number };
 }
 
-/** @internal Per channel: prefetch and consumers, in the order they were set up. */
+/** @internal @internal Per channel: prefetch and consumers, in the order they were set up. */
 export class ChannelRecord {
   constructor(private readonly topology: Topology) {}
 
@@ -215,7 +215,7 @@ function bindingKey(b: BindingRecord): string {
   return JSON.stringify([b.kind, b.destination, b.source, b.routingKey, tableKey(b.arguments)]);
 }
 
-/** @internal The exchanges, queues and bindings declared through one connection, in order. */
+/** @internal @internal The exchanges, queues and bindings declared through one connection, in order. */
 export class Topology {
   readonly exchanges = new Map<string, ExchangeRecord>();
   readonly queues = new Map<string, QueueRecord>();
@@ -298,7 +298,7 @@ export class Topology {
 // ---------------------------------------------------------------------------------------------
 // the recovery loop
 
-/** The delay before attempt n (1-based): exponential, capped, with jitter. */
+/** @internal The delay before attempt n (1-based): exponential, capped, with jitter. */
 export function backoffDelay(attempt: number, o: Required<Pick<RecoveryOptions, "initialDelay" | "maxDelay" | "factor" | "jitter">>, random = Math.random): number {
   const base = Math.min(o.maxDelay, o.initialDelay * o.factor ** Math.max(0, attempt - 1));
   return Math.round(base * (1 - o.jitter * random()));
@@ -316,7 +316,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** @internal One per recovering connection. */
+/** @internal @internal One per recovering connection. */
 export class Recovery<E extends Endpoint = Endpoint> {
   readonly topology = new Topology();
   readonly initialDelay: number;

@@ -79,7 +79,7 @@ function decode(part: string, what: "user" | "password" | "vhost"): string {
   }
 }
 
-/** The URI with its password hidden, for messages and logs. */
+/** @internal The URI with its password hidden, for messages and logs. */
 export function redact(url: string): string {
   return url.replace(/(\/\/[^:@/]*:)[^@/]*@/, "$1***@");
 }

@@ -11,19 +11,19 @@ export const FrameType = {
   Heartbeat: 8,
 } as const;
 
-/** Every frame ends with this octet; anything else is a frame error (4.2.3). */
+/** @internal Every frame ends with this octet; anything else is a frame error (4.2.3). */
 export const FRAME_END = 0xce;
-/** type (1) + channel (2) + size (4). */
+/** @internal type (1) + channel (2) + size (4). */
 export const FRAME_HEADER_SIZE = 7;
-/** Header plus the frame-end octet: what frame_max must leave room for beside a payload. */
+/** @internal Header plus the frame-end octet: what frame_max must leave room for beside a payload. */
 export const FRAME_OVERHEAD = 8;
 /**
- * The spec's frame-min-size constant: the smallest frame_max a peer may propose, and the
+ * @internal The spec's frame-min-size constant: the smallest frame_max a peer may propose, and the
  * largest frame either peer must accept before connection.tune has set frame_max.
  */
 export const FRAME_MIN_SIZE = 4096;
 
-/** "AMQP" 0 0 9 1: the protocol header a client sends first (4.2.2). */
+/** @internal "AMQP" 0 0 9 1: the protocol header a client sends first (4.2.2). */
 export const PROTOCOL_HEADER: Buffer = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
 
 export const ClassId = {
@@ -63,7 +63,7 @@ export const ReplyCode = {
   INTERNAL_ERROR: 541,
 } as const;
 
-/** The reply-code's name, for messages: 404 -> "NOT_FOUND". */
+/** @internal The reply-code's name, for messages: 404 -> "NOT_FOUND". */
 export function replyCodeName(code: number): string {
   for (const [name, value] of Object.entries(ReplyCode)) if (value === code) return name;
   return String(code);

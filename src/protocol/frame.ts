@@ -71,7 +71,7 @@ function endFrame(w: Writer, mark: number, frameMax: number): void {
   w.buf[w.pos++] = FRAME_END;
 }
 
-/** Appends one method frame. On a bad argument nothing is left written, and the error names the field. */
+/** @internal Appends one method frame. On a bad argument nothing is left written, and the error names the field. */
 export function encodeMethodFrame(w: Writer, channel: number, method: Method, frameMax = 0): void {
   const mark = beginFrame(w, FrameType.Method, channel);
   try {
@@ -83,6 +83,7 @@ export function encodeMethodFrame(w: Writer, channel: number, method: Method, fr
   endFrame(w, mark, frameMax);
 }
 
+/** @internal */
 export function encodeHeaderFrame(w: Writer, channel: number, classId: number, bodySize: number, properties: BasicProperties, frameMax = 0): void {
   const mark = beginFrame(w, FrameType.Header, channel);
   try {
@@ -99,7 +100,7 @@ export function encodeHeaderFrame(w: Writer, channel: number, classId: number, b
   endFrame(w, mark, frameMax);
 }
 
-/** Appends the body frames: as many as frame_max requires, none for an empty body (4.2.6.2). */
+/** @internal Appends the body frames: as many as frame_max requires, none for an empty body (4.2.6.2). */
 export function encodeBodyFrames(w: Writer, channel: number, body: Uint8Array, frameMax = 0): void {
   const max = frameMax > 0 ? frameMax - FRAME_OVERHEAD : 0x7fffffff;
   for (let off = 0; off < body.length; off += max) {
@@ -118,7 +119,7 @@ export function encodeBodyFrames(w: Writer, channel: number, body: Uint8Array, f
   }
 }
 
-/** Header and body frames of one content. Only the header can fail (a bad property), and it leaves nothing written. */
+/** @internal Header and body frames of one content. Only the header can fail (a bad property), and it leaves nothing written. */
 export function encodeContent(w: Writer, channel: number, classId: number, properties: BasicProperties, body: Uint8Array, frameMax = 0): void {
   encodeHeaderFrame(w, channel, classId, body.length, properties, frameMax);
   encodeBodyFrames(w, channel, body, frameMax);
@@ -126,11 +127,12 @@ export function encodeContent(w: Writer, channel: number, classId: number, prope
 
 const HEARTBEAT = Buffer.from([FrameType.Heartbeat, 0, 0, 0, 0, 0, 0, FRAME_END]);
 
+/** @internal */
 export function encodeHeartbeatFrame(w: Writer): void {
   w.raw(HEARTBEAT);
 }
 
-/** Encode a list of frames into one Buffer (tests, tools; the client writes frames one by one). */
+/** @internal Encode a list of frames into one Buffer (tests, tools; the client writes frames one by one). */
 export function encodeFrames(frames: readonly Frame[], frameMax = 0): Buffer {
   const w = new Writer();
   for (const f of frames) {
@@ -158,7 +160,7 @@ export function encodeFrames(frames: readonly Frame[], frameMax = 0): Buffer {
 // ---------------------------------------------------------------------------------------------
 // decoding
 
-/** Decode one frame's payload, already cut out of the stream and checked for its end octet. */
+/** @internal Decode one frame's payload, already cut out of the stream and checked for its end octet. */
 export function decodeFrame(type: number, channel: number, payload: Buffer): Frame {
   return decodePayload(type, channel, new Reader(payload));
 }
@@ -186,7 +188,7 @@ function decodePayload(type: number, channel: number, r: Reader): Frame {
 }
 
 /**
- * Turns a stream of chunks (any size: one byte, or many frames at once) into frames.
+ * @internal Turns a stream of chunks (any size: one byte, or many frames at once) into frames.
  *
  * Invariants: chunks are kept as a list and never concatenated as they arrive; a frame that
  * lies within one chunk is decoded straight from it (its body payload is a zero-copy view); one

@@ -112,7 +112,7 @@ export type MethodOf<N extends MethodName> = Simplify<{ name: N } & MethodArgs<N
 /** Every method, discriminated by `name`. */
 export type Method = { [N in MethodName]: MethodOf<N> }[MethodName];
 
-/** Class and method id of each method. */
+/** @internal Class and method id of each method. */
 export const methodIds = Object.fromEntries(
   Object.entries(METHODS).map(([name, [c, m]]) => [name, [c, m] as const]),
 ) as { readonly [N in MethodName]: readonly [classId: number, methodId: number] };
@@ -186,7 +186,7 @@ for (const [name, def] of Object.entries(METHODS) as [MethodName, MethodDef][]) 
 }
 
 /**
- * Writes class id, method id and arguments: a method frame's payload (4.2.4). A bad argument
+ * @internal Writes class id, method id and arguments: a method frame's payload (4.2.4). A bad argument
  * throws a TypeError or RangeError naming the field; the caller rewinds the writer.
  */
 export function encodeMethod(w: Writer, m: Method): void {
@@ -196,7 +196,7 @@ export function encodeMethod(w: Writer, m: Method): void {
 }
 
 /**
- * Reads a method frame's payload. An id 0-9-1 does not define (or RabbitMQ does not speak) is
+ * @internal Reads a method frame's payload. An id 0-9-1 does not define (or RabbitMQ does not speak) is
  * 503 COMMAND_INVALID, whether or not its class is known: the peer sent a command we cannot
  * parse, and the spec's 540 NOT_IMPLEMENTED is the server's answer to a request it declines.
  */
@@ -207,7 +207,7 @@ export function decodeMethod(r: Reader): Method {
   return dec(r);
 }
 
-/** Decode one method from a standalone buffer (tests, tracing). */
+/** @internal Decode one method from a standalone buffer (tests, tracing). */
 export function decodeMethodBytes(buf: Buffer): Method {
   return decodeMethod(new Reader(buf));
 }

@@ -52,7 +52,7 @@ export const PROPERTY_NAMES = [
   "clusterId",
 ] as const satisfies readonly (keyof BasicProperties)[];
 
-/** Writes the flags word and the present properties. */
+/** @internal Writes the flags word and the present properties. */
 export function encodeProperties(w: Writer, p: BasicProperties): void {
   w.ensure(2);
   const flagsAt = w.mark();
@@ -120,6 +120,7 @@ export function encodeProperties(w: Writer, p: BasicProperties): void {
   w.buf.writeUInt16BE(flags, w.at(flagsAt));
 }
 
+/** @internal */
 export function decodeProperties(r: Reader): BasicProperties {
   const flags = r.short();
   let more = flags & 1;

@@ -93,12 +93,13 @@ export function typed(tag: FieldTag, value: FieldValue): TypedValue {
 /** Nesting this deep is refused on decode: a hostile peer must not blow the stack. */
 const MAX_DEPTH = 100;
 
-/** The last second a JS Date can represent (ECMA-262 21.4.1.1: 8.64e15 ms after the epoch). */
+/** @internal The last second a JS Date can represent (ECMA-262 21.4.1.1: 8.64e15 ms after the epoch). */
 export const MAX_DATE_SECONDS = 8_640_000_000_000;
 
 // ---------------------------------------------------------------------------------------------
 // encoding
 
+/** @internal */
 export function encodeTable(w: Writer, table: FieldTable | undefined, field = "table", depth = 0): void {
   w.ensure(4);
   const lenAt = w.mark();
@@ -270,6 +271,7 @@ function toBigInt(v: FieldValue, field: string): bigint {
 // ---------------------------------------------------------------------------------------------
 // decoding
 
+/** @internal */
 export function decodeTable(r: Reader, depth = 0): FieldTable {
   const len = r.long();
   r.need(len);

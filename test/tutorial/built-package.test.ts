@@ -40,8 +40,8 @@ describe.sequential("the built package", () => {
     }).catch((err: { stdout?: string; stderr?: string }) => {
       throw new Error(`the build (tsc -p tsconfig.build.json) failed:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
     });
-    // ...and its second half, as `npm run build` does it: minified JS, no tutorial declarations.
-    await exec(process.execPath, [join(ROOT, "scripts/minify-dist.mjs"), join(staging, "dist")], { cwd: ROOT });
+    // ...and its second half, as `npm run build` does it: the bundled library, the bins, trimmed declarations.
+    await exec(process.execPath, [join(ROOT, "scripts/build-dist.mjs"), join(staging, "dist")], { cwd: ROOT });
     copyFileSync(join(ROOT, "package.json"), join(staging, "package.json"));
     const { stdout } = await exec("npm", ["pack", "--json", "--pack-destination", dir], { cwd: staging });
     packed = (JSON.parse(stdout) as (typeof packed)[])[0] as typeof packed;
@@ -76,6 +76,24 @@ describe.sequential("the built package", () => {
     expect(files).toEqual(expect.arrayContaining(["package.json", "dist/index.js", "dist/index.d.ts"]));
     for (const target of Object.values(pkg.bin)) expect(files).toContain(target.replace(/^\.\//, ""));
     expect(files.filter((f) => !f.startsWith("dist/") && f !== "package.json" && !/^(README|LICENSE)/i.test(f))).toEqual([]);
+  });
+
+  test("the library is one module, and its declarations keep the API's docs but nothing private or internal", () => {
+    const files = packed.files.map((f) => f.path);
+    expect(files.filter((f) => f.endsWith(".js") && !f.startsWith("dist/tutorial/"))).toEqual(["dist/index.js"]);
+    const installed = join(app, "node_modules/warren");
+    const declarations = files.filter((f) => f.endsWith(".d.ts"));
+    // The codec's inner workings (reader, writer) are no part of what index.d.ts names.
+    expect(declarations).not.toContain("dist/protocol/writer.d.ts");
+    expect(declarations.some((f) => f.startsWith("dist/tutorial/"))).toBe(false);
+    for (const file of declarations) {
+      const text = readFileSync(join(installed, file), "utf8");
+      expect(text, file).not.toMatch(/^\s+private (?!constructor\b)/m);
+      expect(text, file).not.toContain("@internal");
+    }
+    // ...while what an editor shows on hover is still there.
+    const channel = readFileSync(join(installed, "dist/client/channel.d.ts"), "utf8");
+    expect(channel).toMatch(/\/\*\*\s+\* basic\.publish\. Resolves once[^]*?\*\/\s+publish\(/);
   });
 
   test("every bin is installed, executable, and a node script", () => {
