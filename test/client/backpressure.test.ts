@@ -4,7 +4,8 @@
  * the socket's writableLength, not on time. A blocked connection (connection.blocked, RabbitMQ's
  * resource alarm) holds publishes until connection.unblocked; every such wait can be ended by
  * the publish's AbortSignal. The broker-wide memory alarm itself is test/serial/blocked.test.ts;
- * a broker that stops reading is test/fault/network.test.ts ("slow reader").
+ * a broker that stops reading is test/fault/network.test.ts ("slow reader"). Also when the
+ * bytes leave: the first publish of a turn at once, the rest of the turn in one write at its end.
  */
 import { randomBytes } from "node:crypto";
 import net from "node:net";
@@ -49,6 +50,32 @@ describe("awaited publishes", () => {
     await untilReady(ch, queue, n);
     await conn.close();
     await proxy.close();
+  });
+});
+
+describe("when publishes are written", () => {
+  test("the first publish of a turn is on the wire before publish() returns; the rest of the turn leaves in one write at its end", async () => {
+    const url = await getBrokerUrl();
+    let socket!: net.Socket;
+    const conn = await open({ transport: () => (socket = net.connect(brokerAddress(url))) });
+    const ch = await conn.openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await new Promise((r) => setImmediate(r)); // a turn of its own
+    const writes: number[] = [];
+    const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+    socket.write = ((chunk: Buffer) => {
+      writes.push(chunk.length);
+      return write(chunk);
+    }) as typeof socket.write;
+    void ch.publish("", queue, "first");
+    expect(writes).toHaveLength(1);
+    const rest = Array.from({ length: 9 }, (_, i) => ch.publish("", queue, `later ${i}`));
+    expect(writes).toHaveLength(1); // held for the end of the turn...
+    await new Promise((r) => process.nextTick(r));
+    expect(writes).toHaveLength(2); // ...and written together
+    expect(writes[1]).toBeGreaterThan(writes[0]! * 8);
+    await Promise.all(rest);
+    await untilReady(ch, queue, 10);
   });
 });
 
