@@ -204,6 +204,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private socket: Duplex;
   private parser: FrameParser;
   private readonly writer = new Writer();
+  /** Plain TCP, no TLS, no injected transport: see writeOut. */
+  private readonly reuseSlabs: boolean;
   private flushScheduled = false;
   private readonly channels: (Channel | undefined)[] = [];
   private nextChannelHint = 1;
@@ -235,6 +237,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     super();
     this.options = options;
     this.socket = socket;
+    this.reuseSlabs = options.transport === undefined && options.tls === false;
     this.parser = new FrameParser(Math.max(options.frameMax || options.maxInboundFrameSize, FRAME_MIN_SIZE));
     this.bindSocket(socket);
   }
@@ -534,7 +537,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private writeOut(): void {
     if (this.writer.length === 0) return;
     this.wroteSinceTick = true;
-    this.socket.write(this.writer.take());
+    const socket = this.socket;
+    socket.write(this.writer.take());
+    // A plain TCP socket with nothing left buffered has copied every byte into the kernel, so
+    // the writer may write over them: one slab reused instead of a new 64 KiB per 64 KiB sent.
+    // TLS and injected transports may still hold the bytes: they always get fresh slabs.
+    if (this.reuseSlabs && socket.writableLength === 0) this.writer.release();
   }
 
   /** @internal Backpressure: resolved while the socket can take more; else a promise for the next 'drain'. */

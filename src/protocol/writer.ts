@@ -3,7 +3,9 @@
  * hands out the bytes written since the last take as a zero-copy view of the slab, and later
  * writes never touch bytes already taken: when the slab is full, a fresh one is allocated and
  * only the untaken bytes move. So a socket may hold a taken view for as long as it likes, and
- * many frames written in one tick leave as one contiguous write.
+ * many frames written in one tick leave as one contiguous write. A transport that says it has
+ * consumed every byte taken so far (`release()`) lets the writer reuse its slabs instead of
+ * allocating new ones.
  *
  * Bad values are caught here, with the field named, before they reach the wire: a number out
  * of range is a RangeError, a non-string where a string belongs a TypeError.
@@ -14,6 +16,10 @@ export class Writer {
   /** Where the untaken bytes start. */
   private start = 0;
   private readonly slabSize: number;
+  /** The last slab left behind, whose taken bytes the transport may still hold. */
+  private retired: Buffer | undefined;
+  /** A slab free to be written again. */
+  private spare: Buffer | undefined;
 
   constructor(slabSize = 64 * 1024) {
     this.slabSize = slabSize;
@@ -31,12 +37,42 @@ export class Writer {
 
   private grow(n: number): void {
     const pending = this.pos - this.start;
-    const size = Math.max(this.slabSize, (pending + n) * 2);
-    const next = Buffer.allocUnsafe(size);
+    const next = this.slab(Math.max(this.slabSize, (pending + n) * 2));
     this.buf.copy(next, 0, this.start, this.pos);
+    this.retire(next);
+    this.pos = pending;
+  }
+
+  /** A slab of at least `size` bytes: the spare one if it is big enough. */
+  private slab(size: number): Buffer {
+    const spare = this.spare;
+    if (spare !== undefined && spare.length >= size) {
+      this.spare = undefined;
+      return spare;
+    }
+    return Buffer.allocUnsafe(size);
+  }
+
+  /** Move on to `next`; the slab left behind may come back through release(). */
+  private retire(next: Buffer): void {
+    // Only slabs of the standard size come back; one grown for a large body goes to the GC.
+    this.retired = this.buf.length === this.slabSize ? this.buf : undefined;
     this.buf = next;
     this.start = 0;
-    this.pos = pending;
+  }
+
+  /**
+   * The transport has consumed every byte taken so far (a TCP socket has copied them into the
+   * kernel): the slab left behind becomes the spare, and with nothing untaken the current slab
+   * starts over. Only for a transport that copies what it is given before write() returns;
+   * another may still hold the views take() handed it.
+   */
+  release(): void {
+    if (this.retired !== undefined) {
+      this.spare = this.retired;
+      this.retired = undefined;
+    }
+    if (this.pos === this.start) this.start = this.pos = 0;
   }
 
   /** A position that survives a grow (relative to the untaken bytes), for rewinding or patching. */
@@ -58,8 +94,8 @@ export class Writer {
     this.start = this.pos;
     // Start the next slab early rather than hand out tiny tails of this one.
     if (this.buf.length - this.pos < 512) {
-      this.buf = Buffer.allocUnsafe(this.slabSize);
-      this.start = this.pos = 0;
+      this.retire(this.slab(this.slabSize));
+      this.pos = 0;
     }
     return out;
   }
