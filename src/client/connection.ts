@@ -207,6 +207,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Plain TCP, no TLS, no injected transport: see writeOut. */
   private readonly reuseSlabs: boolean;
   private flushScheduled = false;
+  /** True from a read of the socket until the event loop's check phase: see afterWrite. */
+  private readTurn = false;
+  private readonly endReadTurn = () => {
+    this.readTurn = false;
+  };
   private readonly channels: (Channel | undefined)[] = [];
   private nextChannelHint = 1;
   private closeReason: AmqpError | undefined;
@@ -331,6 +336,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private onData(chunk: Buffer): void {
     this.receivedSinceTick = true;
+    if (!this.readTurn) {
+      this.readTurn = true;
+      setImmediate(this.endReadTurn);
+    }
     if (this.state === "closed" || this.state === "recovering") return;
     // Before the first frame, a broker that speaks another protocol version answers with its own header (4.2.2).
     if (this.state === "opening" && this.parser.buffered === 0 && chunk[0] === 0x41 /* 'A' */) {
@@ -489,10 +498,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       // The first frames of a turn leave at once: a lone publish is on the wire before publish()
       // returns, and the broker starts on it without waiting for what the same turn adds after
       // it (fanout at 2,000 msg/s: p50 0.21 -> 0.18 ms, p99 lower in 8 of 10 paired runs).
+      // Not in a turn that reads this socket: what frames arriving together set off (publishes
+      // in reply to confirms or deliveries) leaves together, else each batch would go as two
+      // writes (pipelined confirms: 6.7 publishes per write instead of 13).
       // What follows in the turn coalesces and leaves at its end: nextTick, not setImmediate, so
       // before the event loop polls for I/O again, and ticks wait for the microtask queue, so a
       // loop of awaited publishes still writes once per FLUSH_AT, not once per publish.
-      this.writeOut();
+      if (!this.readTurn) this.writeOut();
       process.nextTick(this.flushNow);
     }
   }

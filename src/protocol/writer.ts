@@ -1,11 +1,11 @@
 /**
  * A growable output cursor over a slab. Frames are written one after the other; `take()`
  * hands out the bytes written since the last take as a zero-copy view of the slab, and later
- * writes never touch bytes already taken: when the slab is full, a fresh one is allocated and
- * only the untaken bytes move. So a socket may hold a taken view for as long as it likes, and
- * many frames written in one tick leave as one contiguous write. A transport that says it has
- * consumed every byte taken so far (`release()`) lets the writer reuse its slabs instead of
- * allocating new ones.
+ * writes never touch bytes already taken until `release()` says the transport is done with
+ * them: when the slab is full, the writer moves to another and only the untaken bytes move.
+ * So a socket may hold a taken view for as long as it needs, and many frames written in one
+ * tick leave as one contiguous write. After a release the writer writes over what it took
+ * (the current slab from its start, the one left behind as the next), instead of allocating.
  *
  * Bad values are caught here, with the field named, before they reach the wire: a number out
  * of range is a RangeError, a non-string where a string belongs a TypeError.

@@ -77,6 +77,38 @@ describe("when publishes are written", () => {
     await Promise.all(rest);
     await untilReady(ch, queue, 10);
   });
+
+  test("publishes set off by frames read from the socket (a consumer's callback) are not written one by one: they leave together at the end of the turn", async () => {
+    const url = await getBrokerUrl();
+    let socket!: net.Socket;
+    const conn = await open({ transport: () => (socket = net.connect(brokerAddress(url))) });
+    const ch = await conn.openChannel();
+    const { queue: requests } = await ch.queueDeclare("", { exclusive: true });
+    const { queue: replies } = await ch.queueDeclare("", { exclusive: true });
+    const writes: number[] = [];
+    const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+    socket.write = ((chunk: Buffer) => {
+      writes.push(chunk.length);
+      return write(chunk);
+    }) as typeof socket.write;
+    const writtenInCallback: number[] = [];
+    let replied = 0;
+    await ch.consume(
+      requests,
+      (m) => {
+        const before = writes.length;
+        void ch.publish("", replies, m.body).then(() => replied++);
+        void ch.publish("", replies, m.body);
+        writtenInCallback.push(writes.length - before);
+      },
+      { noAck: true },
+    );
+    const pub = await conn.openChannel();
+    for (let i = 0; i < 20; i++) await pub.publish("", requests, `request ${i}`);
+    await eventually(() => replied === 20, "20 replies published");
+    expect(writtenInCallback).toEqual(Array(20).fill(0)); // nothing written from inside the read
+    await untilReady(ch, replies, 40);
+  });
 });
 
 describe("connection.blocked (fake server)", () => {
