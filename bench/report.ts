@@ -25,6 +25,8 @@ export interface Summary {
   client: string;
   /** The main figure: msg/s, p99 ms, or peak RSS MB. */
   figure: Spread;
+  /** The main figure of each round, for comparing clients round against round. */
+  byRound: Record<number, number>;
   higherIsBetter: boolean;
   cpuClientUs: Spread;
   cpuBrokerUs: Spread;
@@ -50,12 +52,13 @@ export function summarize(results: RoundResult[], scenarios: Record<string, Scen
       const rows = results.filter((r) => r.scenario === name && r.client === client);
       if (rows.length === 0) continue;
       const ms = rows.flatMap((r) => (r.m ? [r.m] : []));
-      const figure = info.kind === "throughput" ? ms.map((m) => m.opsPerSec) : info.kind === "latency" ? ms.map((m) => m.p99 ?? NaN) : ms.map((m) => (m.peakRss ?? NaN) / MB);
+      const main = (m: Measurement) => (info.kind === "throughput" ? m.opsPerSec : info.kind === "latency" ? (m.p99 ?? NaN) : (m.peakRss ?? NaN) / MB);
       const s: Summary = {
         scenario: name,
         title: info.title,
         client,
-        figure: spread(figure),
+        figure: spread(ms.map(main)),
+        byRound: Object.fromEntries(rows.flatMap((r) => (r.m ? [[r.round, main(r.m)]] : []))),
         higherIsBetter: info.kind === "throughput",
         cpuClientUs: spread(ms.map((m) => m.cpuUserUs + m.cpuSysUs)),
         cpuBrokerUs: spread(ms.map((m) => m.brokerCpuUs)),
@@ -79,6 +82,19 @@ export function summarize(results: RoundResult[], scenarios: Record<string, Scen
 /** warren's advantage over a peer: > 1 means warren is ahead (faster, lower latency, less memory). */
 export function advantage(warren: Summary, peer: Summary): number {
   return warren.higherIsBetter ? warren.figure.median / peer.figure.median : peer.figure.median / warren.figure.median;
+}
+
+/** In how many of the rounds both ran warren was ahead of the peer, round against round. */
+function roundsAhead(warren: Summary, peer: Summary): string {
+  let ahead = 0;
+  let both = 0;
+  for (const [round, w] of Object.entries(warren.byRound)) {
+    const p = peer.byRound[Number(round)];
+    if (p === undefined || !Number.isFinite(p) || !Number.isFinite(w)) continue;
+    both++;
+    if (warren.higherIsBetter ? w > p : w < p) ahead++;
+  }
+  return `${ahead}/${both}`;
 }
 
 function num(x: number, digits = 0): string {
@@ -179,7 +195,7 @@ export function markdown(r: Report, kinds: Record<string, ScenarioInfo>): string
   lines.push(`- ${r.rounds} interleaved rounds (each client in a fresh child process per round); figures are the median (min–max) over rounds.`);
   lines.push(`- Sizes: \`${JSON.stringify(r.sizes)}\``);
   lines.push("");
-  lines.push("Throughput in msg/s (higher is better); latency in ms (lower is better; the spread is that of p99; raw is the floor: hand-made frames on bare sockets through the same broker); memory in MB (peak RSS from the kernel, peak heapUsed sampled; lower is better). \"warren ×\" is warren's advantage over that client: > 1 means warren is ahead, < 1 (marked **behind**) means it is not. CPU is µs per message, user + system; the broker's is beam.smp's utime + stime over the same span (the broker is shared with nothing else during a run, but other processes on the machine add noise).", "");
+  lines.push("Throughput in msg/s (higher is better); latency in ms (lower is better; the spread is that of p99; raw is the floor: hand-made frames on bare sockets through the same broker); memory in MB (peak RSS from the kernel, peak heapUsed sampled; lower is better). \"warren ×\" is warren's advantage over that client: > 1 means warren is ahead, < 1 (marked **behind**) means it is not; after it, the rounds in which warren was ahead of that client, round against round (the rounds share the machine's state, the medians do not). CPU is µs per message, user + system; the broker's is beam.smp's utime + stime over the same span (the broker is shared with nothing else during a run, but other processes on the machine add noise).", "");
   lines.push("| scenario | client | median (min–max) | warren × | client CPU µs/msg | broker CPU µs/msg |");
   lines.push("|---|---|---|---|---:|---:|");
   for (const [name, info] of Object.entries(kinds)) {
@@ -189,7 +205,7 @@ export function markdown(r: Report, kinds: Record<string, ScenarioInfo>): string
       let ratio = "";
       if (w && s !== w && w.figure.n > 0 && s.figure.n > 0) {
         const a = advantage(w, s);
-        if (s.client !== "raw") ratio = `${a.toFixed(2)}×${a < 1 ? " **behind**" : ""}`;
+        if (s.client !== "raw") ratio = `${a.toFixed(2)}×${a < 1 ? " **behind**" : ""} · ${roundsAhead(w, s)}`;
         else if (info.kind === "latency") ratio = `floor (warren +${(w.figure.median - s.figure.median).toFixed(2)} ms)`;
         else ratio = `${((w.figure.median / s.figure.median) * 100).toFixed(0)}% of ceiling`;
       }
