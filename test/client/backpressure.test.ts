@@ -53,6 +53,17 @@ describe("awaited publishes", () => {
   });
 });
 
+/** From now on, the length of each chunk written to `socket`, in order. */
+function recordWrites(socket: net.Socket): number[] {
+  const writes: number[] = [];
+  const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+  socket.write = ((chunk: Buffer) => {
+    writes.push(chunk.length);
+    return write(chunk);
+  }) as typeof socket.write;
+  return writes;
+}
+
 describe("when publishes are written", () => {
   test("the first publish of a turn is on the wire before publish() returns; the rest of the turn leaves in one write at its end", async () => {
     const url = await getBrokerUrl();
@@ -61,12 +72,7 @@ describe("when publishes are written", () => {
     const ch = await conn.openChannel();
     const { queue } = await ch.queueDeclare("", { exclusive: true });
     await new Promise((r) => setImmediate(r)); // a turn of its own
-    const writes: number[] = [];
-    const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
-    socket.write = ((chunk: Buffer) => {
-      writes.push(chunk.length);
-      return write(chunk);
-    }) as typeof socket.write;
+    const writes = recordWrites(socket);
     void ch.publish("", queue, "first");
     expect(writes).toHaveLength(1);
     const rest = Array.from({ length: 9 }, (_, i) => ch.publish("", queue, `later ${i}`));
@@ -85,12 +91,7 @@ describe("when publishes are written", () => {
     const ch = await conn.openChannel();
     const { queue: requests } = await ch.queueDeclare("", { exclusive: true });
     const { queue: replies } = await ch.queueDeclare("", { exclusive: true });
-    const writes: number[] = [];
-    const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
-    socket.write = ((chunk: Buffer) => {
-      writes.push(chunk.length);
-      return write(chunk);
-    }) as typeof socket.write;
+    const writes = recordWrites(socket);
     const writtenInCallback: number[] = [];
     let replied = 0;
     await ch.consume(
