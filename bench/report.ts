@@ -206,7 +206,10 @@ export function markdown(r: Report, kinds: Record<string, ScenarioInfo>): string
       if (w && s !== w && w.figure.n > 0 && s.figure.n > 0) {
         const a = advantage(w, s);
         if (s.client !== "raw") ratio = `${a.toFixed(2)}×${a < 1 ? " **behind**" : ""} · ${roundsAhead(w, s)}`;
-        else if (info.kind === "latency") ratio = `floor (warren +${(w.figure.median - s.figure.median).toFixed(2)} ms)`;
+        else if (info.kind === "latency") {
+          const over = w.figure.median - s.figure.median;
+          ratio = `floor (warren ${over < 0 ? "−" : "+"}${Math.abs(over).toFixed(2)} ms)`;
+        }
         else ratio = `${((w.figure.median / s.figure.median) * 100).toFixed(0)}% of ceiling`;
       }
       lines.push(`| ${name} | ${s.client} | ${figureCell(s, info.kind)} | ${ratio} | ${num(s.cpuClientUs.median, 2)} | ${num(s.cpuBrokerUs.median, 1)} |`);

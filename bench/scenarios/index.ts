@@ -33,7 +33,6 @@ export interface Ctx {
 }
 
 export interface Scenario {
-  /** Lower is better for this scenario's main figure (latency, memory). */
   title: string;
   unit: string;
   /** Whether the raw-socket yardstick runs it (publish: the ceiling; latency: the floor). */
