@@ -97,6 +97,17 @@ function roundsAhead(warren: Summary, peer: Summary): string {
   return `${ahead}/${both}`;
 }
 
+/** warren against one other client: a peer's ratio and rounds, raw's ceiling (publish) or floor (latency). */
+function ratioCell(w: Summary, s: Summary, kind: ScenarioInfo["kind"]): string {
+  if (s.client === "raw") {
+    if (kind !== "latency") return `${((w.figure.median / s.figure.median) * 100).toFixed(0)}% of ceiling`;
+    const over = w.figure.median - s.figure.median;
+    return `floor (warren ${over < 0 ? "−" : "+"}${Math.abs(over).toFixed(2)} ms)`;
+  }
+  const a = advantage(w, s);
+  return `${a.toFixed(2)}×${a < 1 ? " **behind**" : ""} · ${roundsAhead(w, s)}`;
+}
+
 function num(x: number, digits = 0): string {
   if (!Number.isFinite(x)) return "–";
   if (Math.abs(x) >= 10000) return `${(x / 1000).toFixed(1)}k`;
@@ -202,16 +213,7 @@ export function markdown(r: Report, kinds: Record<string, ScenarioInfo>): string
     const rows = r.summaries.filter((s) => s.scenario === name);
     const w = rows.find((s) => s.client === "warren");
     for (const s of rows) {
-      let ratio = "";
-      if (w && s !== w && w.figure.n > 0 && s.figure.n > 0) {
-        const a = advantage(w, s);
-        if (s.client !== "raw") ratio = `${a.toFixed(2)}×${a < 1 ? " **behind**" : ""} · ${roundsAhead(w, s)}`;
-        else if (info.kind === "latency") {
-          const over = w.figure.median - s.figure.median;
-          ratio = `floor (warren ${over < 0 ? "−" : "+"}${Math.abs(over).toFixed(2)} ms)`;
-        }
-        else ratio = `${((w.figure.median / s.figure.median) * 100).toFixed(0)}% of ceiling`;
-      }
+      const ratio = w && s !== w && w.figure.n > 0 && s.figure.n > 0 ? ratioCell(w, s, info.kind) : "";
       lines.push(`| ${name} | ${s.client} | ${figureCell(s, info.kind)} | ${ratio} | ${num(s.cpuClientUs.median, 2)} | ${num(s.cpuBrokerUs.median, 1)} |`);
     }
   }

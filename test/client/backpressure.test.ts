@@ -5,7 +5,8 @@
  * resource alarm) holds publishes until connection.unblocked; every such wait can be ended by
  * the publish's AbortSignal. The broker-wide memory alarm itself is test/serial/blocked.test.ts;
  * a broker that stops reading is test/fault/network.test.ts ("slow reader"). Also when the
- * bytes leave: the first publish of a turn at once, the rest of the turn in one write at its end.
+ * bytes leave: the first publish of a turn at once, the rest of the turn in one write at its end,
+ * and in a turn that reads the socket, everything at its end.
  */
 import { randomBytes } from "node:crypto";
 import net from "node:net";

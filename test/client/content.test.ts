@@ -2,9 +2,9 @@
  * Content through the broker: all 14 basic properties and headers of every field type (the tags
  * RabbitMQ uses, its errata to 0-9-1) round-tripped, byte for byte where the broker leaves them
  * alone; large bodies split by frame_max (10 MiB across many frames), the empty body, and a long
- * stream of distinct bodies of every size arriving intact; the
- * frames of one publish leaving contiguously on the wire; and every frame on the wire also
- * published on the "warren:frame:in" / "warren:frame:out" diagnostics channels.
+ * stream of distinct bodies of every size arriving intact; the frames of one publish leaving
+ * contiguously on the wire; and every frame on the wire also published on the
+ * "warren:frame:in" / "warren:frame:out" diagnostics channels.
  *
  * The wire is watched through connect's `transport` option: a plain TCP socket to the broker
  * whose reads and writes are recorded, then cut into frames by the test's own parser
