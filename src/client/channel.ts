@@ -72,18 +72,34 @@ export interface ChannelEvents {
   consumerError: [err: unknown, msg: Message];
 }
 
-/** "recovering": the connection was lost and automatic recovery will open this channel again (recovery.ts). */
-type State = "opening" | "open" | "closing" | "closed" | "recovering";
+/**
+ * "recovering": the connection was lost and automatic recovery will open this channel again
+ * (recovery.ts). "restoring": it is open again on the broker, and recovery is putting back its
+ * prefetch, consumers and confirm mode; deliveries of the new channel can be settled, the
+ * user's other calls wait until it is "open".
+ */
+type State = "opening" | "open" | "closing" | "closed" | "recovering" | "restoring";
 
-interface Rpc {
+/** A synchronous method (spec 1.5: a request that waits for its own reply), queued or in flight. */
+interface SyncCall {
   method: Method;
   replies: readonly MethodName[];
   resolve: (m: Method | Message | null) => void;
   reject: (e: unknown) => void;
+  /** Runs synchronously as the method is written, before any later frame of this channel. */
+  onSend?: (() => void) | undefined;
   /** Runs synchronously when the reply arrives, before any later frame is handled. */
   onReply?: ((m: Method) => void) | undefined;
   /** ms to wait for the reply once sent. */
   timeout: number;
+}
+
+/** How call() runs one synchronous method. */
+interface CallOptions extends WaitOptions {
+  /** Recovery's and open()'s own calls: they go out while the channel is not (yet) open. */
+  opening?: boolean;
+  onSend?: () => void;
+  onReply?: (m: Method) => void;
 }
 
 /**
@@ -105,6 +121,8 @@ interface Deferred {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/** How many cancelled consumer tags a channel remembers (rememberCancelled). */
+const REMEMBERED_CANCELS = 16;
 
 export class Channel extends EventEmitter<ChannelEvents> {
   readonly id: number;
@@ -112,9 +130,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private state: State = "opening";
   private closeReason: AmqpError | undefined;
 
-  private readonly queue: Rpc[] = [];
-  private inFlight: Rpc | undefined;
-  private rpcTimer: NodeJS.Timeout | undefined;
+  private readonly queue: SyncCall[] = [];
+  private inFlight: SyncCall | undefined;
+  private callTimer: NodeJS.Timeout | undefined;
 
   // content being assembled: method, then header, then bodies
   private contentMethod: MethodOf<"basic.deliver"> | MethodOf<"basic.get-ok"> | MethodOf<"basic.return"> | undefined;
@@ -196,7 +214,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** @internal */
   async open(wait?: WaitOptions): Promise<void> {
     try {
-      await this.call({ name: "channel.open" }, ["channel.open-ok"], true, undefined, wait);
+      await this.call({ name: "channel.open" }, ["channel.open-ok"], { ...wait, opening: true });
     } catch (e) {
       // Aborted after channel.open went out: the broker will open it, so close it again (the id
       // is freed on close-ok) rather than leave an open channel nobody holds.
@@ -209,25 +227,25 @@ export class Channel extends EventEmitter<ChannelEvents> {
   // -------------------------------------------------------------------------------------------
   // synchronous methods
 
-  private call(method: Method, replies: readonly MethodName[], opening = false, onReply?: (m: Method) => void, wait?: WaitOptions): Promise<Method | Message | null> {
-    const signal = wait?.signal;
+  private call(method: Method, replies: readonly MethodName[], options: CallOptions = {}): Promise<Method | Message | null> {
+    const { signal, opening = false, onSend, onReply } = options;
     // While recovering, the user's calls wait for the channel to be back; recovery's own pass `opening`.
-    if (this.state === "recovering" && !opening) return this.afterRecovery(method.name, signal).then(() => this.call(method, replies, false, onReply, wait));
-    if (this.state === "closed" || this.state === "closing" || (this.state === "opening" && !opening)) return Promise.reject(this.closedError());
+    if ((this.state === "recovering" || this.state === "restoring") && !opening) return this.afterRecovery(method.name, signal).then(() => this.call(method, replies, options));
+    if (this.state === "closed" || this.state === "closing" || (this.state === "opening" && !opening) || this.connection.state === "closing") return Promise.reject(this.closedError());
     if (signal?.aborted) return Promise.reject(new AbortError(`${method.name} aborted before it was sent`));
-    const timeout = wait?.timeout ?? this.connection.options.timeout;
+    const timeout = options.timeout ?? this.connection.options.timeout;
     if (!isTimeout(timeout)) return Promise.reject(badTimeout(method.name, timeout));
     if (signal === undefined) {
       return new Promise((resolve, reject) => {
-        this.queue.push({ method, replies, resolve, reject, onReply, timeout });
+        this.queue.push({ method, replies, resolve, reject, onSend, onReply, timeout });
         if (this.inFlight === undefined) this.sendNext();
       });
     }
     return new Promise((resolve, reject) => {
       const done = () => signal.removeEventListener("abort", onAbort);
-      const rpc: Rpc = { method, replies, resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)), onReply, timeout };
+      const call: SyncCall = { method, replies, resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)), onSend, onReply, timeout };
       const onAbort = () => {
-        const i = this.queue.indexOf(rpc);
+        const i = this.queue.indexOf(call);
         if (i >= 0) {
           this.queue.splice(i, 1);
           reject(new AbortError(`${method.name} aborted before it was sent`));
@@ -235,12 +253,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
         }
         // Sent: its reply must still be read in turn (one sync method in flight per channel), so
         // the call stays in place and only the caller stops waiting.
-        rpc.resolve = () => undefined;
-        rpc.reject = () => undefined;
+        call.resolve = () => undefined;
+        call.reject = () => undefined;
         reject(new AbortError(`${method.name} aborted after it was sent: the broker may still act on it`));
       };
       signal.addEventListener("abort", onAbort, { once: true });
-      this.queue.push(rpc);
+      this.queue.push(call);
       if (this.inFlight === undefined) this.sendNext();
     });
   }
@@ -256,25 +274,26 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.sendNext();
       return;
     }
+    next.onSend?.();
     this.inFlight = next;
-    this.rpcTimer = setTimeout(() => this.onRpcTimeout(next), next.timeout);
+    this.callTimer = setTimeout(() => this.onCallTimeout(next), next.timeout);
   }
 
-  private onRpcTimeout(rpc: Rpc): void {
-    if (this.inFlight !== rpc) return;
+  private onCallTimeout(call: SyncCall): void {
+    if (this.inFlight !== call) return;
     // The reply may still come, and would then answer the wrong call: the channel is no longer usable.
-    const err = new TimeoutError(`${rpc.method.name} got no reply within ${rpc.timeout} ms`);
-    rpc.reject(err);
+    const err = new TimeoutError(`${call.method.name} got no reply within ${call.timeout} ms`);
+    call.reject(err);
     this.inFlight = undefined;
     this.abandon(err);
   }
 
   private settleInFlight(value: Method | Message | null, m?: Method): void {
-    const rpc = this.inFlight!;
-    clearTimeout(this.rpcTimer);
+    const call = this.inFlight!;
+    clearTimeout(this.callTimer);
     this.inFlight = undefined;
-    if (m !== undefined) rpc.onReply?.(m);
-    rpc.resolve(value);
+    if (m !== undefined) call.onReply?.(m);
+    call.resolve(value);
     this.sendNext();
   }
 
@@ -283,7 +302,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** @internal */
   onFrame(frame: Frame): void {
-    if (this.state === "closed") return;
+    if (this.state === "closed") return this.onFrameAfterClose(frame);
     // Closing: every frame but close/close-ok is discarded (spec channel.close), content frames
     // too: deliveries the broker sent before it read our close cross it on the wire.
     if (this.state === "closing" && frame.type !== FrameType.Method) return;
@@ -318,11 +337,22 @@ export class Channel extends EventEmitter<ChannelEvents> {
     }
   }
 
+  /**
+   * Closed while the id is still taken: our close-ok wait timed out. Drop everything until the
+   * broker's close-ok, which frees the id; answer a close of its own.
+   */
+  private onFrameAfterClose(frame: Frame): void {
+    if (frame.type !== FrameType.Method) return;
+    if (frame.method.name === "channel.close") this.connection.sendMethod(this.id, { name: "channel.close-ok" });
+    else if (frame.method.name === "channel.close-ok") this.connection.releaseChannel(this.id);
+  }
+
   private onMethod(m: Method): void {
     if (this.state === "closing") {
-      // Discard everything until close-ok; answer a close that crossed ours.
+      // Discard everything until close-ok; answer a close that crossed ours (RabbitMQ, closing,
+      // answers ours too, so close-ok still comes).
       if (m.name === "channel.close-ok") this.finishClose();
-      else if (m.name === "channel.close") this.send({ name: "channel.close-ok" });
+      else if (m.name === "channel.close") this.connection.sendMethod(this.id, { name: "channel.close-ok" });
       return;
     }
     if (this.contentMethod !== undefined) throw new FrameError(505, `${m.name} on channel ${this.id} while a message's content was expected`);
@@ -351,9 +381,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private expectReply(m: Method): void {
-    const rpc = this.inFlight;
-    if (rpc === undefined || !rpc.replies.includes(m.name)) {
-      throw new FrameError(505, `unexpected ${m.name} on channel ${this.id}${rpc ? ` (waiting for ${rpc.replies.join(" or ")})` : ""}`);
+    const call = this.inFlight;
+    if (call === undefined || !call.replies.includes(m.name)) {
+      throw new FrameError(505, `unexpected ${m.name} on channel ${this.id}${call ? ` (waiting for ${call.replies.join(" or ")})` : ""}`);
     }
   }
 
@@ -400,23 +430,23 @@ export class Channel extends EventEmitter<ChannelEvents> {
   async exchangeDeclare(exchange: string, type: string, options: ExchangeDeclareOptions = {}): Promise<void> {
     const declared = { type, durable: options.durable ?? false, autoDelete: options.autoDelete ?? false, internal: options.internal ?? false, arguments: options.arguments ?? {} };
     const passive = options.passive ?? false;
-    await this.call({ name: "exchange.declare", exchange, passive, noWait: false, ...declared }, ["exchange.declare-ok"], false, undefined, options);
+    await this.call({ name: "exchange.declare", exchange, passive, noWait: false, ...declared }, ["exchange.declare-ok"], options);
     if (!passive) this.topology?.exchangeDeclared(exchange, declared);
   }
 
   async exchangeDelete(exchange: string, options: { ifUnused?: boolean } & WaitOptions = {}): Promise<void> {
-    await this.call({ name: "exchange.delete", exchange, ifUnused: options.ifUnused ?? false, noWait: false }, ["exchange.delete-ok"], false, undefined, options);
+    await this.call({ name: "exchange.delete", exchange, ifUnused: options.ifUnused ?? false, noWait: false }, ["exchange.delete-ok"], options);
     this.topology?.exchangeDeleted(exchange);
   }
 
   /** Route messages from `source` to `destination` (RabbitMQ exchange-to-exchange binding). */
   async exchangeBind(destination: string, source: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
-    await this.call({ name: "exchange.bind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.bind-ok"], false, undefined, wait);
+    await this.call({ name: "exchange.bind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.bind-ok"], wait);
     this.topology?.bound({ kind: "exchange", destination, source, routingKey, arguments: args });
   }
 
   async exchangeUnbind(destination: string, source: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
-    await this.call({ name: "exchange.unbind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.unbind-ok"], false, undefined, wait);
+    await this.call({ name: "exchange.unbind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.unbind-ok"], wait);
     this.topology?.unbound({ kind: "exchange", destination, source, routingKey, arguments: args });
   }
 
@@ -427,29 +457,29 @@ export class Channel extends EventEmitter<ChannelEvents> {
   async queueDeclare(queue = "", options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
     const declared = { durable: options.durable ?? false, exclusive: options.exclusive ?? false, autoDelete: options.autoDelete ?? false, arguments: options.arguments ?? {} };
     const passive = options.passive ?? false;
-    const m = (await this.call({ name: "queue.declare", queue, passive, noWait: false, ...declared }, ["queue.declare-ok"], false, undefined, options)) as MethodOf<"queue.declare-ok">;
+    const m = (await this.call({ name: "queue.declare", queue, passive, noWait: false, ...declared }, ["queue.declare-ok"], options)) as MethodOf<"queue.declare-ok">;
     if (!passive) this.topology?.queueDeclared(queue, m.queue, declared);
     return { queue: m.queue, messageCount: m.messageCount, consumerCount: m.consumerCount };
   }
 
   async queueBind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
-    await this.call({ name: "queue.bind", queue, exchange, routingKey, noWait: false, arguments: args }, ["queue.bind-ok"], false, undefined, wait);
+    await this.call({ name: "queue.bind", queue, exchange, routingKey, noWait: false, arguments: args }, ["queue.bind-ok"], wait);
     this.topology?.bound({ kind: "queue", destination: queue, source: exchange, routingKey, arguments: args });
   }
 
   async queueUnbind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
-    await this.call({ name: "queue.unbind", queue, exchange, routingKey, arguments: args }, ["queue.unbind-ok"], false, undefined, wait);
+    await this.call({ name: "queue.unbind", queue, exchange, routingKey, arguments: args }, ["queue.unbind-ok"], wait);
     this.topology?.unbound({ kind: "queue", destination: queue, source: exchange, routingKey, arguments: args });
   }
 
   /** Remove every ready message; returns how many. */
   async queuePurge(queue: string, wait?: WaitOptions): Promise<{ messageCount: number }> {
-    const m = (await this.call({ name: "queue.purge", queue, noWait: false }, ["queue.purge-ok"], false, undefined, wait)) as MethodOf<"queue.purge-ok">;
+    const m = (await this.call({ name: "queue.purge", queue, noWait: false }, ["queue.purge-ok"], wait)) as MethodOf<"queue.purge-ok">;
     return { messageCount: m.messageCount };
   }
 
   async queueDelete(queue: string, options: { ifUnused?: boolean; ifEmpty?: boolean } & WaitOptions = {}): Promise<{ messageCount: number }> {
-    const m = (await this.call({ name: "queue.delete", queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false, noWait: false }, ["queue.delete-ok"], false, undefined, options)) as MethodOf<"queue.delete-ok">;
+    const m = (await this.call({ name: "queue.delete", queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false, noWait: false }, ["queue.delete-ok"], options)) as MethodOf<"queue.delete-ok">;
     this.topology?.queueDeleted(queue);
     return { messageCount: m.messageCount };
   }
@@ -462,7 +492,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * after this call) and `global: true` as one limit shared by the channel (per_consumer_qos).
    */
   async prefetch(count: number, options: { global?: boolean; size?: number } & WaitOptions = {}): Promise<void> {
-    await this.call({ name: "basic.qos", prefetchSize: options.size ?? 0, prefetchCount: count, global: options.global ?? false }, ["basic.qos-ok"], false, undefined, options);
+    await this.call({ name: "basic.qos", prefetchSize: options.size ?? 0, prefetchCount: count, global: options.global ?? false }, ["basic.qos-ok"], options);
     this.ackBatch = count >= 8 ? count >> 2 : 1;
     this.record?.qos(count, options.size ?? 0, options.global ?? false);
   }
@@ -480,8 +510,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * recovery.republishUnconfirmed is sent again and settles on the new connection's confirm.
    */
   publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
-    if (this.state === "recovering") return this.afterRecovery("publish", options.signal).then(() => this.publish(exchange, routingKey, body, options));
-    if (this.state !== "open") return Promise.reject(this.closedError());
+    if (this.state === "recovering" || this.state === "restoring") return this.afterRecovery("publish", options.signal).then(() => this.publish(exchange, routingKey, body, options));
+    // Once the connection is closing, a publish would follow connection.close, and the broker discards it.
+    if (this.state !== "open" || this.connection.state === "closing") return Promise.reject(this.closedError());
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
     if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError(`publish body must be a string, Buffer or Uint8Array, got ${typeof body}`));
     const signal = options.signal;
@@ -523,17 +554,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
     });
   }
 
-  /** Put the channel in confirm mode: every later publish resolves on the broker's ack. */
+  /**
+   * Put the channel in confirm mode: every publish made after this call resolves on the broker's
+   * ack, including those made before select-ok arrives.
+   */
   async confirmSelect(wait?: WaitOptions): Promise<void> {
-    await this.call(
-      { name: "confirm.select", noWait: false },
-      ["confirm.select-ok"],
-      false,
-      () => {
-        this.confirming = true;
-      },
-      wait,
-    );
+    // The broker numbers the publishes that follow confirm.select on the wire (RabbitMQ
+    // "Publisher Confirms"), not those after select-ok: counting starts as the method is written.
+    await this.call({ name: "confirm.select", noWait: false }, ["confirm.select-ok"], { ...wait, onSend: () => (this.confirming = true) });
   }
 
   /**
@@ -584,29 +612,31 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (typeof a !== "function") return new MessageStream(this, queue, a ?? {});
     const onMessage = a;
     const options = b ?? {};
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError("consume aborted before it was sent"));
+    let consumerTag: string | undefined;
+    const stop = () => void (consumerTag !== undefined && this.cancel(consumerTag).catch(() => undefined));
     const sink: ConsumerSink = {
       noAck: options.noAck ?? false,
       deliver: (msg) => {
         try {
           const r = onMessage(msg);
-          if (r instanceof Promise) r.catch((e: unknown) => this.consumerFailed(e, msg));
+          // Any thenable, not only this realm's Promise (a vm context's, a test environment's).
+          if (isThenable(r)) r.then(undefined, (e: unknown) => this.consumerFailed(e, msg));
         } catch (e) {
           this.consumerFailed(e, msg);
         }
       },
       end: (err) => {
+        signal?.removeEventListener("abort", stop);
         if (err instanceof ConsumerCancelledError) options.onCancel?.(err);
       },
     };
-    const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError("consume aborted before it was sent"));
-    return this.startConsumer(queue, sink, options).then((consumerTag) => {
-      if (signal) {
-        const stop = () => void this.cancel(consumerTag).catch(() => undefined);
-        if (signal.aborted) stop();
-        else signal.addEventListener("abort", stop, { once: true });
-      }
-      return { consumerTag, cancel: () => this.cancel(consumerTag) };
+    return this.startConsumer(queue, sink, options).then((tag) => {
+      consumerTag = tag;
+      if (signal?.aborted) stop();
+      else signal?.addEventListener("abort", stop, { once: true });
+      return { consumerTag: tag, cancel: () => this.cancel(tag) };
     });
   }
 
@@ -617,26 +647,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** @internal */
   async startConsumer(queue: string, sink: ConsumerSink, options: ConsumeOptions): Promise<string> {
-    const m = (await this.call(
-      {
-        name: "basic.consume",
-        queue,
-        consumerTag: options.consumerTag ?? "",
-        noLocal: options.noLocal ?? false,
-        noAck: options.noAck ?? false,
-        exclusive: options.exclusive ?? false,
-        noWait: false,
-        arguments: (options.arguments as FieldTable | undefined) ?? {},
-      },
-      ["basic.consume-ok"],
-      false,
+    const m = (await this.call(consumeMethod(queue, options.consumerTag ?? "", options), ["basic.consume-ok"], {
       // Register before any later frame is read: deliveries may follow consume-ok in the same chunk.
-      (reply) => {
+      onReply: (reply) => {
         const tag = (reply as MethodOf<"basic.consume-ok">).consumerTag;
         this.consumers.set(tag, sink);
         this.record?.consumer(tag, queue, options);
       },
-    )) as MethodOf<"basic.consume-ok">;
+    })) as MethodOf<"basic.consume-ok">;
     return m.consumerTag;
   }
 
@@ -644,18 +662,26 @@ export class Channel extends EventEmitter<ChannelEvents> {
   async cancel(consumerTag: string, wait?: WaitOptions): Promise<void> {
     const sink = this.consumers.get(consumerTag);
     if (sink === undefined) return;
-    await this.call(
-      { name: "basic.cancel", consumerTag, noWait: false },
-      ["basic.cancel-ok"],
-      false,
-      () => {
+    await this.call({ name: "basic.cancel", consumerTag, noWait: false }, ["basic.cancel-ok"], {
+      ...wait,
+      onReply: () => {
         this.consumers.delete(consumerTag);
         this.record?.drop(consumerTag);
-        this.cancelled.set(consumerTag, sink.noAck);
+        this.rememberCancelled(consumerTag, sink.noAck);
         sink.end(undefined);
       },
-      wait,
-    );
+    });
+  }
+
+  /**
+   * A few recently cancelled tags, for a delivery that would still arrive after cancel-ok
+   * (RabbitMQ sends none; a delivery in flight before cancel-ok reaches the consumer itself).
+   * Bounded: a long-lived channel that consumes and cancels forever keeps no more than these.
+   */
+  private rememberCancelled(consumerTag: string, noAck: boolean): void {
+    this.cancelled.delete(consumerTag);
+    this.cancelled.set(consumerTag, noAck);
+    if (this.cancelled.size > REMEMBERED_CANCELS) this.cancelled.delete(this.cancelled.keys().next().value!);
   }
 
   private onServerCancel(consumerTag: string, noWait: boolean): void {
@@ -669,7 +695,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** basic.get: one message, or null when the queue is empty. */
   async get(queue: string, options: { noAck?: boolean } & WaitOptions = {}): Promise<Message | null> {
-    const r = await this.call({ name: "basic.get", queue, noAck: options.noAck ?? false }, ["basic.get-ok", "basic.get-empty"], false, undefined, options);
+    const r = await this.call({ name: "basic.get", queue, noAck: options.noAck ?? false }, ["basic.get-ok", "basic.get-empty"], options);
     return r !== null && "body" in r ? r : null;
   }
 
@@ -679,7 +705,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * requeues the message by itself.
    */
   ack(msg: Message | number, options: { multiple?: boolean } = {}): AmqpError | undefined {
-    if (this.state !== "open") return this.closedError();
+    if (!this.settles()) return this.closedError();
     const tag = tagOf(msg);
     if (options.multiple !== true && tag === this.settledThrough + 1 && Number.isSafeInteger(tag)) {
       this.settledThrough = tag;
@@ -704,7 +730,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private settle(m: MethodOf<"basic.ack"> | MethodOf<"basic.nack"> | MethodOf<"basic.reject">): AmqpError | undefined {
-    if (this.state !== "open") return this.closedError();
+    if (!this.settles()) return this.closedError();
     if (Number.isNaN(m.deliveryTag)) return new AmqpError(`${m.name}: expected a Message or a delivery tag`);
     try {
       if (this.tagOffset === 0) this.send(m);
@@ -716,6 +742,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const multiple = m.name !== "basic.reject" && m.multiple;
     if (m.deliveryTag === this.settledThrough + 1 || (multiple && m.deliveryTag > this.settledThrough)) this.settledThrough = m.deliveryTag;
     return undefined;
+  }
+
+  /**
+   * Whether an ack, nack or reject can be sent now: on an open channel, or one that recovery has
+   * opened again and is restoring (its fresh deliveries must be settled, or a full prefetch
+   * window stalls the consumer); never once the connection is closing.
+   */
+  private settles(): boolean {
+    return (this.state === "open" || this.state === "restoring") && this.connection.state !== "closing";
   }
 
   /** @internal Write the held coalesced ack, if any. */
@@ -734,29 +769,24 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** basic.recover: redeliver every unacked message (requeue true: possibly to other consumers). */
   async recover(options: { requeue?: boolean } & WaitOptions = {}): Promise<void> {
-    await this.call(
-      { name: "basic.recover", requeue: options.requeue ?? true },
-      ["basic.recover-ok"],
-      false,
-      () => {
-        // Everything outstanding is redelivered under new tags: the old ones are settled.
-        this.settledThrough = this.lastDeliveryTag;
-      },
-      options,
-    );
+    await this.call({ name: "basic.recover", requeue: options.requeue ?? true }, ["basic.recover-ok"], {
+      ...options,
+      // Everything outstanding is redelivered under new tags: the old ones are settled.
+      onReply: () => (this.settledThrough = this.lastDeliveryTag),
+    });
   }
 
   // -------------------------------------------------------------------------------------------
   // tx
 
   async txSelect(wait?: WaitOptions): Promise<void> {
-    await this.call({ name: "tx.select" }, ["tx.select-ok"], false, undefined, wait);
+    await this.call({ name: "tx.select" }, ["tx.select-ok"], wait);
   }
   async txCommit(wait?: WaitOptions): Promise<void> {
-    await this.call({ name: "tx.commit" }, ["tx.commit-ok"], false, undefined, wait);
+    await this.call({ name: "tx.commit" }, ["tx.commit-ok"], wait);
   }
   async txRollback(wait?: WaitOptions): Promise<void> {
-    await this.call({ name: "tx.rollback" }, ["tx.rollback-ok"], false, undefined, wait);
+    await this.call({ name: "tx.rollback" }, ["tx.rollback-ok"], wait);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -778,7 +808,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   async close(): Promise<void> {
     if (this.state === "closed") return;
-    if (this.state === "recovering") {
+    // The connection's close closes this channel too; a channel.close now would follow connection.close.
+    if (this.connection.state === "closing") return new Promise<void>((resolve) => this.once("close", () => resolve()));
+    if (this.state === "recovering" || this.state === "restoring") {
       // Being re-opened right now: let that finish, then close it on the broker as usual.
       if (this.restoring) {
         await this.restoring.catch(() => undefined);
@@ -809,16 +841,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private beginClose(code: number, text: string): void {
     this.state = "closing";
     // A delivery half-assembled now is dropped with the rest of its frames (see onFrame).
-    this.contentMethod = undefined;
-    this.contentProps = undefined;
-    this.contentChunks = [];
-    this.contentReceived = 0;
-    this.contentSize = 0;
+    this.dropContent();
     this.send({ name: "channel.close", replyCode: code, replyText: text.slice(0, 255), classId: 0, methodId: 0 });
-    clearTimeout(this.rpcTimer);
-    // If close-ok never comes, don't keep the id (or the caller) forever.
-    this.rpcTimer = setTimeout(() => this.finishClose(), this.connection.options.timeout);
-    this.rpcTimer.unref();
+    clearTimeout(this.callTimer);
+    // If close-ok is slow, the caller is not kept waiting: the channel is closed for the user, but
+    // its id stays taken until close-ok does come (see onFrame), so what the broker still sends
+    // on it is dropped instead of taken for a frame on a channel that is not open (504, which
+    // would close the whole connection).
+    this.callTimer = setTimeout(() => this.fail(this.closeReason!), this.connection.options.timeout);
+    this.callTimer.unref();
     this.rejectPending(this.closeReason!);
   }
 
@@ -840,7 +871,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private finishClose(): void {
-    clearTimeout(this.rpcTimer);
+    clearTimeout(this.callTimer);
     this.connection.releaseChannel(this.id);
     this.fail(this.closeReason!);
   }
@@ -864,10 +895,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** The call in flight and every call queued behind it reject with `reason`. */
   private rejectCalls(reason: AmqpError): void {
-    const rpcs = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
+    const calls = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
     this.inFlight = undefined;
     this.queue.length = 0;
-    for (const rpc of rpcs) rpc.reject(reason);
+    for (const call of calls) call.reject(reason);
   }
 
   /** Empties the confirm window and hands back what was in it (holes included). */
@@ -901,7 +932,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.state = "closed";
     this.closeReason = reason;
     this.pendingAck = 0;
-    clearTimeout(this.rpcTimer);
+    clearTimeout(this.callTimer);
     this.dropContent();
     this.rejectPending(reason);
     this.cancelled.clear();
@@ -931,7 +962,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     }
     this.state = "recovering";
     this.lostReason = reason;
-    clearTimeout(this.rpcTimer);
+    clearTimeout(this.callTimer);
     this.pendingAck = 0; // the broker requeues every unacked delivery of the dead channel
     this.dropContent();
     this.rejectCalls(reason);
@@ -948,6 +979,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     // Publishes held by channel.flow were never sent: they go out after the restore, in order.
     this.flowActive = true;
     this.cancelled.clear();
+    // Iterators let go of the socket and of deliveries the broker has requeued.
+    for (const sink of this.consumers.values()) sink.suspend?.();
     this.resumeGate ??= new ResumeGate();
     return true;
   }
@@ -963,11 +996,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private async reopen(): Promise<void> {
-    const internal = (method: Method, replies: readonly MethodName[]) => this.call(method, replies, true);
+    const internal = (method: Method, replies: readonly MethodName[]) => this.call(method, replies, { opening: true });
     const qos = (q: { count: number; size: number }, global: boolean) => internal({ name: "basic.qos", prefetchSize: q.size, prefetchCount: q.count, global }, ["basic.qos-ok"]);
     await internal({ name: "channel.open" }, ["channel.open-ok"]);
     this.tagOffset = this.lastDeliveryTag;
     this.settledThrough = this.lastDeliveryTag;
+    this.state = "restoring";
     const r = this.record!;
     if (r.shared) await qos(r.shared, true);
     // Per-consumer prefetch applies to consumers started after it: replay it consumer by consumer.
@@ -975,11 +1009,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     for (const [tag, c] of [...r.consumers]) {
       if (c.prefetch.count !== current.count || c.prefetch.size !== current.size) await qos((current = c.prefetch), false);
       c.queue = this.connection.recovery!.queueName(c.queue);
-      const o = c.options;
-      await internal(
-        { name: "basic.consume", queue: c.queue, consumerTag: tag, noLocal: o.noLocal ?? false, noAck: o.noAck ?? false, exclusive: o.exclusive ?? false, noWait: false, arguments: (o.arguments as FieldTable | undefined) ?? {} },
-        ["basic.consume-ok"],
-      );
+      await internal(consumeMethod(c.queue, tag, c.options), ["basic.consume-ok"]);
     }
     if (r.perConsumer.count !== current.count || r.perConsumer.size !== current.size) await qos(r.perConsumer, false);
     if (this.confirming) await internal({ name: "confirm.select", noWait: false }, ["confirm.select-ok"]);
@@ -1045,6 +1075,15 @@ function bounded<T>(p: Promise<T>, { timeout, signal }: { timeout?: number | und
       },
     );
   });
+}
+
+/** basic.consume for `queue` with these options, as the user starts it and as recovery restarts it. */
+function consumeMethod(queue: string, consumerTag: string, o: ConsumeOptions): MethodOf<"basic.consume"> {
+  return { name: "basic.consume", queue, consumerTag, noLocal: o.noLocal ?? false, noAck: o.noAck ?? false, exclusive: o.exclusive ?? false, noWait: false, arguments: (o.arguments as FieldTable | undefined) ?? {} };
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
 }
 
 /** The delivery tag of a message, or NaN for something that is neither (settle() reports it, never throws). */

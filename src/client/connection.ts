@@ -187,8 +187,11 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * An open AMQP connection. Create with `connect()`.
  */
 export class Connection extends EventEmitter<ConnectionEvents> {
-  /** Negotiated largest frame (0 = no limit). */
-  frameMax = 0;
+  /**
+   * Negotiated largest frame (0 = no limit). Until connection.tune it is frame-min-size, the
+   * largest frame a peer must accept before tuning (spec 4.2.3, "frame-min-size").
+   */
+  frameMax = FRAME_MIN_SIZE;
   /** Negotiated most channels. */
   channelMax = 0;
   /** Negotiated heartbeat interval in seconds (0 = none). */
@@ -227,8 +230,19 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private ackHolders: Channel[] = [];
   private unblockWaiters: ((err?: AmqpError) => void)[] = [];
   private handshake: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
+  /**
+   * The handshake's next step (spec 2.2.4): start, then secure rounds or tune, then open-ok.
+   * A method out of this order is 505 UNEXPECTED_FRAME.
+   */
+  private handshakeStep: "start" | "tune" | "open-ok" = "start";
   private channel0: { expect: string; resolve: () => void; reject: (e: AmqpError) => void; timer: NodeJS.Timeout } | undefined;
+  /** update-secret calls that timed out: their replies, still due in order, are dropped. */
+  private lateUpdateSecretOks = 0;
   private closeOkWaiter: (() => void) | undefined;
+  /** Our connection.close is written: every frame but close/close-ok is discarded (spec connection.close). */
+  private closeSent = false;
+  /** Recovery is restoring channels on a new socket: read holds wait until it is done (see holdReading). */
+  private restoring = false;
   private readonly flushNow = () => this.flushTick();
   /** Writes the acks flushTick held back, at the latest this long after (see flushTick). */
   private ackTimer: NodeJS.Timeout | undefined;
@@ -302,13 +316,27 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       ...(o.connectionName !== undefined ? { connection_name: o.connectionName } : {}),
       ...o.clientProperties,
     };
-    this.sendMethod(0, {
-      name: "connection.start-ok",
-      clientProperties,
-      mechanism: o.mechanism,
-      response: saslResponse(o.mechanism, o.username, o.password) as unknown as string,
-      locale: "en_US",
-    });
+    try {
+      // Before tune, frame_max is frame-min-size: RabbitMQ drops a larger start-ok
+      // (frame_too_large) and the connect would only time out.
+      this.sendMethod(0, {
+        name: "connection.start-ok",
+        clientProperties,
+        mechanism: o.mechanism,
+        response: saslResponse(o.mechanism, o.username, o.password) as unknown as string,
+        locale: "en_US",
+      });
+    } catch (e) {
+      const why = e instanceof RangeError ? e.message : String(e);
+      this.fail(
+        new ConnectionClosedError({
+          replyCode: ReplyCode.FRAME_ERROR,
+          replyText: `connection.start-ok cannot be sent (${why}): before connection.tune a broker accepts frames of at most ${FRAME_MIN_SIZE} bytes, so clientProperties, the user name and the password must fit in that`,
+          initiatedBy: "library",
+          cause: e,
+        }),
+      );
+    }
   }
 
   /**
@@ -352,6 +380,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       while ((frame = this.parser.next()) !== undefined) {
         if (frameInChannel.hasSubscribers) frameInChannel.publish({ connection: this, channel: frame.channel, frame } satisfies FrameMessage);
         if (frame.channel === 0) this.onChannel0(frame);
+        else if (this.closeSent) continue; // spec connection.close: discard all but close/close-ok
         else {
           const ch = this.channels[frame.channel];
           if (ch === undefined) throw new FrameError(504, `frame on channel ${frame.channel}, which is not open`);
@@ -371,16 +400,19 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const m = frame.method;
     switch (m.name) {
       case "connection.start":
-        if (this.state !== "opening") throw new FrameError(505, "connection.start after the handshake");
+        this.expectStep(m.name, "start");
+        this.handshakeStep = "tune";
         return this.onStart(m);
       case "connection.secure":
+        this.expectStep(m.name, "tune");
         // PLAIN/AMQPLAIN/EXTERNAL need no challenge round: answer with the same credentials.
         return this.sendMethod(0, { name: "connection.secure-ok", response: saslResponse(this.options.mechanism, this.options.username, this.options.password) as unknown as string });
       case "connection.tune":
-        if (this.state !== "opening") throw new FrameError(505, "connection.tune after the handshake");
+        this.expectStep(m.name, "tune");
+        this.handshakeStep = "open-ok";
         return this.onTune(m);
       case "connection.open-ok":
-        if (this.state !== "opening") throw new FrameError(505, "unexpected connection.open-ok");
+        this.expectStep(m.name, "open-ok");
         this.state = "open";
         this.handshake?.resolve();
         this.handshake = undefined;
@@ -410,6 +442,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return;
       }
       case "connection.update-secret-ok":
+        if (this.lateUpdateSecretOks > 0) {
+          this.lateUpdateSecretOks--; // the reply of a call that timed out: replies come in order
+          return;
+        }
         if (this.channel0?.expect !== m.name) throw new FrameError(505, "unexpected connection.update-secret-ok");
         clearTimeout(this.channel0.timer);
         this.channel0.resolve();
@@ -418,6 +454,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       default:
         throw new FrameError(503, `${m.name} is not valid on channel 0`);
     }
+  }
+
+  /** A handshake method is valid only as the step the handshake is at, and only while opening. */
+  private expectStep(name: string, step: "start" | "tune" | "open-ok"): void {
+    if (this.state !== "opening") throw new FrameError(505, `${name} after the handshake`);
+    if (this.handshakeStep !== step) throw new FrameError(505, `${name} out of order in the handshake (expected ${this.handshakeStep === "tune" ? "connection.secure or connection.tune" : `connection.${this.handshakeStep}`})`);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -576,9 +618,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     for (const w of waiters) w();
   }
 
-  /** @internal Stop reading from the socket (a consumer iterator's buffer is full); counted, so holds nest. */
+  /**
+   * @internal Stop reading from the socket (a consumer iterator's buffer is full); counted, so
+   * holds nest. Not while closing (close-ok must be read) nor while recovery restores channels
+   * (its own replies must be read): the hold takes effect once restored.
+   */
   holdReading(): void {
-    if (this.readHolds++ === 0) this.socket.pause();
+    if (this.readHolds++ === 0 && this.state === "open" && !this.restoring) this.socket.pause();
   }
 
   /** @internal */
@@ -664,6 +710,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.channel0 = undefined;
+        this.lateUpdateSecretOks++;
         reject(new TimeoutError(`connection.update-secret got no answer in ${this.options.timeout} ms`));
       }, this.options.timeout);
       this.channel0 = { expect: "connection.update-secret-ok", resolve, reject, timer };
@@ -676,9 +723,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // closing
 
   /**
-   * Close the connection: connection.close, wait for close-ok (at most the sync timeout), then
-   * end the socket. Every pending call on every channel rejects. Resolves when all is released:
-   * no timer or socket is left, so a script exits by itself.
+   * Close the connection. From the call on, every new call on it and its channels rejects with
+   * a ConnectionClosedError. Publishes still unconfirmed are waited for (at most the sync
+   * timeout), then connection.close goes out and close-ok is awaited (at most the sync timeout
+   * again), reading the socket even while a consumer iterator holds it. Every call still pending
+   * then rejects. Resolves when all is released: no timer or socket is left, so a script exits
+   * by itself.
    */
   async close(): Promise<void> {
     if (this.state === "closed") return;
@@ -690,11 +740,19 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       return;
     }
     this.state = "closing";
+    this.closeReason = reason;
+    // What close needs to read (confirms, close-ok) must not wait behind a slow consumer iterator.
+    this.socket.resume();
+    const timeout = this.options.timeout;
+    const confirms = this.channels.map((ch) => ch?.waitForConfirms({ timeout }).catch(() => undefined));
+    await Promise.all(confirms);
+    if ((this.state as State) === "closed") return;
     this.writeHeldAcks(); // acks the user made before close() must reach the broker before the close
     this.sendMethod(0, { name: "connection.close", replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", classId: 0, methodId: 0 });
+    this.closeSent = true;
     this.flush();
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.options.timeout);
+      const timer = setTimeout(resolve, timeout);
       this.closeOkWaiter = () => {
         clearTimeout(timer);
         resolve();
@@ -821,10 +879,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.serverProperties = fresh.serverProperties;
     this.blocked = fresh.blocked; // RabbitMQ may send connection.blocked right after open-ok
     this.bindSocket(socket);
-    if (this.readHolds > 0) socket.pause();
+    // Held reading stays off until the channels are restored: recovery's own calls must be answered.
+    this.restoring = true;
     this.silentTicks = 0;
     this.state = "open";
     this.startHeartbeat();
+  }
+
+  /** @internal Recovery has restored the channels: a read hold taken meanwhile now pauses the socket. */
+  restored(): void {
+    this.restoring = false;
+    if (this.readHolds > 0 && this.state === "open") this.socket.pause();
   }
 
   /** @internal Recovery: the channels waiting to be restored, by id. */

@@ -40,19 +40,33 @@ export interface ConsumerSink {
   deliver(msg: Message): void;
   /** The consumer ended: cancelled by us (err undefined) or the broker, or its channel closed. */
   end(err: AmqpError | undefined): void;
+  /** The connection was lost and will be recovered: the consumer is started again afterwards. */
+  suspend?(): void;
 }
 
 /** @internal */
 export interface StreamHost {
   startConsumer(queue: string, sink: ConsumerSink, options: ConsumeOptions): Promise<string>;
   cancel(consumerTag: string): Promise<void>;
+  /** Give a delivery back to the broker (basic.reject, requeue). */
+  reject(msg: Message, options: { requeue: boolean }): unknown;
   holdReading(): void;
   releaseReading(): void;
 }
 
+interface Waiter {
+  resolve: (r: IteratorResult<Message>) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
  * The iterator form of a consumer. It starts consuming at once; errors (a missing queue, a
- * closed channel) surface from the next `next()`.
+ * closed channel) surface from the next `next()`, once; later calls return done.
+ *
+ * Leaving the loop (`break`, `return`, a throw in its body, an aborted signal) cancels the
+ * consumer and gives every delivery still buffered back to the broker (basic.reject with
+ * requeue; in noAck mode there is nothing to give back). Deliveries that cross the cancel on
+ * the wire go back the same way.
  */
 export class MessageStream implements AsyncIterableIterator<Message> {
   readonly noAck: boolean;
@@ -61,8 +75,11 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   private readonly host: StreamHost;
   private buffer: Message[] = [];
   private head = 0;
-  private waiter: { resolve: (r: IteratorResult<Message>) => void; reject: (e: unknown) => void } | undefined;
+  /** next() calls waiting for a delivery, in order; only while the buffer is empty. */
+  private waiters: Waiter[] = [];
   private done = false;
+  /** The loop was left: what arrives now goes back to the broker. */
+  private left = false;
   private error: unknown;
   private holding = false;
   private readonly highWaterMark: number;
@@ -70,9 +87,12 @@ export class MessageStream implements AsyncIterableIterator<Message> {
 
   /** @internal */
   constructor(host: StreamHost, queue: string, options: ConsumeOptions) {
+    const hwm = options.highWaterMark ?? 1000;
+    // 0 would pause the socket for good (it resumes below half the mark); NaN would remove the bound.
+    if (!Number.isSafeInteger(hwm) || hwm < 1) throw new RangeError(`consume: highWaterMark must be a positive integer, got ${String(hwm)}`);
+    this.highWaterMark = hwm;
     this.host = host;
     this.noAck = options.noAck ?? false;
-    this.highWaterMark = options.highWaterMark ?? 1000;
     this.consumerTag = host.startConsumer(queue, this, options).then((tag) => (this.tag = tag));
     // The failure is handed to next(); don't let the tag promise be an unhandled rejection.
     this.consumerTag.catch((e: unknown) => this.end(e as AmqpError));
@@ -89,10 +109,13 @@ export class MessageStream implements AsyncIterableIterator<Message> {
 
   /** @internal */
   deliver(msg: Message): void {
+    if (this.left) {
+      if (!this.noAck) this.host.reject(msg, { requeue: true });
+      return;
+    }
     if (this.done) return;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
+    const w = this.waiters.shift();
+    if (w !== undefined) {
       w.resolve({ value: msg, done: false });
       return;
     }
@@ -109,12 +132,32 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     this.done = true;
     this.error = err;
     this.release();
-    if (this.waiter && this.head >= this.buffer.length) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      if (err) w.reject(err);
+    // Waiters exist only while the buffer is empty: the first hears the error, the rest done.
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) {
+      const e = this.takeError();
+      if (e !== undefined) w.reject(e);
       else w.resolve({ value: undefined, done: true });
     }
+  }
+
+  /**
+   * @internal The connection was lost: let go of the socket, and drop buffered deliveries that
+   * need an ack (the broker has requeued them, and an ack of them could no longer be sent).
+   */
+  suspend(): void {
+    this.release();
+    if (!this.noAck) {
+      this.buffer = [];
+      this.head = 0;
+    }
+  }
+
+  private takeError(): unknown {
+    const e = this.error;
+    this.error = undefined;
+    return e;
   }
 
   private release(): void {
@@ -138,27 +181,25 @@ export class MessageStream implements AsyncIterableIterator<Message> {
       return Promise.resolve({ value: msg, done: false });
     }
     if (this.done) {
-      if (this.error) {
-        const e = this.error;
-        this.error = undefined; // report once, then plain done
-        return Promise.reject(e);
-      }
-      return Promise.resolve({ value: undefined, done: true });
+      const e = this.takeError(); // report once, then plain done
+      return e !== undefined ? Promise.reject(e) : Promise.resolve({ value: undefined, done: true });
     }
-    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
-  /** `break` out of a for-await: cancel the consumer. Unacked buffered messages go back to the queue when the channel closes, or can be acked by the caller. */
+  /** Leave the loop (`break`): cancel the consumer, and give what is still buffered back to the broker. */
   async return(): Promise<IteratorResult<Message>> {
-    if (!this.done) {
-      this.done = true;
+    if (!this.left) {
+      this.left = true;
       this.release();
+      const buffered = this.buffer.slice(this.head);
+      this.buffer = [];
+      this.head = 0;
+      this.end(undefined);
       const tag = this.tag ?? (await this.consumerTag.catch(() => undefined));
       if (tag !== undefined) await this.host.cancel(tag).catch(() => undefined);
-    }
-    if (this.waiter) {
-      this.waiter.resolve({ value: undefined, done: true });
-      this.waiter = undefined;
+      // After cancel-ok, so the broker cannot hand them straight back to this consumer.
+      if (!this.noAck) for (const msg of buffered) this.host.reject(msg, { requeue: true });
     }
     return { value: undefined, done: true };
   }

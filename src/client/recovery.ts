@@ -437,6 +437,7 @@ export class Recovery<E extends Endpoint = Endpoint> {
         }
       }
       if (conn.state === "recovering") continue; // lost again: another round
+      conn.restored();
       return conn.state === "open";
     }
   }

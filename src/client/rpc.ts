@@ -41,8 +41,16 @@ export class RpcClient {
     this.timeout = options.timeout ?? 30000;
     if (!isTimeout(this.timeout)) throw new RangeError(`createRpcClient: timeout must be a number of ms from 1 to ${MAX_TIMER_MS}, got ${String(this.timeout)}`);
     // A close the user asked for emits no error, but the calls still failed: give them the typed close reason.
-    channel.once("close", (err) => this.failAll(err ?? channel.reason ?? new AmqpError("the RPC client's channel was closed")));
+    channel.once("close", (err) => {
+      channel.connection.off("disconnect", this.onDisconnect);
+      this.failAll(err ?? channel.reason ?? new AmqpError("the RPC client's channel was closed"));
+    });
+    // A recovering connection was lost: replies to the calls in flight were bound for the dead
+    // channel's reply-to and can never come, so the calls fail now with the loss reason.
+    channel.connection.on("disconnect", this.onDisconnect);
   }
+
+  private readonly onDisconnect = (err: AmqpError): void => this.failAll(err);
 
   /** @internal */
   async start(): Promise<void> {
@@ -103,6 +111,7 @@ export class RpcClient {
 
   /** Stop consuming replies; pending calls reject. */
   async close(): Promise<void> {
+    this.channel.connection.off("disconnect", this.onDisconnect);
     this.failAll(new AmqpError("the RPC client was closed"));
     if (this.consumerTag && !this.channel.closed) await this.channel.cancel(this.consumerTag);
   }
