@@ -41,6 +41,9 @@ export {
   TimeoutError,
   NackError,
   ConsumerCancelledError,
+  ConsumerTimeoutError,
+  DeprecatedFeatureError,
+  DeprecatedFeatureWarning,
   AbortError,
   type Initiator,
 } from "./client/errors.js";

@@ -23,7 +23,7 @@ import type { BasicProperties } from "../protocol/properties.js";
 import type { FieldTable } from "../protocol/table.js";
 import type { Connection } from "./connection.js";
 import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } from "./consumer.js";
-import { AbortError, AmqpError, ChannelClosedError, ConsumerCancelledError, NackError, TimeoutError, closeError, isClientClose } from "./errors.js";
+import { AbortError, AmqpError, ChannelClosedError, ConsumerCancelledError, DeprecatedFeatureWarning, NackError, TimeoutError, closeError, isClientClose } from "./errors.js";
 import type { DeliveryFields, Message, ReturnedMessage } from "./message.js";
 import { ChannelRecord, ResumeGate, type Topology } from "./recovery.js";
 import { MAX_TIMER_MS, isTimeout } from "./timer.js";
@@ -70,6 +70,8 @@ export interface ChannelEvents {
   cancel: [consumerTag: string];
   /** A consumer callback threw or rejected. Without a listener, the error is printed as a process warning. */
   consumerError: [err: unknown, msg: Message];
+  /** The broker will not do what a call asked, though it answered ok. Without a listener, a process warning. */
+  warning: [warning: DeprecatedFeatureWarning];
 }
 
 /**
@@ -490,9 +492,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /**
    * basic.qos. RabbitMQ reads `global: false` as a limit per consumer (for consumers started
    * after this call) and `global: true` as one limit shared by the channel (per_consumer_qos).
+   * RabbitMQ 4.3 and later deny `global_qos` by default: they answer qos-ok and apply the
+   * limit per consumer, so warren emits a "warning" (DeprecatedFeatureWarning) there.
    */
   async prefetch(count: number, options: { global?: boolean; size?: number } & WaitOptions = {}): Promise<void> {
     await this.call({ name: "basic.qos", prefetchSize: options.size ?? 0, prefetchCount: count, global: options.global ?? false }, ["basic.qos-ok"], options);
+    if (options.global === true && brokerAtLeast(this.connection.serverProperties, 4, 3)) {
+      this.warn(new DeprecatedFeatureWarning("global_qos", `prefetch(${count}, { global: true }) on channel ${this.id} is applied per consumer, not shared by the channel`));
+    }
     this.ackBatch = count >= 8 ? count >> 2 : 1;
     this.record?.qos(count, options.size ?? 0, options.global ?? false);
   }
@@ -629,7 +636,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       },
       end: (err) => {
         signal?.removeEventListener("abort", stop);
-        if (err instanceof ConsumerCancelledError) options.onCancel?.(err);
+        if (err !== undefined) options.onCancel?.(err);
       },
     };
     return this.startConsumer(queue, sink, options).then((tag) => {
@@ -638,6 +645,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
       else signal?.addEventListener("abort", stop, { once: true });
       return { consumerTag: tag, cancel: () => this.cancel(tag) };
     });
+  }
+
+  private warn(w: DeprecatedFeatureWarning): void {
+    if (this.listenerCount("warning") > 0) this.emit("warning", w);
+    else process.emitWarning(w);
   }
 
   private consumerFailed(err: unknown, msg: Message): void {
@@ -1075,6 +1087,14 @@ function bounded<T>(p: Promise<T>, { timeout, signal }: { timeout?: number | und
       },
     );
   });
+}
+
+/** Whether the broker's connection.start says it is RabbitMQ `major.minor` or later. */
+function brokerAtLeast(serverProperties: FieldTable, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(String(serverProperties["version"] ?? ""));
+  if (m === null) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
 }
 
 /** basic.consume for `queue` with these options, as the user starts it and as recovery restarts it. */

@@ -148,7 +148,7 @@ function checkOptions(r: Resolved): Resolved {
   int("heartbeat", r.heartbeat, 0, 65535);
   int("channelMax", r.channelMax, 0, 65535);
   int("frameMax", r.frameMax, 0, 0xffffffff);
-  if (r.frameMax !== 0 && r.frameMax < FRAME_MIN_SIZE) throw new RangeError(`connect: frameMax must be 0 (no limit) or at least ${FRAME_MIN_SIZE}, got ${r.frameMax}`);
+  if (r.frameMax !== 0 && r.frameMax < FRAME_MAX_FLOOR) throw new RangeError(`connect: frameMax must be 0 (no limit) or at least ${FRAME_MAX_FLOOR} (RabbitMQ 4.1 and later refuse less), got ${r.frameMax}`);
   for (const name of ["connectionTimeout", "timeout"] as const) if (!isTimeout(r[name])) throw new RangeError(`connect: ${name} must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${r[name]}`);
   // RFC 4616: PLAIN separates its fields with NUL, so a NUL inside one would log in as someone else.
   if (r.mechanism === "PLAIN" && (r.username.includes("\0") || r.password.includes("\0"))) throw new TypeError("connect: a user name or password for SASL PLAIN cannot contain a NUL character");
@@ -177,6 +177,11 @@ export interface ConnectionEvents extends RecoveryEvents {
 type State = "opening" | "open" | "closing" | "closed" | "recovering";
 
 const VERSION = "0.1.0";
+/**
+ * The smallest frame_max warren proposes. The spec allows 4096 (frame-min-size), but RabbitMQ
+ * 4.1 and later refuse a tune-ok below 8192 by closing the socket; 8192 works with every version.
+ */
+const FRAME_MAX_FLOOR = 8192;
 /** Flush at once past this many pending bytes instead of waiting for the end of the turn. */
 const FLUSH_AT = 64 * 1024;
 /** Longest a held ack waits beyond the end of its turn (flushTick). */
@@ -364,6 +369,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private onData(chunk: Buffer): void {
     this.receivedSinceTick = true;
+    // Held (see holdReading): this chunk was a heartbeat tick's peek; stop again after it.
+    if (this.readHolds > 0 && this.state === "open" && !this.restoring) this.socket.pause();
     if (!this.readTurn) {
       this.readTurn = true;
       setImmediate(this.endReadTurn);
@@ -643,13 +650,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private heartbeatTick(): void {
+    // A held socket still reads one chunk per tick: a close from the broker, the end of the
+    // socket or a silent peer is noticed even while a consumer iterator is behind (memory grows
+    // by at most a chunk per tick).
+    if (this.readHolds > 0) this.socket.resume();
     if (!this.wroteSinceTick) {
       encodeHeartbeatFrame(this.writer);
       if (frameOutChannel.hasSubscribers) frameOutChannel.publish({ connection: this, channel: 0, frame: { type: FrameType.Heartbeat, channel: 0 } } satisfies FrameMessage);
       this.flush();
     }
     this.wroteSinceTick = false;
-    if (this.receivedSinceTick || this.readHolds > 0) this.silentTicks = 0;
+    if (this.receivedSinceTick) this.silentTicks = 0;
     else if (++this.silentTicks >= 4) {
       this.fail(new ConnectionClosedError({ replyCode: 0, replyText: `missed heartbeats: nothing from the broker for ${this.heartbeat * 2} s`, initiatedBy: "library" }));
       return;
@@ -783,12 +794,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private onSocketGone(err: Error | undefined): void {
     if (this.state === "closed" || this.state === "recovering") return; // recovering: the old socket's late events
-    const lost = this.state === "closing" && err === undefined;
-    this.fail(
-      lost
-        ? new ConnectionClosedError({ replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", initiatedBy: "client" })
-        : new ConnectionClosedError({ replyCode: 0, replyText: `connection lost${err ? `: ${err.message}` : ` (socket closed by the peer${this.parser.buffered > 0 ? ` in the middle of a frame, ${this.parser.buffered} bytes of it received` : ""})`}`, initiatedBy: "library", cause: err }),
-    );
+    if (this.state === "closing" && err === undefined) {
+      this.fail(new ConnectionClosedError({ replyCode: ReplyCode.REPLY_SUCCESS, replyText: "closed by the client", initiatedBy: "client" }));
+      return;
+    }
+    const how = err ? `: ${err.message}` : ` (socket closed by the peer${this.parser.buffered > 0 ? ` in the middle of a frame, ${this.parser.buffered} bytes of it received` : ""})`;
+    // Gone right after our tune-ok: the broker refused what was negotiated (it says nothing, it
+    // resets the socket), so name it rather than leave the user with ECONNRESET.
+    const during =
+      this.state === "opening" && this.handshakeStep === "open-ok"
+        ? `the broker closed the connection after tune-ok (negotiated frame_max ${this.frameMax}, channel_max ${this.channelMax}, heartbeat ${this.heartbeat}; RabbitMQ 4.1 and later refuse frame_max below ${FRAME_MAX_FLOOR})`
+        : "connection lost";
+    this.fail(new ConnectionClosedError({ replyCode: 0, replyText: `${during}${how}`, initiatedBy: "library", cause: err }));
   }
 
   /**

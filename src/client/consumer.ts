@@ -23,7 +23,11 @@ export interface ConsumeOptions {
   highWaterMark?: number;
   /** Aborting cancels the consumer (the iterator's loop then ends). */
   signal?: AbortSignal;
-  /** Callback only: the broker cancelled the consumer (its queue was deleted). */
+  /**
+   * Callback only: the consumer ended without this client asking. The broker cancelled it
+   * (ConsumerCancelledError: its queue was deleted), or its channel or connection closed
+   * (with that close error, e.g. ConsumerTimeoutError when a delivery stayed unacked too long).
+   */
   onCancel?: (err: AmqpError) => void;
 }
 

@@ -147,6 +147,63 @@ export class ConsumerCancelledError extends AmqpError {
   }
 }
 
+/**
+ * The broker refused a deprecated feature it no longer permits (RabbitMQ 4.3 and later, e.g.
+ * `transient_nonexcl_queues`: a queue neither durable nor exclusive). RabbitMQ closes the
+ * connection (541) with the feature's name; trying again cannot help, so recovery does not.
+ */
+export class DeprecatedFeatureError extends ConnectionClosedError {
+  override name = "DeprecatedFeatureError";
+  override readonly recoverable = false;
+  /** The deprecated feature, as RabbitMQ names it (`transient_nonexcl_queues`). */
+  readonly feature: string;
+  /** The rabbitmq.conf line that permits it again, on every node of the cluster. */
+  readonly setting: string;
+  constructor(r: CloseReason, feature: string) {
+    super(r);
+    this.feature = feature;
+    this.setting = `deprecated_features.permit.${feature} = true`;
+    this.message += ` (the broker no longer permits ${feature}; avoid it, or set "${this.setting}" in rabbitmq.conf on every node)`;
+  }
+}
+
+/**
+ * The broker closed the channel because a delivery stayed unacknowledged past its consumer
+ * timeout (RabbitMQ's `consumer_timeout`, or the queue's `x-consumer-timeout`): 406, with the
+ * channel's unacked deliveries requeued. Ack sooner, or raise the timeout.
+ */
+export class ConsumerTimeoutError extends PreconditionFailedError {
+  override name = "ConsumerTimeoutError";
+  /** The timeout the broker applied, in ms, when it said. */
+  readonly timeout: number | undefined;
+  constructor(r: CloseReason) {
+    super(r);
+    const ms = /Timeout value used: (\d+)/.exec(r.replyText)?.[1];
+    this.timeout = ms === undefined ? undefined : Number(ms);
+    this.message += " (a delivery was not acknowledged within the consumer timeout; ack sooner, or raise consumer_timeout or the queue's x-consumer-timeout)";
+  }
+}
+
+/**
+ * The broker will not do what was asked, and says so only in its log: RabbitMQ 4.3 and later
+ * deny deprecated features by default, and some it ignores rather than refuse (`global_qos`: a
+ * basic.qos with global=true is answered qos-ok and applied per consumer). Emitted as the
+ * channel's "warning" event, or as a process warning when nobody listens.
+ */
+export class DeprecatedFeatureWarning extends Error {
+  override name = "DeprecatedFeatureWarning";
+  /** The deprecated feature, as RabbitMQ names it (`global_qos`). */
+  readonly feature: string;
+  /** The rabbitmq.conf line that permits it again. */
+  readonly setting: string;
+  constructor(feature: string, what: string) {
+    const setting = `deprecated_features.permit.${feature} = true`;
+    super(`${what}: RabbitMQ 4.3 and later deny ${feature} by default; set "${setting}" on every node to permit it`);
+    this.feature = feature;
+    this.setting = setting;
+  }
+}
+
 /** The operation was aborted by the caller's AbortSignal. */
 export class AbortError extends AmqpError {
   override name = "AbortError";
@@ -168,7 +225,8 @@ export function closeError(level: "channel" | "connection", r: CloseReason, hand
       case ReplyCode.RESOURCE_LOCKED:
         return new ResourceLockedError(r);
       case ReplyCode.PRECONDITION_FAILED:
-        return new PreconditionFailedError(r);
+        // RabbitMQ: "delivery acknowledgement on channel N timed out. Timeout value used: ..."
+        return /delivery acknowledgement on channel \d+ timed out/.test(r.replyText) ? new ConsumerTimeoutError(r) : new PreconditionFailedError(r);
       default:
         return new ChannelClosedError(r);
     }
@@ -186,8 +244,11 @@ export function closeError(level: "channel" | "connection", r: CloseReason, hand
       return new ResourceError(r);
     case ReplyCode.NOT_IMPLEMENTED:
       return new NotImplementedError(r);
-    case ReplyCode.INTERNAL_ERROR:
-      return new InternalError(r);
+    case ReplyCode.INTERNAL_ERROR: {
+      // RabbitMQ: "INTERNAL_ERROR - Feature `transient_nonexcl_queues` is deprecated. ..."
+      const feature = /Feature `([\w.]+)` is deprecated/.exec(r.replyText)?.[1];
+      return feature === undefined ? new InternalError(r) : new DeprecatedFeatureError(r, feature);
+    }
     case ReplyCode.FRAME_ERROR:
     case ReplyCode.SYNTAX_ERROR:
     case ReplyCode.COMMAND_INVALID:

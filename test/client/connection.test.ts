@@ -126,7 +126,8 @@ describe("URI forms", () => {
 
 describe("bad options", () => {
   test.each([
-    [{ frameMax: 1000 }, /frameMax must be 0 \(no limit\) or at least 4096/],
+    [{ frameMax: 1000 }, /frameMax must be 0 \(no limit\) or at least 8192/],
+    [{ frameMax: 4096 }, /RabbitMQ 4.1 and later refuse less/],
     [{ channelMax: 70000 }, /channelMax must be an integer from 0 to 65535/],
     [{ heartbeat: 1.5 }, /heartbeat must be an integer/],
     [{ timeout: 0 }, /timeout must be a number of ms from 1 to 2147483647/],

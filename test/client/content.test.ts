@@ -17,7 +17,7 @@ import { describe, expect, test } from "vitest";
 import { Decimal, connect, typed, type Connection, type FrameMessage, type Message } from "../../src/index.js";
 import { brokerAddress, getBrokerUrl } from "../helpers/broker.js";
 import { parseFrames, type RawFrame } from "../helpers/amqp-bytes.js";
-import { take, useConnections } from "./util.js";
+import { brokerAtLeast, take, useConnections } from "./util.js";
 
 const open = useConnections();
 const FRAME_METHOD = 1;
@@ -147,7 +147,9 @@ describe("properties and headers", () => {
     const got = wire.in().filter((f) => f.type === FRAME_HEADER && f.channel === ch.id);
     expect(sent.length).toBe(1);
     expect(got.length).toBe(1);
-    expect(headerProperties(got[0]!).equals(headerProperties(sent[0]!))).toBe(true);
+    // RabbitMQ 4.x keeps messages in its own container format and encodes the header anew on
+    // delivery: the values come back equal (above), the bytes need not.
+    if (!brokerAtLeast(wire.conn, 4, 0)) expect(headerProperties(got[0]!).equals(headerProperties(sent[0]!))).toBe(true);
     await wire.conn.close();
   });
 });
@@ -255,7 +257,7 @@ describe("bodies", () => {
 
 describe("frames on the wire", () => {
   test("the frames of one publish leave contiguously, with large publishes on two channels and two on one channel interleaved in time", async () => {
-    const wire = await wiredConnection({ frameMax: 4096 });
+    const wire = await wiredConnection({ frameMax: 8192 });
     const a = await wire.conn.openChannel();
     const b = await wire.conn.openChannel();
     const { queue } = await a.queueDeclare("", { exclusive: true });
@@ -305,7 +307,7 @@ describe("frames on the wire", () => {
     diagnostics.subscribe("warren:frame:in", onIn);
     diagnostics.subscribe("warren:frame:out", onOut);
     try {
-      const wire = await wiredConnection({ frameMax: 4096 });
+      const wire = await wiredConnection({ frameMax: 8192 });
       const ch = await wire.conn.openChannel();
       const { queue } = await ch.queueDeclare("", { exclusive: true });
       await ch.confirmSelect();
@@ -321,7 +323,7 @@ describe("frames on the wire", () => {
       const onWire = (frames: RawFrame[]) => frames.map((f) => `${f.type}/${f.channel}`);
       expect(mine("out")).toEqual(onWire(wire.out()));
       expect(mine("in")).toEqual(onWire(wire.in()));
-      expect(mine("out").filter((f) => f.startsWith("3/")).length).toBe(3); // 10,000 bytes at 4088 per frame
+      expect(mine("out").filter((f) => f.startsWith("3/")).length).toBe(2); // 10,000 bytes at 8184 per frame
     } finally {
       diagnostics.unsubscribe("warren:frame:in", onIn);
       diagnostics.unsubscribe("warren:frame:out", onOut);

@@ -9,7 +9,7 @@
 import diagnostics from "node:diagnostics_channel";
 import { afterEach, describe, expect, test } from "vitest";
 import { ConnectionClosedError, FrameError, connect, type Connection, type FrameMessage } from "../../src/index.js";
-import { methodFrame, standardHandshake, startFakeServer, type FakeServer, type HandshakeOptions, type HandshakeResult } from "../helpers/fake-server.js";
+import { longstr, methodFrame, standardHandshake, startFakeServer, table, u16, u32, u8, type FakeServer, type HandshakeOptions, type HandshakeResult } from "../helpers/fake-server.js";
 import { eventually, outcome, useConnections } from "./util.js";
 
 const open = useConnections();
@@ -60,9 +60,25 @@ describe("frame_max", () => {
     expect(err.message).toMatch(/4096/);
   });
 
+  test("a broker that resets the socket after tune-ok (RabbitMQ 4.1+ with frame_max below 8192) gets an error naming what was negotiated", async () => {
+    const server = await startFakeServer(async (c) => {
+      await c.send(methodFrame(0, 10, 10, Buffer.concat([u8(0), u8(9), table({ product: "fake" }), longstr("PLAIN"), longstr("en_US")])));
+      await c.expectMethod(10, 11);
+      await c.send(methodFrame(0, 10, 30, Buffer.concat([u16(2047), u32(4096), u16(0)]))); // tune, as a 3.x broker may be set up
+      await c.expectMethod(10, 31);
+      c.socket.resetAndDestroy();
+    });
+    cleanup.push(() => server.close());
+    const r = await outcome(connect({ url: server.url(), connectionTimeout: 5000 }));
+    const err = (r as { error: ConnectionClosedError }).error;
+    expect(err).toBeInstanceOf(ConnectionClosedError);
+    expect(err.message).toMatch(/after tune-ok \(negotiated frame_max 4096, channel_max 2047, heartbeat 0/);
+    expect(err.message).toMatch(/8192/);
+  });
+
   test("RabbitMQ agrees to what we propose: the negotiated value is the lower one", async () => {
-    const conn = await open({ frameMax: 4096 });
-    expect(conn.frameMax).toBe(4096);
+    const conn = await open({ frameMax: 8192 });
+    expect(conn.frameMax).toBe(8192);
     // A message larger than one frame still makes it through, split by the negotiated limit.
     const ch = await conn.openChannel();
     const { queue } = await ch.queueDeclare("", { exclusive: true });

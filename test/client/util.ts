@@ -69,3 +69,11 @@ export async function outcome<T>(p: Promise<T>): Promise<{ ok: true; value: T } 
     return { ok: false, error };
   }
 }
+
+/** Whether the broker behind `conn` is RabbitMQ `major.minor` or later (from connection.start). */
+export function brokerAtLeast(conn: Connection, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(String(conn.serverProperties["version"] ?? ""));
+  if (m === null) throw new Error(`the broker's version is not known: ${String(conn.serverProperties["version"])}`);
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
+}

@@ -254,10 +254,10 @@ describe("latency and tiny chunks", () => {
     proxy.setChunkSize(1);
     proxy.setLatency(3);
     // A small frame_max so a 10 KiB body crosses several body frames, each cut into bytes.
-    const conn = await connect({ url: proxy.url(brokerUrl), frameMax: 4096, heartbeat: 0 });
+    const conn = await connect({ url: proxy.url(brokerUrl), frameMax: 8192, heartbeat: 0 });
     cleanup.push(() => conn.close().catch(() => undefined));
     const closes = recordCloses(conn);
-    expect(conn.frameMax).toBe(4096);
+    expect(conn.frameMax).toBe(8192);
 
     const ch = await conn.openChannel();
     await ch.confirmSelect();
