@@ -16,8 +16,8 @@
 #   rabbitmq43.sh cluster-start    start nodes c1 c2 c3 and join them into one cluster
 #   rabbitmq43.sh cluster-stop     stop the three
 #
-# Nodes: "single" (AMQP 5673) is the broker `npm test` runs against; c1, c2, c3 (AMQP 5681-5683)
-# form the cluster. Every command is idempotent and exits non-zero with one clear line on failure.
+# Nodes: "single" (AMQP 5673) is the broker `npm test` runs against; "strict" (5674) denies
+# deprecated features (test/client/rabbitmq43.test.ts); c1, c2, c3 (AMQP 5681-5683) form the cluster. Every command is idempotent and exits non-zero with one clear line on failure.
 # Facts this relies on (seen on the machine): apt inside sid needs Acquire::Check-Valid-Until=false
 # (the sid Release file is often past its validity date); the root needs /etc/hosts or the node
 # hangs at boot; a node's startup reads LOGS and RABBITMQ_* from its environment, so it is started
@@ -42,10 +42,11 @@ die() {
 node_ports() {
   case "$1" in
     single) echo "5673 25673 4373" ;;
+    strict) echo "5674 25674 4373" ;;
     c1) echo "5681 25681 4381" ;;
     c2) echo "5682 25682 4381" ;;
     c3) echo "5683 25683 4381" ;;
-    *) die "unknown node '$1' (single, c1, c2 or c3)" ;;
+    *) die "unknown node '$1' (single, strict, c1, c2 or c3)" ;;
   esac
 }
 
@@ -62,6 +63,7 @@ in_root() {
     ERL_EPMD_PORT="$epmd" ERL_EPMD_ADDRESS=127.0.0.1 \
     RABBITMQ_MNESIA_BASE="/var/lib/rabbitmq/nodes/$node" RABBITMQ_LOG_BASE="/var/log/rabbitmq/$node" \
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    RABBITMQ_CONFIG_FILE="/etc/rabbitmq/warren-$node.conf" \
     "$@"
 }
 
@@ -71,10 +73,22 @@ ctl() {
   in_root "$node" timeout 60 /usr/sbin/rabbitmqctl "$@"
 }
 
-installed() { [[ -x "$ROOT/usr/sbin/rabbitmq-server" && -f "$ROOT/etc/hosts" ]]; }
+installed() { [[ -x "$ROOT/usr/sbin/rabbitmq-server" && -f "$ROOT/etc/hosts" && -f "$ROOT/etc/rabbitmq/warren-strict.conf" ]]; }
+
+# Each node's rabbitmq.conf. "strict" denies the deprecated features the next releases will
+# deny (and 4.3 denies some of already), so tests can see what a refusal looks like.
+write_configs() {
+  local n
+  for n in single c1 c2 c3; do : >"$ROOT/etc/rabbitmq/warren-$n.conf"; done
+  printf '%s\n' "deprecated_features.permit.transient_nonexcl_queues = false" "deprecated_features.permit.global_qos = false" >"$ROOT/etc/rabbitmq/warren-strict.conf"
+}
 
 install() {
   if installed; then
+    return 0
+  fi
+  if [[ -x "$ROOT/usr/sbin/rabbitmq-server" && -f "$ROOT/etc/hosts" ]]; then
+    write_configs
     return 0
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -93,6 +107,7 @@ install() {
   chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y --no-install-recommends rabbitmq-server >/dev/null ||
     die "apt-get install rabbitmq-server in the sid root failed"
   cp /etc/hosts "$ROOT/etc/hosts"
+  write_configs
   # rabbitmq-server's package starts nothing inside a chroot; the nodes are ours to start.
   installed || die "rabbitmq-server is still missing in $ROOT"
   say "installed: $(chroot "$ROOT" dpkg-query -W -f '${Package} ${Version}' rabbitmq-server)"

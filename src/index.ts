@@ -17,7 +17,7 @@ export {
 } from "./client/channel.js";
 export { MessageStream, type Consumer, type ConsumeOptions } from "./client/consumer.js";
 export type { RecoveryOptions, RecoveryEvents, ReconnectingInfo } from "./client/recovery.js";
-export type { Message, DeliveryFields, ReturnedMessage } from "./client/message.js";
+export { deliveryCount, type Message, type DeliveryFields, type ReturnedMessage } from "./client/message.js";
 export { createRpcClient, RpcClient, type RpcOptions, type CallOptions } from "./client/rpc.js";
 export type { Mechanism } from "./client/sasl.js";
 export { parseUrl } from "./client/url.js";

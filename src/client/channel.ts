@@ -43,6 +43,15 @@ export interface QueueDeclareOptions extends WaitOptions {
   passive?: boolean;
   /** x-queue-type, x-message-ttl, x-max-length, x-dead-letter-exchange, ... */
   arguments?: FieldTable;
+  /**
+   * x-queue-type: "classic", "quorum" (replicated, durable; the kind the official tutorials
+   * use now) or "stream". Overrides `arguments`.
+   */
+  queueType?: "classic" | "quorum" | "stream";
+  /** x-delivery-limit (quorum): deliveries after which a message is dead-lettered or dropped. */
+  deliveryLimit?: number;
+  /** x-dead-letter-strategy (quorum): "at-most-once" (the default) or "at-least-once". */
+  deadLetterStrategy?: "at-most-once" | "at-least-once";
 }
 export interface PublishOptions extends BasicProperties {
   /** Return the message (the "return" event) if no queue takes it. */
@@ -457,7 +466,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** queue.declare; "" asks the broker to name the queue (returned as `queue`). */
   async queueDeclare(queue = "", options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
-    const declared = { durable: options.durable ?? false, exclusive: options.exclusive ?? false, autoDelete: options.autoDelete ?? false, arguments: options.arguments ?? {} };
+    const declared = { durable: options.durable ?? false, exclusive: options.exclusive ?? false, autoDelete: options.autoDelete ?? false, arguments: queueArguments(options) };
     const passive = options.passive ?? false;
     const m = (await this.call({ name: "queue.declare", queue, passive, noWait: false, ...declared }, ["queue.declare-ok"], options)) as MethodOf<"queue.declare-ok">;
     if (!passive) this.topology?.queueDeclared(queue, m.queue, declared);
@@ -700,6 +709,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const sink = this.consumers.get(consumerTag);
     this.consumers.delete(consumerTag);
     this.record?.drop(consumerTag);
+    // A quorum queue may still deliver to it (a consumer timeout returns the message and cancels):
+    // what comes goes back rather than sit unacked until the channel closes.
+    if (sink !== undefined) this.rememberCancelled(consumerTag, sink.noAck);
     if (!noWait) this.send({ name: "basic.cancel-ok", consumerTag });
     sink?.end(new ConsumerCancelledError(consumerTag));
     this.emit("cancel", consumerTag);
@@ -1087,6 +1099,16 @@ function bounded<T>(p: Promise<T>, { timeout, signal }: { timeout?: number | und
       },
     );
   });
+}
+
+/** A declare's `arguments` with its typed queue options written in under their x- names. */
+function queueArguments(o: QueueDeclareOptions): FieldTable {
+  if (o.queueType === undefined && o.deliveryLimit === undefined && o.deadLetterStrategy === undefined) return o.arguments ?? {};
+  const args: FieldTable = { ...o.arguments };
+  if (o.queueType !== undefined) args["x-queue-type"] = o.queueType;
+  if (o.deliveryLimit !== undefined) args["x-delivery-limit"] = o.deliveryLimit;
+  if (o.deadLetterStrategy !== undefined) args["x-dead-letter-strategy"] = o.deadLetterStrategy;
+  return args;
 }
 
 /** Whether the broker's connection.start says it is RabbitMQ `major.minor` or later. */

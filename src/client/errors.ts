@@ -137,12 +137,16 @@ export class NackError extends AmqpError {
   readonly recoverable = true;
 }
 
-/** The broker cancelled a consumer (its queue was deleted, or the node hosting it went away). */
+/**
+ * The broker cancelled a consumer (basic.cancel, consumer_cancel_notify): its queue was deleted,
+ * the node hosting it went away, or (RabbitMQ 4.x quorum queues) a delivery stayed unacked past
+ * the consumer timeout, which returns that message to the queue.
+ */
 export class ConsumerCancelledError extends AmqpError {
   override name = "ConsumerCancelledError";
   readonly consumerTag: string;
   constructor(consumerTag: string) {
-    super(`consumer ${consumerTag} was cancelled by the broker (queue deleted or unavailable)`);
+    super(`consumer ${consumerTag} was cancelled by the broker: its queue was deleted or became unavailable, or a delivery stayed unacknowledged past the consumer timeout (quorum queues); consume again once the queue is back, and ack within consumer_timeout / x-consumer-timeout`);
     this.consumerTag = consumerTag;
   }
 }

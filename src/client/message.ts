@@ -26,3 +26,13 @@ export interface ReturnedMessage {
   properties: BasicProperties;
   fields: { replyCode: number; replyText: string; exchange: string; routingKey: string };
 }
+
+/**
+ * How many times a quorum queue has delivered this message before and had it returned
+ * (nack or reject with requeue, a lost consumer): its `x-delivery-count` header, 0 when absent.
+ * Compared against the queue's `x-delivery-limit`.
+ */
+export function deliveryCount(msg: Pick<Message, "properties">): number {
+  const n = msg.properties.headers?.["x-delivery-count"];
+  return typeof n === "number" ? n : typeof n === "bigint" ? Number(n) : 0;
+}

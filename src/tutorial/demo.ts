@@ -125,11 +125,18 @@ class Running {
   }
 }
 
-/** The local rabbitmqctl, or `docker exec` into the container the demo started. */
+/**
+ * The rabbitmqctl of the broker: WARREN_RABBITMQCTL (a command line, e.g. the one
+ * scripts/rabbitmq43.sh offers for its node), `docker exec` into the container the demo started,
+ * or the local rabbitmqctl for a broker on this machine.
+ */
 function rabbitmqctl(broker: FoundBroker, args: string[]): Promise<string | undefined> {
   let file: string;
   let argv: string[];
-  if (broker.source === "container" && broker.containerId !== undefined) {
+  const command = process.env["WARREN_RABBITMQCTL"];
+  if (command !== undefined && command !== "") {
+    [file, ...argv] = [...command.split(" "), ...args] as [string, ...string[]];
+  } else if (broker.source === "container" && broker.containerId !== undefined) {
     file = "docker";
     argv = ["exec", broker.containerId, "rabbitmqctl", ...args];
   } else {
@@ -179,11 +186,18 @@ async function demo(broker: FoundBroker): Promise<void> {
   // The bindings of the broker URL's virtual host ("/" when the URL names none).
   const vhost = decodeURIComponent(new URL(broker.url).pathname.slice(1)) || "/";
   const listed = await rabbitmqctl(broker, ["-q", "list_bindings", "-p", vhost]);
-  if (listed !== undefined) {
+  const lines = (listed ?? "").split("\n").filter((l) => l.startsWith("logs\t"));
+  // A local rabbitmqctl may answer for another broker than AMQP_URL's (another port, another
+  // node): then it lists neither receiver's queue, and saying so beats printing an empty list.
+  if (queues.length > 0 && queues.every((q) => lines.some((l) => l.includes(`\t${q}\t`)))) {
     say(`rabbitmqctl list_bindings${vhost === "/" ? "" : ` -p ${vhost}`}, the lines for logs:`);
-    for (const line of listed.split("\n").filter((l) => l.startsWith("logs\t"))) say(`  ${line}`);
+    for (const line of lines) say(`  ${line}`);
   } else {
-    say("(no rabbitmqctl for this broker; the bindings, as the receivers' --trace shows them:)");
+    say(
+      listed === undefined
+        ? "(no rabbitmqctl for this broker; the bindings, as the receivers' --trace shows them:)"
+        : `(rabbitmqctl here answers for another broker than ${redactUrl(broker.url)}: it lists neither receiver's queue; set WARREN_RABBITMQCTL to that broker's rabbitmqctl. The bindings, as the receivers' --trace shows them:)`,
+    );
     for (const r of receivers) {
       for (const line of r.traced.filter((l) => l.includes("queue.bind "))) say(`  ${r.label}: ${line.replace(/^-> /, "")}`);
     }

@@ -12,7 +12,8 @@ import { main } from "./run.js";
 main(async ({ ch, args, print }) => {
   await ch.exchangeDeclare("direct_logs", "direct");
 
-  const severity = args[0] ?? "info";
+  // As the official program: the first argument is the severity only when a message follows it.
+  const severity = args.length > 1 ? args[0]! : "info";
   const message = args.slice(1).join(" ") || "Hello World!";
   await ch.publish("direct_logs", severity, message);
   print(` [x] Sent ${severity}:${message}`);

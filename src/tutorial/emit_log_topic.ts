@@ -11,7 +11,8 @@ import { main } from "./run.js";
 main(async ({ ch, args, print }) => {
   await ch.exchangeDeclare("topic_logs", "topic");
 
-  const routingKey = args[0] ?? "anonymous.info";
+  // As the official program: the first argument is the routing key only when a message follows it.
+  const routingKey = args.length > 1 ? args[0]! : "anonymous.info";
   const message = args.slice(1).join(" ") || "Hello World!";
   await ch.publish("topic_logs", routingKey, message);
   print(` [x] Sent ${routingKey}:${message}`);

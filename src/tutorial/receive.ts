@@ -7,10 +7,13 @@
  */
 import { main } from "./run.js";
 
-main(async ({ ch, print, untilStopped }) => {
-  await ch.queueDeclare("hello");
+main(
+  async ({ ch, print, untilStopped }) => {
+    await ch.queueDeclare("hello", { durable: true, arguments: { "x-queue-type": "quorum" } });
 
-  print(" [*] Waiting for messages. To exit press CTRL+C");
-  await ch.consume("hello", (msg) => print(` [x] Received ${msg.body.toString()}`), { noAck: true });
-  await untilStopped();
-});
+    print(" [*] Waiting for messages. To exit press CTRL+C");
+    await ch.consume("hello", (msg) => print(` [x] Received ${msg.body.toString()}`), { noAck: true });
+    await untilStopped();
+  },
+  { onInterrupt: "Interrupted" },
+);

@@ -10,13 +10,16 @@
  */
 import { main } from "./run.js";
 
-main(async ({ ch, print, untilStopped }) => {
-  await ch.exchangeDeclare("logs", "fanout");
+main(
+  async ({ ch, print, untilStopped }) => {
+    await ch.exchangeDeclare("logs", "fanout");
 
-  const { queue } = await ch.queueDeclare("", { exclusive: true });
-  await ch.queueBind(queue, "logs", "");
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.queueBind(queue, "logs", "");
 
-  print(" [*] Waiting for logs. To exit press CTRL+C");
-  await ch.consume(queue, (msg) => print(` [x] ${msg.body.toString()}`), { noAck: true });
-  await untilStopped();
-});
+    print(" [*] Waiting for logs. To exit press CTRL+C");
+    await ch.consume(queue, (msg) => print(` [x] ${msg.body.toString()}`), { noAck: true });
+    await untilStopped();
+  },
+  { onInterrupt: "Interrupted" },
+);

@@ -23,5 +23,5 @@ main(
     });
     await untilStopped();
   },
-  { usage: "[info] [warning] [error]", minArgs: 1 },
+  { usage: "[info] [warning] [error]", minArgs: 1, onInterrupt: "Interrupted" },
 );

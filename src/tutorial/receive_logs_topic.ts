@@ -24,5 +24,5 @@ main(
     });
     await untilStopped();
   },
-  { usage: "[binding_key]...", minArgs: 1 },
+  { usage: "[binding_key]...", minArgs: 1, onInterrupt: "Interrupted" },
 );

@@ -9,15 +9,15 @@
  */
 import { main } from "./run.js";
 
-/** The tutorial's deliberately slow, recursive Fibonacci: a stand-in for real work. */
+/** The tutorial's Fibonacci, a stand-in for real work. */
 function fib(n: number): number {
-  if (n === 0) return 0;
-  if (n === 1) return 1;
-  return fib(n - 1) + fib(n - 2);
+  let [a, b] = [0, 1];
+  for (let i = 0; i < n; i++) [a, b] = [b, a + b];
+  return a;
 }
 
 main(async ({ ch, print, untilStopped }) => {
-  await ch.queueDeclare("rpc_queue");
+  await ch.queueDeclare("rpc_queue", { durable: true, arguments: { "x-queue-type": "quorum" } });
   await ch.prefetch(1);
 
   print(" [x] Awaiting RPC requests");

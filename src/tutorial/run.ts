@@ -9,7 +9,8 @@
  *   decoded by `describeFrame`, to stderr. The frames come from node:diagnostics_channel,
  *   so a program that does not trace pays nothing for it.
  * - SIGINT (Ctrl-C) and SIGTERM close the channel and the connection, then exit 0. The
- *   broker deletes a program's exclusive queues when its connection closes.
+ *   broker deletes a program's exclusive queues when its connection closes. A program whose
+ *   official version prints "Interrupted" on Ctrl-C does too (`onInterrupt`).
  * - A failure (broker unreachable, login refused, a declare the broker refuses, a
  *   connection closed under us) prints one line to stderr and exits 1. With --trace the
  *   stack follows that line.
@@ -47,6 +48,8 @@ export interface Options {
   usage?: string;
   /** The fewest arguments the program runs with; fewer print the usage line and exit 1. */
   minArgs?: number;
+  /** Printed on Ctrl-C (SIGINT) before the program exits 0, as the official program prints it. */
+  onInterrupt?: string;
 }
 
 /** How long closing may take before the program exits anyway. */
@@ -142,7 +145,11 @@ export function main(program: (ctx: Context) => Promise<void>, options: Options 
     stopRequested();
     void exit(0);
   };
-  process.on("SIGINT", stop);
+  process.on("SIGINT", () => {
+    // The official consumers catch KeyboardInterrupt and print "Interrupted" before exiting 0.
+    if (!exiting && options.onInterrupt !== undefined) print(options.onInterrupt);
+    stop();
+  });
   process.on("SIGTERM", stop);
 
   const print = (line: string): void => {

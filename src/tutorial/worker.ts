@@ -12,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { main } from "./run.js";
 
 main(async ({ ch, print, untilStopped }) => {
-  await ch.queueDeclare("task_queue", { durable: true });
+  await ch.queueDeclare("task_queue", { durable: true, arguments: { "x-queue-type": "quorum" } });
   await ch.prefetch(1);
 
   print(" [*] Waiting for messages. To exit press CTRL+C");

@@ -72,7 +72,7 @@ describe("frame_max", () => {
     const r = await outcome(connect({ url: server.url(), connectionTimeout: 5000 }));
     const err = (r as { error: ConnectionClosedError }).error;
     expect(err).toBeInstanceOf(ConnectionClosedError);
-    expect(err.message).toMatch(/after tune-ok \(negotiated frame_max 4096, channel_max 2047, heartbeat 0/);
+    expect(err.message).toMatch(/after tune-ok \(negotiated frame_max 4096, channel_max 2047, heartbeat 60/);
     expect(err.message).toMatch(/8192/);
   });
 

@@ -197,18 +197,19 @@ describe.sequential("tutorial 3: publish/subscribe", () => {
     }
   });
 
-  test("npm run demo: two receivers, a few logs, the bindings, and the queues gone; exit 0", async () => {
-    const url = await tutorialUrl();
-    const child = spawn(process.execPath, ["--import", "tsx", "src/tutorial/demo.ts"], {
-      cwd: ROOT,
-      env: { ...process.env, AMQP_URL: url },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+  async function runDemo(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/tutorial/demo.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    return { code, stdout, stderr };
+  }
+
+  test("npm run demo: two receivers, a few logs, the bindings, and the queues gone; exit 0", async () => {
+    const url = await tutorialUrl();
+    const { code, stdout, stderr } = await runDemo({ ...process.env, AMQP_URL: url });
 
     expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
     expect(stdout).toContain("Both receivers got all 3 logs");
@@ -216,5 +217,14 @@ describe.sequential("tutorial 3: publish/subscribe", () => {
     expect(stdout.match(/^  logs\texchange\tamq\.gen-\S+\tqueue\t/gm)?.length ?? 0).toBeGreaterThanOrEqual(2);
     expect(stdout.match(/receiver \d exited with code 0/g)).toHaveLength(2);
     expect(stdout.match(/amq\.gen-\S+: gone \(passive queue\.declare -> 404 NOT_FOUND\)/g)).toHaveLength(2);
+  }, 60_000);
+
+  test("npm run demo, where rabbitmqctl answers for another broker: it says so, and shows the bindings from the trace", async () => {
+    const url = await tutorialUrl();
+    // A rabbitmqctl that lists nothing stands in for one that reaches another node.
+    const { code, stdout, stderr } = await runDemo({ ...process.env, AMQP_URL: url, WARREN_RABBITMQCTL: "true" });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(stdout).toContain("rabbitmqctl here answers for another broker than");
+    expect(stdout.match(/receiver \d: .*queue\.bind /g)?.length ?? 0).toBeGreaterThanOrEqual(2);
   }, 60_000);
 });

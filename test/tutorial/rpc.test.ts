@@ -37,7 +37,7 @@ describe.sequential("tutorial 6: RPC", () => {
   test("a request sent before the server starts waits in rpc_queue and is answered", async () => {
     // rpc_queue as rpc_server declares it; the client publishes to it without declaring it.
     const conn = await amqplib.connect(await tutorialUrl());
-    await (await conn.createChannel()).assertQueue("rpc_queue", { durable: false });
+    await (await conn.createChannel()).assertQueue("rpc_queue", { durable: true, arguments: { "x-queue-type": "quorum" } });
     await conn.close();
 
     const client = await start("rpc_client", ["12"]);
@@ -76,7 +76,7 @@ describe.sequential("tutorial 6: RPC", () => {
     const conn = await amqplib.connect(await tutorialUrl());
     try {
       const ch = await conn.createChannel();
-      await ch.assertQueue("rpc_queue", { durable: false });
+      await ch.assertQueue("rpc_queue", { durable: true, arguments: { "x-queue-type": "quorum" } });
       await ch.prefetch(1);
       const requests: amqplib.ConsumeMessage[] = [];
       await ch.consume("rpc_queue", (msg) => {

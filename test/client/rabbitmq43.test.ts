@@ -1,0 +1,181 @@
+/**
+ * What RabbitMQ 4.3 asks of a client, against RabbitMQ 4.3 itself whichever broker the rest of
+ * the suite runs against: the "single" node (defaults) and the "strict" node, which denies the
+ * deprecated features the next releases will deny (scripts/rabbitmq43.sh). A consumer timeout's
+ * other form, a 406 channel close, takes the broker a minute to send, so the fake server sends it.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterEach, beforeAll, describe, expect, test } from "vitest";
+import {
+  ConsumerCancelledError,
+  ConsumerTimeoutError,
+  DeprecatedFeatureError,
+  connect,
+  deliveryCount,
+  type AmqpError,
+  type Connection,
+  type DeprecatedFeatureWarning,
+  type Message,
+} from "../../src/index.js";
+import { ROOT } from "../tutorial/programs.js";
+import { uniqueName } from "../helpers/broker.js";
+import { longstr, methodFrame, shortstr, standardHandshake, startFakeServer, u16, type FakeConnection } from "../helpers/fake-server.js";
+import { failOnUnhandledRejection } from "../helpers/leaks.js";
+import { eventually, outcome, queueCounts } from "./util.js";
+
+failOnUnhandledRejection();
+const script = (...args: string[]) => promisify(execFile)("bash", [`${ROOT}/scripts/rabbitmq43.sh`, ...args], { timeout: 180_000 });
+
+let single: string;
+let strict: string;
+beforeAll(async () => {
+  await script("start", "single");
+  await script("start", "strict");
+  single = (await script("url", "single")).stdout.trim();
+  strict = (await script("url", "strict")).stdout.trim();
+}, 200_000);
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+async function open(url: string, options: { recovery?: boolean } = {}): Promise<Connection> {
+  const conn = await connect({ url, connectionName: uniqueName("rabbitmq43"), ...(options.recovery ? { recovery: { initialDelay: 10 } } : {}) });
+  cleanups.push(() => conn.close());
+  return conn;
+}
+
+describe("deprecated features", () => {
+  test("a denied transient_nonexcl_queues: the declare fails with a DeprecatedFeatureError naming the feature and the setting, and recovery does not reconnect", async () => {
+    const conn = await open(strict, { recovery: true });
+    const reconnecting: unknown[] = [];
+    conn.on("reconnecting", (i) => reconnecting.push(i));
+    const closed = new Promise<AmqpError | undefined>((resolve) => conn.once("close", resolve));
+    const ch = await conn.openChannel();
+    const r = await outcome(ch.queueDeclare(uniqueName("transient"), { durable: false, exclusive: false }));
+    expect(r.ok).toBe(false);
+    const err = !r.ok ? (r.error as DeprecatedFeatureError) : undefined;
+    expect(err).toBeInstanceOf(DeprecatedFeatureError);
+    expect(err?.feature).toBe("transient_nonexcl_queues");
+    expect(err?.setting).toBe("deprecated_features.permit.transient_nonexcl_queues = true");
+    expect(err?.recoverable).toBe(false);
+    expect(await closed).toBe(err);
+    expect(conn.closed).toBe(true);
+    expect(reconnecting).toEqual([]);
+  });
+
+  test("durable and exclusive queues are still fine where transient non-exclusive ones are denied", async () => {
+    const conn = await open(strict);
+    const ch = await conn.openChannel();
+    const durable = uniqueName("durable");
+    await ch.queueDeclare(durable, { durable: true });
+    await ch.queueDeclare("", { exclusive: true });
+    await ch.queueDelete(durable);
+  });
+
+  test("a global prefetch on 4.3 warns (DeprecatedFeatureWarning) that the limit is applied per consumer", async () => {
+    const conn = await open(single);
+    const ch = await conn.openChannel();
+    const warned = new Promise<DeprecatedFeatureWarning>((resolve) => ch.once("warning", resolve));
+    await ch.prefetch(10, { global: true });
+    const w = await warned;
+    expect(w.feature).toBe("global_qos");
+    expect(w.setting).toBe("deprecated_features.permit.global_qos = true");
+    expect(w.message).toMatch(/applied per consumer/);
+  });
+
+  test("with nobody listening, the warning is a process warning", async () => {
+    const conn = await open(single);
+    const ch = await conn.openChannel();
+    const warned = new Promise<Error>((resolve) => process.once("warning", resolve));
+    await ch.prefetch(10, { global: true });
+    expect((await warned).name).toBe("DeprecatedFeatureWarning");
+  });
+});
+
+describe("consumer timeouts", () => {
+  test("a quorum queue's x-consumer-timeout: the broker cancels the consumer; the callback's onCancel and the iterator hear it, and the message goes back", async () => {
+    const conn = await open(single);
+    const ch = await conn.openChannel();
+    const queue = uniqueName("consumer-timeout");
+    await ch.queueDeclare(queue, { durable: true, arguments: { "x-queue-type": "quorum", "x-consumer-timeout": 1000 } });
+    cleanups.push(async () => (await (await open(single)).openChannel()).queueDelete(queue));
+    await ch.confirmSelect();
+    await ch.publish("", queue, "held", { messageId: "held" });
+    await ch.publish("", queue, "held too", { messageId: "held too" });
+
+    await ch.prefetch(1); // one delivery each
+    const ended = new Promise<AmqpError>((resolve) => void ch.consume(queue, () => undefined, { onCancel: resolve }));
+    const stream = ch.consume(queue);
+    const first = await stream.next(); // held, never acked
+    expect(first.done).toBe(false);
+    expect(await ended).toBeInstanceOf(ConsumerCancelledError);
+    const r = await outcome(stream.next());
+    expect(!r.ok && r.error).toBeInstanceOf(ConsumerCancelledError);
+    expect((!r.ok && (r.error as Error).message) || "").toMatch(/consumer timeout/);
+    // Both deliveries are back in the queue, ready for another consumer.
+    const check = await (await open(single)).openChannel();
+    await eventually(async () => (await queueCounts(check, queue)).messageCount === 2, "both messages ready again");
+  });
+
+  test("a 406 channel close for an unacked delivery is a ConsumerTimeoutError, heard by callback and iterator consumers", async () => {
+    const text = "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 1800000 ms. This timeout value can be configured, see consumers doc guide to learn more";
+    const server = await startFakeServer(async (c: FakeConnection) => {
+      await standardHandshake(c);
+      const open = await c.expectMethod(20, 10);
+      await c.send(methodFrame(open.channel, 20, 11, longstr("")));
+      for (let i = 0; i < 2; i++) {
+        const m = await c.expectMethod(60, 20); // basic.consume
+        await c.send(methodFrame(m.channel, 60, 21, shortstr(`ctag-${i}`)));
+      }
+      await c.send(methodFrame(open.channel, 20, 40, Buffer.concat([u16(406), shortstr(text), u16(0), u16(0)])));
+      await c.expectMethod(20, 41);
+    });
+    cleanups.push(() => server.close());
+    const conn = await connect({ url: server.url(), timeout: 2000 });
+    cleanups.push(() => conn.close());
+    const ch = await conn.openChannel();
+    const heard = new Promise<AmqpError>((resolve) => void ch.consume("q", (_m: Message) => undefined, { onCancel: resolve }));
+    const stream = ch.consume("q");
+    await stream.consumerTag;
+    const err = await heard;
+    expect(err).toBeInstanceOf(ConsumerTimeoutError);
+    expect((err as ConsumerTimeoutError).timeout).toBe(1_800_000);
+    expect(err.message).toMatch(/ack sooner, or raise consumer_timeout/);
+    const r = await outcome(stream.next());
+    expect(!r.ok && r.error).toBe(err);
+  });
+});
+
+describe("quorum queues", () => {
+  test("queueType, deliveryLimit and deadLetterStrategy declare a quorum queue; deliveryCount counts the returns; past the limit the message is dead-lettered", async () => {
+    const conn = await open(single);
+    const ch = await conn.openChannel();
+    const queue = uniqueName("quorum");
+    const dead = uniqueName("dead");
+    await ch.queueDeclare(dead, { durable: true, queueType: "quorum" });
+    await ch.queueDeclare(queue, { durable: true, queueType: "quorum", deliveryLimit: 1, deadLetterStrategy: "at-most-once", arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead } });
+    cleanups.push(async () => {
+      const c = await (await open(single)).openChannel();
+      await c.queueDelete(queue);
+      await c.queueDelete(dead);
+    });
+    // The broker holds it as a quorum queue: declaring it classic now is inequivalent.
+    const other = await conn.openChannel();
+    const r = await outcome(other.queueDeclare(queue, { durable: true, queueType: "classic" }));
+    expect(!r.ok && (r.error as Error).message).toMatch(/inequivalent arg/);
+    await ch.confirmSelect();
+    await ch.publish("", queue, "poison", { messageId: "poison" });
+    const counts: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await eventually(async () => (await ch.get(queue)) ?? undefined, `delivery ${i + 1}`);
+      counts.push(deliveryCount(m));
+      ch.reject(m, { requeue: true });
+    }
+    expect(counts).toEqual([0, 1]);
+    const deadLettered = await eventually(async () => (await ch.get(dead, { noAck: true })) ?? undefined, "the message in the dead-letter queue");
+    expect(deadLettered.properties.messageId).toBe("poison");
+    expect((await queueCounts(ch, queue)).messageCount).toBe(0);
+  });
+});
