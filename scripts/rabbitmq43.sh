@@ -124,8 +124,15 @@ answers_amqp() {
 }
 
 beam_pid() {
-  # The node's Erlang VM: its command line carries -sname/-name warren-NODE@localhost.
-  pgrep -f -- "beam.*warren-$1@localhost" | head -n1 || true
+  # The node's Erlang VM: started with RABBITMQ_NODENAME=warren-NODE@localhost in its environment
+  # (its command line does not name it).
+  local p
+  for p in $(pgrep -x beam.smp || true); do
+    if { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "RABBITMQ_NODENAME=warren-$1@localhost"; then
+      echo "$p"
+      return 0
+    fi
+  done
 }
 
 start() {
