@@ -25,7 +25,7 @@ import type { Connection } from "./connection.js";
 import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } from "./consumer.js";
 import { AbortError, AmqpError, ChannelClosedError, ConsumerCancelledError, DeprecatedFeatureWarning, NackError, TimeoutError, closeError, isClientClose } from "./errors.js";
 import type { DeliveryFields, Message, ReturnedMessage } from "./message.js";
-import { ChannelRecord, ResumeGate, type Topology } from "./recovery.js";
+import { ChannelRecord, ResumeGate, resumeArguments, type ConsumerRecord, type Topology } from "./recovery.js";
 import { MAX_TIMER_MS, isTimeout } from "./timer.js";
 
 export interface ExchangeDeclareOptions extends WaitOptions {
@@ -431,7 +431,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
     }
     // A delivery for a consumer we cancelled, still in flight: give it back rather than leave it
     // unacked. For a tag we never had, nothing sensible can be done but drop it.
-    if (this.cancelled.get(tag) === false) this.settle({ name: "basic.reject", deliveryTag, requeue: true });
+    if (this.cancelled.get(tag) === false) this.giveBack(msg);
+  }
+
+  /**
+   * @internal Hand back a delivery no consumer will process: basic.reject with requeue. Not a
+   * stream's message (it carries `x-stream-offset`): a stream is not consumed by delivery, and
+   * RabbitMQ closes the connection (540) on a reject from a stream.
+   */
+  giveBack(msg: Message): void {
+    if (msg.properties.headers?.["x-stream-offset"] !== undefined) return;
+    this.settle({ name: "basic.reject", deliveryTag: msg.fields.deliveryTag, requeue: true });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -672,8 +682,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       // Register before any later frame is read: deliveries may follow consume-ok in the same chunk.
       onReply: (reply) => {
         const tag = (reply as MethodOf<"basic.consume-ok">).consumerTag;
-        this.consumers.set(tag, sink);
-        this.record?.consumer(tag, queue, options);
+        const record = this.record?.consumer(tag, queue, options);
+        this.consumers.set(tag, record !== undefined && options.arguments?.["x-stream-offset"] !== undefined ? trackStreamOffset(sink, record) : sink);
       },
     })) as MethodOf<"basic.consume-ok">;
     return m.consumerTag;
@@ -1033,7 +1043,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     for (const [tag, c] of [...r.consumers]) {
       if (c.prefetch.count !== current.count || c.prefetch.size !== current.size) await qos((current = c.prefetch), false);
       c.queue = this.connection.recovery!.queueName(c.queue);
-      await internal(consumeMethod(c.queue, tag, c.options), ["basic.consume-ok"]);
+      await internal(consumeMethod(c.queue, tag, { ...c.options, arguments: resumeArguments(c) }), ["basic.consume-ok"]);
     }
     if (r.perConsumer.count !== current.count || r.perConsumer.size !== current.size) await qos(r.perConsumer, false);
     if (this.confirming) await internal({ name: "confirm.select", noWait: false }, ["confirm.select-ok"]);
@@ -1117,6 +1127,24 @@ function brokerAtLeast(serverProperties: FieldTable, major: number, minor: numbe
   if (m === null) return false;
   const [a, b] = [Number(m[1]), Number(m[2])];
   return a > major || (a === major && b >= minor);
+}
+
+/**
+ * A stream consumer of a recovering connection: each delivery's `x-stream-offset` header is kept
+ * in its record, so that recovery restarts it after the last message it was given.
+ */
+function trackStreamOffset(sink: ConsumerSink, record: ConsumerRecord): ConsumerSink {
+  const deliver = sink.deliver.bind(sink);
+  return {
+    noAck: sink.noAck,
+    deliver: (msg) => {
+      const offset = msg.properties.headers?.["x-stream-offset"];
+      if (typeof offset === "number" || typeof offset === "bigint") record.streamOffset = offset;
+      deliver(msg);
+    },
+    end: (err) => sink.end(err),
+    suspend: () => sink.suspend?.(),
+  };
 }
 
 /** basic.consume for `queue` with these options, as the user starts it and as recovery restarts it. */

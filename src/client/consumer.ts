@@ -52,8 +52,8 @@ export interface ConsumerSink {
 export interface StreamHost {
   startConsumer(queue: string, sink: ConsumerSink, options: ConsumeOptions): Promise<string>;
   cancel(consumerTag: string): Promise<void>;
-  /** Give a delivery back to the broker (basic.reject, requeue). */
-  reject(msg: Message, options: { requeue: boolean }): unknown;
+  /** Give a delivery back to the broker (basic.reject with requeue; nothing for a stream's). */
+  giveBack(msg: Message): void;
   holdReading(): void;
   releaseReading(): void;
 }
@@ -69,8 +69,8 @@ interface Waiter {
  *
  * Leaving the loop (`break`, `return`, a throw in its body, an aborted signal) cancels the
  * consumer and gives every delivery still buffered back to the broker (basic.reject with
- * requeue; in noAck mode there is nothing to give back). Deliveries that cross the cancel on
- * the wire go back the same way.
+ * requeue; in noAck mode there is nothing to give back, and a stream's messages stay in the
+ * stream anyway). Deliveries that cross the cancel on the wire go back the same way.
  */
 export class MessageStream implements AsyncIterableIterator<Message> {
   readonly noAck: boolean;
@@ -114,7 +114,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   /** @internal */
   deliver(msg: Message): void {
     if (this.left) {
-      if (!this.noAck) this.host.reject(msg, { requeue: true });
+      if (!this.noAck) this.host.giveBack(msg);
       return;
     }
     if (this.done) return;
@@ -203,7 +203,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
       const tag = this.tag ?? (await this.consumerTag.catch(() => undefined));
       if (tag !== undefined) await this.host.cancel(tag).catch(() => undefined);
       // After cancel-ok, so the broker cannot hand them straight back to this consumer.
-      if (!this.noAck) for (const msg of buffered) this.host.reject(msg, { requeue: true });
+      if (!this.noAck) for (const msg of buffered) this.host.giveBack(msg);
     }
     return { value: undefined, done: true };
   }

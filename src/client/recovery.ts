@@ -36,7 +36,7 @@
  */
 import type { Channel } from "./channel.js";
 import type { ConsumeOptions } from "./consumer.js";
-import type { FieldTable } from "../protocol/table.js";
+import { typed, type FieldTable } from "../protocol/table.js";
 import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, isClientClose } from "./errors.js";
 import type { Connection } from "./connection.js";
 import { MAX_TIMER_MS } from "./timer.js";
@@ -145,6 +145,20 @@ export interface ConsumerRecord {
   options: ConsumeOptions;
   /** The per-consumer prefetch (basic.qos global=false) in force when it was started. */
   prefetch: { count: number; size: number };
+  /**
+   * A stream consumer (started with `x-stream-offset`): the offset of the last message delivered
+   * to it, from each delivery's `x-stream-offset` header. Restarted, it resumes after that one
+   * instead of at its original offset, so it gets no message twice and misses none.
+   */
+  streamOffset?: number | bigint;
+}
+
+/** @internal The basic.consume arguments that start a recorded consumer again. */
+export function resumeArguments(c: ConsumerRecord): Record<string, unknown> {
+  const args = c.options.arguments ?? {};
+  if (c.streamOffset === undefined) return args;
+  const next = typeof c.streamOffset === "bigint" ? c.streamOffset + 1n : c.streamOffset + 1;
+  return { ...args, "x-stream-offset": typed("l", next) };
 }
 
 /** @internal @internal Per channel: prefetch and consumers, in the order they were set up. */
@@ -162,9 +176,11 @@ export class ChannelRecord {
     else this.perConsumer = { count, size };
   }
 
-  consumer(tag: string, queue: string, options: ConsumeOptions): void {
-    this.consumers.set(tag, { queue, options, prefetch: this.perConsumer });
+  consumer(tag: string, queue: string, options: ConsumeOptions): ConsumerRecord {
+    const record: ConsumerRecord = { queue, options, prefetch: this.perConsumer };
+    this.consumers.set(tag, record);
     this.topology.consumerAdded(queue);
+    return record;
   }
 
   /** The consumer ended (cancelled by us or the broker). */
