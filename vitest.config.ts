@@ -2,9 +2,10 @@ import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 /**
- * Two projects. "default" is everything that can share the broker: files run in parallel.
+ * Three projects. "default" is everything that can share the broker: files run in parallel.
  * "serial" is the tests that change the broker itself (memory alarm, stop_app): one file at a
- * time, and never next to "default" -- `npm test` runs the two projects one after the other.
+ * time, and never next to "default". "cluster" kills and restarts nodes of the three-node
+ * RabbitMQ 4.3 cluster: one file at a time, last. `npm test` runs them one after the other.
  */
 export default defineConfig({
   test: {
@@ -21,7 +22,7 @@ export default defineConfig({
         test: {
           name: "default",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/serial/**", "**/node_modules/**"],
+          exclude: ["test/serial/**", "test/cluster/**", "**/node_modules/**"],
         },
       },
       {
@@ -31,6 +32,17 @@ export default defineConfig({
           include: ["test/serial/**/*.test.ts"],
           fileParallelism: false,
           maxWorkers: 1,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "cluster",
+          include: ["test/cluster/**/*.test.ts"],
+          fileParallelism: false,
+          maxWorkers: 1,
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
         },
       },
     ],

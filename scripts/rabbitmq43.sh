@@ -73,14 +73,17 @@ ctl() {
   in_root "$node" timeout 60 /usr/sbin/rabbitmqctl "$@"
 }
 
-installed() { [[ -x "$ROOT/usr/sbin/rabbitmq-server" && -f "$ROOT/etc/hosts" && -f "$ROOT/etc/rabbitmq/warren-strict.conf" ]]; }
+installed() { [[ -x "$ROOT/usr/sbin/rabbitmq-server" && -f "$ROOT/etc/hosts" ]] && grep -q vm_memory_calculation_strategy "$ROOT/etc/rabbitmq/warren-strict.conf" 2>/dev/null; }
 
 # Each node's rabbitmq.conf. "strict" denies the deprecated features the next releases will
 # deny (and 4.3 denies some of already), so tests can see what a refusal looks like.
+# Every node: the root has no /proc (nothing is mounted into it), where RabbitMQ's memory monitor
+# reads the machine's memory and its own RSS; without these two lines the monitor does not run,
+# and memory alarms (test/serial/blocked.test.ts) cannot be raised.
 write_configs() {
-  local n
-  for n in single c1 c2 c3; do : >"$ROOT/etc/rabbitmq/warren-$n.conf"; done
-  printf '%s\n' "deprecated_features.permit.transient_nonexcl_queues = false" "deprecated_features.permit.global_qos = false" >"$ROOT/etc/rabbitmq/warren-strict.conf"
+  local n common=("total_memory_available_override_value = 4GB" "vm_memory_calculation_strategy = allocated")
+  for n in single c1 c2 c3; do printf '%s\n' "${common[@]}" >"$ROOT/etc/rabbitmq/warren-$n.conf"; done
+  printf '%s\n' "${common[@]}" "deprecated_features.permit.transient_nonexcl_queues = false" "deprecated_features.permit.global_qos = false" >"$ROOT/etc/rabbitmq/warren-strict.conf"
 }
 
 install() {

@@ -4,8 +4,9 @@
 #   bash scripts/test.sh          RabbitMQ 4.3, started by scripts/rabbitmq43.sh (the default)
 #   bash scripts/test.sh 3.10     the machine's own RabbitMQ (Debian bookworm's 3.10) on 5672
 #
-# The suite runs in two vitest projects, one after the other: "default" (files in parallel on
-# the shared broker), then "serial" (tests that change the broker: alarms, stop_app).
+# The suite runs in vitest projects, one after the other: "default" (files in parallel on the
+# shared broker), "serial" (tests that change the broker: alarms, stop_app), and with 4.3
+# "cluster" (a three-node cluster whose nodes the tests kill and restart).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +31,9 @@ esac
 echo "== tests against RabbitMQ $broker ($AMQP_URL)" >&2
 npx vitest run --project default
 npx vitest run --project serial --passWithNoTests
+# The cluster is RabbitMQ 4.3's (scripts/rabbitmq43.sh cluster-start); its tests kill nodes.
+if [[ "$broker" == 4.3 ]]; then
+  bash scripts/rabbitmq43.sh cluster-start
+  npx vitest run --project cluster
+  bash scripts/rabbitmq43.sh cluster-stop
+fi
