@@ -6,6 +6,8 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { afterEach, beforeAll } from "vitest";
+import { connect, type Connection } from "../../src/index.js";
 import { ROOT } from "../tutorial/programs.js";
 
 export type Node = "c1" | "c2" | "c3";
@@ -40,4 +42,23 @@ export async function leaderOf(queue: string, via: Node): Promise<Node> {
   const node = NODES.find((n) => leader === erlangName(n));
   if (node === undefined) throw new Error(`no leader found for ${queue}: ${JSON.stringify(line)}`);
   return node;
+}
+
+/**
+ * For a cluster test file: the cluster whole before its tests, and `on(node)` for a plain
+ * connection to one node; `cleanup(fn)` runs after each test, last added first.
+ */
+export function useCluster(): { on: (node: Node) => Promise<Connection>; cleanup: (fn: () => Promise<unknown>) => void } {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  beforeAll(() => restoreCluster(), 180_000);
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+  }, 180_000);
+  const cleanup = (fn: () => Promise<unknown>) => void cleanups.push(fn);
+  const on = async (node: Node): Promise<Connection> => {
+    const conn = await connect({ url: url(node), timeout: 15_000 });
+    cleanup(() => conn.close());
+    return conn;
+  };
+  return { on, cleanup };
 }

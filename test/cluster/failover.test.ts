@@ -4,34 +4,22 @@
  * losing or duplicating what they promised. Every message is counted by its id on both sides.
  * Each test that kills a node starts it again in a `finally`.
  */
-import { afterEach, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { ConnectionClosedError, connect, type Channel, type Connection, type Message } from "../../src/index.js";
 import { eventually } from "../client/util.js";
 import { uniqueName } from "../helpers/broker.js";
 import { failOnUnhandledRejection } from "../helpers/leaks.js";
-import { ctl, kill, leaderOf, restoreCluster, url, type Node } from "./cluster.js";
+import { ctl, kill, leaderOf, restoreCluster, url, useCluster, type Node } from "./cluster.js";
 
 failOnUnhandledRejection();
 
-beforeAll(() => restoreCluster(), 180_000);
-
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-}, 180_000);
-
-/** A plain connection to one node, closed after the test. */
-async function on(node: Node): Promise<Connection> {
-  const conn = await connect(url(node));
-  cleanups.push(() => conn.close());
-  return conn;
-}
+const { on, cleanup } = useCluster();
 
 /** A recovering connection to the cluster, trying `first` and then the others. */
 async function recovering(first: Node, options: { republishUnconfirmed?: boolean } = {}): Promise<Connection> {
   const order = [first, ...(["c1", "c2", "c3"] as const).filter((n) => n !== first)];
   const conn = await connect({ url: order.map(url), recovery: { initialDelay: 50, maxDelay: 500, waitTimeout: 60_000, ...options }, timeout: 15_000 });
-  cleanups.push(() => conn.close());
+  cleanup(() => conn.close());
   return conn;
 }
 
@@ -44,7 +32,7 @@ async function quorumQueue(leader: Node): Promise<string> {
   const queue = uniqueName("cluster-qq");
   const ch = await (await on(leader)).openChannel();
   await ch.queueDeclare(queue, { durable: true, queueType: "quorum", arguments: { "x-queue-leader-locator": "client-local", "x-consumer-disconnected-timeout": 1000 } });
-  cleanups.push(async () => {
+  cleanup(async () => {
     await restoreCluster();
     await (await (await on("c1")).openChannel()).queueDelete(queue);
   });

@@ -4,31 +4,20 @@
  * connected to another (RabbitMQ's resource alarms are cluster-wide). What a test changes it puts
  * back in a `finally`.
  */
-import { afterEach, beforeAll, describe, expect, test } from "vitest";
-import { connect, type Connection, type Message } from "../../src/index.js";
+import { describe, expect, test } from "vitest";
+import type { Message } from "../../src/index.js";
 import { eventually } from "../client/util.js";
 import { uniqueName } from "../helpers/broker.js";
 import { failOnUnhandledRejection } from "../helpers/leaks.js";
-import { ctl, kill, restoreCluster, url, type Node } from "./cluster.js";
+import { ctl, kill, restoreCluster, useCluster, type Node } from "./cluster.js";
 
 failOnUnhandledRejection();
-beforeAll(() => restoreCluster(), 180_000);
-
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-}, 180_000);
-
-async function on(node: Node): Promise<Connection> {
-  const conn = await connect({ url: url(node), timeout: 15_000 });
-  cleanups.push(() => conn.close());
-  return conn;
-}
+const { on, cleanup } = useCluster();
 
 async function queue(via: Node, args: Record<string, unknown>): Promise<string> {
   const name = uniqueName("cluster-q");
   await (await (await on(via)).openChannel()).queueDeclare(name, { durable: true, queueType: "quorum", arguments: { "x-consumer-disconnected-timeout": 1000, ...args } as never });
-  cleanups.push(async () => {
+  cleanup(async () => {
     await restoreCluster();
     await (await (await on("c1")).openChannel()).queueDelete(name);
   });

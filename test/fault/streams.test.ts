@@ -50,21 +50,39 @@ describe("x-stream-offset", () => {
     expect((await read(ch, queue, 30, 20)).map((m) => m.body.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `m${30 + i}`));
     // "last" starts at the last chunk, which holds the newest message; "next" only sees new ones.
     expect((await read(ch, queue, "last", 1))[0]!.body.toString()).toMatch(/^m\d+$/);
-    const later = read(await conn.openChannel(), queue, "next", 1);
-    await new Promise((r) => setTimeout(r, 200));
+    const other = await conn.openChannel();
+    await other.prefetch(10);
+    const next = other.consume(queue, { arguments: { "x-stream-offset": "next" } });
+    await next.consumerTag; // attached: only what is published from now on comes
     await ch.publish("", queue, "new one");
-    expect((await later)[0]!.body.toString()).toBe("new one");
+    const r = await next.next();
+    expect(r.value?.body.toString()).toBe("new one");
+    await next.return();
   });
 
-  test("a timestamp starts at the messages published from then on", async () => {
+  // A timestamp attaches at the start of the chunk that holds the first message from then on
+  // (RabbitMQ "Streams": offsets by timestamp have a chunk's grain), so what comes before that
+  // message in its chunk may come too; nothing after it is skipped.
+  test("a timestamp starts at or before the first message published from then on, and misses nothing after it", async () => {
     const conn = await open();
     const ch = await conn.openChannel();
     const queue = await stream(ch, 10);
-    await new Promise((r) => setTimeout(r, 1100)); // offsets by timestamp have a second's grain
+    await new Promise((r) => setTimeout(r, 1100)); // timestamps have a second's grain
     const from = new Date();
     await ch.publish("", queue, "after the timestamp");
-    const [m] = await read(ch, queue, typed("T", new Date(from.getTime() - 200)), 1);
-    expect(m!.body.toString()).toBe("after the timestamp");
+    await ch.publish("", queue, "and one more");
+    const got: Message[] = [];
+    await ch.prefetch(100);
+    for await (const m of ch.consume(queue, { arguments: { "x-stream-offset": typed("T", new Date(from.getTime() - 200)) } })) {
+      got.push(m);
+      ch.ack(m);
+      if (m.body.toString() === "and one more") break;
+    }
+    const offsets = got.map(offsetOf);
+    expect(offsets).toEqual(Array.from({ length: got.length }, (_, i) => offsets[0]! + i)); // contiguous
+    expect(got.slice(-2).map((m) => m.body.toString())).toEqual(["after the timestamp", "and one more"]);
+    // The epoch is before everything: it starts at offset 0, as "first" does.
+    expect(offsetOf((await read(ch, queue, typed("T", new Date(0)), 1))[0]!)).toBe(0);
   });
 });
 
