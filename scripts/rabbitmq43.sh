@@ -10,6 +10,7 @@
 #   rabbitmq43.sh start [NODE]     start a node (default "single") and wait until it answers AMQP
 #   rabbitmq43.sh stop [NODE]      stop it (nothing to do if it is not running)
 #   rabbitmq43.sh kill NODE        SIGKILL the node's Erlang VM, as a crash would
+#   rabbitmq43.sh pid NODE         print the pid of the node's Erlang VM (nothing if it is down)
 #   rabbitmq43.sh reset [NODE]     stop it and delete its data, then start it empty
 #   rabbitmq43.sh ctl NODE ARGS... rabbitmqctl ARGS against that node (also: queues, plugins, diagnostics)
 #   rabbitmq43.sh url [NODE]       print its amqp:// URL
@@ -138,17 +139,21 @@ beam_pid() {
   done
 }
 
-start() {
-  local node="${1:-single}" amqp
-  install
+# Launches the node's VM unless it runs (or answers) already; does not wait.
+launch() {
+  local node="$1" amqp
   read -r amqp _ _ < <(node_ports "$node")
-  if answers_amqp "$amqp"; then
-    return 0
-  fi
+  answers_amqp "$amqp" && return 0
   if [[ -z "$(beam_pid "$node")" ]]; then
     say "starting node warren-$node (AMQP 127.0.0.1:$amqp)"
     in_root "$node" /usr/sbin/rabbitmq-server -detached >/dev/null 2>&1 || die "rabbitmq-server -detached failed for $node"
   fi
+}
+
+# Waits until the node answers AMQP.
+await_node() {
+  local node="$1" amqp
+  read -r amqp _ _ < <(node_ports "$node")
   local deadline=$((SECONDS + WAIT_SECONDS))
   until answers_amqp "$amqp"; do
     ((SECONDS < deadline)) || die "node $node did not answer AMQP on 127.0.0.1:$amqp within ${WAIT_SECONDS}s; its log is in $ROOT/var/log/rabbitmq/$node/"
@@ -156,7 +161,13 @@ start() {
     if ((SECONDS % 10 == 0)) && ctl "$node" -q ping >/dev/null 2>&1; then ctl "$node" -q start_app >/dev/null 2>&1 || true; fi
     sleep 1
   done
-  say "node $node answers on 127.0.0.1:$amqp"
+}
+
+start() {
+  local node="${1:-single}"
+  install
+  launch "$node"
+  await_node "$node"
 }
 
 stop() {
@@ -191,7 +202,10 @@ reset() {
 cluster_start() {
   install
   local n
-  for n in c1 c2 c3; do start "$n"; done
+  # All three at once: a cluster member that was stopped waits for a majority of its peers
+  # before it boots (Khepri), so starting them one after the other can wait forever.
+  for n in c1 c2 c3; do launch "$n"; done
+  for n in c1 c2 c3; do await_node "$n"; done
   # The nodes share the root's Erlang cookie; c2 and c3 join c1 unless they are in its cluster already.
   for n in c2 c3; do
     if ! ctl c1 -q cluster_status --formatter json 2>/dev/null | grep -q "\"warren-$n@localhost\""; then
@@ -213,6 +227,7 @@ case "$cmd" in
   start) start "${1:-single}" ;;
   stop) stop "${1:-single}" ;;
   kill) kill_node "${1:-}" ;;
+  pid) beam_pid "${1:?pid needs a node}" ;;
   reset) reset "${1:-single}" ;;
   ctl)
     node="${1:?ctl needs a node}"
