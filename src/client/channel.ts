@@ -581,8 +581,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /**
-   * Put the channel in confirm mode: every publish made after this call resolves on the broker's
-   * ack, including those made before select-ok arrives.
+   * Put the channel in confirm mode: every publish written after confirm.select resolves on the
+   * broker's ack, those made before select-ok arrives included. confirm.select waits its turn
+   * behind a synchronous call still in flight, and a publish written before it is not confirmed:
+   * await confirmSelect() before publishing, or call it while no other call is pending.
    */
   async confirmSelect(wait?: WaitOptions): Promise<void> {
     // The broker numbers the publishes that follow confirm.select on the wire (RabbitMQ
