@@ -15,10 +15,12 @@
 #   rabbitmq43.sh ctl NODE ARGS... rabbitmqctl ARGS against that node (also: queues, plugins, diagnostics)
 #   rabbitmq43.sh url [NODE]       print its amqp:// URL
 #   rabbitmq43.sh cluster-start    start nodes c1 c2 c3 and join them into one cluster
-#   rabbitmq43.sh cluster-stop     stop the three
+#   rabbitmq43.sh cluster-stop     stop the three (they form the same cluster when started again)
+#   rabbitmq43.sh cluster-teardown stop the three and delete their data: the next start is a new cluster
 #
 # Nodes: "single" (AMQP 5673) is the broker `npm test` runs against; "strict" (5674) denies
-# deprecated features (test/client/rabbitmq43.test.ts); c1, c2, c3 (AMQP 5681-5683) form the cluster. Every command is idempotent and exits non-zero with one clear line on failure.
+# deprecated features (test/client/rabbitmq43.test.ts); c1, c2, c3 (AMQP 5681-5683) form the
+# cluster. Every command is idempotent and exits non-zero with one clear line on failure.
 # Facts this relies on (seen on the machine): apt inside sid needs Acquire::Check-Valid-Until=false
 # (the sid Release file is often past its validity date); the root needs /etc/hosts or the node
 # hangs at boot; a node's startup reads LOGS and RABBITMQ_* from its environment, so it is started
@@ -247,8 +249,12 @@ case "$cmd" in
     ;;
   cluster-start) cluster_start ;;
   cluster-stop) for n in c3 c2 c1; do stop "$n"; done ;;
+  cluster-teardown)
+    for n in c3 c2 c1; do stop "$n"; done
+    rm -rf "$ROOT"/var/lib/rabbitmq/nodes/c{1,2,3}
+    ;;
   *)
-    sed -n '2,22p' "$0" >&2
+    sed -n '2,26p' "$0" >&2
     exit 2
     ;;
 esac

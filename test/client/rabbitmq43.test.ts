@@ -12,6 +12,7 @@ import {
   ConsumerTimeoutError,
   DeprecatedFeatureError,
   connect,
+  createRpcClient,
   deliveryCount,
   type AmqpError,
   type Connection,
@@ -119,16 +120,17 @@ describe("consumer timeouts", () => {
     await eventually(async () => (await queueCounts(check, queue)).messageCount === 2, "both messages ready again");
   });
 
-  test("a 406 channel close for an unacked delivery is a ConsumerTimeoutError, heard by callback and iterator consumers", async () => {
+  test("a 406 channel close for an unacked delivery is a ConsumerTimeoutError, heard by callback, iterator and RPC consumers", async () => {
     const text = "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 1800000 ms. This timeout value can be configured, see consumers doc guide to learn more";
     const server = await startFakeServer(async (c: FakeConnection) => {
       await standardHandshake(c);
       const open = await c.expectMethod(20, 10);
       await c.send(methodFrame(open.channel, 20, 11, longstr("")));
-      for (let i = 0; i < 2; i++) {
-        const m = await c.expectMethod(60, 20); // basic.consume
+      for (let i = 0; i < 3; i++) {
+        const m = await c.expectMethod(60, 20); // basic.consume: callback, iterator, the RPC client's reply-to
         await c.send(methodFrame(m.channel, 60, 21, shortstr(`ctag-${i}`)));
       }
+      await c.expectMethod(60, 40); // the RPC request, never answered
       await c.send(methodFrame(open.channel, 20, 40, Buffer.concat([u16(406), shortstr(text), u16(0), u16(0)])));
       await c.expectMethod(20, 41);
     });
@@ -139,12 +141,16 @@ describe("consumer timeouts", () => {
     const heard = new Promise<AmqpError>((resolve) => void ch.consume("q", (_m: Message) => undefined, { onCancel: resolve }));
     const stream = ch.consume("q");
     await stream.consumerTag;
+    const rpc = await createRpcClient(ch);
+    const call = outcome(rpc.call("", "rpc_queue", "30"));
     const err = await heard;
     expect(err).toBeInstanceOf(ConsumerTimeoutError);
     expect((err as ConsumerTimeoutError).timeout).toBe(1_800_000);
     expect(err.message).toMatch(/ack sooner, or raise consumer_timeout/);
     const r = await outcome(stream.next());
     expect(!r.ok && r.error).toBe(err);
+    const c = await call;
+    expect(!c.ok && c.error).toBe(err);
   });
 });
 
