@@ -183,7 +183,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   // channel.flow from the broker
   private flowActive = true;
-  private flowWaiters: ((err?: AmqpError) => void)[] = [];
+  /** A confirm.select waits behind another sync call: publishes are held until it is written. */
+  private selectQueued = false;
+  /** Publishes held by channel.flow or a queued confirm.select, in their order (holdPublish). */
+  private heldPublishes: ((err?: AmqpError) => void)[] = [];
 
   // Automatic recovery (recovery.ts); all undefined/zero without it. Delivery tags restart at 1 on
   // the new channel, so they are shifted by `tagOffset` (the last tag before the loss) both ways.
@@ -544,8 +547,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new AbortError("publish aborted before it was sent"));
     // channel.flow active=false (spec 1.5.2.3): the broker asked for no content until it says
-    // active again, so the publish is held, not sent; held publishes go out in their order.
-    if (!this.flowActive) return this.holdForFlow(exchange, routingKey, body, options);
+    // active again; or confirm.select is queued, and only publishes written after it are
+    // counted. The publish is held, not sent; held publishes go out in their order.
+    if (!this.flowActive || this.selectQueued) return this.holdPublish(exchange, routingKey, body, options);
     if (this.pendingAck !== 0) this.flushAck();
     try {
       this.connection.sendPublish(this.id, exchange, routingKey, options.mandatory ?? false, options, bytes);
@@ -561,14 +565,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return signal ? bounded(written, { signal }, "publish (sent; waiting for the socket to drain or the connection to be unblocked)") : written;
   }
 
-  /** A publish held by channel.flow; its signal takes it out of the line unsent. */
-  private holdForFlow(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): Promise<void> {
+  /** A held publish (see publish); its signal takes it out of the line unsent. */
+  private holdPublish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): Promise<void> {
     const signal = options.signal;
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
-        const i = this.flowWaiters.indexOf(waiter);
-        if (i >= 0) this.flowWaiters.splice(i, 1);
-        reject(new AbortError("publish aborted while held by channel.flow: it was not sent"));
+        const i = this.heldPublishes.indexOf(waiter);
+        if (i >= 0) this.heldPublishes.splice(i, 1);
+        reject(new AbortError("publish aborted while held (channel.flow, or a confirm.select waiting its turn): it was not sent"));
       };
       const waiter = (err?: AmqpError) => {
         signal?.removeEventListener("abort", onAbort);
@@ -576,20 +580,39 @@ export class Channel extends EventEmitter<ChannelEvents> {
         else this.publish(exchange, routingKey, body, options).then(resolve, reject);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.flowWaiters.push(waiter);
+      this.heldPublishes.push(waiter);
     });
   }
 
+  /** Let the held publishes go, in order, once neither channel.flow nor a queued confirm.select holds them. */
+  private releaseHeld(): void {
+    if (this.flowActive && !this.selectQueued) for (const w of this.heldPublishes.splice(0)) w();
+  }
+
   /**
-   * Put the channel in confirm mode: every publish written after confirm.select resolves on the
-   * broker's ack, those made before select-ok arrives included. confirm.select waits its turn
-   * behind a synchronous call still in flight, and a publish written before it is not confirmed:
-   * await confirmSelect() before publishing, or call it while no other call is pending.
+   * Put the channel in confirm mode: every publish made after this call resolves on the broker's
+   * ack, those made before select-ok arrives included. While confirm.select waits its turn behind
+   * another synchronous call, publishes are held and go out after it.
    */
   async confirmSelect(wait?: WaitOptions): Promise<void> {
     // The broker numbers the publishes that follow confirm.select on the wire (RabbitMQ
-    // "Publisher Confirms"), not those after select-ok: counting starts as the method is written.
-    await this.call({ name: "confirm.select", noWait: false }, ["confirm.select-ok"], { ...wait, onSend: () => (this.confirming = true) });
+    // "Publisher Confirms"), not those after select-ok: counting starts as the method is
+    // written, and a publish made before that would not be counted, so it waits.
+    if (!this.confirming && (this.inFlight !== undefined || this.queue.length > 0)) this.selectQueued = true;
+    const written = () => {
+      this.confirming = true;
+      this.selectQueued = false;
+      this.releaseHeld(); // right behind confirm.select on the wire
+    };
+    try {
+      await this.call({ name: "confirm.select", noWait: false }, ["confirm.select-ok"], { ...wait, onSend: written });
+    } finally {
+      // Never written (aborted, or the channel closed first): the held publishes go on without it.
+      if (this.selectQueued) {
+        this.selectQueued = false;
+        this.releaseHeld();
+      }
+    }
   }
 
   /**
@@ -831,7 +854,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private onFlow(active: boolean): void {
     this.flowActive = active;
     this.send({ name: "channel.flow-ok", active });
-    if (active) for (const w of this.flowWaiters.splice(0)) w();
+    if (active) this.releaseHeld();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -950,8 +973,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.rejectCalls(reason);
     for (const d of this.takeUnconfirmed()) d?.reject(reason);
     for (const w of this.settledWaiters.splice(0)) w(reason);
-    // A publish held by channel.flow was never sent.
-    for (const w of this.flowWaiters.splice(0)) w(reason);
+    // A held publish was never sent.
+    for (const w of this.heldPublishes.splice(0)) w(reason);
     for (const sink of this.consumers.values()) sink.end(isClientClose(reason) ? undefined : reason);
     this.consumers.clear();
     this.record?.clear();
@@ -1012,7 +1035,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     }
     // Waiters exist only while publishes were unconfirmed; none retained means all of them were rejected.
     if (this.retained.length === 0) for (const w of this.settledWaiters.splice(0)) w(reason);
-    // Publishes held by channel.flow were never sent: they go out after the restore, in order.
+    // Held publishes were never sent: they go out after the restore, in order.
     this.flowActive = true;
     this.cancelled.clear();
     // Iterators let go of the socket and of deliveries the broker has requeued.
@@ -1052,7 +1075,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.state = "open";
     this.lostReason = undefined;
     for (const d of this.retained.splice(0)) this.publish(...d.args!).then(d.resolve, d.reject);
-    for (const w of this.flowWaiters.splice(0)) w();
+    this.releaseHeld();
     this.resumeGate?.open();
   }
 

@@ -81,6 +81,22 @@ describe("silent loss", () => {
     expect(await ch.get(queue, { noAck: true })).toBeNull();
   });
 
+  test("1b. a publish made while confirm.select waits behind another call is held until confirm.select is written, and so it is confirmed (here: nacked)", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const queue = await scratchQueue(ch, "confirm-select-queued", { "x-max-length": 1, "x-overflow": "reject-publish" });
+    await ch.publish("", queue, "fills the queue");
+    await eventually(async () => (await queueCounts(ch, queue)).messageCount === 1, "the queue full");
+    const declaring = ch.queueDeclare(queue, { passive: true }); // in flight: confirm.select waits behind it
+    const selecting = ch.confirmSelect();
+    const held = outcome(ch.publish("", queue, "one too many"));
+    await declaring;
+    await selecting;
+    const r = await held;
+    expect(r.ok).toBe(false); // confirmed as refused, not resolved on write and dropped
+    expect(!r.ok && r.error).toBeInstanceOf(NackError);
+  });
+
   test("2. once conn.close() is called, publishes and every other call reject with ConnectionClosedError, and nothing reaches the queue", async () => {
     const setup = await open();
     const admin = await setup.openChannel();
