@@ -351,7 +351,11 @@ describe("recovery", () => {
     const { conn, name } = await openRecovering();
     const gone = await conn.openChannel();
     const kept = await conn.openChannel();
-    const { queue } = await kept.queueDeclare(uniqueName("rec-kept"), { exclusive: true });
+    // Durable, not exclusive: a named exclusive queue re-declared by recovery can race the broker's
+    // removal of the dead connection's copy (RabbitMQ 4.3), and this test is about channels.
+    const queue = uniqueName("rec-kept");
+    await kept.queueDeclare(queue, { durable: true });
+    cleanups.push(async () => (await (await openPlain()).openChannel()).queueDelete(queue));
     const closedWhileDown = new Promise<void>((resolve) => conn.once("disconnect", () => void gone.close().then(resolve)));
     const recovered = next(conn, "topologyRecovered");
     await forceCloseConnection(name);
