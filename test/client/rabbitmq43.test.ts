@@ -21,7 +21,7 @@ import {
 } from "../../src/index.js";
 import { ROOT } from "../tutorial/programs.js";
 import { uniqueName } from "../helpers/broker.js";
-import { longstr, methodFrame, shortstr, standardHandshake, startFakeServer, u16, type FakeConnection } from "../helpers/fake-server.js";
+import { Cursor, bodyFrame, headerFrame, longstr, methodFrame, shortstr, standardHandshake, startFakeServer, u16, u64, u8, type FakeConnection } from "../helpers/fake-server.js";
 import { failOnUnhandledRejection } from "../helpers/leaks.js";
 import { eventually, outcome, queueCounts } from "./util.js";
 
@@ -118,6 +118,34 @@ describe("consumer timeouts", () => {
     // Both deliveries are back in the queue, ready for another consumer.
     const check = await (await open(single)).openChannel();
     await eventually(async () => (await queueCounts(check, queue)).messageCount === 2, "both messages ready again");
+  });
+
+  // RabbitMQ 4.3 was seen (--trace) to hand a returned message once more to a quorum consumer it
+  // had just cancelled for a timeout; the broker does not do it on request, so the fake server does.
+  test("a delivery for a consumer the broker cancelled is given back (basic.reject, requeue), not left unacked", async () => {
+    let rejected: { tag: bigint; requeue: number } | undefined;
+    const server = await startFakeServer(async (c: FakeConnection) => {
+      await standardHandshake(c);
+      const open = await c.expectMethod(20, 10);
+      await c.send(methodFrame(open.channel, 20, 11, longstr("")));
+      const m = await c.expectMethod(60, 20); // basic.consume
+      await c.send(methodFrame(m.channel, 60, 21, shortstr("ctag-late")));
+      await c.send(methodFrame(m.channel, 60, 30, Buffer.concat([shortstr("ctag-late"), u8(1)]))); // basic.cancel, no-wait
+      // basic.deliver: consumer-tag, delivery-tag 7, redelivered, exchange "", routing key "q"
+      await c.send(methodFrame(m.channel, 60, 60, Buffer.concat([shortstr("ctag-late"), u64(7), u8(1), shortstr(""), shortstr("q")])));
+      await c.send(headerFrame(m.channel, 60, 4));
+      await c.send(bodyFrame(m.channel, "late"));
+      const r = new Cursor((await c.expectMethod(60, 90)).args); // basic.reject
+      rejected = { tag: r.u64(), requeue: r.u8() };
+    });
+    cleanups.push(() => server.close());
+    const conn = await connect({ url: server.url(), timeout: 2000 });
+    cleanups.push(() => conn.close());
+    const ch = await conn.openChannel();
+    const cancelled = new Promise<AmqpError>((resolve) => void ch.consume("q", () => undefined, { onCancel: resolve }));
+    expect(await cancelled).toBeInstanceOf(ConsumerCancelledError);
+    await server.done();
+    expect(rejected).toEqual({ tag: 7n, requeue: 1 });
   });
 
   test("a 406 channel close for an unacked delivery is a ConsumerTimeoutError, heard by callback, iterator and RPC consumers", async () => {
