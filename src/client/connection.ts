@@ -370,7 +370,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private onData(chunk: Buffer): void {
     this.receivedSinceTick = true;
     // Held (see holdReading): this chunk was a heartbeat tick's peek; stop again after it.
-    if (this.readHolds > 0 && this.state === "open" && !this.restoring) this.socket.pause();
+    if (this.readHolds > 0 && this.holdsPause()) this.socket.pause();
     if (!this.readTurn) {
       this.readTurn = true;
       setImmediate(this.endReadTurn);
@@ -631,7 +631,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * (its own replies must be read): the hold takes effect once restored.
    */
   holdReading(): void {
-    if (this.readHolds++ === 0 && this.state === "open" && !this.restoring) this.socket.pause();
+    if (this.readHolds++ === 0 && this.holdsPause()) this.socket.pause();
+  }
+
+  /** Whether a read hold pauses the socket now: only while open, and not while restoring. */
+  private holdsPause(): boolean {
+    return this.state === "open" && !this.restoring;
   }
 
   /** @internal */
@@ -906,7 +911,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** @internal Recovery has restored the channels: a read hold taken meanwhile now pauses the socket. */
   restored(): void {
     this.restoring = false;
-    if (this.readHolds > 0 && this.state === "open") this.socket.pause();
+    if (this.readHolds > 0 && this.holdsPause()) this.socket.pause();
   }
 
   /** @internal Recovery: the channels waiting to be restored, by id. */

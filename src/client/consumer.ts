@@ -118,9 +118,8 @@ export class MessageStream implements AsyncIterableIterator<Message> {
       return;
     }
     if (this.done) return;
-    const w = this.waiters.shift();
-    if (w !== undefined) {
-      w.resolve({ value: msg, done: false });
+    if (this.waiters.length > 0) {
+      this.waiters.shift()!.resolve({ value: msg, done: false });
       return;
     }
     this.buffer.push(msg);
@@ -152,10 +151,15 @@ export class MessageStream implements AsyncIterableIterator<Message> {
    */
   suspend(): void {
     this.release();
-    if (!this.noAck) {
-      this.buffer = [];
-      this.head = 0;
-    }
+    if (!this.noAck) this.takeBuffered();
+  }
+
+  /** Empties the buffer and hands back what was in it and not yet read. */
+  private takeBuffered(): Message[] {
+    const rest = this.buffer.slice(this.head);
+    this.buffer = [];
+    this.head = 0;
+    return rest;
   }
 
   private takeError(): unknown {
@@ -196,9 +200,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     if (!this.left) {
       this.left = true;
       this.release();
-      const buffered = this.buffer.slice(this.head);
-      this.buffer = [];
-      this.head = 0;
+      const buffered = this.takeBuffered();
       this.end(undefined);
       const tag = this.tag ?? (await this.consumerTag.catch(() => undefined));
       if (tag !== undefined) await this.host.cancel(tag).catch(() => undefined);

@@ -166,7 +166,7 @@ export class DeprecatedFeatureError extends ConnectionClosedError {
   constructor(r: CloseReason, feature: string) {
     super(r);
     this.feature = feature;
-    this.setting = `deprecated_features.permit.${feature} = true`;
+    this.setting = permitSetting(feature);
     this.message += ` (the broker no longer permits ${feature}; avoid it, or set "${this.setting}" in rabbitmq.conf on every node)`;
   }
 }
@@ -201,11 +201,16 @@ export class DeprecatedFeatureWarning extends Error {
   /** The rabbitmq.conf line that permits it again. */
   readonly setting: string;
   constructor(feature: string, what: string) {
-    const setting = `deprecated_features.permit.${feature} = true`;
+    const setting = permitSetting(feature);
     super(`${what}: RabbitMQ 4.3 and later deny ${feature} by default; set "${setting}" on every node to permit it`);
     this.feature = feature;
     this.setting = setting;
   }
+}
+
+/** The rabbitmq.conf line that permits a deprecated feature again (RabbitMQ "Deprecated Features"). */
+function permitSetting(feature: string): string {
+  return `deprecated_features.permit.${feature} = true`;
 }
 
 /** The operation was aborted by the caller's AbortSignal. */

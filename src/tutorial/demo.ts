@@ -20,7 +20,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, NotFoundError } from "../index.js";
 import { redactUrl } from "./errors.js";
-import { BrokerNotFoundError, findBroker, probeAmqp, type FoundBroker } from "./find-broker.js";
+import { BrokerNotFoundError, findBroker, probeAmqp, rabbitmqctlFromEnv, type FoundBroker } from "./find-broker.js";
 
 /** How long a step may take before the demo gives up on it. */
 const STEP_TIMEOUT_MS = 20_000;
@@ -133,9 +133,9 @@ class Running {
 function rabbitmqctl(broker: FoundBroker, args: string[]): Promise<string | undefined> {
   let file: string;
   let argv: string[];
-  const command = process.env["WARREN_RABBITMQCTL"];
-  if (command !== undefined && command !== "") {
-    [file, ...argv] = [...command.split(" "), ...args] as [string, ...string[]];
+  const command = rabbitmqctlFromEnv();
+  if (command !== undefined) {
+    [file, ...argv] = [...command, ...args];
   } else if (broker.source === "container" && broker.containerId !== undefined) {
     file = "docker";
     argv = ["exec", broker.containerId, "rabbitmqctl", ...args];

@@ -23,6 +23,15 @@ import { join } from "node:path";
 /** The broker a fresh `apt-get install rabbitmq-server` gives you. */
 export const LOCAL_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672";
 
+/**
+ * The rabbitmqctl of the broker in use when it is not the machine's own: WARREN_RABBITMQCTL, a
+ * command line split on spaces (scripts/test.sh sets "bash scripts/rabbitmq43.sh ctl single").
+ */
+export function rabbitmqctlFromEnv(): [file: string, ...args: string[]] | undefined {
+  const command = process.env["WARREN_RABBITMQCTL"];
+  return command === undefined || command === "" ? undefined : (command.split(" ") as [string, ...string[]]);
+}
+
 /** The image used when a container has to be started. */
 export const RABBITMQ_IMAGE = "rabbitmq:3.13-alpine";
 

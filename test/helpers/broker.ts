@@ -9,7 +9,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { findBroker } from "../../src/tutorial/find-broker.js";
+import { findBroker, rabbitmqctlFromEnv } from "../../src/tutorial/find-broker.js";
 
 export {
   BrokerNotFoundError,
@@ -23,11 +23,6 @@ export {
 
 /** Set by the global setup when no broker could be found: the reason, for every broker test. */
 export const BROKER_ERROR_ENV = "WARREN_BROKER_ERROR";
-/**
- * The rabbitmqctl of the broker under test, as a command line split on spaces (set by
- * scripts/test.sh, e.g. "bash scripts/rabbitmq43.sh ctl single"); unset: the machine's own.
- */
-export const RABBITMQCTL_ENV = "WARREN_RABBITMQCTL";
 /** Set by the global setup when it started a container: its id, for rabbitmqctl(). */
 export const BROKER_CONTAINER_ENV = "WARREN_BROKER_CONTAINER";
 
@@ -71,12 +66,12 @@ const RABBITMQCTL_PATHS = ["/usr/sbin/rabbitmqctl", "/usr/lib/rabbitmq/bin/rabbi
  */
 export function rabbitmqctl(args: string[], options: { timeoutMs?: number } = {}): Promise<string> {
   const container = process.env[BROKER_CONTAINER_ENV];
-  const command = process.env[RABBITMQCTL_ENV];
+  const command = rabbitmqctlFromEnv();
   let file: string;
   let argv: string[];
-  if (command !== undefined && command !== "") {
+  if (command !== undefined) {
     // The broker under test is not the machine's own (scripts/test.sh: RabbitMQ 4.3 in its root).
-    [file, ...argv] = [...command.split(" "), ...args] as [string, ...string[]];
+    [file, ...argv] = [...command, ...args];
   } else if (container !== undefined && container !== "") {
     file = "docker";
     argv = ["exec", container, "rabbitmqctl", ...args];
