@@ -5,18 +5,13 @@
  *   await using conn = await connect("amqp://localhost");
  *   const ch = await conn.openChannel();
  */
-export { connect, Connection, type ConnectOptions, type ConnectionEvents, type FrameMessage } from "./client/connection.js";
-export {
-  Channel,
-  type ChannelEvents,
-  type ExchangeDeclareOptions,
-  type QueueDeclareOptions,
-  type QueueDeclareResult,
-  type PublishOptions,
-  type WaitOptions,
-} from "./client/channel.js";
+export { connect } from "./client/connect.js";
+export { Connection, type FrameMessage } from "./client/connection.js";
+export type { ConnectionEvents, RecoveryEvents, ReconnectingInfo } from "./client/connection-events.js";
+export type { ConnectOptions, RecoveryOptions } from "./client/options.js";
+export type { ChannelEvents, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult, PublishOptions, WaitOptions } from "./client/channel-options.js";
+export { Channel } from "./client/channel.js";
 export { MessageStream, type Consumer, type ConsumeOptions } from "./client/consumer.js";
-export type { RecoveryOptions, RecoveryEvents, ReconnectingInfo } from "./client/recovery.js";
 export { deliveryCount, type Message, type DeliveryFields, type ReturnedMessage } from "./client/message.js";
 export { createRpcClient, RpcClient, type RpcOptions, type CallOptions } from "./client/rpc.js";
 export type { Mechanism } from "./client/sasl.js";

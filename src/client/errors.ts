@@ -218,6 +218,15 @@ export class AbortError extends AmqpError {
   override name = "AbortError";
 }
 
+/** @internal The reply text of a close this client asks for (channel.close, connection.close). */
+export const CLIENT_CLOSE = "closed by the client";
+
+/** @internal The reason a channel or connection closed by this client gives its pending calls. */
+export function clientClose(level: "channel" | "connection"): ChannelClosedError | ConnectionClosedError {
+  const r = { replyCode: ReplyCode.REPLY_SUCCESS, replyText: CLIENT_CLOSE, initiatedBy: "client" } as const;
+  return level === "channel" ? new ChannelClosedError(r) : new ConnectionClosedError(r);
+}
+
 /** @internal A close this client asked for: not an error to report to consumers or "close" listeners. */
 export function isClientClose(e: unknown): boolean {
   return e instanceof ClosedError && e.initiatedBy === "client";

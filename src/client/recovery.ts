@@ -35,339 +35,43 @@
  * with `redelivered: true`) and returns an AmqpError saying so.
  */
 import type { Channel } from "./channel.js";
-import type { ConsumeOptions } from "./consumer.js";
-import { typed, type FieldTable } from "../protocol/table.js";
-import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, isClientClose } from "./errors.js";
-import type { Connection } from "./connection.js";
-import { MAX_TIMER_MS } from "./timer.js";
-
-export interface RecoveryOptions {
-  /** Delay before the first reconnect attempt, in ms (default 100). */
-  initialDelay?: number;
-  /** Upper bound of the delay between attempts, in ms (default 30000). */
-  maxDelay?: number;
-  /** Each attempt waits `factor` times longer than the one before (default 2). */
-  factor?: number;
-  /**
-   * Jitter, 0 to 1 (default 0.5): each delay is drawn at random from [d * (1 - jitter), d], so
-   * that many clients cut off together do not all come back in the same instant.
-   */
-  jitter?: number;
-  /** Rounds of attempts (each round tries every host in order) before giving up; default Infinity. */
-  maxAttempts?: number;
-  /**
-   * How long calls and publishes made while the connection is down wait for it to come back,
-   * in ms, before rejecting with a TimeoutError (default: the connection's `timeout`). A publish
-   * can also be given `signal` to stop waiting.
-   */
-  waitTimeout?: number;
-  /** Send unconfirmed publishes again on the new connection instead of rejecting them (default false). */
-  republishUnconfirmed?: boolean;
-}
-
-export interface ReconnectingInfo {
-  /** 1 for the first round after a loss. */
-  attempt: number;
-  /** Milliseconds until this attempt. */
-  delay: number;
-  /** Why the previous attempt failed (for the first attempt: why the connection was lost). */
-  error: AmqpError | undefined;
-}
-
-export interface RecoveryEvents {
-  /** The connection was lost; recovery begins. */
-  disconnect: [err: AmqpError];
-  /** A reconnect attempt is scheduled. */
-  reconnecting: [info: ReconnectingInfo];
-  /** A new connection is up (topology and channels are being restored). */
-  reconnected: [info: { attempt: number; hostname: string; port: number }];
-  /** A server-named queue was declared again and got a new name. */
-  queueRenamed: [info: { from: string; to: string }];
-  /** Recovery is complete: topology, channels, prefetch, confirm mode and consumers are back. */
-  topologyRecovered: [];
-  /** Something could not be restored (`what` names it); the rest of recovery went on. */
-  recoveryError: [err: AmqpError, what: string];
-  /** Recovery gave up (maxAttempts); "close" follows with the same error. */
-  recoveryFailed: [err: AmqpError];
-}
-
-/** What recovery reads of a host to reconnect to (connect()'s resolved options, one per URL). */
-interface Endpoint {
-  hostname: string;
-  port: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// waiting for the connection to come back
-
-/**
- * @internal Callers held while the connection is down: each waits at most `ms` (TimeoutError) and can be
- * let go by its AbortSignal (AbortError); all are released by open() or rejected by fail().
- */
-export class ResumeGate {
-  private waiters = new Set<{ resolve: () => void; reject: (e: unknown) => void }>();
-
-  wait(ms: number, what: string, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new AbortError(`${what} aborted while the connection was recovering`));
-    return new Promise<void>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        this.waiters.delete(w);
-      };
-      const w = {
-        resolve: () => (done(), resolve()),
-        reject: (e: unknown) => (done(), reject(e)),
-      };
-      const onAbort = () => w.reject(new AbortError(`${what} aborted while the connection was recovering`));
-      const timer = setTimeout(() => w.reject(new TimeoutError(`${what} waited ${ms} ms for the connection to recover`)), ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.waiters.add(w);
-    });
-  }
-
-  /** Let everyone go, in the order they came. */
-  open(): void {
-    for (const w of [...this.waiters]) w.resolve();
-  }
-
-  fail(err: unknown): void {
-    for (const w of [...this.waiters]) w.reject(err);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// what a channel had set up
-
-/** @internal A consumer as it was started, to start it again. */
-export interface ConsumerRecord {
-  queue: string;
-  options: ConsumeOptions;
-  /** The per-consumer prefetch (basic.qos global=false) in force when it was started. */
-  prefetch: { count: number; size: number };
-  /**
-   * A stream consumer (started with `x-stream-offset`): the offset of the last message delivered
-   * to it, from each delivery's `x-stream-offset` header. Restarted, it resumes after that one
-   * instead of at its original offset, so it gets no message twice and misses none.
-   */
-  streamOffset?: number | bigint;
-}
-
-/** @internal The basic.consume arguments that start a recorded consumer again. */
-export function resumeArguments(c: ConsumerRecord): Record<string, unknown> {
-  const args = c.options.arguments ?? {};
-  if (c.streamOffset === undefined) return args;
-  const next = typeof c.streamOffset === "bigint" ? c.streamOffset + 1n : c.streamOffset + 1;
-  return { ...args, "x-stream-offset": typed("l", next) };
-}
-
-/** @internal @internal Per channel: prefetch and consumers, in the order they were set up. */
-export class ChannelRecord {
-  constructor(private readonly topology: Topology) {}
-
-  /** The latest basic.qos global=false (applies to consumers started after it). */
-  perConsumer = { count: 0, size: 0 };
-  /** The latest basic.qos global=true, if any. */
-  shared: { count: number; size: number } | undefined;
-  readonly consumers = new Map<string, ConsumerRecord>();
-
-  qos(count: number, size: number, global: boolean): void {
-    if (global) this.shared = { count, size };
-    else this.perConsumer = { count, size };
-  }
-
-  consumer(tag: string, queue: string, options: ConsumeOptions): ConsumerRecord {
-    const record: ConsumerRecord = { queue, options, prefetch: this.perConsumer };
-    this.consumers.set(tag, record);
-    this.topology.consumerAdded(queue);
-    return record;
-  }
-
-  /** The consumer ended (cancelled by us or the broker). */
-  drop(tag: string): void {
-    const c = this.consumers.get(tag);
-    if (c === undefined) return;
-    this.consumers.delete(tag);
-    this.topology.consumerRemoved(c.queue);
-  }
-
-  /** The channel closed: all its consumers ended. */
-  clear(): void {
-    for (const tag of [...this.consumers.keys()]) this.drop(tag);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// topology
-
-interface ExchangeRecord {
-  type: string;
-  durable: boolean;
-  autoDelete: boolean;
-  internal: boolean;
-  arguments: FieldTable;
-}
-interface QueueRecord {
-  durable: boolean;
-  exclusive: boolean;
-  autoDelete: boolean;
-  arguments: FieldTable;
-  /** Declared with "": the broker names it, so it is declared with "" again and may be renamed. */
-  serverNamed: boolean;
-}
-interface BindingRecord {
-  kind: "queue" | "exchange";
-  destination: string;
-  source: string;
-  routingKey: string;
-  arguments: FieldTable;
-}
-
-/** A stable key for a field table (bigint and Buffers included), to tell bindings apart. */
-function tableKey(t: FieldTable): string {
-  return JSON.stringify(t, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v));
-}
-function bindingKey(b: BindingRecord): string {
-  return JSON.stringify([b.kind, b.destination, b.source, b.routingKey, tableKey(b.arguments)]);
-}
-
-/** @internal @internal The exchanges, queues and bindings declared through one connection, in order. */
-export class Topology {
-  readonly exchanges = new Map<string, ExchangeRecord>();
-  readonly queues = new Map<string, QueueRecord>();
-  readonly bindings = new Map<string, BindingRecord>();
-  /** Consumers per queue, over every channel: an auto-delete queue is gone when its last one ends. */
-  private readonly consumerCounts = new Map<string, number>();
-  /** Old name -> new name of server-named queues, over the connection's life. */
-  private readonly renames = new Map<string, string>();
-
-  consumerAdded(queue: string): void {
-    this.consumerCounts.set(queue, (this.consumerCounts.get(queue) ?? 0) + 1);
-  }
-
-  consumerRemoved(name: string): void {
-    const queue = this.queueName(name);
-    const n = (this.consumerCounts.get(queue) ?? 1) - 1;
-    if (n > 0) {
-      this.consumerCounts.set(queue, n);
-      return;
-    }
-    this.consumerCounts.delete(queue);
-    // The broker deletes an auto-delete queue once its last consumer is gone: so does the record,
-    // or recovery would bring back a queue that nobody consumes and nothing will ever delete.
-    if (this.queues.get(queue)?.autoDelete === true) this.queueDeleted(queue);
-  }
-
-  exchangeDeclared(name: string, r: ExchangeRecord): void {
-    // The default exchange and amq.* always exist and may not be declared (403).
-    if (name === "" || name.startsWith("amq.")) return;
-    this.exchanges.set(name, r);
-  }
-
-  exchangeDeleted(name: string): void {
-    this.exchanges.delete(name);
-    for (const [k, b] of this.bindings) if (b.source === name || (b.kind === "exchange" && b.destination === name)) this.bindings.delete(k);
-  }
-
-  queueDeclared(asked: string, name: string, r: Omit<QueueRecord, "serverNamed">): void {
-    this.queues.set(name, { ...r, serverNamed: asked === "" });
-  }
-
-  queueDeleted(name: string): void {
-    this.queues.delete(name);
-    for (const [k, b] of this.bindings) if (b.kind === "queue" && b.destination === name) this.bindings.delete(k);
-  }
-
-  bound(b: BindingRecord): void {
-    this.bindings.set(bindingKey(b), b);
-  }
-
-  unbound(b: BindingRecord): void {
-    this.bindings.delete(bindingKey(b));
-  }
-
-  /** The current name of a queue that may have been renamed by recovery (once or more). */
-  queueName(name: string): string {
-    let n = name;
-    for (let next = this.renames.get(n); next !== undefined; next = this.renames.get(n)) n = next;
-    return n;
-  }
-
-  /** A server-named queue came back as `to`: its record, bindings and consumer count follow. */
-  rename(from: string, to: string): void {
-    this.renames.set(from, to);
-    const q = this.queues.get(from);
-    this.queues.delete(from);
-    if (q !== undefined) this.queues.set(to, q);
-    const consumers = this.consumerCounts.get(from);
-    this.consumerCounts.delete(from);
-    if (consumers !== undefined) this.consumerCounts.set(to, consumers);
-    for (const [k, b] of [...this.bindings]) {
-      if (b.kind === "queue" && b.destination === from) {
-        this.bindings.delete(k);
-        this.bound({ ...b, destination: to });
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// the recovery loop
+import type { ConnectionEvents } from "./connection-events.js";
+import type { ConnectionControl, RecoveryHooks } from "./connection.js";
+import { AmqpError, ConnectionClosedError, isClientClose } from "./errors.js";
+import type { ResolvedOptions, ResolvedRecovery } from "./options.js";
+import { Topology } from "./topology.js";
+import { Waiters, sleep } from "./wait.js";
 
 /** @internal The delay before attempt n (1-based): exponential, capped, with jitter. */
-export function backoffDelay(attempt: number, o: Required<Pick<RecoveryOptions, "initialDelay" | "maxDelay" | "factor" | "jitter">>, random = Math.random): number {
+export function backoffDelay(attempt: number, o: Pick<ResolvedRecovery, "initialDelay" | "maxDelay" | "factor" | "jitter">, random = Math.random): number {
   const base = Math.min(o.maxDelay, o.initialDelay * o.factor ** Math.max(0, attempt - 1));
   return Math.round(base * (1 - o.jitter * random()));
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-/** @internal @internal One per recovering connection. */
-export class Recovery<E extends Endpoint = Endpoint> {
+/** One per recovering connection: the reconnect loop, and the record of what to restore. */
+export class Recovery implements RecoveryHooks {
   readonly topology = new Topology();
-  readonly initialDelay: number;
-  readonly maxDelay: number;
-  readonly factor: number;
-  readonly jitter: number;
-  readonly maxAttempts: number;
-  readonly republishUnconfirmed: boolean;
-  private readonly waitTimeoutOption: number | undefined;
-  /** Holds openChannel() while there is no socket. */
-  readonly connected = new ResumeGate();
+  /** Callers waiting for a socket (openChannel while recovering). */
+  private readonly reconnected = new Waiters();
   private running = false;
   private readonly abort = new AbortController();
   /** Why the connection was lost, or why the latest connect attempt failed. */
   private lastError: AmqpError | undefined;
 
+  /** `connectTo` opens a plain connection to one endpoint, whose socket `target` then adopts. */
   constructor(
-    private readonly conn: Connection,
-    private readonly endpoints: readonly E[],
-    private readonly connectTo: (endpoint: E, signal: AbortSignal) => Promise<Connection>,
-    options: RecoveryOptions,
-  ) {
-    this.initialDelay = timerMs(options.initialDelay ?? 100, "initialDelay");
-    this.maxDelay = timerMs(options.maxDelay ?? 30_000, "maxDelay");
-    this.factor = nonNegative(options.factor ?? 2, "factor");
-    this.jitter = options.jitter ?? 0.5;
-    if (!(this.jitter >= 0 && this.jitter <= 1)) throw new RangeError(`recovery.jitter must be between 0 and 1, got ${options.jitter}`);
-    this.maxAttempts = options.maxAttempts ?? Infinity;
-    if (!(this.maxAttempts >= 1)) throw new RangeError(`recovery.maxAttempts must be at least 1, got ${options.maxAttempts}`);
-    this.waitTimeoutOption = options.waitTimeout === undefined ? undefined : timerMs(options.waitTimeout, "waitTimeout");
-    this.republishUnconfirmed = options.republishUnconfirmed ?? false;
-  }
+    private readonly target: ConnectionControl,
+    private readonly endpoints: readonly ResolvedOptions[],
+    private readonly connectTo: (endpoint: ResolvedOptions, signal: AbortSignal) => Promise<ConnectionControl>,
+    private readonly options: ResolvedRecovery,
+  ) {}
 
   get waitTimeout(): number {
-    return this.waitTimeoutOption ?? this.conn.options.timeout;
+    return this.options.waitTimeout ?? this.target.options.timeout;
+  }
+
+  get republishUnconfirmed(): boolean {
+    return this.options.republishUnconfirmed;
   }
 
   /** Whether a loss for this reason is worth reconnecting after (not a refusal, not a protocol error, not our own close). */
@@ -375,14 +79,18 @@ export class Recovery<E extends Endpoint = Endpoint> {
     return !this.abort.signal.aborted && reason instanceof ConnectionClosedError && reason.recoverable && reason.initiatedBy !== "client";
   }
 
-  /** The current name of a queue that may have been renamed by recovery. */
-  queueName(name: string): string {
-    return this.topology.queueName(name);
+  connected(what: string, signal: AbortSignal | undefined): Promise<void> {
+    return this.reconnected.wait(`${what} (waiting for the connection to recover)`, { timeout: this.waitTimeout, signal });
+  }
+
+  private emit<K extends keyof ConnectionEvents>(event: K, ...args: ConnectionEvents[K]): void {
+    const conn = this.target.connection;
+    (conn.emit as (e: K, ...a: ConnectionEvents[K]) => boolean).call(conn, event, ...args);
   }
 
   /** The connection was lost (it is now "recovering"): start the loop unless it runs already. */
   lost(reason: AmqpError): void {
-    this.conn.emit("disconnect", reason);
+    this.emit("disconnect", reason);
     this.lastError = reason;
     if (this.running) return; // lost again while restoring: the loop notices and starts over
     this.running = true;
@@ -390,57 +98,54 @@ export class Recovery<E extends Endpoint = Endpoint> {
       .finally(() => (this.running = false))
       .then((recovered) => {
         // Only once the loop is over: a listener that loses the connection again starts a new one.
-        if (recovered) this.conn.emit("topologyRecovered");
+        if (recovered) this.emit("topologyRecovered");
       })
       .catch((err: unknown) => {
         // A bug in recovery itself, or a listener that threw: close rather than leave the
         // connection hanging in "recovering".
-        this.conn.fail(err instanceof AmqpError ? err : new AmqpError(`recovery failed: ${String(err)}`, { cause: err }));
+        this.target.fail(err instanceof AmqpError ? err : new AmqpError(`recovery failed: ${String(err)}`, { cause: err }));
       });
   }
 
-  /** The user closed the connection: stop trying. */
   stop(reason: AmqpError): void {
     this.abort.abort();
-    this.connected.fail(reason);
+    this.reconnected.fail(reason);
   }
 
   /** Reconnects and restores; true when the connection is open again with everything restored. */
   private async run(): Promise<boolean> {
-    const conn = this.conn;
+    const target = this.target;
     const signal = this.abort.signal;
     let attempt = 0;
     for (;;) {
       if (signal.aborted) return false;
-      if (attempt >= this.maxAttempts) {
+      if (attempt >= this.options.maxAttempts) {
         this.giveUp(attempt);
         return false;
       }
       attempt++;
-      const delay = backoffDelay(attempt, this);
-      conn.emit("reconnecting", { attempt, delay, error: this.lastError });
+      const delay = backoffDelay(attempt, this.options);
+      this.emit("reconnecting", { attempt, delay, error: this.lastError });
       await sleep(delay, signal);
       if (signal.aborted) return false;
-      let fresh: Connection | undefined;
-      let endpoint: E | undefined;
+      let fresh: ConnectionControl | undefined;
       for (const e of this.endpoints) {
         try {
           fresh = await this.connectTo(e, signal);
-          endpoint = e;
           break;
         } catch (err) {
           this.lastError = err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err });
           if (signal.aborted) return false;
         }
       }
-      if (fresh === undefined || endpoint === undefined) continue;
+      if (fresh === undefined) continue;
       if (signal.aborted) {
-        void fresh.close();
+        void fresh.connection.close();
         return false;
       }
-      conn.adopt(fresh);
-      conn.emit("reconnected", { attempt, hostname: endpoint.hostname, port: endpoint.port });
-      this.connected.open();
+      target.adopt(fresh);
+      this.emit("reconnected", { attempt, hostname: fresh.options.hostname, port: fresh.options.port });
+      this.reconnected.wake();
       for (const [step, what] of [
         [() => this.restoreTopology(), "topology"],
         [() => this.restoreChannels(), "channels"],
@@ -448,18 +153,18 @@ export class Recovery<E extends Endpoint = Endpoint> {
         try {
           await step();
         } catch (err) {
-          if (conn.state !== "open") break; // lost again (or closed): see below
+          if (target.state !== "open") break; // lost again (or closed): see below
           this.report(err, what);
         }
       }
-      if (conn.state === "recovering") continue; // lost again: another round
-      conn.restored();
-      return conn.state === "open";
+      if (target.state === "recovering") continue; // lost again: another round
+      target.restored();
+      return target.state === "open";
     }
   }
 
   private report(err: unknown, what: string): void {
-    this.conn.emit("recoveryError", err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err }), what);
+    this.emit("recoveryError", err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err }), what);
   }
 
   private giveUp(attempts: number): void {
@@ -471,9 +176,9 @@ export class Recovery<E extends Endpoint = Endpoint> {
       cause: last,
     });
     this.abort.abort();
-    this.connected.fail(err);
-    this.conn.emit("recoveryFailed", err);
-    this.conn.fail(err);
+    this.reconnected.fail(err);
+    this.emit("recoveryFailed", err);
+    this.target.fail(err);
   }
 
   /**
@@ -483,19 +188,12 @@ export class Recovery<E extends Endpoint = Endpoint> {
   private async restoreTopology(): Promise<void> {
     const t = this.topology;
     let ch: Channel | undefined;
-    const channel = async (): Promise<Channel> => {
-      if (ch === undefined || ch.closed) {
-        ch = await this.conn.openChannel();
-        ch.recordTopology = false;
-      }
-      return ch;
-    };
     const attempt = async (what: string, fn: (c: Channel) => Promise<void>): Promise<void> => {
-      const c = await channel();
+      if (ch === undefined || ch.closed) ch = await this.target.openUnrecordedChannel();
       try {
-        await fn(c);
+        await fn(ch);
       } catch (err) {
-        if (this.conn.state !== "open") throw err;
+        if (this.target.state !== "open") throw err;
         this.report(err, what);
       }
     };
@@ -507,7 +205,7 @@ export class Recovery<E extends Endpoint = Endpoint> {
         const r = await c.queueDeclare(q.serverNamed ? "" : name, q);
         if (r.queue !== name) {
           t.rename(name, r.queue);
-          this.conn.emit("queueRenamed", { from: name, to: r.queue });
+          this.emit("queueRenamed", { from: name, to: r.queue });
         }
       });
     }
@@ -522,24 +220,13 @@ export class Recovery<E extends Endpoint = Endpoint> {
 
   /** Open every channel that was open again, in id order, with its prefetch, confirm mode and consumers. */
   private async restoreChannels(): Promise<void> {
-    for (const ch of this.conn.recoveringChannels()) {
+    for (const ch of this.target.recoveringChannels()) {
       try {
         await ch.restore();
       } catch (err) {
-        if (this.conn.state !== "open") throw err;
+        if (this.target.state !== "open") throw err;
         if (!isClientClose(err)) this.report(err, `channel ${ch.id}`); // not when the user closed it meanwhile
       }
     }
   }
-}
-
-function nonNegative(v: number, name: string): number {
-  if (!(typeof v === "number" && v >= 0)) throw new RangeError(`recovery.${name} must be a number >= 0, got ${String(v)}`);
-  return v;
-}
-
-/** A delay in ms, handed to setTimeout as it is. */
-function timerMs(v: number, name: string): number {
-  if (nonNegative(v, name) > MAX_TIMER_MS) throw new RangeError(`recovery.${name} must be at most ${MAX_TIMER_MS} ms (setTimeout's limit), got ${String(v)}`);
-  return v;
 }

@@ -6,7 +6,7 @@
  */
 import type { Channel, PublishOptions } from "./channel.js";
 import { AbortError, AmqpError, TimeoutError } from "./errors.js";
-import { MAX_TIMER_MS, isTimeout } from "./timer.js";
+import { MAX_TIMER_MS, isTimeout } from "./wait.js";
 import type { Message } from "./message.js";
 
 const REPLY_TO = "amq.rabbitmq.reply-to";

@@ -1,0 +1,46 @@
+/**
+ * What a channel needs of its connection, declared on the channel's side: connection.ts
+ * implements it, and channel code reaches the connection through nothing else.
+ */
+import type { BasicProperties } from "../protocol/properties.js";
+import type { FieldTable } from "../protocol/table.js";
+import type { AckWriter } from "./delivery-tags.js";
+import type { AmqpError } from "./errors.js";
+import type { ResolvedOptions } from "./options.js";
+import type { Topology } from "./topology.js";
+
+/** The write path a channel uses (outbound.ts). */
+export interface ChannelWriter extends AckWriter {
+  publish(channel: number, exchange: string, routingKey: string, mandatory: boolean, properties: BasicProperties, body: Uint8Array): void;
+  /** Backpressure: resolved while the socket can take more. */
+  writable(): Promise<void>;
+}
+
+/** What a channel of a recovering connection reads of its recovery. */
+export interface ChannelRecovery {
+  readonly topology: Topology;
+  /** How long calls wait for the connection to come back (ms). */
+  readonly waitTimeout: number;
+  readonly republishUnconfirmed: boolean;
+}
+
+/** Everything a channel needs of its connection. */
+export interface ChannelHost {
+  /** The public `connection` property. */
+  readonly connection: unknown;
+  readonly out: ChannelWriter;
+  /** The connection's sync-call timeout (ms) and its largest message body accepted. */
+  readonly options: Pick<ResolvedOptions, "timeout" | "maxMessageSize">;
+  /** The connection's close has begun: nothing may be sent after connection.close. */
+  readonly closing: boolean;
+  /** Why the connection closed (undefined while open). */
+  readonly reason: AmqpError | undefined;
+  readonly serverProperties: FieldTable;
+  readonly recovery: ChannelRecovery | undefined;
+  /** The channel id is free again (only after close-ok, sent or received). */
+  release(id: number): void;
+  /** Stop and resume reading the socket (a consumer iterator's buffer is full, then has room). */
+  holdReading(): void;
+  releaseReading(): void;
+}
+

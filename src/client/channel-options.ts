@@ -1,0 +1,81 @@
+/** The options, results and events of Channel (public types). */
+import type { BasicProperties } from "../protocol/properties.js";
+import type { FieldTable } from "../protocol/table.js";
+import type { AmqpError, DeprecatedFeatureWarning } from "./errors.js";
+import type { Message, ReturnedMessage } from "./message.js";
+
+/**
+ * Bounds on one synchronous call: `timeout` (ms, default the connection's `timeout`) ends the
+ * wait for the reply with TimeoutError (the channel is then closed: a late reply would answer
+ * the wrong call); `signal` ends it with AbortError -- a call still queued is never sent, a call
+ * already sent may still take effect on the broker (its reply is read and dropped).
+ */
+export interface WaitOptions {
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface ExchangeDeclareOptions extends WaitOptions {
+  durable?: boolean;
+  autoDelete?: boolean;
+  internal?: boolean;
+  /** Only check that it exists (404 if not). */
+  passive?: boolean;
+  arguments?: FieldTable;
+}
+export interface QueueDeclareOptions extends WaitOptions {
+  durable?: boolean;
+  exclusive?: boolean;
+  autoDelete?: boolean;
+  passive?: boolean;
+  /** x-queue-type, x-message-ttl, x-max-length, x-dead-letter-exchange, ... */
+  arguments?: FieldTable;
+  /**
+   * x-queue-type: "classic", "quorum" (replicated, durable; the kind the official tutorials
+   * use now) or "stream". Overrides `arguments`.
+   */
+  queueType?: "classic" | "quorum" | "stream";
+  /** x-delivery-limit (quorum): deliveries after which a message is dead-lettered or dropped. */
+  deliveryLimit?: number;
+  /** x-dead-letter-strategy (quorum): "at-most-once" (the default) or "at-least-once". */
+  deadLetterStrategy?: "at-most-once" | "at-least-once";
+}
+export interface PublishOptions extends BasicProperties {
+  /** Return the message (the "return" event) if no queue takes it. */
+  mandatory?: boolean;
+  /**
+   * Stops the publish's waits with AbortError: held by channel.flow (then it is never sent),
+   * for the socket to drain or the connection to be unblocked, for the broker's confirm, or
+   * (with recovery) for the connection to come back. Aborted after it was sent, the message may
+   * still reach the broker.
+   */
+  signal?: AbortSignal;
+}
+export interface QueueDeclareResult {
+  queue: string;
+  messageCount: number;
+  consumerCount: number;
+}
+
+/** A declare's `arguments` with its typed queue options written in under their x- names. */
+export function queueArguments(o: QueueDeclareOptions): FieldTable {
+  if (o.queueType === undefined && o.deliveryLimit === undefined && o.deadLetterStrategy === undefined) return o.arguments ?? {};
+  const args: FieldTable = { ...o.arguments };
+  if (o.queueType !== undefined) args["x-queue-type"] = o.queueType;
+  if (o.deliveryLimit !== undefined) args["x-delivery-limit"] = o.deliveryLimit;
+  if (o.deadLetterStrategy !== undefined) args["x-dead-letter-strategy"] = o.deadLetterStrategy;
+  return args;
+}
+
+export interface ChannelEvents {
+  /** A mandatory publish could not be routed. */
+  return: [msg: ReturnedMessage];
+  /** The channel closed; err is undefined for a close by this client. */
+  close: [err: AmqpError | undefined];
+  /** The broker cancelled a consumer (consumer_cancel_notify). */
+  cancel: [consumerTag: string];
+  /** A consumer callback threw or rejected. Without a listener, the error is printed as a process warning. */
+  consumerError: [err: unknown, msg: Message];
+  /** The broker will not do what a call asked, though it answered ok. Without a listener, a process warning. */
+  warning: [warning: DeprecatedFeatureWarning];
+}

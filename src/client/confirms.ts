@@ -1,0 +1,98 @@
+/**
+ * A channel's confirm window (RabbitMQ "Publisher Confirms"): once confirm.select is written,
+ * the broker numbers the publishes that follow it on the wire from 1, and acks or nacks each
+ * (or, with multiple, every one up to a number). Each publish waits here until its number is
+ * confirmed.
+ *
+ * Settled entries become holes below `head`; the list is compacted only now and then, so a
+ * confirm costs what it settles, not a splice of the whole window.
+ */
+import { NackError, type AmqpError } from "./errors.js";
+import { Waiters, type Bounds, bounded } from "./wait.js";
+
+export interface Unconfirmed {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  /** With recovery.republishUnconfirmed: what to publish again if the connection is lost first. */
+  republish?: () => Promise<void>;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+export class ConfirmWindow {
+  private list: (Unconfirmed | undefined)[] = [];
+  /** Sequence number of list[0]. */
+  private base = 1;
+  /** list[0 .. head) are all settled (holes), waiting for the next compaction. */
+  private head = 0;
+  /** Publishes waiting for their confirm. */
+  count = 0;
+  private readonly settled = new Waiters();
+
+  /** The next publish on the wire: resolves on its ack, rejects with NackError on its nack. */
+  add(republish?: () => Promise<void>): Promise<void> {
+    this.count++;
+    return new Promise<void>((resolve, reject) => this.list.push(republish ? { resolve, reject, republish } : { resolve, reject }));
+  }
+
+  /** basic.ack / basic.nack from the broker for publish `tag` (and, with multiple, every one before it). */
+  confirm(tag: number, multiple: boolean, nack: boolean): void {
+    const list = this.list;
+    const idx = tag - this.base;
+    if (idx < 0 || idx >= list.length) return; // already settled, e.g. a repeated multiple ack
+    for (let i = multiple ? this.head : idx; i <= idx; i++) {
+      const u = list[i];
+      if (u === undefined) continue;
+      list[i] = undefined;
+      this.count--;
+      if (nack) u.reject(new NackError(`the broker nacked publish #${tag}${multiple ? " (multiple)" : ""}`));
+      else u.resolve();
+    }
+    let head = this.head;
+    while (head < list.length && list[head] === undefined) head++;
+    if (head === list.length || (head >= 1024 && head * 2 >= list.length)) {
+      list.splice(0, head);
+      this.base += head;
+      head = 0;
+    }
+    this.head = head;
+    if (this.count === 0) this.settled.wake();
+  }
+
+  /** Resolves once every publish so far is settled; `bounds` end the wait, not the publishes. */
+  waitAll(bounds: Bounds): Promise<void> {
+    if (this.count === 0) return RESOLVED;
+    const settled = this.settled.wait("waitForConfirms");
+    return bounds.timeout === undefined && bounds.signal === undefined ? settled : bounded(settled, bounds, "waitForConfirms");
+  }
+
+  /** Empties the window, handing back what was waiting in it, in order. */
+  take(): Unconfirmed[] {
+    const waiting = this.list.filter((u): u is Unconfirmed => u !== undefined);
+    this.list = [];
+    this.head = 0;
+    this.count = 0;
+    return waiting;
+  }
+
+  /** A new channel numbers its publishes from 1 again (after a recovery). */
+  restart(): void {
+    this.base = 1;
+  }
+
+  /** Whether anyone waits in waitAll(). */
+  get waited(): boolean {
+    return this.settled.size > 0;
+  }
+
+  /** The channel went: every publish waiting and every waitAll() rejects with `reason`. */
+  fail(reason: AmqpError): void {
+    for (const u of this.take()) u.reject(reason);
+    this.settled.fail(reason);
+  }
+
+  /** Only waitAll() callers fail (the publishes were taken by recovery). */
+  failWaiters(reason: AmqpError): void {
+    this.settled.fail(reason);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * connect(): resolve the options (one endpoint per URL), try the endpoints in order, and with
+ * `recovery` give the connection its reconnect loop. The only file that knows both the
+ * connection (connection.ts) and recovery (recovery.ts).
+ */
+import net from "node:net";
+import tls from "node:tls";
+import type { Duplex } from "node:stream";
+import { Connection, type ConnectionControl, type RecoveryHooks } from "./connection.js";
+import { AbortError, ConnectionClosedError, TimeoutError, type AmqpError } from "./errors.js";
+import { resolveOptions, resolveRecovery, type ConnectOptions, type ResolvedOptions } from "./options.js";
+import { Recovery } from "./recovery.js";
+import { redact } from "./url.js";
+
+/**
+ * Connect and complete the handshake. `connect("amqp://user:pass@host/vhost?heartbeat=30")` or
+ * `connect({ hostname, port, username, password, vhost, tls, ... })`. With a list of URLs, each
+ * is tried in order and the first to connect is used; if none does, the last error is thrown.
+ * With `recovery`, the connection reconnects by itself after a loss (see recovery.ts).
+ */
+export async function connect(urlOrOptions?: string | ConnectOptions): Promise<Connection> {
+  const given: ConnectOptions = typeof urlOrOptions === "string" ? { url: urlOrOptions } : (urlOrOptions ?? {});
+  const urls: readonly (string | undefined)[] = typeof given.url === "string" || given.url === undefined ? [given.url] : given.url;
+  if (urls.length === 0) throw new TypeError("connect: url is an empty list");
+  const endpoints = urls.map((url) => resolveOptions({ ...given, url }));
+  const options = given.recovery === undefined || given.recovery === false ? undefined : resolveRecovery(given.recovery === true ? {} : given.recovery);
+  const recovery = options && ((control: ConnectionControl) => new Recovery(control, endpoints, connectTo, options));
+  let lastError: unknown;
+  for (const o of endpoints) {
+    try {
+      return (await connectTo(o, given.signal, recovery)).connection;
+    } catch (e) {
+      lastError = e;
+      if (given.signal?.aborted || !(e instanceof ConnectionClosedError || e instanceof TimeoutError)) throw e;
+    }
+  }
+  throw lastError;
+}
+
+/** Connect to one endpoint: socket (or transport), then the handshake, within connectionTimeout. */
+async function connectTo(o: ResolvedOptions, signal: AbortSignal | undefined, recovery?: (control: ConnectionControl) => RecoveryHooks): Promise<ConnectionControl> {
+  if (signal?.aborted) throw new AbortError("connect aborted");
+  const socket = o.transport ? o.transport() : openSocket(o);
+  const control = Connection.create(o, socket, recovery);
+  const conn = control.connection;
+  const where = `${o.tls ? "amqps" : "amqp"}://${o.hostname}:${o.port}`;
+  const timer = setTimeout(() => control.fail(new TimeoutError(`could not connect to ${where} within ${o.connectionTimeout} ms`)), o.connectionTimeout);
+  const onAbort = () => control.fail(new AbortError("connect aborted"));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let onClose: ((err: AmqpError | undefined) => void) | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const begin = () => control.start().then(resolve, reject);
+      if (o.transport) begin();
+      else socket.once(o.tls ? "secureConnect" : "connect", begin);
+      // Errors before the handshake starts (ECONNREFUSED, DNS, TLS) arrive through fail() too.
+      onClose = (err) => reject(err ?? new ConnectionClosedError({ replyCode: 0, replyText: "closed during connect", initiatedBy: "library" }));
+      conn.once("close", onClose);
+    });
+  } catch (e) {
+    if (e instanceof ConnectionClosedError && e.initiatedBy === "library" && e.replyCode === 0) {
+      throw new ConnectionClosedError({ replyCode: 0, replyText: `could not connect to ${redact(where)}: ${e.replyText.replace(/^connection lost: /, "")}`, initiatedBy: "library", cause: e.cause });
+    }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    if (onClose) conn.off("close", onClose);
+    signal?.removeEventListener("abort", onAbort);
+  }
+  return control;
+}
+
+function openSocket(o: ResolvedOptions): Duplex {
+  const socket = o.tls
+    ? tls.connect({ servername: net.isIP(o.hostname) ? undefined : o.hostname, ...o.tls, host: o.hostname, port: o.port })
+    : net.connect({ host: o.hostname, port: o.port });
+  socket.setNoDelay(o.noDelay);
+  return socket;
+}

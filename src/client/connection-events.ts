@@ -1,0 +1,37 @@
+/** The events a Connection emits: its own, and those of automatic recovery (recovery.ts). */
+import type { AmqpError } from "./errors.js";
+
+export interface ReconnectingInfo {
+  /** 1 for the first round after a loss. */
+  attempt: number;
+  /** Milliseconds until this attempt. */
+  delay: number;
+  /** Why the previous attempt failed (for the first attempt: why the connection was lost). */
+  error: AmqpError | undefined;
+}
+
+/** What automatic recovery (recovery.ts) reports. */
+export interface RecoveryEvents {
+  /** The connection was lost; recovery begins. */
+  disconnect: [err: AmqpError];
+  /** A reconnect attempt is scheduled. */
+  reconnecting: [info: ReconnectingInfo];
+  /** A new connection is up (topology and channels are being restored). */
+  reconnected: [info: { attempt: number; hostname: string; port: number }];
+  /** A server-named queue was declared again and got a new name. */
+  queueRenamed: [info: { from: string; to: string }];
+  /** Recovery is complete: topology, channels, prefetch, confirm mode and consumers are back. */
+  topologyRecovered: [];
+  /** Something could not be restored (`what` names it); the rest of recovery went on. */
+  recoveryError: [err: AmqpError, what: string];
+  /** Recovery gave up (maxAttempts); "close" follows with the same error. */
+  recoveryFailed: [err: AmqpError];
+}
+
+export interface ConnectionEvents extends RecoveryEvents {
+  /** The broker stopped reading from this connection (a resource alarm): publishes wait until "unblocked". */
+  blocked: [reason: string];
+  unblocked: [];
+  /** The connection is closed; err is undefined for a close by this client. */
+  close: [err: AmqpError | undefined];
+}

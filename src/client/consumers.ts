@@ -1,0 +1,119 @@
+/**
+ * A channel's consumers by consumer tag, and the few it cancelled lately.
+ *
+ * A delivery for a consumer that is gone (cancelled by us or by the broker, the cancel and the
+ * delivery crossing on the wire) must not sit unacked until the channel closes: the table
+ * remembers the last REMEMBERED_CANCELS tags, so that such a delivery goes back to the queue.
+ * Bounded: a long-lived channel that consumes and cancels forever keeps no more than these.
+ */
+import type { MethodOf } from "../protocol/methods.js";
+import type { FieldTable } from "../protocol/table.js";
+import type { ConsumeOptions, ConsumerSink } from "./consumer.js";
+import type { AmqpError } from "./errors.js";
+import type { Message } from "./message.js";
+import type { ConsumerRecord } from "./topology.js";
+
+const REMEMBERED_CANCELS = 16;
+
+export class ConsumerTable {
+  private readonly sinks = new Map<string, ConsumerSink>();
+  /** Tags of consumers that ended lately -> their noAck. */
+  private readonly cancelled = new Map<string, boolean>();
+
+  get size(): number {
+    return this.sinks.size;
+  }
+
+  /** How many ended consumers are remembered (at most REMEMBERED_CANCELS). */
+  get remembered(): number {
+    return this.cancelled.size;
+  }
+
+  get(tag: string): ConsumerSink | undefined {
+    return this.sinks.get(tag);
+  }
+
+  add(tag: string, sink: ConsumerSink): void {
+    this.sinks.set(tag, sink);
+  }
+
+  /** Whether a delivery for `tag`, which has no consumer, must be given back: a consumer that ended lately and acks. */
+  owesBack(tag: string): boolean {
+    return this.cancelled.get(tag) === false;
+  }
+
+  /** The consumer ended (cancel-ok, or a basic.cancel from the broker): take it out and remember it. */
+  remove(tag: string): ConsumerSink | undefined {
+    const sink = this.sinks.get(tag);
+    if (sink === undefined) return undefined;
+    this.sinks.delete(tag);
+    this.cancelled.delete(tag);
+    this.cancelled.set(tag, sink.noAck);
+    if (this.cancelled.size > REMEMBERED_CANCELS) this.cancelled.delete(this.cancelled.keys().next().value!);
+    return sink;
+  }
+
+  /** The channel closed: every consumer ends, with `reason` unless the client closed it. */
+  endAll(reason: AmqpError | undefined): void {
+    const sinks = [...this.sinks.values()];
+    this.sinks.clear();
+    for (const sink of sinks) sink.end(reason);
+  }
+
+  /** The connection was lost and will be recovered: consumers stay, to be started again. */
+  suspendAll(): void {
+    this.cancelled.clear();
+    for (const sink of this.sinks.values()) sink.suspend?.();
+  }
+
+  forgetCancelled(): void {
+    this.cancelled.clear();
+  }
+}
+
+/** basic.consume for `queue` with these options, as the user starts it and as recovery restarts it. */
+export function consumeMethod(queue: string, consumerTag: string, o: ConsumeOptions): MethodOf<"basic.consume"> {
+  return { name: "basic.consume", queue, consumerTag, noLocal: o.noLocal ?? false, noAck: o.noAck ?? false, exclusive: o.exclusive ?? false, noWait: false, arguments: (o.arguments as FieldTable | undefined) ?? {} };
+}
+
+/**
+ * The callback form of a consumer as a sink: `onMessage` per delivery; what it throws or a
+ * promise it returns rejects with goes to `failed`, never unhandled. `ended` hears every end
+ * of the consumer (err undefined when this client cancelled it).
+ */
+export function callbackSink(onMessage: (msg: Message) => unknown, noAck: boolean, failed: (err: unknown, msg: Message) => void, ended: (err: AmqpError | undefined) => void): ConsumerSink {
+  return {
+    noAck,
+    deliver: (msg) => {
+      try {
+        const r = onMessage(msg);
+        // Any thenable, not only this realm's Promise (a vm context's, a test environment's).
+        if (isThenable(r)) r.then(undefined, (e: unknown) => failed(e, msg));
+      } catch (e) {
+        failed(e, msg);
+      }
+    },
+    end: ended,
+  };
+}
+
+/**
+ * A stream consumer of a recovering connection: each delivery's `x-stream-offset` header is kept
+ * in its record, so that recovery restarts it after the last message it was given.
+ */
+export function trackStreamOffset(sink: ConsumerSink, record: ConsumerRecord): ConsumerSink {
+  return {
+    noAck: sink.noAck,
+    deliver: (msg) => {
+      const offset = msg.properties.headers?.["x-stream-offset"];
+      if (typeof offset === "number" || typeof offset === "bigint") record.streamOffset = offset;
+      sink.deliver(msg);
+    },
+    end: (err) => sink.end(err),
+    suspend: () => sink.suspend?.(),
+  };
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
+}

@@ -1,0 +1,138 @@
+/**
+ * A channel's delivery tags and how deliveries are settled (ack, nack, reject).
+ *
+ * Delivery tags are per channel and sequential from 1 (spec basic.deliver, "delivery-tag").
+ * `settledThrough` is the highest tag T such that every tag <= T is settled: acked, rejected,
+ * or delivered in no-ack mode. While the user acks in that order, the acks are held as one and
+ * written as a single basic.ack(multiple) at the next flush (outbound.ts): the broker's state
+ * afterwards is exactly that of the individual acks, but it parses one frame instead of
+ * hundreds. Any other frame on the channel writes the held ack first (`send`), so order is kept.
+ *
+ * After a recovery the broker numbers deliveries from 1 again on the new channel: tags are
+ * shifted by `offset` (the last tag before the loss) both ways, and a settle of a delivery from
+ * before the loss is not sent (the broker has requeued that message already).
+ */
+import type { Method, MethodOf } from "../protocol/methods.js";
+import { AmqpError } from "./errors.js";
+import type { Message } from "./message.js";
+
+/** What the writer asks of a channel that holds acks (outbound.ts). */
+export interface AckHolder {
+  /** Fewer acks are held than the batch: they may wait a little longer for more. */
+  readonly belowBatch: boolean;
+  /** Encode the held ack, if any (the writer flushes it). */
+  writeHeld(): void;
+}
+
+/** What settling needs of the writer. */
+export interface AckWriter {
+  /** Encode a method and schedule its flush. */
+  method(channel: number, m: Method): void;
+  /** Encode a method; the caller flushes. */
+  encodeMethod(channel: number, m: Method): void;
+  /** `holder` holds acks now: ask it for them at the next flush. */
+  holdAck(holder: AckHolder): void;
+  /** Flush at the end of this turn. */
+  scheduleFlush(): void;
+}
+
+type Settle = MethodOf<"basic.ack"> | MethodOf<"basic.nack"> | MethodOf<"basic.reject">;
+
+export class DeliveryTags implements AckHolder {
+  private settledThrough = 0;
+  private last = 0;
+  /** The highest tag of the acks held now (0: none held), and the first. */
+  private held = 0;
+  private heldFrom = 0;
+  /** How many acks may be held across socket reads: a quarter of the prefetch. */
+  private batch = 1;
+  private offset = 0;
+
+  constructor(
+    private readonly channel: number,
+    private readonly out: AckWriter,
+  ) {}
+
+  /** A delivery (or get-ok) arrived with the broker's tag: returns the tag the user sees. */
+  delivered(wireTag: number, noAck: boolean): number {
+    const tag = this.offset === 0 ? wireTag : wireTag + this.offset;
+    this.last = tag;
+    if (noAck && tag === this.settledThrough + 1) this.settledThrough = tag;
+    return tag;
+  }
+
+  /** basic.ack of `tag`: held when it is the next in order, else sent at once. */
+  ack(tag: number, multiple: boolean): AmqpError | undefined {
+    if (multiple || tag !== this.settledThrough + 1 || !Number.isSafeInteger(tag)) return this.settle({ name: "basic.ack", deliveryTag: tag, multiple });
+    this.settledThrough = tag;
+    if (this.held === 0) {
+      this.heldFrom = tag;
+      this.out.holdAck(this);
+    } else if (tag - this.heldFrom + 1 === this.batch) this.out.scheduleFlush();
+    this.held = tag;
+    return undefined;
+  }
+
+  /** Send an ack, nack or reject now; an error (never thrown) when it cannot be sent. */
+  settle(m: Settle): AmqpError | undefined {
+    if (Number.isNaN(m.deliveryTag)) return new AmqpError(`${m.name}: expected a Message or a delivery tag`);
+    if (this.offset !== 0 && m.deliveryTag <= this.offset) return new AmqpError(`${m.name} of delivery ${m.deliveryTag}, from before the connection was recovered, not sent: the broker has requeued that message`);
+    try {
+      this.send(this.offset === 0 ? m : { ...m, deliveryTag: m.deliveryTag - this.offset });
+    } catch (e) {
+      return new AmqpError(`invalid ${m.name}: ${(e as Error).message}`, { cause: e });
+    }
+    const multiple = m.name !== "basic.reject" && m.multiple;
+    if (m.deliveryTag === this.settledThrough + 1 || (multiple && m.deliveryTag > this.settledThrough)) this.settledThrough = m.deliveryTag;
+    return undefined;
+  }
+
+  /** Every frame of the channel goes out through here, after the acks it holds. */
+  send(m: Method): void {
+    if (this.held !== 0) this.writeHeld();
+    this.out.method(this.channel, m);
+  }
+
+  get holding(): boolean {
+    return this.held !== 0;
+  }
+
+  get belowBatch(): boolean {
+    return this.held !== 0 && this.held - this.heldFrom + 1 < this.batch;
+  }
+
+  writeHeld(): void {
+    const tag = this.held;
+    if (tag === 0) return;
+    this.held = 0;
+    this.out.encodeMethod(this.channel, { name: "basic.ack", deliveryTag: tag - this.offset, multiple: true });
+  }
+
+  /** The channel is gone (closed or lost): held acks are moot, the broker requeues. */
+  dropHeld(): void {
+    this.held = 0;
+  }
+
+  /** basic.qos: hold at most a quarter of the prefetch, so the broker's window stays three-quarters open. */
+  prefetch(count: number): void {
+    this.batch = count >= 8 ? count >> 2 : 1;
+  }
+
+  /** basic.recover-ok: everything outstanding is redelivered under new tags; the old ones are settled. */
+  redelivered(): void {
+    this.settledThrough = this.last;
+  }
+
+  /** Recovery opened the channel again: new tags continue after the last old one. */
+  restart(): void {
+    this.offset = this.last;
+    this.settledThrough = this.last;
+  }
+}
+
+/** The delivery tag of a message, or NaN for something that is neither (settle() reports it, never throws). */
+export function tagOf(msg: Message | number): number {
+  if (typeof msg === "number") return msg;
+  const tag = (msg as Partial<Message> | null | undefined)?.fields?.deliveryTag;
+  return typeof tag === "number" ? tag : NaN;
+}

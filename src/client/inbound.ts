@@ -1,0 +1,130 @@
+/**
+ * The read side of a connection's socket: chunks in, frames out through the bounded parser
+ * (protocol/frame.ts), each traced on warren:frame:in; and read holds.
+ *
+ * Read holds: a consumer iterator whose buffer is full stops the reading, and TCP flow control
+ * then stops the broker's deliveries. Counted, so holds nest. A hold pauses the socket only
+ * while the host allows it (not while the connection closes, when close-ok must be read, nor
+ * while recovery restores channels, whose replies must be read); `reapply` makes it take
+ * effect afterwards.
+ */
+import type { Duplex } from "node:stream";
+import { FrameError } from "../protocol/errors.js";
+import { FrameParser, type Frame } from "../protocol/frame.js";
+import { frameIn } from "./diagnostics.js";
+
+export interface InboundHost {
+  /** Whether frames are wanted: not once the connection is closed or has lost this socket. */
+  reading(): boolean;
+  /** Whether a read hold may pause the socket now. */
+  canPause(): boolean;
+  /** Bytes arrived (the peer is alive; what they set off leaves together, see outbound.ts). */
+  received(): void;
+  /** One frame; throws FrameError when it breaks the protocol. */
+  frame(frame: Frame): void;
+  protocolError(e: FrameError): void;
+  drained(): void;
+  /** The socket failed, ended or closed. */
+  gone(err: Error | undefined): void;
+}
+
+export class Inbound {
+  private socket: Duplex | undefined;
+  private parser: FrameParser;
+  private holds = 0;
+
+  /** `owner` is what the frame:in diagnostics channel names as the connection. */
+  constructor(
+    socket: Duplex,
+    maxFrameSize: number,
+    private readonly owner: object,
+    private readonly host: InboundHost,
+  ) {
+    this.parser = new FrameParser(maxFrameSize);
+    this.bind(socket);
+  }
+
+  /** Bytes of a frame received so far but not yet complete. */
+  get buffered(): number {
+    return this.parser.buffered;
+  }
+
+  /** The largest frame accepted, once frame_max is negotiated. */
+  set maxFrameSize(n: number) {
+    this.parser.maxFrameSize = n;
+  }
+
+  /**
+   * Listen to a socket. Each listener checks that the socket is still the one read: after a
+   * recovery has moved to a new socket, late events of the old one (its "close" after its
+   * "error") must not touch the new one. The "error" listener stays, so a late error is never
+   * an uncaught exception.
+   */
+  private bind(socket: Duplex): void {
+    this.socket = socket;
+    socket.on("data", (chunk: Buffer) => this.socket === socket && this.onData(chunk));
+    socket.on("drain", () => this.socket === socket && this.host.drained());
+    socket.on("error", (err: Error) => this.socket === socket && this.host.gone(err));
+    socket.on("close", () => this.socket === socket && this.host.gone(undefined));
+    socket.on("end", () => this.socket === socket && this.host.gone(undefined));
+  }
+
+  /** Recovery: read the socket `from` read (a connection just opened), with its parser; `from` reads nothing more. */
+  moveTo(from: Inbound): void {
+    const socket = from.socket!;
+    from.socket = undefined;
+    this.parser = from.parser;
+    this.bind(socket);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.host.received();
+    this.reapply(); // held: this chunk was a heartbeat tick's peek
+    if (!this.host.reading()) return;
+    // Before the first frame, a broker that speaks another protocol version answers with its
+    // own header (spec 4.2.2); 'A' is no frame type, so it can only be that.
+    if (this.parser.buffered === 0 && chunk[0] === 0x41 /* 'A' */) {
+      this.host.protocolError(new FrameError(501, `the broker refused protocol AMQP 0-9-1 and offered ${JSON.stringify(chunk.subarray(0, 8).toString("latin1"))}`));
+      return;
+    }
+    this.parser.push(chunk);
+    try {
+      let frame: Frame | undefined;
+      while ((frame = this.parser.next()) !== undefined) {
+        if (frameIn.hasSubscribers) frameIn.publish({ connection: this.owner, channel: frame.channel, frame });
+        this.host.frame(frame);
+        if (!this.host.reading()) return; // a frame may have closed the connection
+      }
+    } catch (e) {
+      if (e instanceof FrameError) this.host.protocolError(e);
+      else throw e; // a bug in warren itself: let it surface
+    }
+  }
+
+  hold(): void {
+    if (this.holds++ === 0 && this.host.canPause()) this.socket?.pause();
+  }
+
+  release(): void {
+    if (this.holds > 0 && --this.holds === 0) this.socket?.resume();
+  }
+
+  /**
+   * A heartbeat tick: a held socket still reads one chunk, so that a close from the broker, the
+   * end of the socket or a silent peer is noticed even while a consumer iterator is behind
+   * (memory grows by at most a chunk per tick).
+   */
+  peek(): void {
+    if (this.holds > 0) this.socket?.resume();
+  }
+
+  /** Pause again if held: after a chunk read by a peek, or once pausing is allowed again. */
+  reapply(): void {
+    if (this.holds > 0 && this.host.canPause()) this.socket?.pause();
+  }
+
+  /** Read whatever the holds say (closing: confirms and close-ok must be read). */
+  resume(): void {
+    this.socket?.resume();
+  }
+}

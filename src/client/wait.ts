@@ -1,0 +1,158 @@
+/**
+ * Waiting, written once for the whole client: a list of waiters woken or failed together, a
+ * bounded wait (a timeout and an AbortSignal, cleaned up whichever way it ends), and a sleep an
+ * AbortSignal cuts short. Every wait a caller can bound goes through `Bounds`.
+ */
+import { AbortError, TimeoutError } from "./errors.js";
+
+/**
+ * setTimeout's limit. Node fires a longer delay (Infinity included) after 1 ms instead, with
+ * only a warning, so a "wait forever" timeout would fail at once; every timeout warren takes
+ * from a user is checked against it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Whether `v` can be handed to setTimeout as a timeout: a number of ms in (0, MAX_TIMER_MS]. */
+export function isTimeout(v: unknown): v is number {
+  return typeof v === "number" && v > 0 && v <= MAX_TIMER_MS;
+}
+
+/** A timeout setTimeout cannot honour, refused with the name of what was given it. */
+export function badTimeout(what: string, timeout: unknown): RangeError {
+  return new RangeError(`${what}: timeout must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${String(timeout)}`);
+}
+
+/** What ends a wait early: `timeout` ms (TimeoutError), `signal` (AbortError). */
+export interface Bounds {
+  timeout?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+interface Entry<T> {
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Callers waiting for one thing (a drain, an unblock, the end of a recovery, a delivery...),
+ * woken in the order they came or failed together. A bounded waiter leaves the list when its
+ * timeout or signal ends its wait.
+ */
+export class Waiters<T = void> {
+  private readonly entries = new Set<Entry<T>>();
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Wait for the next wake or fail; `what` names the wait in a TimeoutError or AbortError.
+   * `onWake`, when given, runs synchronously at the wake, in the waiters' order, and its result
+   * settles the promise: what must happen in order (held publishes) happens in order.
+   */
+  wait(what: string, bounds?: Bounds): Promise<T>;
+  wait<R>(what: string, bounds: Bounds | undefined, onWake: (value: T) => R | PromiseLike<R>): Promise<R>;
+  wait<R>(what: string, bounds?: Bounds, onWake?: (value: T) => R | PromiseLike<R>): Promise<R> {
+    const signal = bounds?.signal;
+    const timeout = bounds?.timeout;
+    if (signal?.aborted) return Promise.reject(new AbortError(`${what} aborted`));
+    return new Promise<R>((resolve, reject) => {
+      const wake = onWake === undefined ? (resolve as unknown as (v: T) => void) : (v: T) => run(onWake, v, resolve, reject);
+      if (signal === undefined && timeout === undefined) {
+        this.entries.add({ resolve: wake, reject });
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const leave = () => {
+        this.entries.delete(entry);
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const entry: Entry<T> = {
+        resolve: (v) => (leave(), wake(v)),
+        reject: (e) => (leave(), reject(e)),
+      };
+      const onAbort = () => entry.reject(new AbortError(`${what} aborted`));
+      if (timeout !== undefined) timer = setTimeout(() => entry.reject(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.entries.add(entry);
+    });
+  }
+
+  /** Wake the longest-waiting caller; false when nobody waits. */
+  wakeOne(value: T): boolean {
+    for (const e of this.entries) {
+      this.entries.delete(e);
+      e.resolve(value);
+      return true;
+    }
+    return false;
+  }
+
+  /** Wake everyone waiting now, in the order they came (not those a wake-up adds). */
+  wake(value: T): void {
+    if (this.entries.size === 0) return;
+    const all = [...this.entries];
+    this.entries.clear();
+    for (const e of all) e.resolve(value);
+  }
+
+  fail(err: unknown): void {
+    if (this.entries.size === 0) return;
+    const all = [...this.entries];
+    this.entries.clear();
+    for (const e of all) e.reject(err);
+  }
+}
+
+function run<T, R>(fn: (v: T) => R | PromiseLike<R>, v: T, resolve: (r: R | PromiseLike<R>) => void, reject: (e: unknown) => void): void {
+  try {
+    resolve(fn(v));
+  } catch (e) {
+    reject(e);
+  }
+}
+
+/**
+ * Stop waiting for `p` after `bounds.timeout` ms or when `bounds.signal` aborts. `p` itself goes
+ * on and settles unobserved (never as an unhandled rejection).
+ */
+export function bounded<T>(p: Promise<T>, bounds: Bounds, what: string): Promise<T> {
+  const { timeout, signal } = bounds;
+  if (signal?.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(new AbortError(`${what} aborted`));
+  }
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const cleanup = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const stop = (err: Error) => {
+      cleanup();
+      p.catch(() => undefined);
+      reject(err);
+    };
+    const onAbort = () => stop(new AbortError(`${what} aborted`));
+    if (timeout !== undefined) timer = setTimeout(() => stop(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => (cleanup(), resolve(v)),
+      (e: unknown) => (cleanup(), reject(e)),
+    );
+  });
+}
+
+/** Resolve after `ms`, or at once when `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
