@@ -102,7 +102,7 @@ export class Channel extends ChannelCore {
    * (at most recovery.waitTimeout, then TimeoutError; `options.signal` ends the wait with
    * AbortError), then goes out in the order it was made. An unconfirmed publish when the
    * connection is lost rejects with the loss reason (a recoverable ConnectionClosedError), or with
-   * recovery.republishUnconfirmed is sent again and settles on the new connection's confirm.
+   * recovery.republishUnconfirmed is sent again and resolves on the new connection's confirm.
    */
   publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
     if (this.state === "recovering" || this.state === "restoring") return this.afterRecovery("publish", options.signal, () => this.publish(exchange, routingKey, body, options));
@@ -160,7 +160,7 @@ export class Channel extends ChannelCore {
    * Resolves when every publish so far has been acked or nacked. Rejects with the close reason
    * if the channel or connection goes first: the publishes still unconfirmed then never will be.
    * `timeout` (ms; TimeoutError) and `signal` (AbortError) bound the wait; the publishes
-   * themselves stay pending and still settle.
+   * themselves stay pending and are still confirmed.
    */
   waitForConfirms(options: WaitOptions = {}): Promise<void> {
     if (options.timeout !== undefined && !isTimeout(options.timeout)) return Promise.reject(badTimeout("waitForConfirms", options.timeout));

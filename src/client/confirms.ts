@@ -4,8 +4,8 @@
  * (or, with multiple, every one up to a number). Each publish waits here until its number is
  * confirmed.
  *
- * Settled entries become holes below `head`; the list is compacted only now and then, so a
- * confirm costs what it settles, not a splice of the whole window.
+ * Confirmed entries become holes below `head`; the list is compacted only now and then, so a
+ * confirm costs what it confirms, not a splice of the whole window.
  */
 import { NackError, type AmqpError } from "./errors.js";
 import { Waiters, type Bounds, bounded } from "./wait.js";
@@ -23,11 +23,12 @@ export class ConfirmWindow {
   private list: (Unconfirmed | undefined)[] = [];
   /** Sequence number of list[0]. */
   private base = 1;
-  /** list[0 .. head) are all settled (holes), waiting for the next compaction. */
+  /** list[0 .. head) are all confirmed (holes), waiting for the next compaction. */
   private head = 0;
   /** Publishes waiting for their confirm. */
   count = 0;
-  private readonly settled = new Waiters();
+  /** waitAll() callers, woken when nothing is left unconfirmed. */
+  private readonly allConfirmed = new Waiters();
 
   /** The next publish on the wire: resolves on its ack, rejects with NackError on its nack. */
   add(republish?: () => Promise<void>): Promise<void> {
@@ -39,7 +40,7 @@ export class ConfirmWindow {
   confirm(tag: number, multiple: boolean, nack: boolean): void {
     const list = this.list;
     const idx = tag - this.base;
-    if (idx < 0 || idx >= list.length) return; // already settled, e.g. a repeated multiple ack
+    if (idx < 0 || idx >= list.length) return; // already confirmed, e.g. a repeated multiple ack
     for (let i = multiple ? this.head : idx; i <= idx; i++) {
       const u = list[i];
       if (u === undefined) continue;
@@ -56,14 +57,14 @@ export class ConfirmWindow {
       head = 0;
     }
     this.head = head;
-    if (this.count === 0) this.settled.wake();
+    if (this.count === 0) this.allConfirmed.wake();
   }
 
-  /** Resolves once every publish so far is settled; `bounds` end the wait, not the publishes. */
+  /** Resolves once every publish so far is acked or nacked; `bounds` end the wait, not the publishes. */
   waitAll(bounds: Bounds): Promise<void> {
     if (this.count === 0) return RESOLVED;
-    const settled = this.settled.wait("waitForConfirms");
-    return bounds.timeout === undefined && bounds.signal === undefined ? settled : bounded(settled, bounds, "waitForConfirms");
+    const confirmed = this.allConfirmed.wait("waitForConfirms");
+    return bounds.timeout === undefined && bounds.signal === undefined ? confirmed : bounded(confirmed, bounds, "waitForConfirms");
   }
 
   /** Empties the window, handing back what was waiting in it, in order. */
@@ -80,19 +81,14 @@ export class ConfirmWindow {
     this.base = 1;
   }
 
-  /** Whether anyone waits in waitAll(). */
-  get waited(): boolean {
-    return this.settled.size > 0;
-  }
-
   /** The channel went: every publish waiting and every waitAll() rejects with `reason`. */
   fail(reason: AmqpError): void {
     for (const u of this.take()) u.reject(reason);
-    this.settled.fail(reason);
+    this.allConfirmed.fail(reason);
   }
 
   /** Only waitAll() callers fail (the publishes were taken by recovery). */
   failWaiters(reason: AmqpError): void {
-    this.settled.fail(reason);
+    this.allConfirmed.fail(reason);
   }
 }

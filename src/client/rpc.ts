@@ -5,8 +5,8 @@
  * Requests are matched to replies by correlation id.
  */
 import type { Channel, PublishOptions } from "./channel.js";
-import { AbortError, AmqpError, TimeoutError } from "./errors.js";
-import { MAX_TIMER_MS, isTimeout } from "./wait.js";
+import { AbortError, AmqpError } from "./errors.js";
+import { badTimeout, bounded, isTimeout } from "./wait.js";
 import type { Message } from "./message.js";
 
 const REPLY_TO = "amq.rabbitmq.reply-to";
@@ -23,8 +23,6 @@ export interface CallOptions extends PublishOptions {
 interface Pending {
   resolve: (m: Message) => void;
   reject: (e: unknown) => void;
-  /** Clears the call's timer and abort listener. */
-  cleanup: () => void;
 }
 
 export class RpcClient {
@@ -39,7 +37,7 @@ export class RpcClient {
   constructor(channel: Channel, options: RpcOptions) {
     this.channel = channel;
     this.timeout = options.timeout ?? 30000;
-    if (!isTimeout(this.timeout)) throw new RangeError(`createRpcClient: timeout must be a number of ms from 1 to ${MAX_TIMER_MS}, got ${String(this.timeout)}`);
+    if (!isTimeout(this.timeout)) throw badTimeout("createRpcClient", this.timeout);
     // A close the user asked for emits no error, but the calls still failed: give them the typed close reason.
     channel.once("close", (err) => {
       channel.connection.off("disconnect", this.onDisconnect);
@@ -58,55 +56,40 @@ export class RpcClient {
     this.consumerTag = c.consumerTag;
   }
 
-  /**
-   * Takes a call out of `pending` and clears its timer and abort listener. Whichever of reply,
-   * timeout, abort or failed publish comes first settles the call; undefined for the others.
-   */
-  private settle(correlationId: string): Pending | undefined {
+  /** Takes a call out of `pending`: whichever of reply and failed publish comes first answers it. */
+  private take(correlationId: string): Pending | undefined {
     const p = this.pending.get(correlationId);
-    if (p === undefined) return undefined;
     this.pending.delete(correlationId);
-    p.cleanup();
     return p;
   }
 
   private onReply(msg: Message): void {
     const id = msg.properties.correlationId;
     // No id, or a reply after its call timed out or was aborted: nobody waits for it.
-    if (id !== undefined) this.settle(id)?.resolve(msg);
+    if (id !== undefined) this.take(id)?.resolve(msg);
   }
 
   /** Publish a request and wait for its reply. */
   call(exchange: string, routingKey: string, body: string | Uint8Array, options: CallOptions = {}): Promise<Message> {
     const { timeout = this.timeout, signal, ...props } = options;
     if (signal?.aborted) return Promise.reject(new AbortError("RPC call aborted"));
-    if (!isTimeout(timeout)) return Promise.reject(new RangeError(`RPC call: timeout must be a number of ms from 1 to ${MAX_TIMER_MS}, got ${String(timeout)}`));
+    if (!isTimeout(timeout)) return Promise.reject(badTimeout("RPC call", timeout));
     const correlationId = props.correlationId ?? this.prefix + (this.nextId++).toString(36);
     // Replies are matched by correlation id alone: a second call under a pending id would take the first one's reply.
     if (this.pending.has(correlationId)) return Promise.reject(new TypeError(`RPC call: correlation id ${JSON.stringify(correlationId)} is already waiting for a reply`));
-    return new Promise<Message>((resolve, reject) => {
-      const onAbort = () => this.settle(correlationId)?.reject(new AbortError("RPC call aborted"));
-      const timer = setTimeout(() => {
-        this.settle(correlationId)?.reject(new TimeoutError(`no reply to RPC ${routingKey} (correlation id ${correlationId}) within ${timeout} ms`));
-      }, timeout);
-      const cleanup = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.pending.set(correlationId, { resolve, reject, cleanup });
-      this.channel.publish(exchange, routingKey, body, { ...props, correlationId, replyTo: REPLY_TO }).catch((e: unknown) => {
-        this.settle(correlationId)?.reject(e);
-      });
+    let entry: Pending | undefined;
+    const reply = new Promise<Message>((resolve, reject) => this.pending.set(correlationId, (entry = { resolve, reject })));
+    this.channel.publish(exchange, routingKey, body, { ...props, correlationId, replyTo: REPLY_TO }).catch((e: unknown) => this.take(correlationId)?.reject(e));
+    // A timeout or abort ends the call: a reply after it finds nobody waiting.
+    return bounded(reply, { timeout, signal }, `RPC ${routingKey} (correlation id ${correlationId})`).finally(() => {
+      if (this.pending.get(correlationId) === entry) this.pending.delete(correlationId);
     });
   }
 
   private failAll(err: unknown): void {
-    for (const p of this.pending.values()) {
-      p.cleanup();
-      p.reject(err);
-    }
+    const all = [...this.pending.values()];
     this.pending.clear();
+    for (const p of all) p.reject(err);
   }
 
   /** Stop consuming replies; pending calls reject. */

@@ -47,8 +47,8 @@ export class Waiters<T = void> {
 
   /**
    * Wait for the next wake or fail; `what` names the wait in a TimeoutError or AbortError.
-   * `onWake`, when given, runs synchronously at the wake, in the waiters' order, and its result
-   * settles the promise: what must happen in order (held publishes) happens in order.
+   * `onWake`, when given, runs synchronously at the wake, in the waiters' order, and the promise
+   * takes its result: what must happen in order (held publishes) happens in order.
    */
   wait(what: string, bounds?: Bounds): Promise<T>;
   wait<R>(what: string, bounds: Bounds | undefined, onWake: (value: T) => R | PromiseLike<R>): Promise<R>;
@@ -115,7 +115,7 @@ function run<T, R>(fn: (v: T) => R | PromiseLike<R>, v: T, resolve: (r: R | Prom
 
 /**
  * Stop waiting for `p` after `bounds.timeout` ms or when `bounds.signal` aborts. `p` itself goes
- * on and settles unobserved (never as an unhandled rejection).
+ * on and ends unobserved (never as an unhandled rejection).
  */
 export function bounded<T>(p: Promise<T>, bounds: Bounds, what: string): Promise<T> {
   const { timeout, signal } = bounds;
