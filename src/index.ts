@@ -9,7 +9,7 @@ export { connect } from "./client/connect.js";
 export { Connection, type FrameMessage } from "./client/connection.js";
 export type { ConnectionEvents, RecoveryEvents, ReconnectingInfo } from "./client/connection-events.js";
 export type { ConnectOptions, RecoveryOptions } from "./client/options.js";
-export type { ChannelEvents, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult, PublishOptions, WaitOptions } from "./client/channel-options.js";
+export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult, PublishOptions, WaitOptions } from "./client/channel-options.js";
 export { Channel } from "./client/channel.js";
 export { MessageStream, type Consumer, type ConsumeOptions } from "./client/consumer.js";
 export { deliveryCount, type Message, type DeliveryFields, type ReturnedMessage } from "./client/message.js";
@@ -35,6 +35,7 @@ export {
   ProtocolViolationError,
   TimeoutError,
   NackError,
+  ReturnedError,
   ConsumerCancelledError,
   ConsumerTimeoutError,
   DeprecatedFeatureError,

@@ -1,9 +1,8 @@
 /**
  * A channel's state machine: one handler per method the broker sends on a channel, closing,
- * the one failure path, what recovery does to a channel; channel.ts adds the API. Parts: sync-calls.ts (one synchronous method in flight),
- * content.ts (method -> header -> body), confirms.ts (the confirm window), delivery-tags.ts
- * (settling, held acks), consumers.ts (the consumer table). The connection is reached only
- * through ChannelHost (channel-host.ts).
+ * the one failure path, what recovery does to a channel; channel.ts adds the API. Its parts:
+ * sync-calls.ts, content.ts, confirms.ts, delivery-tags.ts, consumers.ts. The connection is
+ * reached only through ChannelHost (channel-host.ts).
  *
  *   opening -> open -> closing -> closed
  *                 \-> recovering -> restoring -> open      (automatic recovery, recovery.ts)
@@ -205,6 +204,7 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
         return this.calls.reply({ body, properties, fields: m as DeliveryFields });
       }
       case "basic.return":
+        if (this.confirming) this.confirms.returned(m, body);
         this.emit("return", { body, properties, fields: m });
         return;
     }

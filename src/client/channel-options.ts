@@ -41,8 +41,16 @@ export interface QueueDeclareOptions extends WaitOptions {
   deadLetterStrategy?: "at-most-once" | "at-least-once";
 }
 export interface PublishOptions extends BasicProperties {
-  /** Return the message (the "return" event) if no queue takes it. */
+  /**
+   * Return the message (the "return" event) if no queue takes it; in confirm mode the publish
+   * then rejects with ReturnedError instead of resolving on the ack that follows the return.
+   */
   mandatory?: boolean;
+  /**
+   * With confirmSelect({ maxUnconfirmed }): the longest the publish waits for room in the
+   * confirm window, in ms (TimeoutError; it is never sent then). Default: no limit.
+   */
+  timeout?: number;
   /**
    * Stops the publish's waits with AbortError: held by channel.flow (then it is never sent),
    * for the socket to drain or the connection to be unblocked, for the broker's confirm, or
@@ -51,6 +59,14 @@ export interface PublishOptions extends BasicProperties {
    */
   signal?: AbortSignal;
 }
+export interface ConfirmSelectOptions extends WaitOptions {
+  /**
+   * At most this many publishes unconfirmed at once: a publish past it waits, in order, until
+   * the broker confirms an earlier one (bounded by its `timeout` and `signal`). Default: no limit.
+   */
+  maxUnconfirmed?: number;
+}
+
 export interface QueueDeclareResult {
   queue: string;
   messageCount: number;

@@ -5,7 +5,7 @@
 import type { MethodOf } from "../protocol/methods.js";
 import type { FieldTable } from "../protocol/table.js";
 import { ChannelCore } from "./channel-core.js";
-import { queueArguments, type ExchangeDeclareOptions, type PublishOptions, type QueueDeclareOptions, type QueueDeclareResult, type WaitOptions } from "./channel-options.js";
+import { queueArguments, type ConfirmSelectOptions, type ExchangeDeclareOptions, type PublishOptions, type QueueDeclareOptions, type QueueDeclareResult, type WaitOptions } from "./channel-options.js";
 import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } from "./consumer.js";
 import { callbackSink, consumeMethod, trackStreamOffset } from "./consumers.js";
 import { tagOf } from "./delivery-tags.js";
@@ -13,7 +13,7 @@ import { AbortError, DeprecatedFeatureWarning, type AmqpError } from "./errors.j
 import type { Message } from "./message.js";
 import { badTimeout, bounded, isTimeout, type Bounds } from "./wait.js";
 
-export type { ChannelEvents, ExchangeDeclareOptions, PublishOptions, QueueDeclareOptions, QueueDeclareResult, WaitOptions } from "./channel-options.js";
+export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, PublishOptions, QueueDeclareOptions, QueueDeclareResult, WaitOptions } from "./channel-options.js";
 
 export class Channel extends ChannelCore {
   // -------------------------------------------------------------------------------------------
@@ -105,6 +105,11 @@ export class Channel extends ChannelCore {
    * recovery.republishUnconfirmed is sent again and resolves on the new connection's confirm.
    */
   publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
+    return this.send(exchange, routingKey, body, options, false);
+  }
+
+  /** publish(); `hasTurn`: the confirm window has just made room for this one (whenRoom). */
+  private send(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions, hasTurn: boolean): Promise<void> {
     if (this.state === "recovering" || this.state === "restoring") return this.afterRecovery("publish", options.signal, () => this.publish(exchange, routingKey, body, options));
     // Once the connection is closing, a publish would follow connection.close, and the broker discards it.
     if (this.state !== "open" || this.host.closing) return Promise.reject(this.closedError());
@@ -112,10 +117,13 @@ export class Channel extends ChannelCore {
     if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError(`publish body must be a string, Buffer or Uint8Array, got ${typeof body}`));
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new AbortError("publish aborted before it was sent"));
+    const timeout = options.timeout;
+    if (timeout !== undefined && !isTimeout(timeout)) return Promise.reject(badTimeout("publish", timeout));
     // channel.flow active=false (spec channel.flow): the broker asked for no content until it
     // says active again; or confirm.select is queued, and only publishes written after it are
     // counted. The publish is held, not sent; held publishes go out in their order.
     if (!this.flowActive || this.selectQueued) return this.held.wait("publish (held by channel.flow or a queued confirm.select; not sent)", { signal }, () => this.publish(exchange, routingKey, body, options));
+    if (this.confirming && !hasTurn && !this.confirms.hasRoom) return this.confirms.whenRoom({ signal, timeout }, () => this.send(exchange, routingKey, body, options, true));
     if (this.tags.holding) this.tags.writeHeld();
     try {
       this.host.out.publish(this.id, exchange, routingKey, options.mandatory ?? false, options, bytes);
@@ -123,7 +131,8 @@ export class Channel extends ChannelCore {
       return Promise.reject(e);
     }
     if (this.confirming) {
-      const confirmed = this.confirms.add(this.host.recovery?.republishUnconfirmed ? () => this.publish(exchange, routingKey, bytes, options) : undefined);
+      const republish = this.host.recovery?.republishUnconfirmed ? () => this.publish(exchange, routingKey, bytes, options) : undefined;
+      const confirmed = this.confirms.add(republish, options.mandatory === true ? { exchange, routingKey, body: bytes } : undefined);
       return signal ? bounded(confirmed, { signal }, "publish (sent; waiting for the broker's confirm)") : confirmed;
     }
     const written = this.host.out.writable();
@@ -133,9 +142,13 @@ export class Channel extends ChannelCore {
   /**
    * Put the channel in confirm mode: every publish made after this call resolves on the broker's
    * ack, those made before select-ok arrives included. While confirm.select waits its turn behind
-   * another synchronous call, publishes are held and go out after it.
+   * another synchronous call, publishes are held and go out after it. `maxUnconfirmed` bounds
+   * the publishes awaiting their confirm (see ConfirmSelectOptions).
    */
-  async confirmSelect(wait?: WaitOptions): Promise<void> {
+  async confirmSelect(options: ConfirmSelectOptions = {}): Promise<void> {
+    const limit = options.maxUnconfirmed ?? Infinity;
+    if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 1)) throw new RangeError(`confirmSelect: maxUnconfirmed must be a positive integer, got ${String(limit)}`);
+    this.confirms.limit = limit;
     // The broker numbers the publishes that follow confirm.select on the wire (RabbitMQ
     // "Publisher Confirms"), not those after select-ok: counting starts as the method is
     // written, and a publish made before that would not be counted, so it waits.
@@ -146,7 +159,7 @@ export class Channel extends ChannelCore {
       this.releaseHeld(); // right behind confirm.select on the wire
     };
     try {
-      await this.call({ name: "confirm.select", noWait: false }, ["confirm.select-ok"], { ...wait, onSend: written });
+      await this.call({ name: "confirm.select", noWait: false }, ["confirm.select-ok"], { timeout: options.timeout, signal: options.signal, onSend: written });
     } finally {
       // Never written (aborted, or the channel closed first): the held publishes go on without it.
       if (this.selectQueued) {

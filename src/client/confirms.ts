@@ -4,17 +4,34 @@
  * (or, with multiple, every one up to a number). Each publish waits here until its number is
  * confirmed.
  *
+ * A mandatory publish the broker cannot route is handed back (basic.return) before its ack;
+ * RabbitMQ numbers neither in the return, so it is matched to the oldest unconfirmed mandatory
+ * publish with the same exchange, routing key and body, which then rejects with ReturnedError
+ * on its ack instead of resolving.
+ *
  * Confirmed entries become holes below `head`; the list is compacted only now and then, so a
  * confirm costs what it confirms, not a splice of the whole window.
  */
-import { NackError, type AmqpError } from "./errors.js";
+import { NackError, ReturnedError, type AmqpError } from "./errors.js";
+import type { ReturnedMessage } from "./message.js";
 import { Waiters, type Bounds, bounded } from "./wait.js";
 
 export interface Unconfirmed {
   resolve: () => void;
   reject: (e: unknown) => void;
   /** With recovery.republishUnconfirmed: what to publish again if the connection is lost first. */
-  republish?: () => Promise<void>;
+  republish?: (() => Promise<void>) | undefined;
+  /** A mandatory publish: what a basic.return is matched against. */
+  mandatory?: Published | undefined;
+  /** The broker returned it: its ack rejects with this. */
+  returned?: ReturnedError;
+}
+
+/** Where a mandatory publish went, and what. */
+export interface Published {
+  exchange: string;
+  routingKey: string;
+  body: Uint8Array;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -27,13 +44,29 @@ export class ConfirmWindow {
   private head = 0;
   /** Publishes waiting for their confirm. */
   count = 0;
+  /** confirmSelect's maxUnconfirmed. */
+  limit = Infinity;
+  /** Publishes waiting for room below `limit`, in order. */
+  private readonly room = new Waiters();
   /** waitAll() callers, woken when nothing is left unconfirmed. */
   private readonly allConfirmed = new Waiters();
 
   /** The next publish on the wire: resolves on its ack, rejects with NackError on its nack. */
-  add(republish?: () => Promise<void>): Promise<void> {
+  add(republish?: () => Promise<void>, mandatory?: Published): Promise<void> {
     this.count++;
-    return new Promise<void>((resolve, reject) => this.list.push(republish ? { resolve, reject, republish } : { resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.list.push(republish || mandatory ? { resolve, reject, republish, mandatory } : { resolve, reject }));
+  }
+
+  /** basic.return: the oldest unconfirmed mandatory publish of this message will be rejected on its ack. */
+  returned(fields: ReturnedMessage["fields"], body: Buffer): void {
+    const { exchange, routingKey, replyCode, replyText } = fields;
+    for (let i = this.head; i < this.list.length; i++) {
+      const u = this.list[i];
+      const p = u?.mandatory;
+      if (p === undefined || u!.returned !== undefined || p.exchange !== exchange || p.routingKey !== routingKey || !body.equals(p.body)) continue;
+      u!.returned = new ReturnedError(replyCode, replyText, exchange, routingKey);
+      return;
+    }
   }
 
   /** basic.ack / basic.nack from the broker for publish `tag` (and, with multiple, every one before it). */
@@ -47,6 +80,7 @@ export class ConfirmWindow {
       list[i] = undefined;
       this.count--;
       if (nack) u.reject(new NackError(`the broker nacked publish #${tag}${multiple ? " (multiple)" : ""}`));
+      else if (u.returned !== undefined) u.reject(u.returned);
       else u.resolve();
     }
     let head = this.head;
@@ -58,6 +92,22 @@ export class ConfirmWindow {
     }
     this.head = head;
     if (this.count === 0) this.allConfirmed.wake();
+    this.makeRoom();
+  }
+
+  /** Whether a publish may go out now: below the limit, and nobody waiting before it. */
+  get hasRoom(): boolean {
+    return this.count < this.limit && this.room.size === 0;
+  }
+
+  /** Run `publish` once the window has room for it, after those that waited before it. */
+  whenRoom<T>(bounds: Bounds, publish: () => Promise<T>): Promise<T> {
+    return this.room.wait("publish (waiting for room in the confirm window; not sent)", bounds, publish);
+  }
+
+  /** Each woken publish adds itself (or waits elsewhere, in order): wake while there is room. */
+  private makeRoom(): void {
+    while (this.count < this.limit && this.room.wakeOne(undefined));
   }
 
   /** Resolves once every publish so far is acked or nacked; `bounds` end the wait, not the publishes. */
@@ -73,6 +123,7 @@ export class ConfirmWindow {
     this.list = [];
     this.head = 0;
     this.count = 0;
+    this.makeRoom();
     return waiting;
   }
 
@@ -83,6 +134,7 @@ export class ConfirmWindow {
 
   /** The channel went: every publish waiting and every waitAll() rejects with `reason`. */
   fail(reason: AmqpError): void {
+    this.room.fail(reason);
     for (const u of this.take()) u.reject(reason);
     this.allConfirmed.fail(reason);
   }

@@ -138,6 +138,24 @@ export class NackError extends AmqpError {
 }
 
 /**
+ * A mandatory publish in confirm mode that no queue took: the broker handed it back
+ * (basic.return, e.g. 312 NO_ROUTE) before it acked it, so the ack means nothing was delivered.
+ */
+export class ReturnedError extends AmqpError {
+  override name = "ReturnedError";
+  /** Publishing it again as it was would be returned again; bind a queue first. */
+  readonly recoverable = false;
+  constructor(
+    readonly replyCode: number,
+    readonly replyText: string,
+    readonly exchange: string,
+    readonly routingKey: string,
+  ) {
+    super(`the broker returned the mandatory publish to ${JSON.stringify(exchange)} with routing key ${JSON.stringify(routingKey)}: ${replyCode} ${replyText}`);
+  }
+}
+
+/**
  * The broker cancelled a consumer (basic.cancel, consumer_cancel_notify): its queue was deleted,
  * the node hosting it went away, or (RabbitMQ 4.x quorum queues) a delivery stayed unacked past
  * the consumer timeout, which returns that message to the queue.

@@ -5,14 +5,131 @@
  * reason. Nacks are provoked honestly: a queue with x-max-length and x-overflow reject-publish
  * nacks what it cannot take.
  */
+import diagnostics from "node:diagnostics_channel";
 import { describe, expect, test } from "vitest";
-import { AbortError, ConnectionClosedError, NackError, NotFoundError, PreconditionFailedError, TimeoutError, connect } from "../../src/index.js";
+import { AbortError, ConnectionClosedError, NackError, NotFoundError, PreconditionFailedError, ReturnedError, TimeoutError, connect, type FrameMessage, type ReturnedMessage } from "../../src/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { longstr, methodFrame, standardHandshake, startFakeServer } from "../helpers/fake-server.js";
 import { startProxy } from "../helpers/proxy.js";
 import { outcome, queueCounts, untilReady, useConnections } from "./util.js";
 
 const open = useConnections();
+
+describe("mandatory publishes in confirm mode", () => {
+  // RabbitMQ acks an unroutable mandatory publish right after returning it: the ack alone would
+  // say "the broker has it" of a message it dropped.
+  test("the ones the broker returns reject with ReturnedError (312 NO_ROUTE), the routed ones resolve: counted by id on both sides", async () => {
+    const ch = await (await open()).openChannel();
+    const x = uniqueName("mandatory");
+    await ch.exchangeDeclare(x, "direct", { autoDelete: true });
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.queueBind(queue, x, "routed");
+    const returns: ReturnedMessage[] = [];
+    ch.on("return", (r) => returns.push(r));
+    await ch.confirmSelect();
+    const N = 300;
+    // Every third is unroutable; bodies repeat, so a return is matched by exchange and routing key as well as by body.
+    const routed = (i: number) => i % 3 !== 0;
+    const results = await Promise.all(
+      Array.from({ length: N }, (_, i) => outcome(ch.publish(x, routed(i) ? "routed" : "nowhere", `body ${i % 7}`, { mandatory: true, messageId: String(i) }))),
+    );
+    const rejected = results.flatMap((r, i) => (r.ok ? [] : [i]));
+    const expectedReturned = Array.from({ length: N }, (_, i) => i).filter((i) => !routed(i));
+    expect(rejected).toEqual(expectedReturned);
+    for (const i of rejected) {
+      const r = results[i]!;
+      expect(!r.ok && r.error).toBeInstanceOf(ReturnedError);
+      expect(!r.ok && r.error).toMatchObject({ replyCode: 312, replyText: "NO_ROUTE", exchange: x, routingKey: "nowhere" });
+    }
+    expect(returns.map((r) => Number(r.properties.messageId)).sort((a, b) => a - b)).toEqual(expectedReturned);
+    // The queue holds exactly the publishes that resolved.
+    const got: number[] = [];
+    for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) got.push(Number(m.properties.messageId));
+    expect(got).toEqual(Array.from({ length: N }, (_, i) => i).filter(routed));
+  });
+
+  test("without mandatory, an unroutable publish resolves (the broker acks it; nothing comes back)", async () => {
+    const ch = await (await open()).openChannel();
+    await ch.confirmSelect();
+    await expect(ch.publish("", uniqueName("no-such-queue"), "dropped")).resolves.toBeUndefined();
+  });
+});
+
+describe("confirmSelect({ maxUnconfirmed })", () => {
+  test("never more publishes awaiting their confirm than the limit, on the wire; all go out, in order, and all are in the queue", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.confirmSelect({ maxUnconfirmed: 8 });
+    // Count on the wire: publishes written minus publishes the broker has confirmed.
+    let written = 0;
+    let confirmed = 0;
+    let most = 0;
+    const out = (m: unknown) => {
+      const { connection, frame } = m as FrameMessage;
+      if (connection === conn && frame.type === 1 && frame.method.name === "basic.publish") most = Math.max(most, ++written - confirmed);
+    };
+    const seen = new Set<number>();
+    const inbound = (m: unknown) => {
+      const { connection, frame } = m as FrameMessage;
+      if (connection !== conn || frame.type !== 1 || frame.method.name !== "basic.ack") return;
+      const { deliveryTag, multiple } = frame.method;
+      for (let t = multiple ? confirmed + 1 : deliveryTag; t <= deliveryTag; t++) seen.add(t);
+      while (seen.has(confirmed + 1)) seen.delete(++confirmed);
+    };
+    diagnostics.subscribe("warren:frame:out", out);
+    diagnostics.subscribe("warren:frame:in", inbound);
+    try {
+      const N = 400;
+      await Promise.all(Array.from({ length: N }, (_, i) => ch.publish("", queue, String(i), { messageId: String(i) })));
+      expect(written).toBe(N);
+      expect(most).toBeGreaterThan(1); // it did pipeline
+      expect(most).toBeLessThanOrEqual(8);
+      const got: string[] = [];
+      for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) got.push(m.body.toString());
+      expect(got).toEqual(Array.from({ length: N }, (_, i) => String(i)));
+    } finally {
+      diagnostics.unsubscribe("warren:frame:out", out);
+      diagnostics.unsubscribe("warren:frame:in", inbound);
+    }
+  });
+
+  test("a publish waiting for room honours its timeout and signal and is never sent; a bad limit or timeout is refused", async () => {
+    const publishes: string[] = [];
+    const server = await startFakeServer(async (c) => {
+      await standardHandshake(c);
+      const open = await c.expectMethod(20, 10);
+      await c.send(methodFrame(open.channel, 20, 11, longstr("")));
+      await c.expectMethod(85, 10); // confirm.select
+      await c.send(methodFrame(open.channel, 85, 11));
+      for (;;) {
+        const m = await c.readMethod().catch(() => undefined); // publishes, never confirmed
+        if (m === undefined) return;
+        if (m.classId === 60 && m.methodId === 40) publishes.push(String(publishes.length + 1));
+      }
+    });
+    const conn = await connect({ url: server.url(), timeout: 5000 });
+    try {
+      const ch = await conn.openChannel();
+      await expect(ch.confirmSelect({ maxUnconfirmed: 0 })).rejects.toBeInstanceOf(RangeError);
+      await ch.confirmSelect({ maxUnconfirmed: 1 });
+      const first = outcome(ch.publish("", "q", "first"));
+      const timed = await outcome(ch.publish("", "q", "timed", { timeout: 50 }));
+      expect(!timed.ok && timed.error).toBeInstanceOf(TimeoutError);
+      const ac = new AbortController();
+      const aborted = outcome(ch.publish("", "q", "aborted", { signal: ac.signal }));
+      ac.abort();
+      expect(((await aborted) as { error: unknown }).error).toBeInstanceOf(AbortError);
+      await expect(ch.publish("", "q", "bad", { timeout: -1 })).rejects.toBeInstanceOf(RangeError);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(publishes).toEqual(["1"]); // only the first went out
+      await server.close();
+      expect(((await first) as { error: unknown }).error).toBeInstanceOf(ConnectionClosedError);
+    } finally {
+      await conn.close();
+    }
+  });
+});
 
 describe("confirm.select", () => {
   test("each publish resolves once the broker has the message", async () => {
