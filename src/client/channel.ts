@@ -7,8 +7,9 @@ import type { FieldTable } from "../protocol/table.js";
 import { ChannelCore } from "./channel-core.js";
 import { queueArguments, type ConfirmSelectOptions, type ExchangeDeclareOptions, type PublishOptions, type QueueDeclareOptions, type QueueDeclareResult, type WaitOptions } from "./channel-options.js";
 import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } from "./consumer.js";
-import { callbackSink, consumeMethod, trackStreamOffset } from "./consumers.js";
+import { consumeMethod, trackStreamOffset } from "./consumers.js";
 import { tagOf } from "./delivery-tags.js";
+import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
 import { AbortError, DeprecatedFeatureWarning, type AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
 import { badTimeout, bounded, isTimeout, type Bounds } from "./wait.js";
@@ -189,19 +190,36 @@ export class Channel extends ChannelCore {
     const options = b ?? {};
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new AbortError("consume aborted before it was sent"));
+    let sink: HandlerSink;
+    try {
+      sink = new HandlerSink(a, handlerOptions(options), this.handlerHost, (err) => {
+        signal?.removeEventListener("abort", stop);
+        if (err !== undefined) options.onCancel?.(err);
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
     let consumerTag: string | undefined;
     const stop = () => void (consumerTag !== undefined && this.cancel(consumerTag).catch(() => undefined));
-    const sink = callbackSink(a, options.noAck ?? false, (err, msg) => this.consumerFailed(err, msg), (err) => {
-      signal?.removeEventListener("abort", stop);
-      if (err !== undefined) options.onCancel?.(err);
-    });
     return this.startConsumer(queue, sink, options).then((tag) => {
       consumerTag = tag;
       if (signal?.aborted) stop();
       else signal?.addEventListener("abort", stop, { once: true });
-      return { consumerTag: tag, cancel: () => this.cancel(tag) };
+      const cancel = async (o: { drain?: boolean; timeout?: number } = {}) => {
+        if (o.timeout !== undefined && !isTimeout(o.timeout)) throw badTimeout("cancel", o.timeout);
+        await this.cancel(tag);
+        if (o.drain === true) await sink.drain(o.timeout ?? this.host.options.timeout);
+      };
+      return { consumerTag: tag, cancel };
     });
   }
+
+  private readonly handlerHost: HandlerHost = {
+    ack: (msg) => void this.ack(msg),
+    nack: (msg, requeue) => void this.nack(msg, { requeue }),
+    giveBack: (msg) => this.giveBack(msg),
+    failed: (err, msg) => this.consumerFailed(err, msg),
+  };
 
   private warn(w: DeprecatedFeatureWarning): void {
     if (this.listenerCount("warning") > 0) this.emit("warning", w);

@@ -29,13 +29,33 @@ export interface ConsumeOptions {
    * (with that close error, e.g. ConsumerTimeoutError when a delivery stayed unacked too long).
    */
   onCancel?: (err: AmqpError) => void;
+  /**
+   * Callback only: how many handlers run at once (default 1). A handler is running until it
+   * returns, or until the promise it returns settles; later deliveries wait in order.
+   */
+  concurrency?: number;
+  /**
+   * Callback only: "auto" acks a delivery once its handler returns or resolves, and nacks it once
+   * the handler throws or rejects (see `requeue`); "manual" (the default) leaves it to you.
+   */
+  settle?: "manual" | "auto";
+  /**
+   * With settle "auto": whether a delivery whose handler failed is requeued. Default: requeued
+   * once, then not (a redelivered message that fails again is dead-lettered, or dropped when its
+   * queue has no dead-letter exchange).
+   */
+  requeue?: boolean | ((err: unknown, msg: Message) => boolean);
 }
 
 /** A running consumer (callback form). */
 export interface Consumer {
   readonly consumerTag: string;
-  /** basic.cancel: no more deliveries once it resolves. */
-  cancel(): Promise<void>;
+  /**
+   * basic.cancel: no more deliveries once it resolves. With `drain`, it then waits for the
+   * handlers still running (at most `timeout` ms, default the connection's timeout), so their
+   * settles go out first; deliveries no handler has started go back to the queue either way.
+   */
+  cancel(options?: { drain?: boolean; timeout?: number }): Promise<void>;
 }
 
 /** @internal What the channel needs from a consumer (MessageStream fits it structurally). */

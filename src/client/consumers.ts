@@ -77,27 +77,6 @@ export function consumeMethod(queue: string, consumerTag: string, o: ConsumeOpti
 }
 
 /**
- * The callback form of a consumer as a sink: `onMessage` per delivery; what it throws or a
- * promise it returns rejects with goes to `failed`, never unhandled. `ended` hears every end
- * of the consumer (err undefined when this client cancelled it).
- */
-export function callbackSink(onMessage: (msg: Message) => unknown, noAck: boolean, failed: (err: unknown, msg: Message) => void, ended: (err: AmqpError | undefined) => void): ConsumerSink {
-  return {
-    noAck,
-    deliver: (msg) => {
-      try {
-        const r = onMessage(msg);
-        // Any thenable, not only this realm's Promise (a vm context's, a test environment's).
-        if (isThenable(r)) r.then(undefined, (e: unknown) => failed(e, msg));
-      } catch (e) {
-        failed(e, msg);
-      }
-    },
-    end: ended,
-  };
-}
-
-/**
  * A stream consumer of a recovering connection: each delivery's `x-stream-offset` header is kept
  * in its record, so that recovery restarts it after the last message it was given.
  */
@@ -112,8 +91,4 @@ export function trackStreamOffset(sink: ConsumerSink, record: ConsumerRecord): C
     end: (err) => sink.end(err),
     suspend: () => sink.suspend?.(),
   };
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
 }

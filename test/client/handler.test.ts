@@ -1,0 +1,158 @@
+/**
+ * Callback consumers with async handlers: `concurrency` (how many run at once, default 1),
+ * `settle: "auto"` (ack on success, nack on failure with a requeue policy), and
+ * `consumer.cancel({ drain: true })`. Every test counts deliveries by message id on both sides:
+ * what the handlers saw and what the broker still holds (or dead-lettered).
+ */
+import { describe, expect, test } from "vitest";
+import type { Channel, FieldTable, Message } from "../../src/index.js";
+import { uniqueName } from "../helpers/broker.js";
+import { eventually, queueCounts, useConnections } from "./util.js";
+
+const open = useConnections();
+
+async function filled(ch: Channel, n: number, args: FieldTable = {}): Promise<string> {
+  const { queue } = await ch.queueDeclare("", { exclusive: true, arguments: args });
+  await ch.confirmSelect();
+  await Promise.all(Array.from({ length: n }, (_, i) => ch.publish("", queue, String(i), { messageId: String(i) })));
+  return queue;
+}
+
+/** A queue that dead-letters into another through the default exchange; returns both names. */
+async function withDeadLetters(ch: Channel, n: number): Promise<{ queue: string; dead: string }> {
+  const { queue: dead } = await ch.queueDeclare("", { exclusive: true });
+  const queue = await filled(ch, n, { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead });
+  return { queue, dead };
+}
+
+async function drainIds(ch: Channel, queue: string): Promise<number[]> {
+  const ids: number[] = [];
+  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) ids.push(Number(m.properties.messageId));
+  return ids.sort((a, b) => a - b);
+}
+
+/**
+ * Close the consuming channel: what it had not acked the broker requeues. The queue (exclusive
+ * to the connection, not the channel) is then empty only if every delivery was acked.
+ */
+async function expectAllAcked(ch: Channel, queue: string): Promise<void> {
+  await ch.close();
+  const check = await ch.connection.openChannel();
+  expect((await queueCounts(check, queue)).messageCount).toBe(0);
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("concurrency", () => {
+  for (const concurrency of [undefined, 3]) {
+    test(`${concurrency ?? "default (1)"}: never more handlers running at once; each delivery handled once`, async () => {
+      const ch = await (await open()).openChannel();
+      const N = 30;
+      const queue = await filled(ch, N);
+      await ch.prefetch(N); // the window would allow them all at once
+      let running = 0;
+      let most = 0;
+      const seen: number[] = [];
+      await ch.consume(
+        queue,
+        async (msg) => {
+          most = Math.max(most, ++running);
+          await sleep(2);
+          seen.push(Number(msg.properties.messageId));
+          running--;
+        },
+        { ...(concurrency === undefined ? {} : { concurrency }), settle: "auto" },
+      );
+      await eventually(() => seen.length === N, `${N} handled`);
+      expect(most).toBe(concurrency ?? 1);
+      if (concurrency === undefined) expect(seen).toEqual(range(N)); // one at a time: in order
+      else expect([...seen].sort((a, b) => a - b)).toEqual(range(N));
+      await expectAllAcked(ch, queue);
+    });
+  }
+
+  test("bad options are refused before anything is sent", async () => {
+    const ch = await (await open()).openChannel();
+    await expect(ch.consume("q", () => undefined, { concurrency: 0 })).rejects.toBeInstanceOf(RangeError);
+    await expect(ch.consume("q", () => undefined, { settle: "sometimes" as "auto" })).rejects.toBeInstanceOf(TypeError);
+    expect(ch.closed).toBe(false); // no basic.consume for a missing queue went out
+  });
+});
+
+describe('settle: "auto"', () => {
+  test("acks what succeeded and nacks what failed: with requeue false, exactly the failed ids are dead-lettered", async () => {
+    const ch = await (await open()).openChannel();
+    const N = 40;
+    const { queue, dead } = await withDeadLetters(ch, N);
+    const failedIds: number[] = [];
+    ch.on("consumerError", (_err, msg) => failedIds.push(Number(msg.properties.messageId)));
+    const handled: number[] = [];
+    await ch.consume(
+      queue,
+      async (msg) => {
+        const id = Number(msg.properties.messageId);
+        handled.push(id);
+        if (id % 4 === 1) throw new Error(`fails on ${id}`);
+      },
+      { settle: "auto", requeue: false, concurrency: 4 },
+    );
+    const failing = range(N).filter((i) => i % 4 === 1);
+    await eventually(async () => (await queueCounts(ch, dead)).messageCount === failing.length, "the failed ones dead-lettered");
+    expect([...handled].sort((a, b) => a - b)).toEqual(range(N)); // each once: nothing requeued
+    expect([...failedIds].sort((a, b) => a - b)).toEqual(failing);
+    expect(await drainIds(ch, dead)).toEqual(failing);
+    await expectAllAcked(ch, queue);
+  });
+
+  test("the default policy requeues a failure once, then dead-letters it", async () => {
+    const ch = await (await open()).openChannel();
+    const { queue, dead } = await withDeadLetters(ch, 1);
+    ch.on("consumerError", () => undefined);
+    const deliveries: boolean[] = [];
+    await ch.consume(
+      queue,
+      (msg: Message) => {
+        deliveries.push(msg.fields.redelivered);
+        throw new Error("always fails");
+      },
+      { settle: "auto" },
+    );
+    await eventually(async () => (await queueCounts(ch, dead)).messageCount === 1, "dead-lettered");
+    expect(deliveries).toEqual([false, true]);
+    expect(await drainIds(ch, dead)).toEqual([0]);
+  });
+});
+
+describe("cancel({ drain: true })", () => {
+  test("waits for the running handlers and their acks; the deliveries no handler started go back to the queue", async () => {
+    const ch = await (await open()).openChannel();
+    const N = 10;
+    const queue = await filled(ch, N);
+    await ch.prefetch(N);
+    const started: number[] = [];
+    const finished: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const consumer = await ch.consume(
+      queue,
+      async (msg) => {
+        const id = Number(msg.properties.messageId);
+        started.push(id);
+        await gate;
+        finished.push(id);
+      },
+      { settle: "auto", concurrency: 2 },
+    );
+    await eventually(() => started.length === 2, "two handlers running");
+    await eventually(async () => (await queueCounts(ch, queue)).messageCount === 0, "all delivered (prefetch 10)");
+    const cancelled = consumer.cancel({ drain: true });
+    setTimeout(release, 50);
+    await cancelled;
+    // Resolved after the two handlers finished; the other eight were never started.
+    expect(finished).toEqual(started);
+    expect(started).toEqual([0, 1]);
+    await eventually(async () => (await queueCounts(ch, queue)).messageCount === N - 2, `${N - 2} back in the queue`);
+    expect(await drainIds(ch, queue)).toEqual(range(N).slice(2));
+  });
+});
