@@ -9,7 +9,9 @@
  *   decoded by `describeFrame`, to stderr. The frames come from node:diagnostics_channel,
  *   so a program that does not trace pays nothing for it.
  * - SIGINT (Ctrl-C) and SIGTERM close the channel and the connection, then exit 0. The
- *   broker deletes a program's exclusive queues when its connection closes. A program whose
+ *   broker deletes a program's exclusive queues when its connection closes. On SIGTERM (a
+ *   service manager's stop) a consumer given to `finishOnTerm` first stops taking deliveries
+ *   and lets its running handlers finish and ack; Ctrl-C stops at once, as in the tutorials. A program whose
  *   official version prints "Interrupted" on Ctrl-C does too (`onInterrupt`).
  * - A failure (broker unreachable, login refused, a declare the broker refuses, a
  *   connection closed under us) prints one line to stderr and exits 1. With --trace the
@@ -22,7 +24,7 @@ import { subscribe } from "node:diagnostics_channel";
 import { writeSync } from "node:fs";
 import { basename, extname } from "node:path";
 import { connect, describeFrame } from "../index.js";
-import type { Channel, Connection } from "../index.js";
+import type { Channel, Connection, Consumer } from "../index.js";
 import { describeError, redactUrl } from "./errors.js";
 
 export interface Context {
@@ -41,6 +43,8 @@ export interface Context {
    * program fails with the broker's reason instead.
    */
   untilStopped(): Promise<void>;
+  /** On SIGTERM, cancel this consumer and let its running handlers finish before closing. */
+  finishOnTerm(consumer: Consumer): void;
 }
 
 export interface Options {
@@ -54,6 +58,8 @@ export interface Options {
 
 /** How long closing may take before the program exits anyway. */
 const CLOSE_TIMEOUT_MS = 2000;
+/** How long SIGTERM lets running handlers finish (a service manager's usual grace period). */
+const FINISH_TIMEOUT_MS = 30_000;
 
 /** The name the user ran the program by: `receive_logs` or the bin `warren-receive-logs`. */
 export const programName = basename(process.argv[1] ?? "tutorial", extname(process.argv[1] ?? ""));
@@ -145,12 +151,20 @@ export function main(program: (ctx: Context) => Promise<void>, options: Options 
     stopRequested();
     void exit(0);
   };
+  const finishing: Consumer[] = [];
+  let terminating = false;
+  const terminate = (): void => {
+    if (terminating || exiting) return stop();
+    terminating = true;
+    const drained = finishing.map((c) => c.cancel({ drain: true, timeout: FINISH_TIMEOUT_MS }).catch(() => undefined));
+    void Promise.all(drained).then(stop);
+  };
   process.on("SIGINT", () => {
     // The official consumers catch KeyboardInterrupt and print "Interrupted" before exiting 0.
     if (!exiting && options.onInterrupt !== undefined) print(options.onInterrupt);
     stop();
   });
-  process.on("SIGTERM", stop);
+  process.on("SIGTERM", terminate);
 
   const print = (line: string): void => {
     try {
@@ -171,7 +185,7 @@ export function main(program: (ctx: Context) => Promise<void>, options: Options 
     ch.on("close", (err) => {
       if (!exiting) void fail(err ?? new Error("the broker closed the channel"));
     });
-    await program({ conn, ch, args, print, untilStopped: () => stopped });
+    await program({ conn, ch, args, print, untilStopped: () => stopped, finishOnTerm: (c) => void finishing.push(c) });
     await exit(0);
   };
   run().catch(fail);

@@ -94,4 +94,19 @@ describe.sequential("tutorial 2: work queues", () => {
     await second.until("the task done", () => second.lines.includes(" [x] Done"));
     expect(second.lines).toEqual([WAITING, " [x] Received interrupted...", " [x] Done"]);
   });
+
+  test("SIGTERM mid-task: the worker finishes the task, acks it and exits 0; no other worker gets it again", async () => {
+    const workers = await twoWorkers();
+    await ok("new_task", ["graceful.."]);
+    const [first, second] = await whoGot(workers, "graceful..");
+    const exit = await first.stop("SIGTERM");
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toEqual([WAITING, " [x] Received graceful..", " [x] Done"]);
+    // Acked before the worker left: the queue is empty, and the other worker never saw it.
+    const left = await withAmqplib((ch) => ch.checkQueue("task_queue"));
+    expect(left.messageCount).toBe(0);
+    await ok("new_task", ["after."]); // the other worker is still serving: it gets the next one
+    await second.until("the next task", () => second.lines.includes(" [x] Done"));
+    expect(second.lines).toEqual([WAITING, " [x] Received after.", " [x] Done"]);
+  });
 });
