@@ -12,6 +12,7 @@ export type { ConnectOptions, RecoveryOptions } from "./client/options.js";
 export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult, PublishOptions, WaitOptions } from "./client/channel-options.js";
 export { Channel } from "./client/channel.js";
 export { MessageStream, type Consumer, type ConsumeOptions } from "./client/consumer.js";
+export type { ResubscribeOptions } from "./client/resubscribe.js";
 export { deliveryCount, type Message, type DeliveryFields, type ReturnedMessage } from "./client/message.js";
 export { createRpcClient, RpcClient, type RpcOptions, type CallOptions } from "./client/rpc.js";
 export type { Mechanism } from "./client/sasl.js";

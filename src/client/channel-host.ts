@@ -24,6 +24,13 @@ export interface ChannelRecovery {
   readonly republishUnconfirmed: boolean;
 }
 
+/** What a channel asks of another channel of its connection: whether a queue exists. */
+export interface SideChannel {
+  queueDeclare(queue: string, options: { passive: true }): Promise<unknown>;
+  close(): Promise<void>;
+  readonly closed: boolean;
+}
+
 /** Everything a channel needs of its connection. */
 export interface ChannelHost {
   /** The public `connection` property. */
@@ -39,6 +46,8 @@ export interface ChannelHost {
   readonly recovery: ChannelRecovery | undefined;
   /** The channel id is free again (only after close-ok, sent or received). */
   release(id: number): void;
+  /** Another channel, whose declarations are not recorded: for a look that may close it (a 404). */
+  openChannel(): Promise<SideChannel>;
   /** Stop and resume reading the socket (a consumer iterator's buffer is full, then has room). */
   holdReading(): void;
   releaseReading(): void;

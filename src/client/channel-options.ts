@@ -90,6 +90,10 @@ export interface ChannelEvents {
   close: [err: AmqpError | undefined];
   /** The broker cancelled a consumer (consumer_cancel_notify). */
   cancel: [consumerTag: string];
+  /** A consumer the broker cancelled consumes again (the resubscribe option), under a new tag. */
+  resubscribed: [info: { queue: string; from: string; to: string }];
+  /** A consumer with the resubscribe option gave up; its onCancel hears the same error. */
+  resubscribeFailed: [err: AmqpError, queue: string];
   /** A consumer callback threw or rejected. Without a listener, the error is printed as a process warning. */
   consumerError: [err: unknown, msg: Message];
   /** The broker will not do what a call asked, though it answered ok. Without a listener, a process warning. */

@@ -10,7 +10,8 @@ import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } 
 import { consumeMethod, trackStreamOffset } from "./consumers.js";
 import { tagOf } from "./delivery-tags.js";
 import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
-import { AbortError, DeprecatedFeatureWarning, type AmqpError } from "./errors.js";
+import { AbortError, AmqpError, ConsumerCancelledError, DeprecatedFeatureWarning, NotFoundError } from "./errors.js";
+import { resubscribe, resubscribeOptions, type Resubscribe, type ResubscribeSteps } from "./resubscribe.js";
 import type { Message } from "./message.js";
 import { badTimeout, bounded, isTimeout, type Bounds } from "./wait.js";
 
@@ -191,27 +192,80 @@ export class Channel extends ChannelCore {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new AbortError("consume aborted before it was sent"));
     let sink: HandlerSink;
+    let heal: Resubscribe | undefined;
+    let consumerTag: string | undefined;
+    const cancelled = new AbortController();
+    const stop = () => {
+      cancelled.abort();
+      if (consumerTag !== undefined) void this.cancel(consumerTag).catch(() => undefined);
+    };
+    const final = (err: AmqpError | undefined) => {
+      signal?.removeEventListener("abort", stop);
+      if (err !== undefined) options.onCancel?.(err);
+    };
+    const ended = (err: AmqpError | undefined) => {
+      if (heal === undefined || !(err instanceof ConsumerCancelledError) || this.closed || cancelled.signal.aborted) return final(err);
+      this.heal(queue, sink, options, heal, cancelled.signal, consumerTag!).then((tag) => (consumerTag = tag), final);
+    };
     try {
-      sink = new HandlerSink(a, handlerOptions(options), this.handlerHost, (err) => {
-        signal?.removeEventListener("abort", stop);
-        if (err !== undefined) options.onCancel?.(err);
-      });
+      heal = resubscribeOptions(options.resubscribe);
+      sink = new HandlerSink(a, handlerOptions(options), this.handlerHost, ended);
     } catch (e) {
       return Promise.reject(e);
     }
-    let consumerTag: string | undefined;
-    const stop = () => void (consumerTag !== undefined && this.cancel(consumerTag).catch(() => undefined));
     return this.startConsumer(queue, sink, options).then((tag) => {
       consumerTag = tag;
       if (signal?.aborted) stop();
       else signal?.addEventListener("abort", stop, { once: true });
       const cancel = async (o: { drain?: boolean; timeout?: number } = {}) => {
         if (o.timeout !== undefined && !isTimeout(o.timeout)) throw badTimeout("cancel", o.timeout);
-        await this.cancel(tag);
+        cancelled.abort();
+        await this.cancel(consumerTag!);
         if (o.drain === true) await sink.drain(o.timeout ?? this.host.options.timeout);
       };
-      return { consumerTag: tag, cancel };
+      return {
+        get consumerTag() {
+          return consumerTag!;
+        },
+        cancel,
+      };
     });
+  }
+
+  /** The broker cancelled a consumer that resubscribes: consume again (resubscribe.ts); resolves with the new tag. */
+  private async heal(queue: string, sink: HandlerSink, options: ConsumeOptions, heal: Resubscribe, cancelled: AbortSignal, from: string): Promise<string> {
+    const steps: ResubscribeSteps = {
+      live: () => !this.closed,
+      exists: async () => {
+        const side = await this.host.openChannel();
+        try {
+          await side.queueDeclare(queue, { passive: true });
+          return true;
+        } catch (e) {
+          if (e instanceof NotFoundError) return false;
+          throw e;
+        } finally {
+          if (!side.closed) await side.close();
+        }
+      },
+      declare: async (o) => void (await this.queueDeclare(queue, o)),
+      consume: () => {
+        sink.reopen();
+        return this.startConsumer(queue, sink, options);
+      },
+    };
+    let tag: string;
+    try {
+      tag = await resubscribe(queue, steps, heal, cancelled);
+    } catch (e) {
+      const err = e instanceof AmqpError ? e : new AmqpError(String(e), { cause: e });
+      if (!cancelled.aborted) this.emit("resubscribeFailed", err, queue);
+      throw cancelled.aborted ? undefined : err;
+    }
+    // Cancelled while the new basic.consume was on its way: cancel the new consumer too.
+    if (cancelled.aborted) void this.cancel(tag).catch(() => undefined);
+    else this.emit("resubscribed", { queue, from, to: tag });
+    return tag;
   }
 
   private readonly handlerHost: HandlerHost = {

@@ -177,6 +177,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       },
       recovery: this.recovery,
       release: (id) => this.channels.release(id),
+      openChannel: () => this.open(undefined, false),
       holdReading: () => this.inbound.hold(),
       releaseReading: () => this.inbound.release(),
     };
@@ -312,7 +313,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.closeReason ?? new ConnectionClosedError({ replyCode: 0, replyText: "connection is not open", initiatedBy: "library" });
   }
 
-  // -------------------------------------------------------------------------------------------
   // update-secret (RabbitMQ extension: renew an expiring OAuth token without reconnecting)
 
   async updateSecret(newSecret: string, reason: string): Promise<void> {

@@ -10,6 +10,7 @@
  */
 import type { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
+import type { ResubscribeOptions } from "./resubscribe.js";
 
 export interface ConsumeOptions {
   noAck?: boolean;
@@ -45,6 +46,13 @@ export interface ConsumeOptions {
    * queue has no dead-letter exchange).
    */
   requeue?: boolean | ((err: unknown, msg: Message) => boolean);
+  /**
+   * Callback only: when the broker cancels the consumer (its queue deleted, its quorum queue's
+   * node lost, a consumer timeout), consume again with backoff on the same channel (see
+   * resubscribe.ts); the channel emits "resubscribed", or "resubscribeFailed" (and onCancel
+   * hears it) when it gives up. Off by default.
+   */
+  resubscribe?: boolean | ResubscribeOptions;
 }
 
 /** A running consumer (callback form). */

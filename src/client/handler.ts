@@ -99,6 +99,11 @@ export class HandlerSink implements ConsumerSink {
     this.onEnd(err);
   }
 
+  /** Resubscribed (resubscribe.ts): the same handlers, counted together, take the new consumer's deliveries. */
+  reopen(): void {
+    this.ended = false;
+  }
+
   /** The connection was lost: the broker has requeued what waits here (noAck: it is ours, it still runs). */
   suspend(): void {
     if (!this.noAck) this.waiting.length = 0;

@@ -40,13 +40,7 @@ import type { ConnectionControl, RecoveryHooks } from "./connection.js";
 import { AmqpError, ConnectionClosedError, isClientClose } from "./errors.js";
 import type { ResolvedOptions, ResolvedRecovery } from "./options.js";
 import { Topology } from "./topology.js";
-import { Waiters, sleep } from "./wait.js";
-
-/** @internal The delay before attempt n (1-based): exponential, capped, with jitter. */
-export function backoffDelay(attempt: number, o: Pick<ResolvedRecovery, "initialDelay" | "maxDelay" | "factor" | "jitter">, random = Math.random): number {
-  const base = Math.min(o.maxDelay, o.initialDelay * o.factor ** Math.max(0, attempt - 1));
-  return Math.round(base * (1 - o.jitter * random()));
-}
+import { Waiters, backoffDelay, sleep } from "./wait.js";
 
 /** One per recovering connection: the reconnect loop, and the record of what to restore. */
 export class Recovery implements RecoveryHooks {

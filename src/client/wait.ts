@@ -144,6 +144,23 @@ export function bounded<T>(p: Promise<T>, bounds: Bounds, what: string): Promise
   });
 }
 
+/** How retries space themselves out: exponential from `initialDelay`, capped at `maxDelay`, with jitter (0 to 1). */
+export interface Backoff {
+  initialDelay: number;
+  maxDelay: number;
+  factor: number;
+  jitter: number;
+}
+
+/**
+ * The delay before attempt n (1-based), drawn from [d * (1 - jitter), d]: many clients cut off
+ * together do not all come back in the same instant.
+ */
+export function backoffDelay(attempt: number, o: Backoff, random = Math.random): number {
+  const base = Math.min(o.maxDelay, o.initialDelay * o.factor ** Math.max(0, attempt - 1));
+  return Math.round(base * (1 - o.jitter * random()));
+}
+
 /** Resolve after `ms`, or at once when `signal` aborts. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {

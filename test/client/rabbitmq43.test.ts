@@ -125,6 +125,28 @@ describe("consumer timeouts", () => {
     for (const queue of queues) await eventually(async () => (await queueCounts(check, queue)).messageCount === 1, `the message ready again in ${queue}`);
   });
 
+  test("with resubscribe, a consumer the timeout cancelled consumes again and gets the message back (redelivered), once", async () => {
+    const conn = await open(single);
+    const ch = await conn.openChannel();
+    const queue = uniqueName("consumer-timeout-heal");
+    await ch.queueDeclare(queue, { durable: true, arguments: { "x-queue-type": "quorum", "x-consumer-timeout": 1000 } });
+    cleanups.push(async () => (await (await open(single)).openChannel()).queueDelete(queue));
+    await ch.confirmSelect();
+    await ch.publish("", queue, "slow", { messageId: "slow" });
+    const seen: boolean[] = [];
+    const resubscribed = new Promise((resolve) => ch.once("resubscribed", resolve));
+    // The first delivery is never acked (the consumer timeout cancels it); the redelivery is.
+    await ch.consume(queue, (msg: Message) => void (seen.push(msg.fields.redelivered) && msg.fields.redelivered && ch.ack(msg)), { resubscribe: { initialDelay: 10 } });
+    await resubscribed;
+    await eventually(() => seen.length === 2, "the redelivery");
+    expect(seen).toEqual([false, true]);
+    await ch.close(); // whatever was not acked goes back: nothing must
+    const check = await (await open(single)).openChannel();
+    await eventually(async () => (await queueCounts(check, queue)).messageCount === 0 && (await queueCounts(check, queue)).consumerCount === 0, "the queue empty");
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await queueCounts(check, queue)).messageCount).toBe(0);
+  });
+
   // RabbitMQ 4.3 was seen (--trace) to hand a returned message once more to a quorum consumer it
   // had just cancelled for a timeout; the broker does not do it on request, so the fake server does.
   test("a delivery for a consumer the broker cancelled is given back (basic.reject, requeue), not left unacked", async () => {

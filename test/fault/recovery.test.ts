@@ -22,7 +22,7 @@ import {
   type RecoveryOptions,
   type ReturnedMessage,
 } from "../../src/index.js";
-import { backoffDelay } from "../../src/client/recovery.js";
+import { backoffDelay } from "../../src/client/wait.js";
 import { eventually, outcome, queueCounts, useConnections } from "../client/util.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { forceCloseConnection } from "../helpers/force-close.js";

@@ -1,0 +1,78 @@
+/**
+ * Consumers that heal (opt-in, the `resubscribe` consume option): after the broker cancels a
+ * consumer (basic.cancel: its queue was deleted, the node of its quorum queue was lost, a
+ * delivery outstayed the consumer timeout), consume again with backoff, on the same channel,
+ * with the same handler and options.
+ *
+ * A basic.consume of a queue that does not exist closes the channel (404), so each attempt first
+ * makes sure the queue is there: with `declare`, by declaring it again (the same arguments, or
+ * the broker refuses with 406); without, by a passive declare on a side channel of the same
+ * connection, which a 404 may close.
+ */
+import type { QueueDeclareOptions } from "./channel-options.js";
+import { AmqpError } from "./errors.js";
+import { MAX_TIMER_MS, backoffDelay, sleep, type Backoff } from "./wait.js";
+
+export interface ResubscribeOptions {
+  /** Delay before the first attempt, in ms (default 100); each next one waits twice as long. */
+  initialDelay?: number;
+  /** Upper bound of the delay between attempts, in ms (default 30000). */
+  maxDelay?: number;
+  /** Attempts before giving up (default Infinity); then "resubscribeFailed" and onCancel. */
+  maxAttempts?: number;
+  /** Declare the queue again, with these options, before each attempt. */
+  declare?: QueueDeclareOptions;
+}
+
+export interface Resubscribe {
+  backoff: Backoff;
+  maxAttempts: number;
+  declare: QueueDeclareOptions | undefined;
+}
+
+/** The consume option resolved and checked; undefined when off. */
+export function resubscribeOptions(o: boolean | ResubscribeOptions | undefined): Resubscribe | undefined {
+  if (o === undefined || o === false) return undefined;
+  const r = o === true ? {} : o;
+  const delay = (name: "initialDelay" | "maxDelay", fallback: number) => {
+    const v = r[name] ?? fallback;
+    if (!(typeof v === "number" && v >= 0 && v <= MAX_TIMER_MS)) throw new RangeError(`consume: resubscribe.${name} must be a number of ms from 0 to ${MAX_TIMER_MS}, got ${String(v)}`);
+    return v;
+  };
+  const maxAttempts = r.maxAttempts ?? Infinity;
+  if (!(maxAttempts >= 1)) throw new RangeError(`consume: resubscribe.maxAttempts must be at least 1, got ${String(r.maxAttempts)}`);
+  return { backoff: { initialDelay: delay("initialDelay", 100), maxDelay: delay("maxDelay", 30_000), factor: 2, jitter: 0.5 }, maxAttempts, declare: r.declare };
+}
+
+/** What one attempt does, on the consumer's channel. */
+export interface ResubscribeSteps {
+  /** The channel is still open (a closed one cannot consume again). */
+  live(): boolean;
+  exists(): Promise<boolean>;
+  declare(options: QueueDeclareOptions): Promise<void>;
+  /** basic.consume again; resolves with the new consumer tag. */
+  consume(): Promise<string>;
+}
+
+/** Attempts with backoff until one consumes; rejects with why it gave up. `signal`: the user cancelled. */
+export async function resubscribe(queue: string, steps: ResubscribeSteps, r: Resubscribe, signal: AbortSignal): Promise<string> {
+  let last: unknown;
+  for (let attempt = 1; attempt <= r.maxAttempts; attempt++) {
+    await sleep(backoffDelay(attempt, r.backoff), signal);
+    if (signal.aborted) throw new AmqpError(`resubscribing to ${queue} stopped: the consumer was cancelled`);
+    if (!steps.live()) break;
+    try {
+      if (r.declare !== undefined) await steps.declare(r.declare);
+      else if (!(await steps.exists())) {
+        last = new AmqpError(`queue ${JSON.stringify(queue)} does not exist`);
+        continue;
+      }
+      return await steps.consume();
+    } catch (e) {
+      last = e;
+      if (!steps.live()) break;
+    }
+  }
+  const why = last instanceof Error ? `: ${last.message}` : "";
+  throw new AmqpError(steps.live() ? `gave up resubscribing to ${queue} after ${r.maxAttempts} attempts${why}` : `cannot resubscribe to ${queue}: its channel closed${why}`, { cause: last });
+}
