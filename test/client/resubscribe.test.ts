@@ -18,21 +18,27 @@ async function publish(ch: Channel, queue: string, ids: number[]): Promise<void>
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
-/** A durable queue (its deletion by another client is the point), removed after the test. */
-async function durableQueue(ch: Channel): Promise<string> {
+/**
+ * A channel in confirm mode, a second one that deletes and declares the queue (as another client
+ * would), and a durable queue, deleted after `use`.
+ */
+async function withQueue(use: (s: { ch: Channel; other: Channel; queue: string }) => Promise<void>): Promise<void> {
+  const conn = await open();
+  const ch = await conn.openChannel();
+  const other = await conn.openChannel();
+  await ch.confirmSelect();
   const queue = uniqueName("resubscribe");
   await ch.queueDeclare(queue, { durable: true });
-  return queue;
+  try {
+    await use({ ch, other, queue });
+  } finally {
+    await other.queueDelete(queue).catch(() => undefined);
+  }
 }
 
 describe("resubscribe after a broker-sent basic.cancel", () => {
-  test("the queue deleted, then declared again by someone else: the consumer comes back and handles every later message once", async () => {
-    const conn = await open();
-    const ch = await conn.openChannel();
-    const other = await conn.openChannel();
-    await ch.confirmSelect();
-    const queue = await durableQueue(ch);
-    try {
+  test("the queue deleted, then declared again by someone else: the consumer comes back and handles every later message once", () =>
+    withQueue(async ({ ch, other, queue }) => {
       const handled: number[] = [];
       const cancels: string[] = [];
       ch.on("cancel", (tag) => cancels.push(tag));
@@ -54,18 +60,10 @@ describe("resubscribe after a broker-sent basic.cancel", () => {
       await eventually(() => handled.length === 15, "all fifteen");
       expect(handled).toEqual(range(0, 15));
       await consumer.cancel();
-    } finally {
-      await other.queueDelete(queue).catch(() => undefined);
-    }
-  });
+    }));
 
-  test("with declare, it declares the queue again itself", async () => {
-    const conn = await open();
-    const ch = await conn.openChannel();
-    const other = await conn.openChannel();
-    await ch.confirmSelect();
-    const queue = await durableQueue(ch);
-    try {
+  test("with declare, it declares the queue again itself", () =>
+    withQueue(async ({ ch, other, queue }) => {
       const handled: number[] = [];
       await ch.consume(queue, (msg) => void handled.push(Number(msg.properties.messageId)), { noAck: true, resubscribe: { initialDelay: 10, declare: { durable: true } } });
       const resubscribed = once(ch, "resubscribed");
@@ -74,51 +72,37 @@ describe("resubscribe after a broker-sent basic.cancel", () => {
       await publish(ch, queue, range(0, 10));
       await eventually(() => handled.length === 10, "ten");
       expect(handled).toEqual(range(0, 10));
-    } finally {
-      await other.queueDelete(queue).catch(() => undefined);
-    }
-  });
+    }));
 
-  test("it gives up after maxAttempts: resubscribeFailed and onCancel hear it, and the channel stays open", async () => {
-    const conn = await open();
-    const ch = await conn.openChannel();
-    const other = await conn.openChannel();
-    const queue = await durableQueue(ch);
-    const onCancel: AmqpError[] = [];
-    const failed = once(ch, "resubscribeFailed") as Promise<[AmqpError, string]>;
-    await ch.consume(queue, () => undefined, { noAck: true, onCancel: (e) => onCancel.push(e), resubscribe: { initialDelay: 5, maxAttempts: 3 } });
-    await other.queueDelete(queue);
-    const [err, q] = await failed;
-    expect(q).toBe(queue);
-    expect(err.message).toMatch(/gave up resubscribing .* after 3 attempts: queue .* does not exist/);
-    expect(onCancel).toEqual([err]);
-    expect(ch.closed).toBe(false);
-    await ch.queueDeclare("", { exclusive: true }); // and works
-  });
+  test("it gives up after maxAttempts: resubscribeFailed and onCancel hear it, and the channel stays open", () =>
+    withQueue(async ({ ch, other, queue }) => {
+      const onCancel: AmqpError[] = [];
+      const failed = once(ch, "resubscribeFailed") as Promise<[AmqpError, string]>;
+      await ch.consume(queue, () => undefined, { noAck: true, onCancel: (e) => onCancel.push(e), resubscribe: { initialDelay: 5, maxAttempts: 3 } });
+      await other.queueDelete(queue);
+      const [err, q] = await failed;
+      expect(q).toBe(queue);
+      expect(err.message).toMatch(/gave up resubscribing .* after 3 attempts: queue .* does not exist/);
+      expect(onCancel).toEqual([err]);
+      expect(ch.closed).toBe(false);
+      await ch.queueDeclare("", { exclusive: true }); // and works
+    }));
 
-  test("without resubscribe, the broker's cancel ends the consumer (onCancel), as before", async () => {
-    const conn = await open();
-    const ch = await conn.openChannel();
-    const other = await conn.openChannel();
-    const queue = await durableQueue(ch);
-    const ended = new Promise<AmqpError>((resolve) => void ch.consume(queue, () => undefined, { noAck: true, onCancel: resolve }));
-    let resubscribed = false;
-    ch.on("resubscribed", () => (resubscribed = true));
-    await new Promise((r) => setTimeout(r, 20));
-    await other.queueDelete(queue);
-    expect(await ended).toBeInstanceOf(ConsumerCancelledError);
-    await other.queueDeclare(queue, { durable: true });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(resubscribed).toBe(false);
-    await other.queueDelete(queue);
-  });
+  test("without resubscribe, the broker's cancel ends the consumer (onCancel), as before", () =>
+    withQueue(async ({ ch, other, queue }) => {
+      const ended = new Promise<AmqpError>((resolve) => void ch.consume(queue, () => undefined, { noAck: true, onCancel: resolve }));
+      let resubscribed = false;
+      ch.on("resubscribed", () => (resubscribed = true));
+      await new Promise((r) => setTimeout(r, 20));
+      await other.queueDelete(queue);
+      expect(await ended).toBeInstanceOf(ConsumerCancelledError);
+      await other.queueDeclare(queue, { durable: true });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(resubscribed).toBe(false);
+    }));
 
-  test("cancel() while it waits to resubscribe stops it for good", async () => {
-    const conn = await open();
-    const ch = await conn.openChannel();
-    const other = await conn.openChannel();
-    const queue = await durableQueue(ch);
-    try {
+  test("cancel() while it waits to resubscribe stops it for good", () =>
+    withQueue(async ({ ch, other, queue }) => {
       let resubscribed = false;
       ch.on("resubscribed", () => (resubscribed = true));
       const consumer = await ch.consume(queue, () => undefined, { noAck: true, resubscribe: { initialDelay: 100 } });
@@ -129,10 +113,7 @@ describe("resubscribe after a broker-sent basic.cancel", () => {
       await new Promise((r) => setTimeout(r, 400));
       expect(resubscribed).toBe(false);
       expect((await other.queueDeclare(queue, { passive: true })).consumerCount).toBe(0);
-    } finally {
-      await other.queueDelete(queue).catch(() => undefined);
-    }
-  });
+    }));
 
   test("bad options are refused", async () => {
     const ch = await (await open()).openChannel();
