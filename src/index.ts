@@ -15,6 +15,7 @@ export { MessageStream, type Consumer, type ConsumeOptions } from "./client/cons
 export type { ResubscribeOptions } from "./client/resubscribe.js";
 export { deliveryCount, type Message, type DeliveryFields, type ReturnedMessage } from "./client/message.js";
 export { createRpcClient, RpcClient, type RpcOptions, type CallOptions } from "./client/rpc.js";
+export { createRpcServer, type RpcServer, type RpcServerOptions, type RpcReply } from "./client/rpc-server.js";
 export type { Mechanism } from "./client/sasl.js";
 export { parseUrl } from "./client/url.js";
 export {
@@ -36,6 +37,7 @@ export {
   ProtocolViolationError,
   TimeoutError,
   NackError,
+  RpcError,
   ReturnedError,
   ConsumerCancelledError,
   ConsumerTimeoutError,

@@ -137,6 +137,12 @@ export class NackError extends AmqpError {
   readonly recoverable = true;
 }
 
+/** The RPC server's handler failed for this call (its error reply, rpc-server.ts); `message` is the handler's. */
+export class RpcError extends AmqpError {
+  override name = "RpcError";
+  readonly recoverable = false;
+}
+
 /**
  * A mandatory publish in confirm mode that no queue took: the broker handed it back
  * (basic.return, e.g. 312 NO_ROUTE) before it acked it, so the ack means nothing was delivered.

@@ -5,9 +5,10 @@
  * Requests are matched to replies by correlation id.
  */
 import type { Channel, PublishOptions } from "./channel.js";
-import { AbortError, AmqpError } from "./errors.js";
+import { AbortError, AmqpError, RpcError } from "./errors.js";
 import { badTimeout, bounded, isTimeout } from "./wait.js";
 import type { Message } from "./message.js";
+import { RPC_ERROR_HEADER } from "./rpc-server.js";
 
 const REPLY_TO = "amq.rabbitmq.reply-to";
 
@@ -66,7 +67,10 @@ export class RpcClient {
   private onReply(msg: Message): void {
     const id = msg.properties.correlationId;
     // No id, or a reply after its call timed out or was aborted: nobody waits for it.
-    if (id !== undefined) this.take(id)?.resolve(msg);
+    if (id === undefined) return;
+    const failed = msg.properties.headers?.[RPC_ERROR_HEADER];
+    if (failed === undefined) this.take(id)?.resolve(msg);
+    else this.take(id)?.reject(new RpcError(`RPC call failed on the server: ${typeof failed === "string" ? failed : String(failed)}`));
   }
 
   /** Publish a request and wait for its reply. */

@@ -7,6 +7,7 @@
  *
  *   rpc_server
  */
+import { createRpcServer } from "../index.js";
 import { main } from "./run.js";
 
 /** The tutorial's Fibonacci, a stand-in for real work. */
@@ -21,16 +22,12 @@ main(async ({ ch, print, untilStopped }) => {
   await ch.prefetch(1);
 
   print(" [x] Awaiting RPC requests");
-  await ch.consume("rpc_queue", async (msg) => {
-    const text = msg.body.toString();
+  // Replies to the request's reply_to with its correlation_id, then acks the request.
+  await createRpcServer(ch, "rpc_queue", (request) => {
+    const text = request.body.toString();
     const n = Number(text);
     print(` [.] fib(${text})`);
-    const response = Number.isSafeInteger(n) && n >= 0 ? String(fib(n)) : `error: "${text}" is not a non-negative integer`;
-    const { replyTo, correlationId } = msg.properties;
-    if (replyTo) {
-      await ch.publish("", replyTo, response, correlationId === undefined ? {} : { correlationId });
-    }
-    ch.ack(msg);
+    return Number.isSafeInteger(n) && n >= 0 ? String(fib(n)) : `error: "${text}" is not a non-negative integer`;
   });
   await untilStopped();
 });
