@@ -40,10 +40,8 @@ import { Waiters, badTimeout, isTimeout } from "./wait.js";
  */
 type State = "opening" | "open" | "closing" | "closed" | "recovering" | "restoring";
 
-interface CallOptions extends SyncCallOptions {
-  /** open()'s and recovery's own calls: they go out while the channel is not (yet) open. */
-  opening?: boolean;
-}
+/** `opening`: open()'s and recovery's own calls, which go out while the channel is not (yet) open. */
+type CallOptions = SyncCallOptions & { opening?: boolean };
 
 /** The state machine under Channel: see channel.ts for the API. */
 export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
@@ -91,6 +89,9 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
     this.record = host.recovery ? new ChannelRecord(host.recovery.topology) : undefined;
   }
 
+  /** @internal A delivered message, which settles itself through its channel (channel.ts). */
+  protected abstract delivery(body: Buffer, properties: BasicProperties, fields: DeliveryFields): Message;
+
   /** True once the channel is closed (or closing); calls then fail with its close reason. */
   get closed(): boolean {
     return this.state === "closed" || this.state === "closing";
@@ -105,8 +106,7 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
     try {
       await this.call({ name: "channel.open" }, ["channel.open-ok"], { ...wait, opening: true });
     } catch (e) {
-      // Aborted after channel.open went out: the broker will open it, so close it again (the id
-      // is freed on close-ok) rather than leave an open channel nobody holds.
+      // Aborted after channel.open went out: close the channel the broker opens (its id is freed on close-ok).
       if (e instanceof AbortError && this.state === "opening") this.abandon(e);
       throw e;
     }
@@ -191,7 +191,7 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
       case "basic.deliver": {
         const sink = this.consumers.get(m.consumerTag);
         m.deliveryTag = this.tags.delivered(m.deliveryTag, sink?.noAck === true);
-        const msg: Message = { body, properties, fields: m as DeliveryFields };
+        const msg = this.delivery(body, properties, m as DeliveryFields);
         if (sink !== undefined) return sink.deliver(msg);
         // For a consumer that ended lately, still in flight: give it back rather than leave it
         // unacked. For a tag we never had, nothing sensible can be done but drop it.
@@ -201,7 +201,7 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
       case "basic.get-ok": {
         const noAck = (this.calls.current as MethodOf<"basic.get"> | undefined)?.noAck === true;
         m.deliveryTag = this.tags.delivered(m.deliveryTag, noAck);
-        return this.calls.reply({ body, properties, fields: m as DeliveryFields });
+        return this.calls.reply(this.delivery(body, properties, m as DeliveryFields));
       }
       case "basic.return":
         if (this.confirming) this.confirms.returned(m, body);

@@ -3,6 +3,7 @@
  * tx), over the state machine of channel-core.ts.
  */
 import type { MethodOf } from "../protocol/methods.js";
+import type { BasicProperties } from "../protocol/properties.js";
 import type { FieldTable } from "../protocol/table.js";
 import { ChannelCore } from "./channel-core.js";
 import { queueArguments, type ConfirmSelectOptions, type ExchangeDeclareOptions, type PublishOptions, type QueueDeclareOptions, type QueueDeclareResult, type WaitOptions } from "./channel-options.js";
@@ -12,7 +13,7 @@ import { tagOf } from "./delivery-tags.js";
 import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
 import { AbortError, AmqpError, ConsumerCancelledError, DeprecatedFeatureWarning, NotFoundError } from "./errors.js";
 import { resubscribe, resubscribeOptions, type Resubscribe, type ResubscribeSteps } from "./resubscribe.js";
-import type { Message } from "./message.js";
+import { Delivery, type DeliveryFields, type Message } from "./message.js";
 import { badTimeout, bounded, isTimeout, type Bounds } from "./wait.js";
 
 export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, PublishOptions, QueueDeclareOptions, QueueDeclareResult, WaitOptions } from "./channel-options.js";
@@ -315,23 +316,50 @@ export class Channel extends ChannelCore {
     return r !== null && "body" in r ? r : null;
   }
 
+  /** @internal */ protected delivery(body: Buffer, properties: BasicProperties, fields: DeliveryFields): Message {
+    return new Delivery(this, body, properties, fields);
+  }
+
+  /**
+   * Why `msg` cannot be settled here, if it cannot: it came on another channel, or it was settled
+   * already (acked, nacked, rejected, covered by a multiple ack, or delivered with noAck). The
+   * broker would close the channel with 406 PRECONDITION_FAILED for either.
+   */
+  private refuse(msg: Message | number, what: string): AmqpError | undefined {
+    const tag = tagOf(msg);
+    if (msg instanceof Delivery) {
+      if (msg.channel !== this) return new AmqpError(`${what} of delivery ${tag}: it came on another channel, and delivery tags are per channel`);
+      if (msg.settled) return new AmqpError(`${what} of delivery ${tag}: it was settled already, and a second settle would close the channel (406)`);
+    }
+    if (this.tags.settled(tag)) return new AmqpError(`${what} of delivery ${tag}: every delivery up to ${tag} is settled already (acked, rejected, or delivered with noAck), and a second settle would close the channel (406)`);
+    return undefined;
+  }
+
+  private settled(msg: Message | number, err: AmqpError | undefined): AmqpError | undefined {
+    if (err === undefined && msg instanceof Delivery) msg.settled = true;
+    return err;
+  }
+
   /**
    * Acknowledge a delivery (or, with multiple, every delivery up to it). Returns undefined, or
    * the channel's close error if it is closed: an ack can't be sent then, and the broker
    * requeues the message by itself.
    */
   ack(msg: Message | number, options: { multiple?: boolean } = {}): AmqpError | undefined {
-    return this.settles() ? this.tags.ack(tagOf(msg), options.multiple ?? false) : this.closedError();
+    if (!this.settles()) return this.closedError();
+    return this.settled(msg, this.refuse(msg, "basic.ack") ?? this.tags.ack(tagOf(msg), options.multiple ?? false));
   }
 
   /** Reject one or (multiple) many deliveries; requeue defaults to true. */
   nack(msg: Message | number, options: { multiple?: boolean; requeue?: boolean } = {}): AmqpError | undefined {
-    return this.settle({ name: "basic.nack", deliveryTag: tagOf(msg), multiple: options.multiple ?? false, requeue: options.requeue ?? true });
+    if (!this.settles()) return this.closedError();
+    return this.settled(msg, this.refuse(msg, "basic.nack") ?? this.settle({ name: "basic.nack", deliveryTag: tagOf(msg), multiple: options.multiple ?? false, requeue: options.requeue ?? true }));
   }
 
   /** Reject one delivery; requeue defaults to true. */
   reject(msg: Message | number, options: { requeue?: boolean } = {}): AmqpError | undefined {
-    return this.settle({ name: "basic.reject", deliveryTag: tagOf(msg), requeue: options.requeue ?? true });
+    if (!this.settles()) return this.closedError();
+    return this.settled(msg, this.refuse(msg, "basic.reject") ?? this.settle({ name: "basic.reject", deliveryTag: tagOf(msg), requeue: options.requeue ?? true }));
   }
 
   /** basic.recover: redeliver every unacked message (requeue true: possibly to other consumers). */

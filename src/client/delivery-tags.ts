@@ -61,6 +61,11 @@ export class DeliveryTags implements AckHolder {
     return tag;
   }
 
+  /** Whether every delivery up to `tag` is settled (not one from before a recovery: settle() says why those are refused). */
+  settled(tag: number): boolean {
+    return tag <= this.settledThrough && tag > this.offset;
+  }
+
   /** basic.ack of `tag`: held when it is the next in order, else sent at once. */
   ack(tag: number, multiple: boolean): AmqpError | undefined {
     if (multiple || tag !== this.settledThrough + 1 || !Number.isSafeInteger(tag)) return this.settle({ name: "basic.ack", deliveryTag: tag, multiple });

@@ -1,5 +1,6 @@
 /** What a consumer, a get or a return hands the user. */
 import type { BasicProperties } from "../protocol/properties.js";
+import type { AmqpError } from "./errors.js";
 
 /** Where a delivered message came from. For a consumer delivery, consumerTag is set; for a get, messageCount. */
 export interface DeliveryFields {
@@ -18,6 +19,41 @@ export interface Message {
   body: Buffer;
   properties: BasicProperties;
   fields: DeliveryFields;
+  /** Channel.ack of this message on the channel it came from. */
+  ack(options?: { multiple?: boolean }): AmqpError | undefined;
+  /** Channel.nack of this message on the channel it came from. */
+  nack(options?: { multiple?: boolean; requeue?: boolean }): AmqpError | undefined;
+  /** Channel.reject of this message on the channel it came from. */
+  reject(options?: { requeue?: boolean }): AmqpError | undefined;
+}
+
+/** What a delivery settles itself through: the channel it came from (channel.ts). */
+export interface Settler {
+  ack(msg: Message, options?: { multiple?: boolean }): AmqpError | undefined;
+  nack(msg: Message, options?: { multiple?: boolean; requeue?: boolean }): AmqpError | undefined;
+  reject(msg: Message, options?: { requeue?: boolean }): AmqpError | undefined;
+}
+
+/** @internal A delivered message that knows its channel, and whether it was settled through it. */
+export class Delivery implements Message {
+  /** Acked, nacked or rejected (a second time would be 406 PRECONDITION_FAILED). */
+  settled = false;
+  constructor(
+    readonly channel: Settler,
+    public body: Buffer,
+    public properties: BasicProperties,
+    public fields: DeliveryFields,
+  ) {}
+
+  ack(options?: { multiple?: boolean }): AmqpError | undefined {
+    return this.channel.ack(this, options);
+  }
+  nack(options?: { multiple?: boolean; requeue?: boolean }): AmqpError | undefined {
+    return this.channel.nack(this, options);
+  }
+  reject(options?: { requeue?: boolean }): AmqpError | undefined {
+    return this.channel.reject(this, options);
+  }
 }
 
 /** A mandatory publish that could not be routed, handed back by the broker (basic.return). */
