@@ -298,6 +298,20 @@ export class Channel extends ChannelCore {
     return m.consumerTag;
   }
 
+  /**
+   * Close the channel (see ChannelCore.close). First, consumers whose handlers are running are
+   * cancelled, so nothing new arrives, and their handlers are waited for (at most the timeout),
+   * so what they finish is settled before the channel goes; what no handler started is requeued.
+   */
+  override async close(): Promise<void> {
+    if (this.state === "open" && !this.host.closing) {
+      const busy = this.consumers.busy();
+      await Promise.all(busy.map(([tag]) => this.cancel(tag).catch(() => undefined)));
+      await Promise.all(busy.map(([, sink]) => sink.drain?.(this.host.options.timeout)));
+    }
+    return super.close();
+  }
+
   /** basic.cancel: once it resolves, the consumer gets nothing more. */
   async cancel(consumerTag: string, wait?: WaitOptions): Promise<void> {
     if (this.consumers.get(consumerTag) === undefined) return;

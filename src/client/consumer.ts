@@ -74,6 +74,10 @@ export interface ConsumerSink {
   end(err: AmqpError | undefined): void;
   /** The connection was lost and will be recovered: the consumer is started again afterwards. */
   suspend?(): void;
+  /** A handler is running (callback consumers, handler.ts). */
+  readonly busy?: boolean;
+  /** Resolves once no handler runs (at most `timeout` ms). */
+  drain?(timeout: number): Promise<void>;
 }
 
 /** @internal */

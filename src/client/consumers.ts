@@ -53,6 +53,11 @@ export class ConsumerTable {
     return sink;
   }
 
+  /** The consumers whose handlers are running, by tag. */
+  busy(): [string, ConsumerSink][] {
+    return [...this.sinks].filter(([, sink]) => sink.busy === true);
+  }
+
   /** The channel closed: every consumer ends, with `reason` unless the client closed it. */
   endAll(reason: AmqpError | undefined): void {
     const sinks = [...this.sinks.values()];
@@ -90,5 +95,9 @@ export function trackStreamOffset(sink: ConsumerSink, record: ConsumerRecord): C
     },
     end: (err) => sink.end(err),
     suspend: () => sink.suspend?.(),
+    get busy() {
+      return sink.busy === true;
+    },
+    drain: (timeout) => sink.drain?.(timeout) ?? Promise.resolve(),
   };
 }

@@ -109,6 +109,10 @@ export class HandlerSink implements ConsumerSink {
     if (!this.noAck) this.waiting.length = 0;
   }
 
+  get busy(): boolean {
+    return this.running > 0;
+  }
+
   /** Resolves once no handler runs and none waits (at most `timeout` ms, then resolves anyway). */
   drain(timeout: number): Promise<void> {
     if (this.running === 0 && this.waiting.length === 0) return Promise.resolve();

@@ -156,3 +156,36 @@ describe("cancel({ drain: true })", () => {
     expect(await drainIds(ch, queue)).toEqual(range(N).slice(2));
   });
 });
+
+describe("channel.close() with handlers running", () => {
+  test("stops new deliveries, waits for the running handlers and their acks, and requeues what no handler started", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const N = 10;
+    const queue = await filled(ch, N);
+    await ch.prefetch(N);
+    const started: number[] = [];
+    const finished: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await ch.consume(
+      queue,
+      async (msg) => {
+        const id = Number(msg.properties.messageId);
+        started.push(id);
+        await gate;
+        finished.push(id);
+      },
+      { settle: "auto", concurrency: 3 },
+    );
+    await eventually(() => started.length === 3, "three handlers running");
+    const closed = ch.close();
+    setTimeout(release, 50);
+    await closed;
+    expect(finished).toEqual([0, 1, 2]);
+    expect(started).toEqual([0, 1, 2]); // nothing started after the close began
+    const check = await conn.openChannel();
+    await eventually(async () => (await queueCounts(check, queue)).messageCount === N - 3, `${N - 3} back in the queue`);
+    expect(await drainIds(check, queue)).toEqual(range(N).slice(3));
+  });
+});
