@@ -41,6 +41,31 @@ async function expectAllAcked(ch: Channel, queue: string): Promise<void> {
   expect((await queueCounts(check, queue)).messageCount).toBe(0);
 }
 
+/**
+ * `n` messages, all delivered at once (prefetch n) to a consumer whose handlers wait for
+ * `release()`; resolves once `concurrency` handlers are running.
+ */
+async function gated(ch: Channel, n: number, concurrency: number) {
+  const queue = await filled(ch, n);
+  await ch.prefetch(n);
+  const started: number[] = [];
+  const finished: number[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const consumer = await ch.consume(
+    queue,
+    async (msg) => {
+      const id = Number(msg.properties.messageId);
+      started.push(id);
+      await gate;
+      finished.push(id);
+    },
+    { settle: "auto", concurrency },
+  );
+  await eventually(() => started.length === concurrency, `${concurrency} handlers running`);
+  return { queue, started, finished, release, consumer };
+}
+
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -128,23 +153,7 @@ describe("cancel({ drain: true })", () => {
   test("waits for the running handlers and their acks; the deliveries no handler started go back to the queue", async () => {
     const ch = await (await open()).openChannel();
     const N = 10;
-    const queue = await filled(ch, N);
-    await ch.prefetch(N);
-    const started: number[] = [];
-    const finished: number[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const consumer = await ch.consume(
-      queue,
-      async (msg) => {
-        const id = Number(msg.properties.messageId);
-        started.push(id);
-        await gate;
-        finished.push(id);
-      },
-      { settle: "auto", concurrency: 2 },
-    );
-    await eventually(() => started.length === 2, "two handlers running");
+    const { queue, started, finished, release, consumer } = await gated(ch, N, 2);
     await eventually(async () => (await queueCounts(ch, queue)).messageCount === 0, "all delivered (prefetch 10)");
     const cancelled = consumer.cancel({ drain: true });
     setTimeout(release, 50);
@@ -162,23 +171,7 @@ describe("channel.close() with handlers running", () => {
     const conn = await open();
     const ch = await conn.openChannel();
     const N = 10;
-    const queue = await filled(ch, N);
-    await ch.prefetch(N);
-    const started: number[] = [];
-    const finished: number[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    await ch.consume(
-      queue,
-      async (msg) => {
-        const id = Number(msg.properties.messageId);
-        started.push(id);
-        await gate;
-        finished.push(id);
-      },
-      { settle: "auto", concurrency: 3 },
-    );
-    await eventually(() => started.length === 3, "three handlers running");
+    const { queue, started, finished, release } = await gated(ch, N, 3);
     const closed = ch.close();
     setTimeout(release, 50);
     await closed;
