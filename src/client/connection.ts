@@ -18,7 +18,7 @@ import type { FieldTable } from "../protocol/table.js";
 import { Channel } from "./channel.js";
 import type { ChannelHost, ChannelRecovery } from "./channel-host.js";
 import type { WaitOptions } from "./channel-options.js";
-import { AbortError, AmqpError, CLIENT_CLOSE, ConnectionClosedError, clientClose, closeError } from "./errors.js";
+import { AbortError, AmqpError, CLIENT_CLOSE, ConnectionClosedError, clientClose, closeError, isClientClose } from "./errors.js";
 import { Handshake, type Tuned } from "./handshake.js";
 import { ChannelTable } from "./channel-table.js";
 import type { ConnectionEvents } from "./connection-events.js";
@@ -345,7 +345,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const timeout = this.options.timeout;
     await Promise.all(this.channels.values().map((ch) => ch.waitForConfirms({ timeout }).catch(() => undefined)));
     if ((this.state as ConnectionState) === "closed") return;
-    // Acks the user made before close() go out before connection.close (flush writes held acks).
+    // Held acks first (flush writes them): the broker discards what follows connection.close.
+    this.out.flush();
     this.out.method(0, { name: "connection.close", replyCode: ReplyCode.REPLY_SUCCESS, replyText: CLIENT_CLOSE, classId: 0, methodId: 0 });
     this.closeSent = true;
     this.out.flush();
@@ -401,8 +402,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.channels.clear();
     this.opened.fail(reason);
     this.closeOk.fail(reason);
-    const clean = reason instanceof ConnectionClosedError && reason.initiatedBy === "client";
-    this.emit("close", clean ? undefined : reason);
+    this.emit("close", isClientClose(reason) ? undefined : reason);
   }
 
   /** Closed or suspended: no heartbeat, no call on channel 0, no socket. */

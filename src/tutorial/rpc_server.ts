@@ -7,7 +7,6 @@
  *
  *   rpc_server
  */
-import { createRpcServer } from "../index.js";
 import { main } from "./run.js";
 
 /** The tutorial's Fibonacci, a stand-in for real work. */
@@ -22,12 +21,16 @@ main(async ({ ch, print, untilStopped }) => {
   await ch.prefetch(1);
 
   print(" [x] Awaiting RPC requests");
-  // Replies to the request's reply_to with its correlation_id, then acks the request.
-  await createRpcServer(ch, "rpc_queue", (request) => {
-    const text = request.body.toString();
+  await ch.consume("rpc_queue", async (msg) => {
+    const text = msg.body.toString();
     const n = Number(text);
     print(` [.] fib(${text})`);
-    return Number.isSafeInteger(n) && n >= 0 ? String(fib(n)) : `error: "${text}" is not a non-negative integer`;
+    const response = Number.isSafeInteger(n) && n >= 0 ? String(fib(n)) : `error: "${text}" is not a non-negative integer`;
+    const { replyTo, correlationId } = msg.properties;
+    if (replyTo) {
+      await ch.publish("", replyTo, response, correlationId === undefined ? {} : { correlationId });
+    }
+    ch.ack(msg);
   });
   await untilStopped();
 });

@@ -117,16 +117,15 @@ export function main(program: (ctx: Context) => Promise<void>, options: Options 
     stopRequested = resolve;
   });
 
-  /** Closes the channel, then the connection, then exits; the first call wins. */
+  /**
+   * Closes the connection, and with it the channel, then exits; the first call wins. Not
+   * ch.close() first: that would wait for running handlers, and Ctrl-C stops at once (SIGTERM
+   * lets them finish, see terminate).
+   */
   const exit = async (code: number): Promise<never> => {
     if (!exiting) {
       exiting = true;
       const timer = setTimeout(() => process.exit(code), CLOSE_TIMEOUT_MS);
-      try {
-        await ch?.close();
-      } catch {
-        // Already closed, or closing with the connection: the connection close covers it.
-      }
       try {
         await conn?.close();
       } catch {

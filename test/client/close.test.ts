@@ -11,7 +11,8 @@
 import { once } from "node:events";
 import { randomUUID } from "node:crypto";
 import { describe, expect, test } from "vitest";
-import { ConnectionClosedError, ConnectionForcedError, TimeoutError, connect, createRpcClient, type AmqpError } from "../../src/index.js";
+import { ConnectionClosedError, ConnectionForcedError, TimeoutError, connect, createRpcClient, type AmqpError, type Message } from "../../src/index.js";
+import { getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { connectionPids, forceCloseConnection } from "../helpers/force-close.js";
 import { Connection as C, standardHandshake, startFakeServer } from "../helpers/fake-server.js";
 import { eventually, outcome, useConnections } from "./util.js";
@@ -81,6 +82,33 @@ describe("closed by the client", () => {
     const later = await outcome(ch.get(queue));
     expect((later as { error: ConnectionClosedError }).error).toMatchObject({ replyCode: 200, initiatedBy: "client" });
     await eventually(async () => (await connectionPids(name)).length === 0, "the broker to drop the connection", 40, 100);
+  });
+});
+
+describe("acks just before close()", () => {
+  // Regression: connection.close was once written before the acks flush() holds, and the broker
+  // discards every frame after connection.close, so those messages came back.
+  test("an ack made right before conn.close() reaches the broker: nothing is redelivered", async () => {
+    const conn = await connect({ url: await getBrokerUrl() });
+    const ch = await conn.openChannel();
+    const queue = uniqueName("ack-before-close");
+    await ch.queueDeclare(queue, { durable: true });
+    try {
+      await ch.confirmSelect();
+      await Promise.all(["a", "b", "c"].map((id) => ch.publish("", queue, id, { messageId: id })));
+      const got: Message[] = [];
+      await ch.consume(queue, (m) => void got.push(m));
+      await eventually(() => got.length === 3, "three deliveries");
+      for (const m of got) expect(m.ack()).toBeUndefined(); // in order: held, written at the next flush
+      await conn.close(); // no ch.close() first
+    } finally {
+      const check = await connect({ url: await getBrokerUrl() });
+      const c = await check.openChannel();
+      const left = (await c.queueDeclare(queue, { passive: true })).messageCount;
+      await c.queueDelete(queue);
+      await check.close();
+      expect(left).toBe(0);
+    }
   });
 });
 
