@@ -94,6 +94,8 @@ export interface ChannelEvents {
   resubscribed: [info: { queue: string; from: string; to: string }];
   /** A consumer with the resubscribe option gave up; its onCancel hears the same error. */
   resubscribeFailed: [err: AmqpError, queue: string];
+  /** A delivery is still unsettled at `warnAt` of the consumer's `consumerTimeout` (ms held so far). */
+  consumerTimeoutWarning: [msg: Message, heldFor: number];
   /** A consumer callback threw or rejected. Without a listener, the error is printed as a process warning. */
   consumerError: [err: unknown, msg: Message];
   /** The broker will not do what a call asked, though it answered ok. Without a listener, a process warning. */

@@ -11,6 +11,7 @@ import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } 
 import { consumeMethod, trackStreamOffset } from "./consumers.js";
 import { tagOf } from "./delivery-tags.js";
 import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
+import { HeldWatch } from "./held-watch.js";
 import { AbortError, AmqpError, ConsumerCancelledError, DeprecatedFeatureWarning, NotFoundError } from "./errors.js";
 import { resubscribe, resubscribeOptions, type Resubscribe, type ResubscribeSteps } from "./resubscribe.js";
 import { Delivery, type DeliveryFields, type Message } from "./message.js";
@@ -210,7 +211,7 @@ export class Channel extends ChannelCore {
     };
     try {
       heal = resubscribeOptions(options.resubscribe);
-      sink = new HandlerSink(a, handlerOptions(options), this.handlerHost, ended);
+      sink = new HandlerSink(a, { ...handlerOptions(options), watch: this.heldWatch(options) }, this.handlerHost, ended);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -230,6 +231,19 @@ export class Channel extends ChannelCore {
         },
         cancel,
       };
+    });
+  }
+
+  /** The consumer timeout warning a callback consumer asked for (held-watch.ts). */
+  private heldWatch(o: ConsumeOptions): HeldWatch | undefined {
+    if (o.consumerTimeout === undefined || o.noAck === true) return undefined;
+    const share = o.warnAt ?? 0.8;
+    if (!isTimeout(o.consumerTimeout)) throw badTimeout("consume: consumerTimeout", o.consumerTimeout);
+    if (!(share > 0 && share <= 1)) throw new RangeError(`consume: warnAt must be a share of consumerTimeout, above 0 and at most 1, got ${String(o.warnAt)}`);
+    const settled = (m: Message) => (m instanceof Delivery && m.settled) || this.tags.settled(m.fields.deliveryTag);
+    return new HeldWatch(o.consumerTimeout * share, settled, (msg, heldFor) => {
+      if (this.listenerCount("consumerTimeoutWarning") > 0) this.emit("consumerTimeoutWarning", msg, heldFor);
+      else process.emitWarning(`warren: delivery ${msg.fields.deliveryTag} on channel ${this.id} has been held unacknowledged for ${heldFor} ms of a ${o.consumerTimeout} ms consumer timeout`);
     });
   }
 

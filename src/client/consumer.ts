@@ -53,6 +53,14 @@ export interface ConsumeOptions {
    * hears it) when it gives up. Off by default.
    */
   resubscribe?: boolean | ResubscribeOptions;
+  /**
+   * Callback only, with acks: the consumer timeout that applies (the broker's consumer_timeout,
+   * default 30 minutes, or the queue's x-consumer-timeout), in ms. A delivery still unsettled at
+   * `warnAt` of it (default 0.8) is reported once by the channel's "consumerTimeoutWarning" event
+   * (a process warning without a listener), before the broker acts on it.
+   */
+  consumerTimeout?: number;
+  warnAt?: number;
 }
 
 /** A running consumer (callback form). */

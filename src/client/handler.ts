@@ -12,6 +12,7 @@
 import type { ConsumerSink } from "./consumer.js";
 import type { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
+import type { HeldWatch } from "./held-watch.js";
 import { Waiters } from "./wait.js";
 
 export interface HandlerHost {
@@ -25,6 +26,8 @@ export interface HandlerHost {
 
 export interface HandlerOptions {
   noAck: boolean;
+  /** Warns of deliveries held too long (consumerTimeout); undefined when not asked. */
+  watch?: HeldWatch | undefined;
   concurrency: number;
   settle: "manual" | "auto";
   requeue: boolean | ((err: unknown, msg: Message) => boolean);
@@ -51,6 +54,7 @@ export class HandlerSink implements ConsumerSink {
   }
 
   deliver(msg: Message): void {
+    this.options.watch?.delivered(msg);
     if (this.waiting.length === 0 && this.running < this.options.concurrency) return this.run(msg);
     this.waiting.push(msg);
     this.pump();
@@ -94,6 +98,7 @@ export class HandlerSink implements ConsumerSink {
   end(err: AmqpError | undefined): void {
     if (this.ended) return;
     this.ended = true;
+    this.options.watch?.stop();
     if (!this.noAck) for (const msg of this.waiting.splice(0)) this.host.giveBack(msg);
     if (this.running === 0 && this.waiting.length === 0) this.idle.wake();
     this.onEnd(err);
@@ -106,6 +111,7 @@ export class HandlerSink implements ConsumerSink {
 
   /** The connection was lost: the broker has requeued what waits here (noAck: it is ours, it still runs). */
   suspend(): void {
+    this.options.watch?.stop();
     if (!this.noAck) this.waiting.length = 0;
   }
 

@@ -182,3 +182,34 @@ describe("channel.close() with handlers running", () => {
     expect(await drainIds(check, queue)).toEqual(range(N).slice(3));
   });
 });
+
+describe("consumerTimeout: a warning before the broker acts", () => {
+  test("a delivery still unsettled at warnAt of the timeout is reported once; settled ones never are", async () => {
+    const ch = await (await open()).openChannel();
+    const queue = await filled(ch, 3);
+    const warnings: [string, number][] = [];
+    ch.on("consumerTimeoutWarning", (msg, heldFor) => warnings.push([msg.properties.messageId!, heldFor]));
+    const slow: Message[] = [];
+    await ch.consume(
+      queue,
+      (msg) => {
+        if (msg.properties.messageId === "1") slow.push(msg); // held
+        else msg.ack();
+      },
+      { consumerTimeout: 400, warnAt: 0.5 },
+    );
+    await eventually(() => warnings.length === 1, "the warning");
+    expect(warnings[0]![0]).toBe("1");
+    expect(warnings[0]![1]).toBeGreaterThanOrEqual(200);
+    await sleep(300); // more sweeps: no second warning for the same delivery
+    expect(warnings.map(([id]) => id)).toEqual(["1"]);
+    expect(slow[0]!.ack()).toBeUndefined();
+    await expectAllAcked(ch, queue);
+  });
+
+  test("bad options are refused", async () => {
+    const ch = await (await open()).openChannel();
+    await expect(ch.consume("q", () => undefined, { consumerTimeout: 0 })).rejects.toBeInstanceOf(RangeError);
+    await expect(ch.consume("q", () => undefined, { consumerTimeout: 1000, warnAt: 2 })).rejects.toBeInstanceOf(RangeError);
+  });
+});
