@@ -4,14 +4,17 @@
  */
 import { randomUUID } from "node:crypto";
 import * as amqplib from "amqplib";
-import { beforeAll, describe, expect, test } from "vitest";
+import { beforeEach, describe, expect, test } from "vitest";
 import { cleanUpPrograms, ok, deleteQueue, start, tutorialUrl, useOwnVhost } from "./programs.js";
 
 cleanUpPrograms();
 useOwnVhost("rpc");
 
 describe.sequential("tutorial 6: RPC", () => {
-  beforeAll(() => deleteQueue("rpc_queue"));
+  // Each test starts from an empty rpc_queue: the cleanup SIGKILLs the server the moment a test
+  // ends, and under CI's load that once fell between its reply and its ack, so the request
+  // came back for the next test's server (at-least-once, as the broker promises).
+  beforeEach(() => deleteQueue("rpc_queue"));
 
   test("rpc_client gets fib(30) = 832040 from rpc_server", async () => {
     const server = await start("rpc_server");
