@@ -241,20 +241,16 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
    */
   giveBack(msg: Message): void {
     if (msg.properties.headers?.["x-stream-offset"] !== undefined) return;
-    this.settle({ name: "basic.reject", deliveryTag: msg.fields.deliveryTag, requeue: true });
+    if (this.settles()) this.tags.settle({ name: "basic.reject", deliveryTag: msg.fields.deliveryTag, requeue: true });
   }
 
   /**
-   * @internal Whether an ack, nack or reject can be sent now: on an open channel, or one that recovery has
-   * opened again and is restoring (its fresh deliveries must be settled, or a full prefetch
+   * @internal Whether an ack, nack or reject can be sent now: on an open channel, or one that
+   * recovery has opened again and is restoring (its fresh deliveries must be settled, or a full prefetch
    * window stalls the consumer); never once the connection is closing.
    */
   protected settles(): boolean {
     return (this.state === "open" || this.state === "restoring") && !this.host.closing;
-  }
-
-  /** @internal */ protected settle(m: MethodOf<"basic.ack"> | MethodOf<"basic.nack"> | MethodOf<"basic.reject">): AmqpError | undefined {
-    return this.settles() ? this.tags.settle(m) : this.closedError();
   }
 
   /** @internal Let the held publishes go, in order, once neither channel.flow nor a queued confirm.select holds them. */

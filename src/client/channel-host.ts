@@ -47,7 +47,7 @@ export interface ChannelHost {
   /** The channel id is free again (only after close-ok, sent or received). */
   release(id: number): void;
   /** Another channel, whose declarations are not recorded: for a look that may close it (a 404). */
-  openChannel(): Promise<SideChannel>;
+  openUnrecordedChannel(): Promise<SideChannel>;
   /** Stop and resume reading the socket (a consumer iterator's buffer is full, then has room). */
   holdReading(): void;
   releaseReading(): void;

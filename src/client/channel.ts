@@ -15,7 +15,7 @@ import { HeldWatch } from "./held-watch.js";
 import { AbortError, AmqpError, ConsumerCancelledError, DeprecatedFeatureWarning, NotFoundError } from "./errors.js";
 import { resubscribe, resubscribeOptions, type Resubscribe, type ResubscribeSteps } from "./resubscribe.js";
 import { Delivery, type DeliveryFields, type Message } from "./message.js";
-import { badTimeout, bounded, isTimeout, type Bounds } from "./wait.js";
+import { badTimeout, bounded, isTimeout } from "./wait.js";
 
 export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, PublishOptions, QueueDeclareOptions, QueueDeclareResult, WaitOptions } from "./channel-options.js";
 
@@ -240,8 +240,7 @@ export class Channel extends ChannelCore {
     const share = o.warnAt ?? 0.8;
     if (!isTimeout(o.consumerTimeout)) throw badTimeout("consume: consumerTimeout", o.consumerTimeout);
     if (!(share > 0 && share <= 1)) throw new RangeError(`consume: warnAt must be a share of consumerTimeout, above 0 and at most 1, got ${String(o.warnAt)}`);
-    const settled = (m: Message) => (m instanceof Delivery && m.settled) || this.tags.settled(m.fields.deliveryTag);
-    return new HeldWatch(o.consumerTimeout * share, settled, (msg, heldFor) => {
+    return new HeldWatch(o.consumerTimeout * share, (m) => this.isSettled(m, m.fields.deliveryTag), (msg, heldFor) => {
       if (this.listenerCount("consumerTimeoutWarning") > 0) this.emit("consumerTimeoutWarning", msg, heldFor);
       else process.emitWarning(`warren: delivery ${msg.fields.deliveryTag} on channel ${this.id} has been held unacknowledged for ${heldFor} ms of a ${o.consumerTimeout} ms consumer timeout`);
     });
@@ -252,7 +251,7 @@ export class Channel extends ChannelCore {
     const steps: ResubscribeSteps = {
       live: () => !this.closed,
       exists: async () => {
-        const side = await this.host.openChannel();
+        const side = await this.host.openUnrecordedChannel();
         try {
           await side.queueDeclare(queue, { passive: true });
           return true;
@@ -349,45 +348,42 @@ export class Channel extends ChannelCore {
   }
 
   /**
-   * Why `msg` cannot be settled here, if it cannot: it came on another channel, or it was settled
-   * already (acked, nacked, rejected, covered by a multiple ack, or delivered with noAck). The
-   * broker would close the channel with 406 PRECONDITION_FAILED for either.
-   */
-  private refuse(msg: Message | number, what: string): AmqpError | undefined {
-    const tag = tagOf(msg);
-    if (msg instanceof Delivery) {
-      if (msg.channel !== this) return new AmqpError(`${what} of delivery ${tag}: it came on another channel, and delivery tags are per channel`);
-      if (msg.settled) return new AmqpError(`${what} of delivery ${tag}: it was settled already, and a second settle would close the channel (406)`);
-    }
-    if (this.tags.settled(tag)) return new AmqpError(`${what} of delivery ${tag}: every delivery up to ${tag} is settled already (acked, rejected, or delivered with noAck), and a second settle would close the channel (406)`);
-    return undefined;
-  }
-
-  private settled(msg: Message | number, err: AmqpError | undefined): AmqpError | undefined {
-    if (err === undefined && msg instanceof Delivery) msg.settled = true;
-    return err;
-  }
-
-  /**
    * Acknowledge a delivery (or, with multiple, every delivery up to it). Returns undefined, or
    * the channel's close error if it is closed: an ack can't be sent then, and the broker
    * requeues the message by itself.
    */
   ack(msg: Message | number, options: { multiple?: boolean } = {}): AmqpError | undefined {
-    if (!this.settles()) return this.closedError();
-    return this.settled(msg, this.refuse(msg, "basic.ack") ?? this.tags.ack(tagOf(msg), options.multiple ?? false));
+    return this.settleOnce(msg, "basic.ack", (tag) => this.tags.ack(tag, options.multiple ?? false));
   }
 
   /** Reject one or (multiple) many deliveries; requeue defaults to true. */
   nack(msg: Message | number, options: { multiple?: boolean; requeue?: boolean } = {}): AmqpError | undefined {
-    if (!this.settles()) return this.closedError();
-    return this.settled(msg, this.refuse(msg, "basic.nack") ?? this.settle({ name: "basic.nack", deliveryTag: tagOf(msg), multiple: options.multiple ?? false, requeue: options.requeue ?? true }));
+    return this.settleOnce(msg, "basic.nack", (deliveryTag) => this.tags.settle({ name: "basic.nack", deliveryTag, multiple: options.multiple ?? false, requeue: options.requeue ?? true }));
   }
 
   /** Reject one delivery; requeue defaults to true. */
   reject(msg: Message | number, options: { requeue?: boolean } = {}): AmqpError | undefined {
+    return this.settleOnce(msg, "basic.reject", (deliveryTag) => this.tags.settle({ name: "basic.reject", deliveryTag, requeue: options.requeue ?? true }));
+  }
+
+  /**
+   * The one way a user's ack, nack or reject goes out. Refused, with the reason returned, when
+   * the broker would close the channel for it (406 PRECONDITION_FAILED): `msg` came on another
+   * channel, or it is settled already (see isSettled).
+   */
+  private settleOnce(msg: Message | number, what: string, send: (tag: number) => AmqpError | undefined): AmqpError | undefined {
     if (!this.settles()) return this.closedError();
-    return this.settled(msg, this.refuse(msg, "basic.reject") ?? this.settle({ name: "basic.reject", deliveryTag: tagOf(msg), requeue: options.requeue ?? true }));
+    const tag = tagOf(msg);
+    if (msg instanceof Delivery && msg.channel !== this) return new AmqpError(`${what} of delivery ${tag}: it came on another channel, and delivery tags are per channel`);
+    if (this.isSettled(msg, tag)) return new AmqpError(`${what} of delivery ${tag}: it is settled already (acked, nacked, rejected, covered by a multiple ack, or delivered with noAck), and a second settle would close the channel (406)`);
+    const err = send(tag);
+    if (err === undefined && msg instanceof Delivery) msg.settled = true;
+    return err;
+  }
+
+  /** Settled through this channel, or covered by the acked-through tag (delivery-tags.ts). */
+  private isSettled(msg: Message | number, tag: number): boolean {
+    return (msg instanceof Delivery && msg.settled) || this.tags.settled(tag);
   }
 
   /** basic.recover: redeliver every unacked message (requeue true: possibly to other consumers). */

@@ -13,7 +13,6 @@ import type { Duplex } from "node:stream";
 import { FRAME_MIN_SIZE, FrameType, ReplyCode } from "../protocol/constants.js";
 import { FrameError } from "../protocol/errors.js";
 import type { Frame } from "../protocol/frame.js";
-import type { MethodOf } from "../protocol/methods.js";
 import type { FieldTable } from "../protocol/table.js";
 import { Channel } from "./channel.js";
 import type { ChannelHost, ChannelRecovery } from "./channel-host.js";
@@ -177,7 +176,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       },
       recovery: this.recovery,
       release: (id) => this.channels.release(id),
-      openChannel: () => this.open(undefined, false),
+      openUnrecordedChannel: () => this.open(undefined, false),
       holdReading: () => this.inbound.hold(),
       releaseReading: () => this.inbound.release(),
     };

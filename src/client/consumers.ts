@@ -10,7 +10,6 @@ import type { MethodOf } from "../protocol/methods.js";
 import type { FieldTable } from "../protocol/table.js";
 import type { ConsumeOptions, ConsumerSink } from "./consumer.js";
 import type { AmqpError } from "./errors.js";
-import type { Message } from "./message.js";
 import type { ConsumerRecord } from "./topology.js";
 
 const REMEMBERED_CANCELS = 16;
