@@ -90,10 +90,6 @@ export interface ChannelEvents {
   close: [err: AmqpError | undefined];
   /** The broker cancelled a consumer (consumer_cancel_notify). */
   cancel: [consumerTag: string];
-  /** A consumer the broker cancelled consumes again (the resubscribe option), under a new tag. */
-  resubscribed: [info: { queue: string; from: string; to: string }];
-  /** A consumer with the resubscribe option gave up; its onCancel hears the same error. */
-  resubscribeFailed: [err: AmqpError, queue: string];
   /** A delivery is still unsettled at `warnAt` of the consumer's `consumerTimeout` (ms held so far). */
   consumerTimeoutWarning: [msg: Message, heldFor: number];
   /** A consumer callback threw or rejected. Without a listener, the error is printed as a process warning. */

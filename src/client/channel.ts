@@ -7,19 +7,23 @@ import type { BasicProperties } from "../protocol/properties.js";
 import type { FieldTable } from "../protocol/table.js";
 import { ChannelCore } from "./channel-core.js";
 import { queueArguments, type ConfirmSelectOptions, type ExchangeDeclareOptions, type PublishOptions, type QueueDeclareOptions, type QueueDeclareResult, type WaitOptions } from "./channel-options.js";
-import { MessageStream, type ConsumeOptions, type Consumer, type ConsumerSink } from "./consumer.js";
+import { CallbackConsumer } from "./callback-consumer.js";
+import { MessageStream, type ConsumeOptions, type ConsumerSink } from "./consumer.js";
 import { consumeMethod, trackStreamOffset } from "./consumers.js";
 import { tagOf } from "./delivery-tags.js";
-import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
-import { HeldWatch } from "./held-watch.js";
-import { AbortError, AmqpError, ConsumerCancelledError, DeprecatedFeatureWarning, NotFoundError } from "./errors.js";
-import { resubscribe, resubscribeOptions, type Resubscribe, type ResubscribeSteps } from "./resubscribe.js";
+import { AbortError, AmqpError, DeprecatedFeatureWarning, NotFoundError } from "./errors.js";
 import { Delivery, type DeliveryFields, type Message } from "./message.js";
 import { badTimeout, bounded, isTimeout } from "./wait.js";
 
 export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, PublishOptions, QueueDeclareOptions, QueueDeclareResult, WaitOptions } from "./channel-options.js";
 
+/** A callback consumer (callback-consumer.ts) of a Channel. */
+export type Consumer = CallbackConsumer<Channel>;
+
 export class Channel extends ChannelCore {
+  /** basic.qos global=false in force: what a consumer started now gets (0: unlimited). */
+  private perConsumerPrefetch = 0;
+
   // -------------------------------------------------------------------------------------------
   // exchange and queue
 
@@ -93,6 +97,7 @@ export class Channel extends ChannelCore {
       this.warn(new DeprecatedFeatureWarning("global_qos", `prefetch(${count}, { global: true }) on channel ${this.id} is applied per consumer, not shared by the channel`));
     }
     this.tags.prefetch(count);
+    if (options.global !== true) this.perConsumerPrefetch = count;
     this.record?.qos(count, options.size ?? 0, options.global ?? false);
   }
 
@@ -184,119 +189,61 @@ export class Channel extends ChannelCore {
     return this.confirms.waitAll(options);
   }
 
-  /** Start a consumer that calls `onMessage` per delivery. */
+  /** Start a consumer that calls `onMessage` per delivery (see callback-consumer.ts). */
   consume(queue: string, onMessage: (msg: Message) => unknown, options?: ConsumeOptions): Promise<Consumer>;
   /** Start a consumer read with `for await`; `break` cancels it. */
   consume(queue: string, options?: ConsumeOptions): MessageStream;
   consume(queue: string, a?: ((msg: Message) => unknown) | ConsumeOptions, b?: ConsumeOptions): Promise<Consumer> | MessageStream {
     if (typeof a !== "function") return new MessageStream(this, queue, a ?? {});
-    const options = b ?? {};
-    const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError("consume aborted before it was sent"));
-    let sink: HandlerSink;
-    let heal: Resubscribe | undefined;
-    let consumerTag: string | undefined;
-    const cancelled = new AbortController();
-    const stop = () => {
-      cancelled.abort();
-      if (consumerTag !== undefined) void this.cancel(consumerTag).catch(() => undefined);
-    };
-    const final = (err: AmqpError | undefined) => {
-      signal?.removeEventListener("abort", stop);
-      if (err !== undefined) options.onCancel?.(err);
-    };
-    const ended = (err: AmqpError | undefined) => {
-      if (heal === undefined || !(err instanceof ConsumerCancelledError) || this.closed || cancelled.signal.aborted) return final(err);
-      this.heal(queue, sink, options, heal, cancelled.signal, consumerTag!).then((tag) => (consumerTag = tag), final);
-    };
     try {
-      heal = resubscribeOptions(options.resubscribe);
-      sink = new HandlerSink(a, { ...handlerOptions(options), watch: this.heldWatch(options) }, this.handlerHost, ended);
+      return new CallbackConsumer<Channel>(this, queue, a, b ?? {}).start();
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.startConsumer(queue, sink, options).then((tag) => {
-      consumerTag = tag;
-      if (signal?.aborted) stop();
-      else signal?.addEventListener("abort", stop, { once: true });
-      const cancel = async (o: { drain?: boolean; timeout?: number } = {}) => {
-        if (o.timeout !== undefined && !isTimeout(o.timeout)) throw badTimeout("cancel", o.timeout);
-        cancelled.abort();
-        await this.cancel(consumerTag!);
-        if (o.drain === true) await sink.drain(o.timeout ?? this.host.options.timeout);
-      };
-      return {
-        get consumerTag() {
-          return consumerTag!;
-        },
-        cancel,
-      };
-    });
   }
 
-  /** The consumer timeout warning a callback consumer asked for (held-watch.ts). */
-  private heldWatch(o: ConsumeOptions): HeldWatch | undefined {
-    if (o.consumerTimeout === undefined || o.noAck === true) return undefined;
-    const share = o.warnAt ?? 0.8;
-    if (!isTimeout(o.consumerTimeout)) throw badTimeout("consume: consumerTimeout", o.consumerTimeout);
-    if (!(share > 0 && share <= 1)) throw new RangeError(`consume: warnAt must be a share of consumerTimeout, above 0 and at most 1, got ${String(o.warnAt)}`);
-    return new HeldWatch(o.consumerTimeout * share, (m) => this.isSettled(m, m.fields.deliveryTag), (msg, heldFor) => {
-      if (this.listenerCount("consumerTimeoutWarning") > 0) this.emit("consumerTimeoutWarning", msg, heldFor);
-      else process.emitWarning(`warren: delivery ${msg.fields.deliveryTag} on channel ${this.id} has been held unacknowledged for ${heldFor} ms of a ${o.consumerTimeout} ms consumer timeout`);
-    });
+  // What a callback consumer needs of its channel (ConsumerChannel, callback-consumer.ts).
+
+  /** @internal */ get connectionOpen(): boolean {
+    return !this.host.closing && this.host.reason === undefined;
+  }
+  /** @internal */ get consumerPrefetch(): number {
+    return this.perConsumerPrefetch;
+  }
+  /** @internal */ get timeout(): number {
+    return this.host.options.timeout;
+  }
+  /** @internal */ openSibling(): Promise<Channel> {
+    return this.connection.openChannel();
   }
 
-  /** The broker cancelled a consumer that resubscribes: consume again (resubscribe.ts); resolves with the new tag. */
-  private async heal(queue: string, sink: HandlerSink, options: ConsumeOptions, heal: Resubscribe, cancelled: AbortSignal, from: string): Promise<string> {
-    const steps: ResubscribeSteps = {
-      live: () => !this.closed,
-      exists: async () => {
-        const side = await this.host.openUnrecordedChannel();
-        try {
-          await side.queueDeclare(queue, { passive: true });
-          return true;
-        } catch (e) {
-          if (e instanceof NotFoundError) return false;
-          throw e;
-        } finally {
-          if (!side.closed) await side.close();
-        }
-      },
-      declare: async (o) => void (await this.queueDeclare(queue, o)),
-      consume: () => {
-        sink.reopen();
-        return this.startConsumer(queue, sink, options);
-      },
-    };
-    let tag: string;
+  /** @internal A passive declare on a side channel: a 404 closes that one, not this. */
+  async queueExists(queue: string): Promise<boolean> {
+    const side = await this.host.openUnrecordedChannel();
     try {
-      tag = await resubscribe(queue, steps, heal, cancelled);
+      await side.queueDeclare(queue, { passive: true });
+      return true;
     } catch (e) {
-      const err = e instanceof AmqpError ? e : new AmqpError(String(e), { cause: e });
-      if (!cancelled.aborted) this.emit("resubscribeFailed", err, queue);
-      throw cancelled.aborted ? undefined : err;
+      if (e instanceof NotFoundError) return false;
+      throw e;
+    } finally {
+      if (!side.closed) await side.close();
     }
-    // Cancelled while the new basic.consume was on its way: cancel the new consumer too.
-    if (cancelled.aborted) void this.cancel(tag).catch(() => undefined);
-    else this.emit("resubscribed", { queue, from, to: tag });
-    return tag;
   }
 
-  private readonly handlerHost: HandlerHost = {
-    ack: (msg) => void this.ack(msg),
-    nack: (msg, requeue) => void this.nack(msg, { requeue }),
-    giveBack: (msg) => this.giveBack(msg),
-    failed: (err, msg) => this.consumerFailed(err, msg),
-  };
+  /** @internal */ heldTooLong(msg: Message, heldFor: number, consumerTimeout: number): void {
+    if (this.listenerCount("consumerTimeoutWarning") > 0) this.emit("consumerTimeoutWarning", msg, heldFor);
+    else process.emitWarning(`warren: delivery ${msg.fields.deliveryTag} on channel ${this.id} has been held unacknowledged for ${heldFor} ms of a ${consumerTimeout} ms consumer timeout`);
+  }
+
+  /** @internal */ consumerFailed(err: unknown, msg: Message): void {
+    if (this.listenerCount("consumerError") > 0) this.emit("consumerError", err, msg);
+    else process.emitWarning(`warren: a consumer callback failed on channel ${this.id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
 
   private warn(w: DeprecatedFeatureWarning): void {
     if (this.listenerCount("warning") > 0) this.emit("warning", w);
     else process.emitWarning(w);
-  }
-
-  private consumerFailed(err: unknown, msg: Message): void {
-    if (this.listenerCount("consumerError") > 0) this.emit("consumerError", err, msg);
-    else process.emitWarning(`warren: a consumer callback failed on channel ${this.id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   }
 
   /** @internal basic.consume; the sink is registered before any later frame is read (deliveries may follow consume-ok in the same chunk). */
@@ -317,12 +264,21 @@ export class Channel extends ChannelCore {
    * so what they finish is settled before the channel goes; what no handler started is requeued.
    */
   override async close(): Promise<void> {
-    if (this.state === "open" && !this.host.closing) {
-      const busy = this.consumers.busy();
-      await Promise.all(busy.map(([tag]) => this.cancel(tag).catch(() => undefined)));
-      await Promise.all(busy.map(([, sink]) => sink.drain?.(this.host.options.timeout)));
-    }
+    await this.stopHandlers();
     return super.close();
+  }
+
+  /** @internal A consumer of this open channel has a handler running. */
+  get handlersRunning(): boolean {
+    return this.state === "open" && !this.host.closing && this.consumers.busy().length > 0;
+  }
+
+  /** @internal Cancel the consumers whose handlers are running, and wait for those (at most the timeout). */
+  async stopHandlers(): Promise<void> {
+    if (!this.handlersRunning) return;
+    const busy = this.consumers.busy();
+    await Promise.all(busy.map(([tag]) => this.cancel(tag).catch(() => undefined)));
+    await Promise.all(busy.map(([, sink]) => sink.drain?.(this.host.options.timeout)));
   }
 
   /** basic.cancel: once it resolves, the consumer gets nothing more. */
@@ -381,8 +337,8 @@ export class Channel extends ChannelCore {
     return err;
   }
 
-  /** Settled through this channel, or covered by the acked-through tag (delivery-tags.ts). */
-  private isSettled(msg: Message | number, tag: number): boolean {
+  /** @internal Settled through this channel, or covered by the acked-through tag (delivery-tags.ts). */
+  isSettled(msg: Message | number, tag = tagOf(msg)): boolean {
     return (msg instanceof Delivery && msg.settled) || this.tags.settled(tag);
   }
 

@@ -107,6 +107,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Our connection.close is written: every frame but close/close-ok is discarded (spec connection.close). */
   private closeSent = false;
   private closeReason: AmqpError | undefined;
+  private closeCall: Promise<void> | undefined; // what close() resolves, for every call of it
   private readonly channels = new ChannelTable<Channel>();
   /** Recovery is restoring channels on a new socket: read holds wait until it is done. */
   private restoring = false;
@@ -284,9 +285,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // channels
 
   /**
-   * Open a new channel; `timeout` and `signal` bound the wait for channel.open-ok (see
-   * WaitOptions). While a recovering connection is reconnecting, waits for it first (bounded by
-   * recovery.waitTimeout).
+   * Open a new channel; `timeout` and `signal` bound the wait for channel.open-ok. While a
+   * recovering connection is reconnecting, waits for it first (at most recovery.waitTimeout).
    */
   openChannel(wait?: WaitOptions): Promise<Channel> {
     return this.open(wait, true);
@@ -324,16 +324,22 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // closing
 
   /**
-   * Close the connection. From the call on, every new call on it and its channels rejects with
-   * a ConnectionClosedError. Publishes still unconfirmed are waited for (at most the sync
-   * timeout), then connection.close goes out and close-ok is awaited (at most the sync timeout
-   * again), reading the socket even while a consumer iterator holds it. Every call still pending
-   * then rejects. Resolves when all is released: no timer or socket is left, so a script exits
-   * by itself.
+   * Close the connection. Consumers with handlers running are cancelled first, and the handlers
+   * waited for, so their acks and replies go out (`drain: false` skips that: the broker requeues
+   * what they hold). Then every new call on the connection and its channels rejects with a
+   * ConnectionClosedError; unconfirmed publishes are waited for, then connection.close goes out
+   * and close-ok is read, even while a consumer iterator holds the socket (each wait at most the
+   * sync timeout). Resolves when no timer or socket is left. Later calls share the first's.
    */
-  async close(): Promise<void> {
+  close(options: { drain?: boolean } = {}): Promise<void> {
+    if (this.closeCall !== undefined) return this.closeCall;
+    // With no handler running, the close begins now: calls made after close() fail.
+    const busy = options.drain === false ? [] : this.channels.values().filter((ch) => ch.handlersRunning);
+    return (this.closeCall = busy.length === 0 ? this.shutdown() : Promise.all(busy.map((ch) => ch.stopHandlers())).then(() => this.shutdown()));
+  }
+
+  private async shutdown(): Promise<void> {
     if (this.state === "closed") return;
-    if (this.state === "closing") return new Promise<void>((resolve) => this.once("close", () => resolve()));
     const reason = clientClose("connection");
     if (this.state === "recovering") this.recovery?.stop(reason);
     if (this.state === "opening" || this.state === "recovering") return this.fail(reason);
@@ -371,10 +377,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private onSocketGone(err: Error | undefined): void {
     if (this.state === "closed" || this.state === "recovering") return; // recovering: the old socket's late events
-    if (this.state === "closing" && err === undefined) {
-      this.fail(clientClose("connection"));
-      return;
-    }
+    if (this.state === "closing" && err === undefined) return this.fail(clientClose("connection"));
     const how = err ? `: ${err.message}` : ` (socket closed by the peer${this.inbound.buffered > 0 ? ` in the middle of a frame, ${this.inbound.buffered} bytes of it received` : ""})`;
     // Gone right after our tune-ok: the broker refused what was negotiated (it says nothing, it
     // resets the socket), so name it rather than leave the user with ECONNRESET.
@@ -411,10 +414,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.out.drop(reason);
   }
 
-  /**
-   * Lost, and recovery is on: like fail(), but the channels are kept (suspended) so that the
-   * same objects carry on after the reconnect; the socket and everything written to it go.
-   */
+  /** Lost, with recovery on: like fail(), but the channels are kept (suspended) to carry on after the reconnect. */
   private suspend(reason: AmqpError): void {
     this.state = "recovering";
     for (const ch of this.channels.values()) if (!ch.suspend(reason)) this.channels.release(ch.id);

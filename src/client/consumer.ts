@@ -48,9 +48,10 @@ export interface ConsumeOptions {
   requeue?: boolean | ((err: unknown, msg: Message) => boolean);
   /**
    * Callback only: when the broker cancels the consumer (its queue deleted, its quorum queue's
-   * node lost, a consumer timeout), consume again with backoff on the same channel (see
-   * resubscribe.ts); the channel emits "resubscribed", or "resubscribeFailed" (and onCancel
-   * hears it) when it gives up. Off by default.
+   * node lost, a consumer timeout), consume again with backoff on the same channel; when its
+   * channel is closed under it (404, 406), on a new channel of the connection (see
+   * callback-consumer.ts). The consumer emits "cancelled", then "resubscribed", or
+   * "resubscribeFailed" (and onCancel hears it) when it gives up. Off by default.
    */
   resubscribe?: boolean | ResubscribeOptions;
   /**
@@ -64,16 +65,6 @@ export interface ConsumeOptions {
 }
 
 /** A running consumer (callback form). */
-export interface Consumer {
-  readonly consumerTag: string;
-  /**
-   * basic.cancel: no more deliveries once it resolves. With `drain`, it then waits for the
-   * handlers still running (at most `timeout` ms, default the connection's timeout), so their
-   * settles go out first; deliveries no handler has started go back to the queue either way.
-   */
-  cancel(options?: { drain?: boolean; timeout?: number }): Promise<void>;
-}
-
 /** @internal What the channel needs from a consumer (MessageStream fits it structurally). */
 export interface ConsumerSink {
   noAck: boolean;

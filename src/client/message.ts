@@ -32,6 +32,8 @@ export interface Settler {
   ack(msg: Message, options?: { multiple?: boolean }): AmqpError | undefined;
   nack(msg: Message, options?: { multiple?: boolean; requeue?: boolean }): AmqpError | undefined;
   reject(msg: Message, options?: { requeue?: boolean }): AmqpError | undefined;
+  /** Acked, nacked or rejected already, or covered by a multiple ack. */
+  isSettled(msg: Message): boolean;
 }
 
 /** @internal A delivered message that knows its channel, and whether it was settled through it. */

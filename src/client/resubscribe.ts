@@ -1,8 +1,7 @@
 /**
- * Consumers that heal (opt-in, the `resubscribe` consume option): after the broker cancels a
- * consumer (basic.cancel: its queue was deleted, the node of its quorum queue was lost, a
- * delivery outstayed the consumer timeout), consume again with backoff, on the same channel,
- * with the same handler and options.
+ * Consumers that heal (opt-in, the `resubscribe` consume option): the attempts, with backoff,
+ * to consume again after the broker cancelled a consumer or closed its channel (what each step
+ * does is callback-consumer.ts's).
  *
  * A basic.consume of a queue that does not exist closes the channel (404), so each attempt first
  * makes sure the queue is there: with `declare`, by declaring it again (the same arguments, or
@@ -44,9 +43,9 @@ export function resubscribeOptions(o: boolean | ResubscribeOptions | undefined):
   return { backoff: { initialDelay: delay("initialDelay", 100), maxDelay: delay("maxDelay", 30_000), factor: 2, jitter: 0.5 }, maxAttempts, declare: r.declare };
 }
 
-/** What one attempt does, on the consumer's channel. */
+/** What one attempt does. */
 export interface ResubscribeSteps {
-  /** The channel is still open (a closed one cannot consume again). */
+  /** Attempts can still succeed (the connection is open). */
   live(): boolean;
   exists(): Promise<boolean>;
   declare(options: QueueDeclareOptions): Promise<void>;
@@ -74,5 +73,5 @@ export async function resubscribe(queue: string, steps: ResubscribeSteps, r: Res
     }
   }
   const why = last instanceof Error ? `: ${last.message}` : "";
-  throw new AmqpError(steps.live() ? `gave up resubscribing to ${queue} after ${r.maxAttempts} attempts${why}` : `cannot resubscribe to ${queue}: its channel closed${why}`, { cause: last });
+  throw new AmqpError(steps.live() ? `gave up resubscribing to ${queue} after ${r.maxAttempts} attempts${why}` : `cannot resubscribe to ${queue}: the connection closed${why}`, { cause: last });
 }

@@ -8,11 +8,12 @@
  * - `--trace` (anywhere in the arguments) prints every frame sent (->) and received (<-),
  *   decoded by `describeFrame`, to stderr. The frames come from node:diagnostics_channel,
  *   so a program that does not trace pays nothing for it.
- * - SIGINT (Ctrl-C) and SIGTERM close the channel and the connection, then exit 0. The
- *   broker deletes a program's exclusive queues when its connection closes. On SIGTERM (a
- *   service manager's stop) a consumer given to `finishOnTerm` first stops taking deliveries
- *   and lets its running handlers finish and ack; Ctrl-C stops at once, as in the tutorials. A program whose
- *   official version prints "Interrupted" on Ctrl-C does too (`onInterrupt`).
+ * - SIGINT (Ctrl-C) and SIGTERM close the connection, and with it the channel, then exit 0.
+ *   The broker deletes a program's exclusive queues when its connection closes. On SIGTERM (a
+ *   service manager's stop), consumers with a handler running first stop taking deliveries and
+ *   let it finish and ack (connection.close() drains them); Ctrl-C stops at once, as in the
+ *   tutorials. A program whose official version prints "Interrupted" on Ctrl-C does too
+ *   (`onInterrupt`).
  * - A failure (broker unreachable, login refused, a declare the broker refuses, a
  *   connection closed under us) prints one line to stderr and exits 1. With --trace the
  *   stack follows that line.
@@ -24,7 +25,7 @@ import { subscribe } from "node:diagnostics_channel";
 import { writeSync } from "node:fs";
 import { basename, extname } from "node:path";
 import { connect, describeFrame } from "../index.js";
-import type { Channel, Connection, Consumer } from "../index.js";
+import type { Channel, Connection } from "../index.js";
 import { describeError, redactUrl } from "./errors.js";
 
 export interface Context {
@@ -43,8 +44,6 @@ export interface Context {
    * program fails with the broker's reason instead.
    */
   untilStopped(): Promise<void>;
-  /** On SIGTERM, cancel this consumer and let its running handlers finish before closing. */
-  finishOnTerm(consumer: Consumer): void;
 }
 
 export interface Options {
@@ -58,7 +57,7 @@ export interface Options {
 
 /** How long closing may take before the program exits anyway. */
 const CLOSE_TIMEOUT_MS = 2000;
-/** How long SIGTERM lets running handlers finish (a service manager's usual grace period). */
+/** How long SIGTERM lets running handlers finish (a service manager's usual grace period; the connection's default timeout). */
 const FINISH_TIMEOUT_MS = 30_000;
 
 /** The name the user ran the program by: `receive_logs` or the bin `warren-receive-logs`. */
@@ -118,16 +117,16 @@ export function main(program: (ctx: Context) => Promise<void>, options: Options 
   });
 
   /**
-   * Closes the connection, and with it the channel, then exits; the first call wins. Not
-   * ch.close() first: that would wait for running handlers, and Ctrl-C stops at once (SIGTERM
-   * lets them finish, see terminate).
+   * Closes the connection, and with it the channel, then exits; the first call wins. With
+   * `drain` (SIGTERM), running handlers finish first; otherwise (Ctrl-C, a failure) the broker
+   * requeues what they hold.
    */
-  const exit = async (code: number): Promise<never> => {
+  const exit = async (code: number, drain = false): Promise<never> => {
     if (!exiting) {
       exiting = true;
-      const timer = setTimeout(() => process.exit(code), CLOSE_TIMEOUT_MS);
+      const timer = setTimeout(() => process.exit(code), CLOSE_TIMEOUT_MS + (drain ? FINISH_TIMEOUT_MS : 0));
       try {
-        await conn?.close();
+        await conn?.close({ drain });
       } catch {
         // Already closed: nothing left to release.
       }
@@ -145,25 +144,17 @@ export function main(program: (ctx: Context) => Promise<void>, options: Options 
     return exit(1);
   };
 
-  const stop = (): void => {
-    if (exiting) process.exit(0); // a second Ctrl-C: do not wait for the broker
+  const stop = (drain = false): void => {
+    if (exiting) process.exit(0); // a second Ctrl-C or SIGTERM: do not wait for the broker
     stopRequested();
-    void exit(0);
-  };
-  const finishing: Consumer[] = [];
-  let terminating = false;
-  const terminate = (): void => {
-    if (terminating || exiting) return stop();
-    terminating = true;
-    const drained = finishing.map((c) => c.cancel({ drain: true, timeout: FINISH_TIMEOUT_MS }).catch(() => undefined));
-    void Promise.all(drained).then(stop);
+    void exit(0, drain);
   };
   process.on("SIGINT", () => {
     // The official consumers catch KeyboardInterrupt and print "Interrupted" before exiting 0.
     if (!exiting && options.onInterrupt !== undefined) print(options.onInterrupt);
     stop();
   });
-  process.on("SIGTERM", terminate);
+  process.on("SIGTERM", () => stop(true));
 
   const print = (line: string): void => {
     try {
@@ -184,7 +175,7 @@ export function main(program: (ctx: Context) => Promise<void>, options: Options 
     ch.on("close", (err) => {
       if (!exiting) void fail(err ?? new Error("the broker closed the channel"));
     });
-    await program({ conn, ch, args, print, untilStopped: () => stopped, finishOnTerm: (c) => void finishing.push(c) });
+    await program({ conn, ch, args, print, untilStopped: () => stopped });
     await exit(0);
   };
   run().catch(fail);

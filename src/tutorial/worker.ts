@@ -4,19 +4,20 @@
  * - fair dispatch: prefetch 1 tells the broker not to give a worker a new task until it
  *   has acknowledged the previous one, so a long task does not hold up the others;
  * - manual acknowledgement: a task is acked once done, so if a worker dies mid-task the
- *   broker gives the task to another worker. Stopped with SIGTERM, it finishes its task first.
+ *   broker gives the task to another worker. Stopped with SIGTERM, it finishes its task first
+ *   (closing the connection waits for running handlers); Ctrl-C stops at once.
  *
  *   worker
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { main } from "./run.js";
 
-main(async ({ ch, print, untilStopped, finishOnTerm }) => {
+main(async ({ ch, print, untilStopped }) => {
   await ch.queueDeclare("task_queue", { durable: true, arguments: { "x-queue-type": "quorum" } });
   await ch.prefetch(1);
 
   print(" [*] Waiting for messages. To exit press CTRL+C");
-  const consumer = await ch.consume(
+  await ch.consume(
     "task_queue",
     async (msg) => {
       const body = msg.body.toString();
@@ -28,6 +29,5 @@ main(async ({ ch, print, untilStopped, finishOnTerm }) => {
     // Acked once the handler is done, as the tutorial's basic_ack after " [x] Done".
     { settle: "auto" },
   );
-  finishOnTerm(consumer); // SIGTERM: finish the task at hand, ack it, then exit
   await untilStopped();
 });

@@ -11,8 +11,9 @@ import { eventually, queueCounts, useConnections } from "./util.js";
 
 const open = useConnections();
 
-async function filled(ch: Channel, n: number, args: FieldTable = {}): Promise<string> {
-  const { queue } = await ch.queueDeclare("", { exclusive: true, arguments: args });
+/** A queue of `n` messages, ids 0 to n-1; exclusive (to the connection) unless a name is given. */
+async function filled(ch: Channel, n: number, args: FieldTable = {}, name = ""): Promise<string> {
+  const { queue } = await ch.queueDeclare(name, { exclusive: name === "", arguments: args });
   await ch.confirmSelect();
   await Promise.all(Array.from({ length: n }, (_, i) => ch.publish("", queue, String(i), { messageId: String(i) })));
   return queue;
@@ -45,9 +46,9 @@ async function expectAllAcked(ch: Channel, queue: string): Promise<void> {
  * `n` messages, all delivered at once (prefetch n) to a consumer whose handlers wait for
  * `release()`; resolves once `concurrency` handlers are running.
  */
-async function gated(ch: Channel, n: number, concurrency: number) {
-  const queue = await filled(ch, n);
-  await ch.prefetch(n);
+async function gated(ch: Channel, n: number, concurrency: number, o: { name?: string; prefetch?: number | "default" } = {}) {
+  const queue = await filled(ch, n, {}, o.name);
+  if (o.prefetch !== "default") await ch.prefetch(o.prefetch ?? n);
   const started: number[] = [];
   const finished: number[] = [];
   let release!: () => void;
@@ -180,6 +181,67 @@ describe("channel.close() with handlers running", () => {
     const check = await conn.openChannel();
     await eventually(async () => (await queueCounts(check, queue)).messageCount === N - 3, `${N - 3} back in the queue`);
     expect(await drainIds(check, queue)).toEqual(range(N).slice(3));
+  });
+});
+
+describe("connection.close() with handlers running", () => {
+  test("stops new deliveries, waits for the running handlers and their acks, then closes; what no handler started is requeued", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const N = 10;
+    const name = uniqueName("close-drain");
+    const { queue, started, finished, release } = await gated(ch, N, 3, { name });
+    const check = await (await open()).openChannel();
+    try {
+      const closed = conn.close();
+      setTimeout(release, 50);
+      await closed;
+      expect(finished).toEqual([0, 1, 2]);
+      expect(started).toEqual([0, 1, 2]);
+      await eventually(async () => (await queueCounts(check, queue)).messageCount === N - 3, `${N - 3} back in the queue`);
+      expect(await drainIds(check, queue)).toEqual(range(N).slice(3));
+    } finally {
+      await check.queueDelete(name);
+    }
+  });
+
+  test("a second close() while the handlers finish resolves with the first", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const { release, finished } = await gated(ch, 2, 1);
+    const first = conn.close();
+    const second = conn.close();
+    setTimeout(release, 30);
+    await Promise.all([first, second]);
+    expect(finished).toEqual([0]);
+    expect(conn.closed).toBe(true);
+  });
+});
+
+describe("prefetch fits concurrency", () => {
+  test("on a channel with no prefetch, a consumer given concurrency n gets 2n deliveries at a time, no more", async () => {
+    const ch = await (await open()).openChannel();
+    const N = 20;
+    const { queue, started, finished, release } = await gated(ch, N, 3, { prefetch: "default" });
+    await eventually(async () => (await queueCounts(ch, queue)).messageCount === N - 6, "six delivered");
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await queueCounts(ch, queue)).messageCount).toBe(N - 6);
+    expect(started).toEqual([0, 1, 2]);
+    release();
+    await eventually(() => finished.length === N, "every one handled as handlers finish");
+    expect([...finished].sort((a, b) => a - b)).toEqual(range(N));
+    await expectAllAcked(ch, queue);
+  });
+
+  test("a prefetch set on the channel is kept", async () => {
+    const ch = await (await open()).openChannel();
+    const N = 10;
+    const { queue, finished, release } = await gated(ch, N, 2, { prefetch: 3 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await queueCounts(ch, queue)).messageCount).toBe(N - 3);
+    release();
+    await eventually(() => finished.length === N, "every one handled");
+    await expectAllAcked(ch, queue);
   });
 });
 

@@ -5,6 +5,7 @@
  * other form, a 406 channel close, takes the broker a minute to send, so the fake server sends it.
  */
 import { execFile } from "node:child_process";
+import { once } from "node:events";
 import { promisify } from "node:util";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -134,10 +135,9 @@ describe("consumer timeouts", () => {
     await ch.confirmSelect();
     await ch.publish("", queue, "slow", { messageId: "slow" });
     const seen: boolean[] = [];
-    const resubscribed = new Promise((resolve) => ch.once("resubscribed", resolve));
     // The first delivery is never acked (the consumer timeout cancels it); the redelivery is.
-    await ch.consume(queue, (msg: Message) => void (seen.push(msg.fields.redelivered) && msg.fields.redelivered && ch.ack(msg)), { resubscribe: { initialDelay: 10 } });
-    await resubscribed;
+    const consumer = await ch.consume(queue, (msg: Message) => void (seen.push(msg.fields.redelivered) && msg.fields.redelivered && ch.ack(msg)), { resubscribe: { initialDelay: 10 } });
+    await once(consumer, "resubscribed");
     await eventually(() => seen.length === 2, "the redelivery");
     expect(seen).toEqual([false, true]);
     await ch.close(); // whatever was not acked goes back: nothing must

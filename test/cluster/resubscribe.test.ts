@@ -5,6 +5,7 @@
  * again, and handles every message published afterwards exactly once. The node is restarted
  * in a `finally`.
  */
+import { once } from "node:events";
 import { expect, test } from "vitest";
 import type { Message } from "../../src/index.js";
 import { eventually } from "../client/util.js";
@@ -28,8 +29,8 @@ test("the classic queue's node dies and comes back: the consumer on another node
   const handled: string[] = [];
   const cancels: string[] = [];
   ch.on("cancel", (tag) => cancels.push(tag));
-  const resubscribed = new Promise((resolve) => ch.once("resubscribed", resolve));
-  await ch.consume(q, (m: Message) => void handled.push(m.properties.messageId!), { noAck: true, resubscribe: { initialDelay: 50, maxDelay: 500 } });
+  const consumer = await ch.consume(q, (m: Message) => void handled.push(m.properties.messageId!), { noAck: true, resubscribe: { initialDelay: 50, maxDelay: 500 } });
+  const resubscribed = once(consumer, "resubscribed");
   const publish = (from: number, to: number) => Promise.all(Array.from({ length: to - from }, (_, i) => ch.publish("", q, "x", { messageId: `m${from + i}`, deliveryMode: 2 })));
   await publish(0, 10);
   await eventually(() => handled.length === 10, "the first ten");

@@ -1,0 +1,203 @@
+/**
+ * The callback form of a consumer, as consume(queue, handler, options) returns it: its handlers
+ * (handler.ts), its prefetch, its consumer timeout warning (held-watch.ts), and its healing (the
+ * `resubscribe` option, resubscribe.ts):
+ * - after a broker-sent basic.cancel (its queue deleted, its quorum queue's node lost, a consumer
+ *   timeout), it consumes again on the same channel;
+ * - after its channel is closed under it (by the broker: 404, 406, a consumer timeout on
+ *   RabbitMQ 3.x; or by warren, over a call that timed out), on a new channel of the same
+ *   connection, with the same per-consumer prefetch. The connection closing ends it for good.
+ *
+ * Generic over the channel type: channel.ts constructs it, and names it `Consumer`.
+ */
+import { EventEmitter } from "node:events";
+import type { QueueDeclareOptions } from "./channel-options.js";
+import type { ConsumeOptions, ConsumerSink } from "./consumer.js";
+import { AbortError, AmqpError, ChannelClosedError, ConsumerCancelledError } from "./errors.js";
+import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
+import { HeldWatch } from "./held-watch.js";
+import { Delivery, type Message } from "./message.js";
+import { resubscribe, resubscribeOptions, type Resubscribe } from "./resubscribe.js";
+import { badTimeout, isTimeout } from "./wait.js";
+
+/** @internal What a callback consumer needs of a channel (Channel implements it). */
+export interface ConsumerChannel<C> {
+  readonly closed: boolean;
+  /** The connection is open (not closing, closed, or given up on). */
+  readonly connectionOpen: boolean;
+  /** The per-consumer prefetch (basic.qos global=false) a consumer started now gets; 0: none. */
+  readonly consumerPrefetch: number;
+  /** The connection's sync-call timeout (ms): the default bound of a drain. */
+  readonly timeout: number;
+  startConsumer(queue: string, sink: ConsumerSink, options: ConsumeOptions): Promise<string>;
+  cancel(consumerTag: string): Promise<void>;
+  prefetch(count: number): Promise<void>;
+  queueDeclare(queue: string, options: QueueDeclareOptions): Promise<unknown>;
+  /** Whether `queue` exists, asked where a 404 closes nothing of the consumer's. */
+  queueExists(queue: string): Promise<boolean>;
+  /** A new channel of the same connection. */
+  openSibling(): Promise<C & ConsumerChannel<C>>;
+  /** basic.reject with requeue of a delivery no handler will see (nothing for a stream's). */
+  giveBack(msg: Message): void;
+  /** A handler threw or rejected: the channel's "consumerError" event, or a process warning. */
+  consumerFailed(err: unknown, msg: Message): void;
+  /** A delivery is held past the warning share of the consumer timeout. */
+  heldTooLong(msg: Message, heldFor: number, consumerTimeout: number): void;
+}
+
+export interface ConsumerEvents<C> {
+  /**
+   * The consumer ended without this client asking: the broker cancelled it
+   * (ConsumerCancelledError), or its channel closed (that close error). With `resubscribe`, it
+   * heals next ("resubscribed" or "resubscribeFailed"); without, onCancel hears the same error.
+   */
+  cancelled: [err: AmqpError];
+  /** It consumes again, under a new consumer tag; `channel` is the one it is on now (a new one when its channel closed). */
+  resubscribed: [info: { queue: string; from: string; to: string; channel: C }];
+  /** It gave up healing (attempts used up, or the connection closed); onCancel hears the same error. */
+  resubscribeFailed: [err: AmqpError];
+}
+
+export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
+  #channel: C & ConsumerChannel<C>;
+  #tag = "";
+  readonly #queue: string;
+  readonly #options: ConsumeOptions;
+  readonly #sink: HandlerSink;
+  readonly #heal: Resubscribe | undefined;
+  /** Asked for by `concurrency`, or what the channel had: put on a new channel again. */
+  #prefetch = 0;
+  /** Aborted by cancel() or the consume signal: no more healing. */
+  readonly #stopped = new AbortController();
+  /** The consume signal's abort listener, let go once the consumer ends. */
+  readonly #onAbort = () => void this.cancel().catch(() => undefined);
+
+  /** @internal Checks the options (throws TypeError/RangeError); start() consumes. */
+  constructor(channel: C & ConsumerChannel<C>, queue: string, handler: (msg: Message) => unknown, options: ConsumeOptions) {
+    super();
+    this.#channel = channel;
+    this.#queue = queue;
+    this.#options = options;
+    this.#heal = resubscribeOptions(options.resubscribe);
+    const host: HandlerHost = {
+      ack: (msg) => void msg.ack(),
+      nack: (msg, requeue) => void msg.nack({ requeue }),
+      giveBack: (msg) => this.#channel.giveBack(msg),
+      failed: (err, msg) => this.#channel.consumerFailed(err, msg),
+    };
+    this.#sink = new HandlerSink(handler, { ...handlerOptions(options), watch: this.#watch() }, host, (err) => this.#ended(err));
+  }
+
+  /** The consumer tag it consumes under now (a new one after each resubscribe). */
+  get consumerTag(): string {
+    return this.#tag;
+  }
+
+  /** The channel it consumes on now (a new one after its channel closed and it resubscribed). */
+  get channel(): C {
+    return this.#channel;
+  }
+
+  /** @internal basic.consume, after a basic.qos that fits `concurrency` when the channel has no prefetch. */
+  async start(): Promise<this> {
+    const signal = this.#options.signal;
+    if (signal?.aborted) throw new AbortError("consume aborted before it was sent");
+    const o = this.#options;
+    // A prefetch of twice the handlers keeps the next delivery at hand when one finishes, and no
+    // more than that waiting in memory (an unlimited prefetch would bring the whole queue here).
+    if (o.concurrency !== undefined && o.noAck !== true && this.#channel.consumerPrefetch === 0) await this.#channel.prefetch(2 * o.concurrency);
+    this.#prefetch = this.#channel.consumerPrefetch;
+    this.#tag = await this.#channel.startConsumer(this.#queue, this.#sink, o);
+    if (signal?.aborted) this.#onAbort();
+    else if (!this.#stopped.signal.aborted) signal?.addEventListener("abort", this.#onAbort, { once: true });
+    return this;
+  }
+
+  /**
+   * basic.cancel: no more deliveries once it resolves. With `drain`, it then waits for the
+   * handlers still running (at most `timeout` ms, default the connection's timeout), so their
+   * settles go out first; deliveries no handler has started go back to the queue either way.
+   */
+  async cancel(options: { drain?: boolean; timeout?: number } = {}): Promise<void> {
+    if (options.timeout !== undefined && !isTimeout(options.timeout)) throw badTimeout("cancel", options.timeout);
+    this.#stop();
+    await this.#channel.cancel(this.#tag);
+    if (options.drain === true) await this.#sink.drain(options.timeout ?? this.#channel.timeout);
+  }
+
+  /** The consumer timeout warning, when asked for (consumerTimeout, warnAt). */
+  #watch(): HeldWatch | undefined {
+    const o = this.#options;
+    if (o.consumerTimeout === undefined || o.noAck === true) return undefined;
+    const share = o.warnAt ?? 0.8;
+    if (!isTimeout(o.consumerTimeout)) throw badTimeout("consume: consumerTimeout", o.consumerTimeout);
+    if (!(share > 0 && share <= 1)) throw new RangeError(`consume: warnAt must be a share of consumerTimeout, above 0 and at most 1, got ${String(o.warnAt)}`);
+    const timeout = o.consumerTimeout;
+    return new HeldWatch(timeout * share, (m) => m instanceof Delivery && m.channel.isSettled(m), (msg, heldFor) => this.#channel.heldTooLong(msg, heldFor, timeout));
+  }
+
+  /** The sink ended: cancelled by us (err undefined), by the broker, or the channel closed. */
+  #ended(err: AmqpError | undefined): void {
+    if (err === undefined || this.#stopped.signal.aborted) return this.#final(undefined);
+    this.emit("cancelled", err);
+    if (this.#heal === undefined || !healable(err) || !this.#channel.connectionOpen) return this.#final(err);
+    this.#resubscribe(this.#heal).catch((e: unknown) => {
+      if (this.#stopped.signal.aborted) return this.#final(undefined);
+      const failed = e instanceof AmqpError ? e : new AmqpError(String(e), { cause: e });
+      this.emit("resubscribeFailed", failed);
+      this.#final(failed);
+    });
+  }
+
+  #final(err: AmqpError | undefined): void {
+    this.#stop();
+    if (err !== undefined) this.#options.onCancel?.(err);
+  }
+
+  #stop(): void {
+    this.#stopped.abort();
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+  }
+
+  async #resubscribe(heal: Resubscribe): Promise<void> {
+    const from = this.#tag;
+    const tag = await resubscribe(
+      this.#queue,
+      {
+        live: () => this.#channel.connectionOpen,
+        exists: async () => {
+          await this.#reopen();
+          return this.#channel.queueExists(this.#queue);
+        },
+        declare: async (o) => {
+          await this.#reopen();
+          await this.#channel.queueDeclare(this.#queue, o);
+        },
+        consume: async () => {
+          await this.#reopen();
+          this.#sink.reopen();
+          return this.#channel.startConsumer(this.#queue, this.#sink, this.#options);
+        },
+      },
+      heal,
+      this.#stopped.signal,
+    );
+    this.#tag = tag;
+    // Cancelled while the new basic.consume was on its way: cancel the new consumer too.
+    if (this.#stopped.signal.aborted) return void this.#channel.cancel(tag).catch(() => undefined);
+    this.emit("resubscribed", { queue: this.#queue, from, to: tag, channel: this.#channel });
+  }
+
+  /** Its channel closed: move to a new one, with the prefetch it had. */
+  async #reopen(): Promise<void> {
+    if (!this.#channel.closed) return;
+    const ch = await this.#channel.openSibling();
+    if (this.#prefetch > 0) await ch.prefetch(this.#prefetch);
+    this.#channel = ch;
+  }
+}
+
+/** Healed: a broker-sent basic.cancel, or a channel closed under the consumer (not by this client). */
+function healable(err: AmqpError): boolean {
+  return err instanceof ConsumerCancelledError || (err instanceof ChannelClosedError && err.initiatedBy !== "client");
+}
