@@ -1,5 +1,5 @@
 /**
- * The README stays true: its library example is test/readme/quick-start.ts (which the type
+ * The README stays true: its library examples are the programs in test/readme/ (which the type
  * check compiles) and prints what the README says; its tutorial code is the code of the
  * tutorial programs; every program, bin and script it names exists.
  */
@@ -30,24 +30,40 @@ function section(start: string): string {
   return readme.slice(from, next === -1 ? undefined : next);
 }
 
-const QUICK_START = join(ROOT, "test/readme/quick-start.ts");
+/** The README's library examples: each is a program in test/readme/, shown whole. */
+const EXAMPLES = readdirSync(join(ROOT, "test/readme")).filter((f) => f.endsWith(".ts"));
+
+/** What the README says `example` prints: "It prints `line`", or an "It prints:" text block, right after the code. */
+function said(example: string): string {
+  const at = readme.indexOf(example);
+  const after = readme.slice(at + example.length + "```\n".length);
+  const inline = /^\s*It prints `([^`]+)`/.exec(after);
+  if (inline) return `${inline[1]}\n`;
+  const block = /^\s*It prints:\n\n```text\n([\s\S]*?)^```$/m.exec(after);
+  expect(block, "an 'It prints' after the example").not.toBeNull();
+  return block![1]!;
+}
 
 describe("README", () => {
-  test("the library example is test/readme/quick-start.ts, importing from the package", () => {
-    const [example] = blocks(section("## Using the library"), "ts");
-    const source = readFileSync(QUICK_START, "utf8").replace('from "../../src/index.js"', 'from "warren"');
-    expect(example).toBe(source);
+  test("its library examples are the programs in test/readme/, importing from the package", () => {
+    const shown = blocks(readme, "ts");
+    expect(EXAMPLES).toEqual(expect.arrayContaining(["quick-start.ts", "consumers.ts", "publishers.ts"]));
+    for (const file of EXAMPLES) {
+      const source = readFileSync(join(ROOT, "test/readme", file), "utf8").replace('from "../../src/index.js"', 'from "warren"');
+      expect(shown, file).toContain(source);
+    }
+    expect(blocks(section("## Using the library"), "ts")[0]).toBe(readFileSync(join(ROOT, "test/readme/quick-start.ts"), "utf8").replace('from "../../src/index.js"', 'from "warren"'));
   });
 
-  test("the library example runs against the broker and prints what the README says", async () => {
-    const said = /^It prints `([^`]+)`/m.exec(section("## Using the library"))?.[1];
-    expect(said).toBeDefined();
-    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", QUICK_START], {
+  test.each(EXAMPLES)("%s runs against the broker and prints what the README says", async (file) => {
+    const path = join(ROOT, "test/readme", file);
+    const expected = said(readFileSync(path, "utf8").replace('from "../../src/index.js"', 'from "warren"'));
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", path], {
       cwd: ROOT,
       env: { ...process.env, AMQP_URL: await getBrokerUrl() },
       timeout: 20_000,
     });
-    expect(stdout).toBe(`${said}\n`);
+    expect(stdout).toBe(expected);
   });
 
   test("the tutorial 3 walk-through shows the programs' own code", () => {

@@ -17,10 +17,11 @@ export async function createWarren(opts: ConnectOpts): Promise<BenchClient> {
     },
     async publishConfirmed(queue, body, n, window) {
       const c = await conn.openChannel();
-      await c.confirmSelect();
-      await windowed(n, window, (_i, done) => {
-        c.publish("", queue, body).then(() => done(), done);
-      });
+      // The window is the library's own (maxUnconfirmed): publish() waits for room, in order.
+      await c.confirmSelect({ maxUnconfirmed: window });
+      const confirmed: Promise<void>[] = [];
+      for (let i = 0; i < n; i++) confirmed.push(c.publish("", queue, body));
+      await Promise.all(confirmed);
       await c.close();
     },
     async naive(queue, body, n, probe) {

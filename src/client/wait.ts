@@ -31,18 +31,23 @@ export interface Bounds {
 interface Entry<T> {
   resolve: (value: T) => void;
   reject: (err: unknown) => void;
+  /** Woken, failed, or left (its timeout or signal): skipped where it still sits in the queue. */
+  done?: boolean;
 }
 
 /**
- * Callers waiting for one thing (a drain, an unblock, the end of a recovery, a delivery...),
- * woken in the order they came or failed together. A bounded waiter leaves the list when its
- * timeout or signal ends its wait.
+ * Callers waiting for one thing (a drain, an unblock, the end of a recovery, room in the confirm
+ * window...), woken in the order they came or failed together. A bounded waiter leaves when its
+ * timeout or signal ends its wait. A queue with a moving head, not a Set: waking the oldest of
+ * n waiters is O(1) (a Set's first live entry sits behind every one deleted before it).
  */
 export class Waiters<T = void> {
-  private readonly entries = new Set<Entry<T>>();
+  private queue: Entry<T>[] = [];
+  private head = 0;
+  private live = 0;
 
   get size(): number {
-    return this.entries.size;
+    return this.live;
   }
 
   /**
@@ -58,31 +63,35 @@ export class Waiters<T = void> {
     if (signal?.aborted) return Promise.reject(new AbortError(`${what} aborted`));
     return new Promise<R>((resolve, reject) => {
       const wake = onWake === undefined ? (resolve as unknown as (v: T) => void) : (v: T) => run(onWake, v, resolve, reject);
-      if (signal === undefined && timeout === undefined) {
-        this.entries.add({ resolve: wake, reject });
-        return;
-      }
+      if (signal === undefined && timeout === undefined) return this.add({ resolve: wake, reject });
       let timer: NodeJS.Timeout | undefined;
-      const leave = () => {
-        this.entries.delete(entry);
+      const cleanup = () => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
       };
       const entry: Entry<T> = {
-        resolve: (v) => (leave(), wake(v)),
-        reject: (e) => (leave(), reject(e)),
+        resolve: (v) => (cleanup(), wake(v)),
+        reject: (e) => (cleanup(), reject(e)),
       };
-      const onAbort = () => entry.reject(new AbortError(`${what} aborted`));
-      if (timeout !== undefined) timer = setTimeout(() => entry.reject(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
+      const leave = (e: Error) => {
+        this.take(entry);
+        this.sweep();
+        entry.reject(e);
+      };
+      const onAbort = () => leave(new AbortError(`${what} aborted`));
+      if (timeout !== undefined) timer = setTimeout(() => leave(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.entries.add(entry);
+      this.add(entry);
     });
   }
 
   /** Wake the longest-waiting caller; false when nobody waits. */
   wakeOne(value: T): boolean {
-    for (const e of this.entries) {
-      this.entries.delete(e);
+    while (this.head < this.queue.length) {
+      const e = this.queue[this.head++]!;
+      if (e.done) continue;
+      this.take(e);
+      this.compact();
       e.resolve(value);
       return true;
     }
@@ -91,17 +100,48 @@ export class Waiters<T = void> {
 
   /** Wake everyone waiting now, in the order they came (not those a wake-up adds). */
   wake(value: T): void {
-    if (this.entries.size === 0) return;
-    const all = [...this.entries];
-    this.entries.clear();
-    for (const e of all) e.resolve(value);
+    for (const e of this.takeAll()) e.resolve(value);
   }
 
   fail(err: unknown): void {
-    if (this.entries.size === 0) return;
-    const all = [...this.entries];
-    this.entries.clear();
-    for (const e of all) e.reject(err);
+    for (const e of this.takeAll()) e.reject(err);
+  }
+
+  private add(entry: Entry<T>): void {
+    this.queue.push(entry);
+    this.live++;
+  }
+
+  /** Out of the count; its slot in the queue is skipped. */
+  private take(entry: Entry<T>): void {
+    if (entry.done) return;
+    entry.done = true;
+    this.live--;
+  }
+
+  private takeAll(): Entry<T>[] {
+    if (this.live === 0) return [];
+    const all = this.queue.slice(this.head).filter((e) => !e.done);
+    this.queue = [];
+    this.head = 0;
+    for (const e of all) this.take(e);
+    return all;
+  }
+
+  /** Drop the slots of waiters that left, once they outnumber those still waiting (and a thousand). */
+  private sweep(): void {
+    if (this.queue.length - this.head > 2 * this.live + 1024) {
+      this.queue = this.queue.slice(this.head).filter((e) => !e.done);
+      this.head = 0;
+    }
+  }
+
+  /** Drop the woken head of the queue once it is most of it. */
+  private compact(): void {
+    if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
   }
 }
 

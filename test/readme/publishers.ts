@@ -1,0 +1,23 @@
+import { connect, NackError, ReturnedError } from "../../src/index.js";
+
+const conn = await connect(process.env.AMQP_URL ?? "amqp://localhost");
+const ch = await conn.openChannel();
+const { queue } = await ch.queueDeclare("", { exclusive: true });
+
+// Confirm mode, with at most 100 publishes awaiting their confirm: the 101st waits for room.
+await ch.confirmSelect({ maxUnconfirmed: 100 });
+const sent: Promise<void>[] = [];
+for (let i = 0; i < 1000; i++) sent.push(ch.publish("", queue, `message ${i}`, { messageId: String(i) }));
+await Promise.all(sent); // each resolved on the broker's ack (a NackError on its nack)
+const { messageCount } = await ch.queueDeclare(queue, { passive: true });
+console.log(`${messageCount} confirmed and queued`);
+
+// A mandatory publish that no queue takes comes back: its promise rejects.
+try {
+  await ch.publish("", "no such queue", "hello?", { mandatory: true });
+} catch (err) {
+  if (err instanceof ReturnedError) console.log(`returned: ${err.replyCode} ${err.replyText}`);
+  else if (err instanceof NackError) console.log("nacked");
+  else throw err;
+}
+await conn.close();
