@@ -14,13 +14,15 @@
 #   rabbitmq43.sh reset [NODE]     stop it and delete its data, then start it empty
 #   rabbitmq43.sh ctl NODE ARGS... rabbitmqctl ARGS against that node (also: queues, plugins, diagnostics)
 #   rabbitmq43.sh url [NODE]       print its amqp:// URL
+#   rabbitmq43.sh signing-key NODE ID JWK   add a JWT signing key to the node (the "oauth" node's tests make theirs)
 #   rabbitmq43.sh cluster-start    start nodes c1 c2 c3 and join them into one cluster
 #   rabbitmq43.sh cluster-stop     stop the three (they form the same cluster when started again)
 #   rabbitmq43.sh cluster-teardown stop the three and delete their data: the next start is a new cluster
 #
 # Nodes: "single" (AMQP 5673) is the broker `npm test` runs against; "strict" (5674) denies
-# deprecated features (test/client/rabbitmq43.test.ts); c1, c2, c3 (AMQP 5681-5683) form the
-# cluster. Every command is idempotent and exits non-zero with one clear line on failure.
+# deprecated features (test/client/rabbitmq43.test.ts); "oauth" (5675) authenticates with OAuth 2
+# tokens (JWTs for resource server "warren", signed with a key its tests add) and then with its
+# internal users (test/client/oauth2.test.ts); c1, c2, c3 (AMQP 5681-5683) form the cluster. Every command is idempotent and exits non-zero with one clear line on failure.
 # Facts this relies on (seen on the machine): apt inside sid needs Acquire::Check-Valid-Until=false
 # (the sid Release file is often past its validity date); the root needs /etc/hosts or the node
 # hangs at boot; a node's startup reads LOGS and RABBITMQ_* from its environment, so it is started
@@ -46,10 +48,11 @@ node_ports() {
   case "$1" in
     single) echo "5673 25673 4373" ;;
     strict) echo "5674 25674 4373" ;;
+    oauth) echo "5675 25675 4373" ;;
     c1) echo "5681 25681 4381" ;;
     c2) echo "5682 25682 4381" ;;
     c3) echo "5683 25683 4381" ;;
-    *) die "unknown node '$1' (single, strict, c1, c2 or c3)" ;;
+    *) die "unknown node '$1' (single, strict, oauth, c1, c2 or c3)" ;;
   esac
 }
 
@@ -67,6 +70,8 @@ in_root() {
     RABBITMQ_MNESIA_BASE="/var/lib/rabbitmq/nodes/$node" RABBITMQ_LOG_BASE="/var/log/rabbitmq/$node" \
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
     RABBITMQ_CONFIG_FILE="/etc/rabbitmq/warren-$node.conf" \
+    RABBITMQ_ADVANCED_CONFIG_FILE="/etc/rabbitmq/warren-$node.advanced.config" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="/etc/rabbitmq/warren-$node.plugins" \
     "$@"
 }
 
@@ -76,17 +81,30 @@ ctl() {
   in_root "$node" timeout 60 /usr/sbin/rabbitmqctl "$@"
 }
 
-installed() { [[ -x "$ROOT/usr/sbin/rabbitmq-server" && -f "$ROOT/etc/hosts" ]] && grep -q vm_memory_calculation_strategy "$ROOT/etc/rabbitmq/warren-strict.conf" 2>/dev/null; }
+installed() { [[ -x "$ROOT/usr/sbin/rabbitmq-server" && -f "$ROOT/etc/hosts" ]] && grep -q resource_server_id "$ROOT/etc/rabbitmq/warren-oauth.advanced.config" 2>/dev/null; }
 
 # Each node's rabbitmq.conf. "strict" denies the deprecated features the next releases will
 # deny (and 4.3 denies some of already), so tests can see what a refusal looks like.
 # Every node: the root has no /proc (nothing is mounted into it), where RabbitMQ's memory monitor
 # reads the machine's memory and its own RSS; without these two lines the monitor does not run,
 # and memory alarms (test/serial/blocked.test.ts) cannot be raised.
+# "oauth": tokens first (a password that is no JWT falls through to the internal users, so
+# guest still gets in for the tests' own setup), for resource server "warren"; no signing key is
+# configured, the tests add theirs (signing-key).
 write_configs() {
   local n common=("total_memory_available_override_value = 4GB" "vm_memory_calculation_strategy = allocated")
-  for n in single c1 c2 c3; do printf '%s\n' "${common[@]}" >"$ROOT/etc/rabbitmq/warren-$n.conf"; done
-  printf '%s\n' "${common[@]}" "deprecated_features.permit.transient_nonexcl_queues = false" "deprecated_features.permit.global_qos = false" >"$ROOT/etc/rabbitmq/warren-strict.conf"
+  for n in single strict oauth c1 c2 c3; do
+    printf '%s\n' "${common[@]}" >"$ROOT/etc/rabbitmq/warren-$n.conf"
+    echo "[]." >"$ROOT/etc/rabbitmq/warren-$n.advanced.config"
+    echo "[]." >"$ROOT/etc/rabbitmq/warren-$n.plugins"
+  done
+  printf '%s\n' "deprecated_features.permit.transient_nonexcl_queues = false" "deprecated_features.permit.global_qos = false" >>"$ROOT/etc/rabbitmq/warren-strict.conf"
+  echo "[rabbitmq_auth_backend_oauth2]." >"$ROOT/etc/rabbitmq/warren-oauth.plugins"
+  cat >"$ROOT/etc/rabbitmq/warren-oauth.advanced.config" <<'ERL'
+[{rabbit, [{auth_backends, [rabbit_auth_backend_oauth2, rabbit_auth_backend_internal]}]},
+ {rabbitmq_auth_backend_oauth2, [{resource_server_id, <<"warren">>}]}].
+ERL
+  chmod 644 "$ROOT"/etc/rabbitmq/warren-*
 }
 
 install() {
@@ -242,6 +260,11 @@ case "$cmd" in
     shift
     install
     in_root "$node" timeout 60 "/usr/sbin/rabbitmq-$cmd" "$@"
+    ;;
+  signing-key)
+    node="${1:?signing-key needs a node}"
+    install
+    ctl "$node" -q add_signing_key "${2:?signing-key needs a key id}" --json "${3:?signing-key needs the key as a JWK}"
     ;;
   url)
     read -r amqp _ _ < <(node_ports "${1:-single}")

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The README's test command (npm test): the whole suite against one RabbitMQ.
+# The README's test command (npm test): the whole suite against one RabbitMQ, on one Node.js line.
 #
-#   bash scripts/test.sh          RabbitMQ 4.3, started by scripts/rabbitmq43.sh (the default)
-#   bash scripts/test.sh 3.10     the machine's own RabbitMQ (Debian bookworm's 3.10) on 5672
+#   bash scripts/test.sh              RabbitMQ 4.3, started by scripts/rabbitmq43.sh (the default)
+#   bash scripts/test.sh 3.10         the machine's own RabbitMQ (Debian bookworm's 3.10) on 5672
+#   ... --node 24                     on Node.js 24 (scripts/node.sh), not the machine's
+#   ... --smoke                       only the protocol tests, the engines check and one tutorial end to end
 #
 # The suite runs in vitest projects, one after the other: "default" (files in parallel on the
 # shared broker), "serial" (tests that change the broker: alarms, stop_app), and with 4.3
@@ -10,7 +12,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-broker="${1:-${WARREN_TEST_BROKER:-4.3}}"
+broker="${WARREN_TEST_BROKER:-4.3}"
+line=""
+smoke=false
+while (($#)); do
+  case "$1" in
+    4.3 | 3.10) broker="$1" ;;
+    --node) line="${2:?--node takes a line: 22, 24, 26}"; shift ;;
+    --smoke) smoke=true ;;
+    *) echo "usage: $0 [4.3|3.10] [--node <line>] [--smoke]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [[ -n "$line" ]]; then
+  PATH="$(bash scripts/node.sh bin "$line"):$PATH"
+  export PATH
+fi
 case "$broker" in
   4.3)
     bash scripts/rabbitmq43.sh start single
@@ -23,12 +41,12 @@ case "$broker" in
     export AMQP_URL="amqp://guest:guest@127.0.0.1:5672"
     unset WARREN_RABBITMQCTL
     ;;
-  *)
-    echo "usage: $0 [4.3|3.10]" >&2
-    exit 2
-    ;;
 esac
-echo "== tests against RabbitMQ $broker ($AMQP_URL)" >&2
+echo "== tests against RabbitMQ $broker ($AMQP_URL) on Node.js $(node --version)" >&2
+if $smoke; then
+  npx vitest run --project default test/protocol test/infra/engines.test.ts test/tutorial/hello-world.test.ts
+  exit
+fi
 npx vitest run --project default
 npx vitest run --project serial --passWithNoTests
 # The cluster is RabbitMQ 4.3's (scripts/rabbitmq43.sh cluster-start); its tests kill nodes.

@@ -9,6 +9,7 @@ export { connect } from "./client/connect.js";
 export { Connection, type FrameMessage } from "./client/connection.js";
 export type { ConnectionEvents, RecoveryEvents, ReconnectingInfo } from "./client/connection-events.js";
 export type { ConnectOptions, RecoveryOptions } from "./client/options.js";
+export type { Credentials, CredentialsProvider } from "./client/credentials.js";
 export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult, PublishOptions, WaitOptions } from "./client/channel-options.js";
 export { Channel, type Consumer } from "./client/channel.js";
 export type { ConsumerEvents } from "./client/callback-consumer.js";

@@ -7,8 +7,9 @@ import net from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { Connection, type ConnectionControl, type RecoveryHooks } from "./connection.js";
+import { SecretRefresh, fetchCredentials } from "./credentials.js";
 import { AbortError, ConnectionClosedError, TimeoutError, type AmqpError } from "./errors.js";
-import { resolveOptions, resolveRecovery, type ConnectOptions, type ResolvedOptions } from "./options.js";
+import { checkCredentials, resolveOptions, resolveRecovery, type ConnectOptions, type ResolvedOptions } from "./options.js";
 import { Recovery } from "./recovery.js";
 import { redact } from "./url.js";
 
@@ -24,11 +25,16 @@ export async function connect(urlOrOptions?: string | ConnectOptions): Promise<C
   if (urls.length === 0) throw new TypeError("connect: url is an empty list");
   const endpoints = urls.map((url) => resolveOptions({ ...given, url }));
   const options = given.recovery === undefined || given.recovery === false ? undefined : resolveRecovery(given.recovery === true ? {} : given.recovery);
-  const recovery = options && ((control: ConnectionControl) => new Recovery(control, endpoints, connectTo, options));
+  const provider = endpoints[0]!.credentials;
+  const refresh = provider && new SecretRefresh(provider);
+  const open = (o: ResolvedOptions, signal: AbortSignal | undefined, recovery?: (control: ConnectionControl) => RecoveryHooks) => connectTo(o, signal, recovery, refresh);
+  const recovery = options && ((control: ConnectionControl) => new Recovery(control, endpoints, open, options));
   let lastError: unknown;
   for (const o of endpoints) {
     try {
-      return (await connectTo(o, given.signal, recovery)).connection;
+      const control = await open(o, given.signal, recovery);
+      if (refresh) keepFresh(control, refresh);
+      return control.connection;
     } catch (e) {
       lastError = e;
       if (given.signal?.aborted || !(e instanceof ConnectionClosedError || e instanceof TimeoutError)) throw e;
@@ -37,9 +43,20 @@ export async function connect(urlOrOptions?: string | ConnectOptions): Promise<C
   throw lastError;
 }
 
-/** Connect to one endpoint: socket (or transport), then the handshake, within connectionTimeout. */
-async function connectTo(o: ResolvedOptions, signal: AbortSignal | undefined, recovery?: (control: ConnectionControl) => RecoveryHooks): Promise<ConnectionControl> {
+/**
+ * Connect to one endpoint: fresh credentials when they come from a provider (credentials.ts),
+ * then the socket (or transport), then the handshake, within connectionTimeout.
+ */
+async function connectTo(given: ResolvedOptions, signal: AbortSignal | undefined, recovery?: (control: ConnectionControl) => RecoveryHooks, refresh?: SecretRefresh): Promise<ConnectionControl> {
   if (signal?.aborted) throw new AbortError("connect aborted");
+  let o = given;
+  if (given.credentials !== undefined) {
+    const c = await fetchCredentials(given.credentials);
+    o = { ...given, username: c.username ?? given.username, password: c.password };
+    checkCredentials(o);
+    refresh?.fetched(c.expiresAt);
+    if (signal?.aborted) throw new AbortError("connect aborted");
+  }
   const socket = o.transport ? o.transport() : openSocket(o);
   const control = Connection.create(o, socket, recovery);
   const conn = control.connection;
@@ -68,6 +85,26 @@ async function connectTo(o: ResolvedOptions, signal: AbortSignal | undefined, re
     signal?.removeEventListener("abort", onAbort);
   }
   return control;
+}
+
+/** Refresh the secret of `control`'s connection before it expires, until the connection closes. */
+function keepFresh(control: ConnectionControl, refresh: SecretRefresh): void {
+  const conn = control.connection;
+  refresh.attach({
+    get closed() {
+      return conn.closed;
+    },
+    get open() {
+      return control.state === "open";
+    },
+    updateSecret: (secret, reason) => conn.updateSecret(secret, reason),
+    updated: (expiresAt) => conn.emit("secretUpdated", expiresAt),
+    failed: (err) => {
+      if (conn.listenerCount("secretUpdateFailed") > 0) conn.emit("secretUpdateFailed", err);
+      else process.emitWarning(`warren: refreshing the connection's secret failed: ${err.message}`);
+    },
+  });
+  conn.once("close", () => refresh.stop());
 }
 
 function openSocket(o: ResolvedOptions): Duplex {

@@ -24,7 +24,7 @@ export interface RecoveryEvents {
   topologyRecovered: [];
   /** Something could not be restored (`what` names it); the rest of recovery went on. */
   recoveryError: [err: AmqpError, what: string];
-  /** Recovery gave up (maxAttempts); "close" follows with the same error. */
+  /** Recovery gave up (maxAttempts, or fresh credentials refused); "close" follows with the same error. */
   recoveryFailed: [err: AmqpError];
 }
 
@@ -34,4 +34,12 @@ export interface ConnectionEvents extends RecoveryEvents {
   unblocked: [];
   /** The connection is closed; err is undefined for a close by this client. */
   close: [err: AmqpError | undefined];
+  /** The credentials provider gave a new password before the old one expired, and the broker took it (update-secret). */
+  secretUpdated: [expiresAt: Date | undefined];
+  /**
+   * Refreshing the password failed. The provider failed: tried again later, before expiry. The
+   * broker refused the new one: RabbitMQ closes the connection for that (530 NOT_ALLOWED), and
+   * "close" follows with the same error. Without a listener, a process warning.
+   */
+  secretUpdateFailed: [err: AmqpError];
 }

@@ -6,6 +6,7 @@
 import type tls from "node:tls";
 import type { Duplex } from "node:stream";
 import type { FieldTable } from "../protocol/table.js";
+import type { CredentialsProvider } from "./credentials.js";
 import type { Mechanism } from "./sasl.js";
 import { parseUrl } from "./url.js";
 import { MAX_TIMER_MS, isTimeout } from "./wait.js";
@@ -25,7 +26,17 @@ export interface ConnectOptions {
   hostname?: string;
   port?: number;
   username?: string;
-  password?: string;
+  /**
+   * The password, or a function that gives it (an OAuth 2 token, say): called on every connect
+   * and every reconnect. See also `credentials`.
+   */
+  password?: string | (() => string | Promise<string>);
+  /**
+   * The user name and password from a provider, called on every connect and every reconnect;
+   * when it says when they expire (`expiresAt`), called again before then, and the new password
+   * handed to the broker (update-secret) without reconnecting. See credentials.ts.
+   */
+  credentials?: CredentialsProvider;
   /** Virtual host; default "/". */
   vhost?: string;
   /** TLS: true for defaults (certificate verification on), or node:tls options (ca, cert, key, servername, ...). */
@@ -74,6 +85,8 @@ export interface ResolvedOptions {
   port: number;
   username: string;
   password: string;
+  /** Asked for username and password before each connect; undefined: they are fixed. */
+  credentials: CredentialsProvider | undefined;
   vhost: string;
   tls: false | tls.ConnectionOptions;
   mechanism: Mechanism;
@@ -100,7 +113,8 @@ export function resolveOptions(input: string | (Omit<ConnectOptions, "url"> & { 
     hostname: o.hostname ?? u.hostname,
     port: o.port ?? (o.tls !== undefined && o.url === undefined ? (tlsOptions ? 5671 : 5672) : u.port),
     username: o.username ?? u.username,
-    password: o.password ?? u.password,
+    password: typeof o.password === "string" ? o.password : u.password,
+    credentials: credentialsOf(o),
     vhost: o.vhost ?? u.vhost,
     tls: tlsOptions,
     mechanism: o.mechanism ?? (u.mechanism as Mechanism | undefined) ?? (hasCert ? "EXTERNAL" : "PLAIN"),
@@ -134,10 +148,24 @@ function checkOptions(r: ResolvedOptions): ResolvedOptions {
   int("frameMax", r.frameMax, 0, 0xffffffff);
   if (r.frameMax !== 0 && r.frameMax < FRAME_MAX_FLOOR) throw new RangeError(`connect: frameMax must be 0 (no limit) or at least ${FRAME_MAX_FLOOR} (RabbitMQ 4.1 and later refuse less), got ${r.frameMax}`);
   for (const name of ["connectionTimeout", "timeout"] as const) if (!isTimeout(r[name])) throw new RangeError(`connect: ${name} must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${r[name]}`);
-  // RFC 4616: PLAIN separates its fields with NUL, so a NUL inside one would log in as someone else.
-  if (r.mechanism === "PLAIN" && (r.username.includes("\0") || r.password.includes("\0"))) throw new TypeError("connect: a user name or password for SASL PLAIN cannot contain a NUL character");
+  checkCredentials(r);
   if (!["PLAIN", "AMQPLAIN", "EXTERNAL"].includes(r.mechanism)) throw new TypeError(`connect: unknown SASL mechanism ${JSON.stringify(r.mechanism)} (PLAIN, AMQPLAIN or EXTERNAL)`);
   return r;
+}
+
+/** RFC 4616: PLAIN separates its fields with NUL, so a NUL inside one would log in as someone else. */
+export function checkCredentials(r: Pick<ResolvedOptions, "mechanism" | "username" | "password">): void {
+  if (r.mechanism === "PLAIN" && (r.username.includes("\0") || r.password.includes("\0"))) throw new TypeError("connect: a user name or password for SASL PLAIN cannot contain a NUL character");
+}
+
+/** `credentials`, or a `password` function as a provider of the password alone. */
+function credentialsOf(o: Pick<ConnectOptions, "password" | "credentials">): CredentialsProvider | undefined {
+  if (o.credentials !== undefined && typeof o.credentials !== "function") throw new TypeError(`connect: credentials must be a function, got ${typeof o.credentials}`);
+  if (o.credentials !== undefined && o.password !== undefined) throw new TypeError("connect: give either password or credentials, not both");
+  const password = o.password;
+  if (password === undefined || typeof password === "string") return o.credentials;
+  if (typeof password !== "function") throw new TypeError(`connect: password must be a string or a function, got ${typeof password}`);
+  return async () => ({ password: await password() });
 }
 
 export interface RecoveryOptions {

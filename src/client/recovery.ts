@@ -12,7 +12,9 @@
  *      the broker may then hold a message twice).
  *   2. "reconnecting" {attempt, delay}: wait with exponential backoff and jitter, then try each
  *      host of `url` in order; repeat until one answers or `maxAttempts` rounds have failed
- *      ("recoveryFailed", then "close" with the error).
+ *      ("recoveryFailed", then "close" with the error). Credentials from a provider are fetched
+ *      afresh for each attempt (credentials.ts); the broker refusing those (AuthenticationError)
+ *      ends recovery at once with that error: trying again would be refused again.
  *   3. "reconnected": the same Connection object now runs over the new socket.
  *   4. The topology declared through this connection is declared again, in order: exchanges,
  *      queues (a server-named queue gets a new name: "queueRenamed" {from, to}, and its
@@ -37,7 +39,7 @@
 import type { Channel } from "./channel.js";
 import type { ConnectionEvents } from "./connection-events.js";
 import type { ConnectionControl, RecoveryHooks } from "./connection.js";
-import { AmqpError, ConnectionClosedError, isClientClose } from "./errors.js";
+import { AmqpError, AuthenticationError, ConnectionClosedError, isClientClose } from "./errors.js";
 import type { ResolvedOptions, ResolvedRecovery } from "./options.js";
 import { Topology } from "./topology.js";
 import { Waiters, backoffDelay, sleep } from "./wait.js";
@@ -130,6 +132,11 @@ export class Recovery implements RecoveryHooks {
         } catch (err) {
           this.lastError = err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err });
           if (signal.aborted) return false;
+          // Refused with credentials just fetched from the provider: another try would be refused too.
+          if (err instanceof AuthenticationError && e.credentials !== undefined) {
+            this.giveUp(attempt, err);
+            return false;
+          }
         }
       }
       if (fresh === undefined) continue;
@@ -161,14 +168,17 @@ export class Recovery implements RecoveryHooks {
     this.emit("recoveryError", err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err }), what);
   }
 
-  private giveUp(attempts: number): void {
+  /** Stop for good: after maxAttempts, or with `refused` (fresh credentials the broker refused). */
+  private giveUp(attempts: number, refused?: AuthenticationError): void {
     const last = this.lastError;
-    const err = new ConnectionClosedError({
-      replyCode: 0,
-      replyText: `gave up reconnecting after ${attempts} attempt${attempts === 1 ? "" : "s"}${last ? `: ${last.message}` : ""}`,
-      initiatedBy: "library",
-      cause: last,
-    });
+    const err =
+      refused ??
+      new ConnectionClosedError({
+        replyCode: 0,
+        replyText: `gave up reconnecting after ${attempts} attempt${attempts === 1 ? "" : "s"}${last ? `: ${last.message}` : ""}`,
+        initiatedBy: "library",
+        cause: last,
+      });
     this.abort.abort();
     this.reconnected.fail(err);
     this.emit("recoveryFailed", err);

@@ -10,6 +10,15 @@
  * Bad values are caught here, with the field named, before they reach the wire: a number out
  * of range is a RangeError, a non-string where a string belongs a TypeError.
  */
+/**
+ * Memory of the writer's own, never a slice of Node's shared pool (which serves allocations
+ * under half its size, 64 KiB from Node.js 26 on): a slab kept for reuse would keep the pool's
+ * whole chunk alive, and share it with whatever else was cut from it.
+ */
+function newSlab(size: number): Buffer {
+  return Buffer.allocUnsafeSlow(size);
+}
+
 export class Writer {
   buf: Buffer;
   pos = 0;
@@ -23,7 +32,7 @@ export class Writer {
 
   constructor(slabSize = 64 * 1024) {
     this.slabSize = slabSize;
-    this.buf = Buffer.allocUnsafe(slabSize);
+    this.buf = newSlab(slabSize);
   }
 
   /** Bytes written and not yet taken. */
@@ -50,7 +59,7 @@ export class Writer {
       this.spare = undefined;
       return spare;
     }
-    return Buffer.allocUnsafe(size);
+    return newSlab(size);
   }
 
   /** Move on to `next`; the slab left behind may come back through release(). */

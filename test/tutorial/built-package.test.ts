@@ -113,6 +113,24 @@ describe.sequential("the built package", () => {
     expect(stdout).toBe("function function\n");
   });
 
+  test("a CommonJS program can require(\"warren\") (require of ES modules: Node 20.19+, 22.12+) and connect", async () => {
+    const program = join(app, "uses-warren.cjs");
+    writeFileSync(
+      program,
+      [
+        'const { connect, NotFoundError } = require("warren");',
+        "connect(process.env.AMQP_URL).then(async (conn) => {",
+        "  const ch = await conn.openChannel();",
+        '  const { queue } = await ch.queueDeclare("", { exclusive: true });',
+        "  console.log(typeof NotFoundError, queue.startsWith(\"amq.gen-\"));",
+        "  await conn.close();",
+        "});",
+      ].join("\n"),
+    );
+    const { stdout, stderr } = await exec(process.execPath, [program], { cwd: app, env: { ...process.env, AMQP_URL: url } });
+    expect({ stdout, stderr: stderr.replace(/^.*ExperimentalWarning.*\n|^\(Use `node --trace-warnings.*\n/gm, "") }).toEqual({ stdout: "function true\n", stderr: "" });
+  });
+
   test("the installed declarations type-check a strict program that uses the API (nothing they name was stripped)", async () => {
     const program = join(app, "uses-warren.ts");
     writeFileSync(
