@@ -3,7 +3,7 @@
 // nothing else); here
 //  - the library becomes one minified ES module, dist/index.js (one file gzips smaller than
 //    twenty, and the exports map lets nobody import the inner modules anyway). Names are kept:
-//    stack traces still say Channel.publish;
+//    stack traces still say Channel.publish; warren/otel is dist/otel.js;
 //  - each tutorial program becomes dist/tutorial/<name>.js, importing the library from
 //    ../index.js, as the bins in package.json expect;
 //  - the declarations keep what an editor shows a user, and lose what only we read: private
@@ -21,6 +21,9 @@ const dist = resolve(process.argv[2] ?? "dist");
 const common = { format: "esm", platform: "node", target: "node20", minify: true, keepNames: true, legalComments: "none", logLevel: "error" };
 
 await build({ ...common, entryPoints: [join(root, "src/index.ts")], bundle: true, outfile: join(dist, "index.js") });
+// warren/otel: its own module; @opentelemetry/api is the user's (an optional peer dependency),
+// and what it takes from the library is types only.
+await build({ ...common, entryPoints: [join(root, "src/otel/index.ts")], bundle: true, external: ["@opentelemetry/api"], outfile: join(dist, "otel.js") });
 
 // The programs that are bins; demo.ts and find-broker.ts run from source only (npm run demo).
 const tutorialSrc = join(root, "src/tutorial");
@@ -75,11 +78,12 @@ function reachable(entry) {
 }
 
 const index = join(dist, "index.d.ts");
-const keep = reachable(index);
+const otel = join(dist, "otel/index.d.ts");
+const keep = new Set([...reachable(index), ...reachable(otel)]);
 for (const file of walk(dist)) {
   if (!file.endsWith(".d.ts")) continue;
   if (!keep.has(file)) rmSync(file);
-  else writeFileSync(file, trimDeclarations(readFileSync(file, "utf8"), file === index));
+  else writeFileSync(file, trimDeclarations(readFileSync(file, "utf8"), file === index || file === otel));
 }
 // Directories the removals emptied.
 for (const name of readdirSync(dist)) {

@@ -13,6 +13,7 @@
 import { EventEmitter } from "node:events";
 import type { QueueDeclareOptions } from "./channel-options.js";
 import type { ConsumeOptions, ConsumerSink } from "./consumer.js";
+import type { ProcessContext } from "./diagnostics.js";
 import { AbortError, AmqpError, ChannelClosedError, ConsumerCancelledError } from "./errors.js";
 import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
 import { HeldWatch } from "./held-watch.js";
@@ -41,6 +42,8 @@ export interface ConsumerChannel<C> {
   giveBack(msg: Message): void;
   /** A handler threw or rejected: the channel's "consumerError" event, or a process warning. */
   consumerFailed(err: unknown, msg: Message): void;
+  /** What a traced delivery carries (diagnostics.ts). */
+  processContext(queue: string, msg: Message): ProcessContext;
   /** A delivery is held past the warning share of the consumer timeout. */
   heldTooLong(msg: Message, heldFor: number, consumerTimeout: number): void;
 }
@@ -84,6 +87,7 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
       nack: (msg, requeue) => void msg.nack({ requeue }),
       giveBack: (msg) => this.#channel.giveBack(msg),
       failed: (err, msg) => this.#channel.consumerFailed(err, msg),
+      context: (msg) => this.#channel.processContext(this.#queue, msg),
     };
     this.#sink = new HandlerSink(handler, { ...handlerOptions(options), watch: this.#watch() }, host, (err) => this.#ended(err));
   }

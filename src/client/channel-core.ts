@@ -26,6 +26,7 @@ import { ConfirmWindow, type Unconfirmed } from "./confirms.js";
 import { ContentAssembly, TOO_LARGE, type ContentMethod } from "./content.js";
 import { ConsumerTable, consumeMethod } from "./consumers.js";
 import { DeliveryTags } from "./delivery-tags.js";
+import { callTrace, traced, type Server } from "./diagnostics.js";
 import { AbortError, CLIENT_CLOSE, ChannelClosedError, ConsumerCancelledError, clientClose, closeError, isClientClose, type AmqpError } from "./errors.js";
 import type { DeliveryFields, Message } from "./message.js";
 import { SyncCalls, type Reply, type SyncCallOptions } from "./sync-calls.js";
@@ -120,7 +121,13 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
     if (signal?.aborted) return Promise.reject(new AbortError(`${method.name} aborted before it was sent`));
     const timeout = options.timeout ?? this.host.options.timeout;
     if (!isTimeout(timeout)) return Promise.reject(badTimeout(method.name, timeout));
-    return this.calls.call(method, replies, timeout, options);
+    if (!callTrace.hasSubscribers) return this.calls.call(method, replies, timeout, options);
+    return traced(callTrace, { server: this.server, channel: this.id, method: method.name }, () => this.calls.call(method, replies, timeout, options));
+  }
+
+  /** @internal Where the broker is, for tracing (diagnostics.ts). */
+  get server(): Server {
+    return { address: this.host.options.hostname, port: this.host.options.port };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -288,10 +295,6 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
     const done = this.closedEvent();
     this.beginClose(clientClose("channel"), ReplyCode.REPLY_SUCCESS, CLIENT_CLOSE);
     return done;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
   }
 
   private closedEvent(): Promise<void> {

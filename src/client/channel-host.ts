@@ -36,8 +36,8 @@ export interface ChannelHost {
   /** The public `connection` property. */
   readonly connection: unknown;
   readonly out: ChannelWriter;
-  /** The connection's sync-call timeout (ms) and its largest message body accepted. */
-  readonly options: Pick<ResolvedOptions, "timeout" | "maxMessageSize">;
+  /** The connection's sync-call timeout (ms), its largest message body accepted, and where the broker is. */
+  readonly options: Pick<ResolvedOptions, "timeout" | "maxMessageSize" | "hostname" | "port">;
   /** The connection's close has begun: nothing may be sent after connection.close. */
   readonly closing: boolean;
   /** Why the connection closed (undefined while open). */

@@ -8,6 +8,7 @@ import type { FieldTable } from "../protocol/table.js";
 import { ChannelCore } from "./channel-core.js";
 import { queueArguments, type ConfirmSelectOptions, type ExchangeDeclareOptions, type PublishOptions, type QueueDeclareOptions, type QueueDeclareResult, type WaitOptions } from "./channel-options.js";
 import { CallbackConsumer } from "./callback-consumer.js";
+import { publishTrace, traced, type ProcessContext, type PublishContext } from "./diagnostics.js";
 import { MessageStream, type ConsumeOptions, type ConsumerSink } from "./consumer.js";
 import { consumeMethod, trackStreamOffset } from "./consumers.js";
 import { tagOf } from "./delivery-tags.js";
@@ -114,12 +115,17 @@ export class Channel extends ChannelCore {
    * recovery.republishUnconfirmed is sent again and resolves on the new connection's confirm.
    */
   publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
-    return this.send(exchange, routingKey, body, options, false);
+    if (!publishTrace.hasSubscribers) return this.send(exchange, routingKey, body, options, false);
+    // Traced (diagnostics.ts): the subscriber sees, and may add headers to, a copy of the properties.
+    const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
+    const properties = options.headers === undefined ? { ...options } : { ...options, headers: { ...options.headers } };
+    const ctx: PublishContext = { server: this.server, channel: this.id, exchange, routingKey, properties, body: bytes, mandatory: options.mandatory === true, confirm: this.confirming };
+    return traced(publishTrace, ctx, () => this.send(exchange, routingKey, bytes, ctx.properties as PublishOptions, false));
   }
 
   /** publish(); `hasTurn`: the confirm window has just made room for this one (whenRoom). */
   private send(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions, hasTurn: boolean): Promise<void> {
-    if (this.state === "recovering" || this.state === "restoring") return this.afterRecovery("publish", options.signal, () => this.publish(exchange, routingKey, body, options));
+    if (this.state === "recovering" || this.state === "restoring") return this.afterRecovery("publish", options.signal, () => this.send(exchange, routingKey, body, options, false));
     // Once the connection is closing, a publish would follow connection.close, and the broker discards it.
     if (this.state !== "open" || this.host.closing) return Promise.reject(this.closedError());
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
@@ -131,7 +137,7 @@ export class Channel extends ChannelCore {
     // channel.flow active=false (spec channel.flow): the broker asked for no content until it
     // says active again; or confirm.select is queued, and only publishes written after it are
     // counted. The publish is held, not sent; held publishes go out in their order.
-    if (!this.flowActive || this.selectQueued) return this.held.wait("publish (held by channel.flow or a queued confirm.select; not sent)", { signal }, () => this.publish(exchange, routingKey, body, options));
+    if (!this.flowActive || this.selectQueued) return this.held.wait("publish (held by channel.flow or a queued confirm.select; not sent)", { signal }, () => this.send(exchange, routingKey, body, options, false));
     if (this.confirming && !hasTurn && !this.confirms.hasRoom) return this.confirms.whenRoom({ signal, timeout }, () => this.send(exchange, routingKey, body, options, true));
     if (this.tags.holding) this.tags.writeHeld();
     try {
@@ -140,7 +146,7 @@ export class Channel extends ChannelCore {
       return Promise.reject(e);
     }
     if (this.confirming) {
-      const republish = this.host.recovery?.republishUnconfirmed ? () => this.publish(exchange, routingKey, bytes, options) : undefined;
+      const republish = this.host.recovery?.republishUnconfirmed ? () => this.send(exchange, routingKey, bytes, options, false) : undefined;
       const confirmed = this.confirms.add(republish, options.mandatory === true ? { exchange, routingKey, body: bytes } : undefined);
       return signal ? bounded(confirmed, { signal }, "publish (sent; waiting for the broker's confirm)") : confirmed;
     }
@@ -231,6 +237,11 @@ export class Channel extends ChannelCore {
     }
   }
 
+  /** @internal What a traced delivery carries (diagnostics.ts, warren:process). */
+  processContext(queue: string, message: Message): ProcessContext {
+    return { server: this.server, channel: this.id, queue, message };
+  }
+
   /** @internal */ heldTooLong(msg: Message, heldFor: number, consumerTimeout: number): void {
     if (this.listenerCount("consumerTimeoutWarning") > 0) this.emit("consumerTimeoutWarning", msg, heldFor);
     else process.emitWarning(`warren: delivery ${msg.fields.deliveryTag} on channel ${this.id} has been held unacknowledged for ${heldFor} ms of a ${consumerTimeout} ms consumer timeout`);
@@ -266,6 +277,10 @@ export class Channel extends ChannelCore {
   override async close(): Promise<void> {
     await this.stopHandlers();
     return super.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** @internal A consumer of this open channel has a handler running. */

@@ -8,6 +8,7 @@
  * buffered messages the connection stops reading its socket (TCP backpressure to the broker)
  * until the loop catches up.
  */
+import { beginStep, endStep, processTrace, type ProcessContext } from "./diagnostics.js";
 import type { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
 import type { ResubscribeOptions } from "./resubscribe.js";
@@ -85,6 +86,8 @@ export interface StreamHost {
   cancel(consumerTag: string): Promise<void>;
   /** Give a delivery back to the broker (basic.reject with requeue; nothing for a stream's). */
   giveBack(msg: Message): void;
+  /** What a traced loop body carries (diagnostics.ts, warren:process). */
+  processContext(queue: string, msg: Message): ProcessContext;
   holdReading(): void;
   releaseReading(): void;
 }
@@ -119,6 +122,9 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   private holding = false;
   private readonly highWaterMark: number;
   private tag: string | undefined;
+  private readonly queue: string;
+  /** The loop body now running on a message handed out, when traced. */
+  private step: ProcessContext | undefined;
 
   /** @internal */
   constructor(host: StreamHost, queue: string, options: ConsumeOptions) {
@@ -127,6 +133,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     if (!Number.isSafeInteger(hwm) || hwm < 1) throw new RangeError(`consume: highWaterMark must be a positive integer, got ${String(hwm)}`);
     this.highWaterMark = hwm;
     this.host = host;
+    this.queue = queue;
     this.noAck = options.noAck ?? false;
     this.consumerTag = host.startConsumer(queue, this, options).then((tag) => (this.tag = tag));
     // The failure is handed to next(); don't let the tag promise be an unhandled rejection.
@@ -150,7 +157,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     }
     if (this.done) return;
     if (this.waiters.length > 0) {
-      this.waiters.shift()!.resolve({ value: msg, done: false });
+      this.waiters.shift()!.resolve({ value: this.handOut(msg), done: false });
       return;
     }
     this.buffer.push(msg);
@@ -206,7 +213,20 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     }
   }
 
+  /** A message goes to the loop body: with tracing, its step begins (and ends at the next step). */
+  private handOut(msg: Message): Message {
+    if (processTrace.hasSubscribers) this.step = beginStep(this.host.processContext(this.queue, msg));
+    return msg;
+  }
+
+  private stepDone(): void {
+    if (this.step === undefined) return;
+    endStep(this.step);
+    this.step = undefined;
+  }
+
   next(): Promise<IteratorResult<Message>> {
+    this.stepDone();
     if (this.head < this.buffer.length) {
       const msg = this.buffer[this.head++]!;
       if (this.head === this.buffer.length) {
@@ -217,7 +237,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
         this.head = 0;
       }
       if (this.holding && this.buffer.length - this.head < this.highWaterMark / 2) this.release();
-      return Promise.resolve({ value: msg, done: false });
+      return Promise.resolve({ value: this.handOut(msg), done: false });
     }
     if (this.done) {
       const e = this.takeError(); // report once, then plain done
@@ -228,6 +248,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
 
   /** Leave the loop (`break`): cancel the consumer, and give what is still buffered back to the broker. */
   async return(): Promise<IteratorResult<Message>> {
+    this.stepDone();
     if (!this.left) {
       this.left = true;
       this.release();

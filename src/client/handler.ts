@@ -10,6 +10,7 @@
  * there is nothing to give back, so they still run: the broker has let go of them.
  */
 import type { ConsumerSink } from "./consumer.js";
+import { processTrace, traced, type ProcessContext } from "./diagnostics.js";
 import type { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
 import type { HeldWatch } from "./held-watch.js";
@@ -22,6 +23,8 @@ export interface HandlerHost {
   giveBack(msg: Message): void;
   /** A handler threw or rejected. */
   failed(err: unknown, msg: Message): void;
+  /** What a traced handler run carries (diagnostics.ts, warren:process). */
+  context(msg: Message): ProcessContext;
 }
 
 export interface HandlerOptions {
@@ -72,7 +75,7 @@ export class HandlerSink implements ConsumerSink {
     this.running++;
     let r: unknown;
     try {
-      r = this.handler(msg);
+      r = processTrace.hasSubscribers ? traced(processTrace, this.host.context(msg), () => this.handler(msg)) : this.handler(msg);
     } catch (e) {
       return this.finish(msg, e, true);
     }

@@ -78,9 +78,9 @@ describe.sequential("the built package", () => {
     expect(files.filter((f) => !f.startsWith("dist/") && f !== "package.json" && !/^(README|LICENSE)/i.test(f))).toEqual([]);
   });
 
-  test("the library is one module, and its declarations keep the API's docs but nothing private or internal", () => {
+  test("the library is one module (and warren/otel another), and its declarations keep the API's docs but nothing private or internal", () => {
     const files = packed.files.map((f) => f.path);
-    expect(files.filter((f) => f.endsWith(".js") && !f.startsWith("dist/tutorial/"))).toEqual(["dist/index.js"]);
+    expect(files.filter((f) => f.endsWith(".js") && !f.startsWith("dist/tutorial/"))).toEqual(["dist/index.js", "dist/otel.js"]);
     const installed = join(app, "node_modules/warren");
     const declarations = files.filter((f) => f.endsWith(".d.ts"));
     // The codec's inner workings (reader, writer) are no part of what index.d.ts names.
@@ -111,6 +111,14 @@ describe.sequential("the built package", () => {
       { cwd: app },
     );
     expect(stdout).toBe("function function\n");
+  });
+
+  test("warren/otel loads from the installed package once @opentelemetry/api is beside it; warren itself never needs it", async () => {
+    const run = (code: string) => exec(process.execPath, ["--input-type=module", "-e", code], { cwd: app }).then((r) => r.stdout, (e: { stderr?: string }) => `failed: ${e.stderr ?? ""}`);
+    expect(await run('import("@opentelemetry/api").then(() => console.log("present"), () => console.log("absent"));')).toBe("absent\n");
+    expect(await run('import("warren/otel").then(() => console.log("loaded"), (e) => console.log(e.code));')).toBe("ERR_MODULE_NOT_FOUND\n");
+    await exec("npm", ["install", "--offline", "--no-audit", "--no-fund", "--no-save", "--no-package-lock", join(ROOT, "node_modules/@opentelemetry/api")], { cwd: app });
+    expect(await run('import { instrumentWarren } from "warren/otel"; const i = instrumentWarren(); i.disable(); console.log(typeof instrumentWarren);')).toBe("function\n");
   });
 
   test("a CommonJS program can require(\"warren\") (require of ES modules: Node 20.19+, 22.12+) and connect", async () => {
