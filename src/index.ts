@@ -4,6 +4,8 @@
  *   import { connect } from "warren";
  *   await using conn = await connect("amqp://localhost");
  *   const ch = await conn.openChannel();
+ *
+ * @module warren
  */
 export { connect } from "./client/connect.js";
 export { Connection, type FrameMessage } from "./client/connection.js";
@@ -12,14 +14,14 @@ export type { ConnectOptions, RecoveryOptions } from "./client/options.js";
 export type { Credentials, CredentialsProvider } from "./client/credentials.js";
 export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult, PublishOptions, WaitOptions } from "./client/channel-options.js";
 export { Channel, type Consumer } from "./client/channel.js";
-export type { ConsumerEvents } from "./client/callback-consumer.js";
+export type { CallbackConsumer, ConsumerEvents } from "./client/callback-consumer.js";
 export { MessageStream, type ConsumeOptions } from "./client/consumer.js";
 export type { ResubscribeOptions } from "./client/resubscribe.js";
 export { deliveryCount, type Message, type DeliveryFields, type ReturnedMessage } from "./client/message.js";
 export { createRpcClient, RpcClient, type RpcOptions, type CallOptions } from "./client/rpc.js";
 export { createRpcServer, type RpcServer, type RpcServerOptions, type RpcReply } from "./client/rpc-server.js";
 export type { Mechanism } from "./client/sasl.js";
-export { parseUrl } from "./client/url.js";
+export { parseUrl, type ParsedUrl } from "./client/url.js";
 export {
   AmqpError,
   FrameError,
@@ -47,9 +49,10 @@ export {
   DeprecatedFeatureWarning,
   AbortError,
   type Initiator,
+  type CloseReason,
 } from "./client/errors.js";
 export type { BasicProperties } from "./protocol/properties.js";
 export { typed, Decimal, TypedValue, type FieldTable, type FieldValue, type FieldTag } from "./protocol/table.js";
 export { describeFrame } from "./protocol/describe.js";
-export type { Frame } from "./protocol/frame.js";
+export type { Frame, MethodFrame, HeaderFrame, BodyFrame, HeartbeatFrame } from "./protocol/frame.js";
 export { ReplyCode } from "./protocol/constants.js";

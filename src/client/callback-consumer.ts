@@ -48,6 +48,7 @@ export interface ConsumerChannel<C> {
   heldTooLong(msg: Message, heldFor: number, consumerTimeout: number): void;
 }
 
+/** The events a callback consumer emits (Consumer). */
 export interface ConsumerEvents<C> {
   /**
    * The consumer ended without this client asking: the broker cancelled it
@@ -61,6 +62,7 @@ export interface ConsumerEvents<C> {
   resubscribeFailed: [err: AmqpError];
 }
 
+/** A callback consumer, as consume(queue, handler, options) returns it (`Consumer`): its tag, its channel, cancel(), and its events. */
 export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
   #channel: C & ConsumerChannel<C>;
   #tag = "";

@@ -40,6 +40,7 @@ export interface QueueDeclareOptions extends WaitOptions {
   /** x-dead-letter-strategy (quorum): "at-most-once" (the default) or "at-least-once". */
   deadLetterStrategy?: "at-most-once" | "at-least-once";
 }
+/** Options of Channel.publish(): the message's properties, and how the publish goes out. */
 export interface PublishOptions extends BasicProperties {
   /**
    * Return the message (the "return" event) if no queue takes it; in confirm mode the publish
@@ -67,6 +68,7 @@ export interface ConfirmSelectOptions extends WaitOptions {
   maxUnconfirmed?: number;
 }
 
+/** What queue.declare-ok says: the queue's name (the broker's, for a server-named one) and its counts. */
 export interface QueueDeclareResult {
   queue: string;
   messageCount: number;
@@ -83,6 +85,7 @@ export function queueArguments(o: QueueDeclareOptions): FieldTable {
   return args;
 }
 
+/** The events a Channel emits. */
 export interface ChannelEvents {
   /** A mandatory publish could not be routed. */
   return: [msg: ReturnedMessage];

@@ -21,6 +21,7 @@ export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, Publi
 /** A callback consumer (callback-consumer.ts) of a Channel. */
 export type Consumer = CallbackConsumer<Channel>;
 
+/** An AMQP channel: open one with Connection.openChannel(). One method per AMQP method a client sends. */
 export class Channel extends ChannelCore {
   /** basic.qos global=false in force: what a consumer started now gets (0: unlimited). */
   private perConsumerPrefetch = 0;
@@ -36,6 +37,7 @@ export class Channel extends ChannelCore {
     if (!passive) this.topology?.exchangeDeclared(exchange, declared);
   }
 
+  /** exchange.delete; `ifUnused`: only when no queue or exchange is bound to it. */
   async exchangeDelete(exchange: string, options: { ifUnused?: boolean } & WaitOptions = {}): Promise<void> {
     await this.call({ name: "exchange.delete", exchange, ifUnused: options.ifUnused ?? false, noWait: false }, ["exchange.delete-ok"], options);
     this.topology?.exchangeDeleted(exchange);
@@ -47,6 +49,7 @@ export class Channel extends ChannelCore {
     this.topology?.bound({ kind: "exchange", destination, source, routingKey, arguments: args });
   }
 
+  /** Remove an exchange-to-exchange binding (exchange.unbind). */
   async exchangeUnbind(destination: string, source: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
     await this.call({ name: "exchange.unbind", destination, source, routingKey, noWait: false, arguments: args }, ["exchange.unbind-ok"], wait);
     this.topology?.unbound({ kind: "exchange", destination, source, routingKey, arguments: args });
@@ -61,11 +64,13 @@ export class Channel extends ChannelCore {
     return { queue: m.queue, messageCount: m.messageCount, consumerCount: m.consumerCount };
   }
 
+  /** queue.bind: route messages from `exchange` with `routingKey` to `queue`. */
   async queueBind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
     await this.call({ name: "queue.bind", queue, exchange, routingKey, noWait: false, arguments: args }, ["queue.bind-ok"], wait);
     this.topology?.bound({ kind: "queue", destination: queue, source: exchange, routingKey, arguments: args });
   }
 
+  /** queue.unbind: remove a binding made with queueBind(). */
   async queueUnbind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
     await this.call({ name: "queue.unbind", queue, exchange, routingKey, arguments: args }, ["queue.unbind-ok"], wait);
     this.topology?.unbound({ kind: "queue", destination: queue, source: exchange, routingKey, arguments: args });
@@ -77,6 +82,7 @@ export class Channel extends ChannelCore {
     return { messageCount: m.messageCount };
   }
 
+  /** queue.delete; `ifUnused` / `ifEmpty`: only without consumers / messages. Returns how many messages it held. */
   async queueDelete(queue: string, options: { ifUnused?: boolean; ifEmpty?: boolean } & WaitOptions = {}): Promise<{ messageCount: number }> {
     const m = (await this.call({ name: "queue.delete", queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false, noWait: false }, ["queue.delete-ok"], options)) as MethodOf<"queue.delete-ok">;
     this.topology?.queueDeleted(queue);
@@ -279,6 +285,7 @@ export class Channel extends ChannelCore {
     return super.close();
   }
 
+  /** `await using ch = await conn.openChannel()`: closed at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -365,12 +372,15 @@ export class Channel extends ChannelCore {
   // -------------------------------------------------------------------------------------------
   // tx
 
+  /** tx.select: publishes and acks on this channel are held until txCommit() (or dropped by txRollback()). */
   async txSelect(wait?: WaitOptions): Promise<void> {
     await this.call({ name: "tx.select" }, ["tx.select-ok"], wait);
   }
+  /** tx.commit: what was published and acked since the last commit takes effect. */
   async txCommit(wait?: WaitOptions): Promise<void> {
     await this.call({ name: "tx.commit" }, ["tx.commit-ok"], wait);
   }
+  /** tx.rollback: what was published and acked since the last commit is dropped. */
   async txRollback(wait?: WaitOptions): Promise<void> {
     await this.call({ name: "tx.rollback" }, ["tx.rollback-ok"], wait);
   }

@@ -1,6 +1,7 @@
 /** The events a Connection emits: its own, and those of automatic recovery (recovery.ts). */
 import type { AmqpError } from "./errors.js";
 
+/** What the "reconnecting" event says about the attempt to come. */
 export interface ReconnectingInfo {
   /** 1 for the first round after a loss. */
   attempt: number;

@@ -312,8 +312,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.closeReason ?? new ConnectionClosedError({ replyCode: 0, replyText: "connection is not open", initiatedBy: "library" });
   }
 
-  // update-secret (RabbitMQ extension: renew an expiring OAuth token without reconnecting)
-
+  /** connection.update-secret (RabbitMQ's): a new OAuth 2 token before the old one expires, without reconnecting. */
   async updateSecret(newSecret: string, reason: string): Promise<void> {
     if (this.state !== "open") throw this.notOpen();
     if (this.calls.busy) throw new AmqpError("an update-secret is already in progress");
@@ -359,6 +358,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.fail(reason);
   }
 
+  /** `await using conn = await connect(...)`: closed at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -13,6 +13,7 @@ import type { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
 import type { ResubscribeOptions } from "./resubscribe.js";
 
+/** Options of Channel.consume(), for the callback form and the iterator form (each option says which). */
 export interface ConsumeOptions {
   noAck?: boolean;
   exclusive?: boolean;
@@ -145,6 +146,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     }
   }
 
+  /** The stream is its own iterator: `for await (const msg of ch.consume(queue))`. */
   [Symbol.asyncIterator](): this {
     return this;
   }
@@ -225,6 +227,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     this.step = undefined;
   }
 
+  /** The next delivery (what `for await` calls); done once the consumer ends. */
   next(): Promise<IteratorResult<Message>> {
     this.stepDone();
     if (this.head < this.buffer.length) {

@@ -9,6 +9,7 @@
 import { AmqpError } from "./errors.js";
 import { MAX_TIMER_MS } from "./wait.js";
 
+/** What a credentials provider gives for one connect (or refresh). */
 export interface Credentials {
   /** Default: the connect options' (or the URL's) user name. */
   username?: string;

@@ -16,6 +16,7 @@ export { AmqpError, FrameError };
 /** Who ended the channel or connection: the broker, the user's code, or warren itself (a lost socket, a timeout, a protocol violation by the peer). */
 export type Initiator = "server" | "client" | "library";
 
+/** Why a channel or connection closed: the close method's fields, and who closed it. */
 export interface CloseReason {
   replyCode: number;
   replyText: string;

@@ -14,6 +14,7 @@ export interface DeliveryFields {
   messageCount?: number;
 }
 
+/** A delivered message (a consumer's delivery, or basic.get's), which settles itself on the channel it came from. */
 export interface Message {
   /** The body: a view of the received bytes, not a copy. */
   body: Buffer;

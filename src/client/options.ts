@@ -17,6 +17,7 @@ import { MAX_TIMER_MS, isTimeout } from "./wait.js";
  */
 export const FRAME_MAX_FLOOR = 8192;
 
+/** What connect() accepts besides a URL string: each option overrides the URL's part. */
 export interface ConnectOptions {
   /**
    * An amqp:// or amqps:// URI; the other options override its parts. A list of URIs is tried
@@ -168,6 +169,7 @@ function credentialsOf(o: Pick<ConnectOptions, "password" | "credentials">): Cre
   return async () => ({ password: await password() });
 }
 
+/** Automatic recovery's options (the `recovery` connect option): backoff, limits, what is sent again. */
 export interface RecoveryOptions {
   /** Delay before the first reconnect attempt, in ms (default 100). */
   initialDelay?: number;

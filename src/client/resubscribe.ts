@@ -12,6 +12,7 @@ import type { QueueDeclareOptions } from "./channel-options.js";
 import { AmqpError } from "./errors.js";
 import { MAX_TIMER_MS, backoffDelay, sleep, type Backoff } from "./wait.js";
 
+/** The `resubscribe` consume option, when not just `true`: the backoff of a consumer's attempts to consume again. */
 export interface ResubscribeOptions {
   /** Delay before the first attempt, in ms (default 100); each next one waits twice as long. */
   initialDelay?: number;

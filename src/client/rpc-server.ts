@@ -20,11 +20,13 @@ export const RPC_ERROR_HEADER = "x-warren-rpc-error";
 /** What a handler answers: a body, or a body with reply properties. */
 export type RpcReply = string | Uint8Array | { body: string | Uint8Array; properties?: BasicProperties };
 
+/** Options of createRpcServer(). */
 export interface RpcServerOptions {
   /** How many requests are handled at once (default 1; see ConsumeOptions.concurrency). */
   concurrency?: number;
 }
 
+/** What createRpcServer() returns: the server, to close. */
 export interface RpcServer {
   readonly consumerTag: string;
   /** Stop taking requests; wait for those being handled to be answered and acked. */

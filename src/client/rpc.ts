@@ -12,10 +12,12 @@ import { RPC_ERROR_HEADER } from "./rpc-server.js";
 
 const REPLY_TO = "amq.rabbitmq.reply-to";
 
+/** Options of createRpcClient(). */
 export interface RpcOptions {
   /** Default time limit for a call in ms (default 30000). */
   timeout?: number;
 }
+/** Options of one RPC call: the request's properties, and how long to wait for the reply. */
 export interface CallOptions extends PublishOptions {
   timeout?: number;
   signal?: AbortSignal;
@@ -26,6 +28,7 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** Request/reply over RabbitMQ's direct reply-to: call() publishes a request and resolves with its reply. Create with createRpcClient(). */
 export class RpcClient {
   private readonly channel: Channel;
   private readonly timeout: number;

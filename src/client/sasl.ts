@@ -6,6 +6,7 @@
 import { Writer } from "../protocol/writer.js";
 import { encodeTable } from "../protocol/table.js";
 
+/** The SASL mechanisms warren speaks. */
 export type Mechanism = "PLAIN" | "AMQPLAIN" | "EXTERNAL";
 
 export function saslResponse(mechanism: Mechanism, username: string, password: string): Buffer {

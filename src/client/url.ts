@@ -7,6 +7,8 @@
  * default vhost "/"; a path of just "/" means the vhost "" (per that spec), which RabbitMQ does
  * not have, so it is taken as "/" too, as every client does in practice.
  */
+
+/** An amqp:// or amqps:// URI taken apart, with RabbitMQ's defaults filled in. */
 export interface ParsedUrl {
   tls: boolean;
   hostname: string;
@@ -29,6 +31,7 @@ const QUERY_NUMBERS: Record<string, "heartbeat" | "frameMax" | "channelMax" | "c
   connection_timeout: "connectionTimeout",
 };
 
+/** Parse an amqp:// or amqps:// URI (RabbitMQ's URI spec, query parameters included); throws TypeError on a malformed one. */
 export function parseUrl(url: string): ParsedUrl {
   let u: URL;
   try {

@@ -24,17 +24,21 @@
  * messaging.destination.subscription.name (the queue consumed), server.address, server.port.
  *
  * @opentelemetry/api is an optional peer dependency: only this entry point needs it.
+ *
+ * @module warren/otel
  */
 import diagnostics from "node:diagnostics_channel";
 import { SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Span, type TextMapGetter, type TextMapSetter, type Tracer, type TracerProvider } from "@opentelemetry/api";
 import type { ProcessContext, PublishContext } from "../client/diagnostics.js";
 import type { FieldTable } from "../protocol/table.js";
 
+/** Options of instrumentWarren(). */
 export interface WarrenInstrumentationOptions {
   /** Default: the global tracer provider (trace.getTracerProvider()). */
   tracerProvider?: TracerProvider;
 }
 
+/** What instrumentWarren() returns: the instrumentation, to disable. */
 export interface WarrenInstrumentation {
   /** Stop making spans: every channel subscription is removed. */
   disable(): void;

@@ -21,11 +21,13 @@ import { decodeProperties, encodeProperties, type BasicProperties } from "./prop
 import { Reader } from "./reader.js";
 import { Writer } from "./writer.js";
 
+/** A method frame (spec 4.2.4): one AMQP method and its arguments. */
 export interface MethodFrame {
   type: typeof FrameType.Method;
   channel: number;
   method: Method;
 }
+/** A content header frame (spec 4.2.6): the body size and the message properties. */
 export interface HeaderFrame {
   type: typeof FrameType.Header;
   channel: number;
@@ -33,15 +35,18 @@ export interface HeaderFrame {
   bodySize: number;
   properties: BasicProperties;
 }
+/** A content body frame (spec 4.2.6.2): a slice of the message body. */
 export interface BodyFrame {
   type: typeof FrameType.Body;
   channel: number;
   payload: Buffer;
 }
+/** A heartbeat frame (spec 4.2.7), always on channel 0. */
 export interface HeartbeatFrame {
   type: typeof FrameType.Heartbeat;
   channel: 0;
 }
+/** An AMQP 0-9-1 frame as the codec reads and writes it (what the warren:frame:* channels carry). */
 export type Frame = MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame;
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import type { Reader } from "./reader.js";
 import type { Writer } from "./writer.js";
 import { FrameError } from "./errors.js";
 
+/** The basic class's content properties (spec 1.8), all optional: what a publish sets and a delivery carries. */
 export interface BasicProperties {
   /** MIME content type, e.g. "text/plain". */
   contentType?: string | undefined;

@@ -42,6 +42,7 @@ import { FrameError } from "./errors.js";
 import type { Reader } from "./reader.js";
 import type { Writer } from "./writer.js";
 
+/** A field value's type tag on the wire (RabbitMQ's table types, a superset of the spec's 4.2.5.5). */
 export type FieldTag = "t" | "b" | "B" | "s" | "u" | "I" | "i" | "l" | "f" | "d" | "D" | "S" | "x" | "A" | "T" | "F" | "V";
 
 /** A decimal: value * 10^-scale (scale an octet, value a signed 32-bit integer). */
@@ -52,6 +53,7 @@ export class Decimal {
     this.scale = scale;
     this.value = value;
   }
+  /** The value as a JS number (may lose precision). */
   toNumber(): number {
     return this.value / 10 ** this.scale;
   }
@@ -67,6 +69,7 @@ export class TypedValue {
   }
 }
 
+/** What a field table holds: how JS values map to AMQP field types is in the README. */
 export type FieldValue =
   | boolean
   | number
@@ -81,6 +84,7 @@ export type FieldValue =
   | FieldValue[]
   | FieldTable;
 
+/** An AMQP field table (headers, arguments, client properties): names to values. */
 export interface FieldTable {
   [key: string]: FieldValue;
 }
