@@ -13,6 +13,9 @@ export interface ChildJob {
   url: string;
   brokerPid: number | undefined;
   sizes: Sizes;
+  /** --cpu-prof: a directory for one profile of each measured span, <scenario>-<client>-r<round>.cpuprofile. */
+  profileDir?: string | undefined;
+  round?: number;
 }
 
 const job = JSON.parse(process.argv[2]!) as ChildJob;
@@ -22,6 +25,7 @@ const factory = await load();
 const control = await Control.open(job.url);
 for (const name of job.scenarios) {
   const scenario = SCENARIOS[name]!;
+  if (job.profileDir) process.env.BENCH_CPU_PROF = `${job.profileDir}/${name}-${job.client}-r${job.round ?? 1}.cpuprofile`;
   try {
     const m = await scenario.run({ url: job.url, brokerPid: job.brokerPid ?? undefined, factory, control, sizes: job.sizes });
     process.stdout.write(`@@RESULT ${JSON.stringify({ scenario: name, client: job.client, m })}\n`);

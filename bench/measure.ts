@@ -30,9 +30,9 @@ export interface Measurement {
  * BENCH_CPU_PROF=<file.cpuprofile>: profile just the measured span (100 µs sampling), for
  * `npx tsx bench/cpuprofile-top.ts <file>`. Off in normal runs.
  */
-const PROFILE = process.env.BENCH_CPU_PROF;
-
 export async function measure(n: number, brokerPid: number | undefined, run: () => Promise<void>): Promise<Measurement> {
+  // Read per call: bench/child.ts names one profile per scenario with --cpu-prof.
+  const PROFILE = process.env.BENCH_CPU_PROF;
   let session: Session | undefined;
   if (PROFILE) {
     session = new Session();

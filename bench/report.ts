@@ -129,6 +129,8 @@ function figureCell(s: Summary, kind: ScenarioInfo["kind"]): string {
 export interface Report {
   machine: Machine;
   mode: string;
+  /** What the clients ran against, when not the local RabbitMQ. */
+  broker?: string | undefined;
   rounds: number;
   sizes: unknown;
   summaries: Summary[];
@@ -200,7 +202,7 @@ export function markdown(r: Report, kinds: Record<string, ScenarioInfo>): string
   const lines: string[] = [];
   lines.push(`# warren benchmarks (${r.mode})`, "");
   lines.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.os}`);
-  lines.push(`- Node ${m.node}, RabbitMQ ${m.rabbitmq} (local, same machine)`);
+  lines.push(r.broker ? `- Node ${m.node}; broker: ${r.broker}, on the same machine` : `- Node ${m.node}, RabbitMQ ${m.rabbitmq} (local, same machine)`);
   lines.push(`- Date: ${m.date}`);
   lines.push(`- Command: \`${m.command}\``);
   lines.push(`- ${r.rounds} interleaved rounds (each client in a fresh child process per round); figures are the median (min–max) over rounds.`);

@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --quick] [--rounds N] [--only a,b] [--clients a,b] [--no-codec] [--no-footprint]`
+ * `npm run bench [-- --quick] [--rounds N] [--only a,b] [--clients a,b] [--no-codec] [--no-footprint] [--null-broker] [--cpu-prof]`
  *
- * Every client against the same local RabbitMQ in one run, in interleaved rounds
+ * Every client against the same local RabbitMQ in one run (with --null-broker: against the
+ * stand-in broker of bench/null-broker.ts, which isolates the client), in interleaved rounds
  * (warren, amqplib, cloudamqp, rabbitmq-client, raw, then again...), each client in a fresh
  * child process per round; the memory scenarios get a process per client per round of their
  * own. Then the codec benchmark (bench/codec.ts) and the footprint. Writes
@@ -27,7 +28,11 @@ const opt = (name: string) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const quick = flag("--quick");
-const url = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+const nullBroker = flag("--null-broker");
+/** --cpu-prof: a V8 CPU profile of every measured span, into bench/results/profiles/. */
+const profileDir = flag("--cpu-prof") ? join(ROOT, "bench/results/profiles") : undefined;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+let url = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const ALL_CLIENTS = ["warren", "amqplib", "cloudamqp", "rabbitmq-client", "raw"];
 const clients = opt("--clients")?.split(",") ?? ALL_CLIENTS;
 const only = opt("--only")?.split(",");
@@ -120,11 +125,29 @@ async function build(): Promise<void> {
   });
 }
 
+/** The stand-in broker, in a process of its own (its CPU is measured as the broker's). */
+async function startNullBroker(): Promise<{ url: string; pid: number }> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench/null-broker.ts"), "0"], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  process.on("exit", () => child.kill());
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once("data", (d: Buffer) => resolve(Number(/listening (\d+)/.exec(d.toString())?.[1])));
+    child.once("exit", (code) => reject(new Error(`bench/null-broker.ts exited ${code}`)));
+  });
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, pid: child.pid! };
+}
+
 const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
 // warren is measured as built (dist/), like the peers' published JavaScript.
 await build();
-await waitForBroker();
-const brokerPid = findBrokerPid();
+let brokerPid: number | undefined;
+if (nullBroker) {
+  const stand = await startNullBroker();
+  url = stand.url;
+  brokerPid = stand.pid;
+} else {
+  await waitForBroker();
+  brokerPid = findBrokerPid();
+}
 log(`warren bench (${quick ? "quick" : "full"}): ${rounds} rounds, clients ${clients.join(", ")}, broker pid ${brokerPid ?? "unknown"}`);
 const results: RoundResult[] = [];
 
@@ -134,7 +157,7 @@ for (let round = 1; round <= rounds && suite.length > 0; round++) {
     // The two latency runs swap places every other round, so neither always comes first.
     if (round % 2 === 0 && scenarios.includes("latency-default") && scenarios.includes("latency-nodelay")) scenarios = scenarios.map((s) => (s === "latency-default" ? "latency-nodelay" : s === "latency-nodelay" ? "latency-default" : s));
     if (scenarios.length === 0) continue;
-    const rows = await runJob({ client, scenarios, url, brokerPid, sizes }, round, quick ? 120_000 : 400_000);
+    const rows = await runJob({ client, scenarios, url, brokerPid, sizes, profileDir, round }, round, quick ? 120_000 : 400_000);
     results.push(...rows);
     log(`round ${round} ${client}: ${rows.map(brief).join(" | ")}`);
   }
@@ -143,7 +166,7 @@ for (let round = 1; round <= memoryRounds; round++) {
   for (const scenario of isolated) {
     for (const client of clients) {
       if (client === "raw") continue;
-      const rows = await runJob({ client, scenarios: [scenario], url, brokerPid, sizes }, round, 300_000);
+      const rows = await runJob({ client, scenarios: [scenario], url, brokerPid, sizes, profileDir, round }, round, 300_000);
       results.push(...rows);
       log(`memory round ${round} ${client}: ${rows.map(brief).join(" | ")}`);
     }
@@ -175,7 +198,8 @@ else {
 const summaries = summarize(results, kinds, clients);
 const report: Report = {
   machine: machine(command),
-  mode: quick ? "quick" : "full",
+  mode: `${quick ? "quick" : "full"}${nullBroker ? ", client only (stand-in broker)" : ""}`,
+  broker: nullBroker ? "the stand-in broker of bench/null-broker.ts (counts, not messages)" : undefined,
   rounds,
   sizes,
   summaries,
@@ -187,7 +211,7 @@ const report: Report = {
 const dir = join(ROOT, "bench/results");
 mkdirSync(dir, { recursive: true });
 // Only a full run of every scenario and client replaces latest.{json,md}, the figures the README quotes.
-const suffix = quick || only || opt("--clients") || flag("--no-codec") || flag("--no-footprint") ? "-partial" : "";
+const suffix = (nullBroker ? "-null" : "") + (quick || only || opt("--clients") || flag("--no-codec") || flag("--no-footprint") ? "-partial" : "");
 writeFileSync(join(dir, `latest${suffix}.json`), JSON.stringify(report, null, 2) + "\n");
 const md = markdown(report, kinds);
 writeFileSync(join(dir, `latest${suffix}.md`), md);
