@@ -56,18 +56,27 @@ interface ChannelState {
   delivered: number;
   ackedThrough: number;
   ackedAbove: Set<number>;
-  /** The publish whose content is being read. */
-  pending: { targets: Queue[]; size: number; received: number; chunks: Buffer[] | undefined } | undefined;
+  /** The publish whose content is being read (one object per channel, reused). */
+  pending: { active: boolean; targets: Queue[]; size: number; received: number; chunks: Buffer[] | undefined };
+  /** The last publish's exchange and routing key, as bytes, and where they routed: most publishes repeat them. */
+  lastAddress: Buffer;
+  lastTargets: Queue[];
+  lastGeneration: number;
   consumers: Map<string, Consumer>;
 }
 
 const queues = new Map<string, Queue>();
 const exchanges = new Map<string, { type: string; bindings: { queue: string; key: string }[] }>();
 let serverNamed = 0;
+/** Bumped whenever queues, exchanges or bindings change: a cached route is stale then. */
+let generation = 0;
 
 function queueOf(name: string): Queue {
   let q = queues.get(name);
-  if (q === undefined) queues.set(name, (q = { name, count: 0, bodySize: 16, consumers: [] }));
+  if (q === undefined) {
+    queues.set(name, (q = { name, count: 0, bodySize: 16, consumers: [] }));
+    generation++;
+  }
   return q;
 }
 
@@ -97,6 +106,8 @@ function contentFrames(channel: number, body: Uint8Array): Buffer {
 class Session {
   private buf: Buffer = Buffer.alloc(0);
   private readonly channels = new Map<number, ChannelState>();
+  /** The channel of the previous frame: content frames follow their method on the same channel. */
+  private last: ChannelState | undefined;
   private started = false;
   private out: Buffer[] = [];
   private waitingDrain = false;
@@ -147,11 +158,12 @@ class Session {
       const size = buf.readUInt32BE(off + 3);
       if (buf.length - off < size + 8) break;
       const type = buf[off]!;
-      const channel = buf.readUInt16BE(off + 1);
+      const channel = (buf[off + 1]! << 8) | buf[off + 2]!;
       const p = off + 7;
-      if (type === 1) this.onMethod(channel, buf, p, size);
-      else if (type === 2) this.onHeader(channel, buf, p);
-      else if (type === 3) this.onBody(channel, buf, p, size);
+      const ch = this.last !== undefined && this.last.id === channel ? this.last : (this.last = this.channels.get(channel));
+      if (type === 1) this.onMethod(channel, ch, buf, p, size);
+      else if (type === 2) this.onHeader(ch, buf, p);
+      else if (type === 3) this.onBody(ch, buf, p, size);
       off += size + 8;
     }
     this.buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
@@ -166,18 +178,28 @@ class Session {
     this.pump();
   }
 
-  private onMethod(channel: number, buf: Buffer, p: number, size: number): void {
+  private onMethod(channel: number, ch: ChannelState | undefined, buf: Buffer, p: number, size: number): void {
     const id = buf.readUInt32BE(p);
-    const ch = this.channels.get(channel);
     if (id === PUBLISH && ch !== undefined) {
-      // reserved short, exchange shortstr, routing key shortstr
-      let o = p + 6;
-      const exchange = buf.toString("latin1", o + 1, o + 1 + buf[o]!);
-      o += 1 + buf[o]!;
-      const key = buf.toString("latin1", o + 1, o + 1 + buf[o]!);
-      const targets = this.route(exchange, key);
-      const live = targets.some((q) => q.consumers.length > 0);
-      ch.pending = { targets, size: 0, received: 0, chunks: live ? [] : undefined };
+      // reserved short, then exchange and routing key (shortstrs): compared as bytes with the
+      // previous publish's, and decoded only when they differ.
+      const from = p + 6;
+      const to = from + 1 + buf[from]! + 1 + buf[from + 1 + buf[from]!]!;
+      let targets = ch.lastTargets;
+      if (ch.lastGeneration !== generation || buf.compare(ch.lastAddress, 0, ch.lastAddress.length, from, to) !== 0) {
+        const exchange = buf.toString("latin1", from + 1, from + 1 + buf[from]!);
+        const k = from + 1 + buf[from]!;
+        targets = this.route(exchange, buf.toString("latin1", k + 1, k + 1 + buf[k]!));
+        ch.lastAddress = Buffer.from(buf.subarray(from, to));
+        ch.lastTargets = targets;
+        ch.lastGeneration = generation;
+      }
+      const pending = ch.pending;
+      pending.active = true;
+      pending.targets = targets;
+      pending.size = 0;
+      pending.received = 0;
+      pending.chunks = targets.length === 1 ? (targets[0]!.consumers.length > 0 ? [] : undefined) : targets.some((q) => q.consumers.length > 0) ? [] : undefined;
       return;
     }
     if ((id === ACK || id === REJECT || id === NACK) && ch !== undefined) {
@@ -214,25 +236,24 @@ class Session {
     return x.bindings.filter((b) => x.type === "fanout" || b.key === key).map((b) => queueOf(b.queue));
   }
 
-  private onHeader(channel: number, buf: Buffer, p: number): void {
-    const pending = this.channels.get(channel)?.pending;
-    if (pending === undefined) return;
-    pending.size = Number(buf.readBigUInt64BE(p + 4));
-    if (pending.size === 0) this.published(channel);
+  private onHeader(ch: ChannelState | undefined, buf: Buffer, p: number): void {
+    if (ch === undefined || !ch.pending.active) return;
+    // Body sizes above 2^32 do not occur here: the high word is ignored.
+    ch.pending.size = buf.readUInt32BE(p + 8);
+    if (ch.pending.size === 0) this.published(ch);
   }
 
-  private onBody(channel: number, buf: Buffer, p: number, size: number): void {
-    const pending = this.channels.get(channel)?.pending;
-    if (pending === undefined) return;
+  private onBody(ch: ChannelState | undefined, buf: Buffer, p: number, size: number): void {
+    if (ch === undefined || !ch.pending.active) return;
+    const pending = ch.pending;
     pending.received += size;
     pending.chunks?.push(Buffer.from(buf.subarray(p, p + size)));
-    if (pending.received >= pending.size) this.published(channel);
+    if (pending.received >= pending.size) this.published(ch);
   }
 
-  private published(channel: number): void {
-    const ch = this.channels.get(channel)!;
-    const { targets, size, chunks } = ch.pending!;
-    ch.pending = undefined;
+  private published(ch: ChannelState): void {
+    const { targets, size, chunks } = ch.pending;
+    ch.pending.active = false;
     ch.published++;
     for (const q of targets) {
       q.bodySize = size;
@@ -257,7 +278,22 @@ class Session {
         this.socket.end();
         return;
       case "channel.open":
-        this.channels.set(channel, { id: channel, session: this, confirm: false, published: 0, confirmedThrough: 0, prefetch: 0, delivered: 0, ackedThrough: 0, ackedAbove: new Set(), pending: undefined, consumers: new Map() });
+        this.channels.set(channel, {
+          id: channel,
+          session: this,
+          confirm: false,
+          published: 0,
+          confirmedThrough: 0,
+          prefetch: 0,
+          delivered: 0,
+          ackedThrough: 0,
+          ackedAbove: new Set(),
+          pending: { active: false, targets: [], size: 0, received: 0, chunks: undefined },
+          lastAddress: Buffer.alloc(0),
+          lastTargets: [],
+          lastGeneration: -1,
+          consumers: new Map(),
+        });
         return reply({ name: "channel.open-ok" });
       case "channel.close":
         if (ch) this.closeChannel(ch);
@@ -273,10 +309,12 @@ class Session {
         return reply({ name: "basic.qos-ok" });
       case "exchange.declare":
         if (!m.passive && !exchanges.has(m.exchange)) exchanges.set(m.exchange, { type: m.type, bindings: [] });
+        generation++;
         if (!m.noWait) reply({ name: "exchange.declare-ok" });
         return;
       case "exchange.delete":
         exchanges.delete(m.exchange);
+        generation++;
         if (!m.noWait) reply({ name: "exchange.delete-ok" });
         return;
       case "queue.declare": {
@@ -291,6 +329,7 @@ class Session {
       }
       case "queue.bind":
         exchanges.get(m.exchange)?.bindings.push({ queue: m.queue, key: m.routingKey });
+        generation++;
         if (!m.noWait) reply({ name: "queue.bind-ok" });
         return;
       case "queue.purge": {
@@ -303,6 +342,7 @@ class Session {
       case "queue.delete": {
         const q = queues.get(m.queue);
         queues.delete(m.queue);
+        generation++;
         for (const x of exchanges.values()) x.bindings = x.bindings.filter((b) => b.queue !== m.queue);
         if (!m.noWait) reply({ name: "queue.delete-ok", messageCount: q?.count ?? 0 });
         return;
@@ -378,6 +418,7 @@ class Session {
     if (q && unacked > 0) q.count += unacked;
     for (const c of ch.consumers.values()) this.removeConsumer(c);
     this.channels.delete(ch.id);
+    if (this.last === ch) this.last = undefined;
   }
 
   private closeAll(): void {

@@ -58,11 +58,30 @@ export class Waiters<T = void> {
   wait(what: string, bounds?: Bounds): Promise<T>;
   wait<R>(what: string, bounds: Bounds | undefined, onWake: (value: T) => R | PromiseLike<R>): Promise<R>;
   wait<R>(what: string, bounds?: Bounds, onWake?: (value: T) => R | PromiseLike<R>): Promise<R> {
+    return this.enqueue<R>(what, bounds, (resolve, reject) => (onWake === undefined ? (resolve as unknown as (v: T) => void) : (v: T) => run(onWake, v, resolve, reject)));
+  }
+
+  /**
+   * Like wait with onWake, but onWake settles the promise itself, when it likes (no second
+   * promise to adopt): a publish that waited for room hands these to its confirm.
+   */
+  waitSettled<R>(what: string, bounds: Bounds | undefined, onWake: (value: T, resolve: (r: R) => void, reject: (e: unknown) => void) => void): Promise<R> {
+    return this.enqueue<R>(what, bounds, (resolve, reject) => (v: T) => {
+      try {
+        onWake(v, resolve, reject);
+      } catch (e) {
+        reject(e);
+      }
+    });
+  }
+
+  /** A waiter whose wake is what `waker` makes of the promise's resolve and reject. */
+  private enqueue<R>(what: string, bounds: Bounds | undefined, waker: (resolve: (r: R | PromiseLike<R>) => void, reject: (e: unknown) => void) => (v: T) => void): Promise<R> {
     const signal = bounds?.signal;
     const timeout = bounds?.timeout;
     if (signal?.aborted) return Promise.reject(new AbortError(`${what} aborted`));
     return new Promise<R>((resolve, reject) => {
-      const wake = onWake === undefined ? (resolve as unknown as (v: T) => void) : (v: T) => run(onWake, v, resolve, reject);
+      const wake = waker(resolve, reject);
       if (signal === undefined && timeout === undefined) return this.add({ resolve: wake, reject });
       let timer: NodeJS.Timeout | undefined;
       const cleanup = () => {
