@@ -19,10 +19,10 @@
  * clients'.
  */
 import net from "node:net";
+import { frame } from "./clients/raw.js";
 import { decodeMethodBytes, encodeMethod, type Method } from "../src/protocol/methods.js";
 import { Writer } from "../src/protocol/writer.js";
 
-const FRAME_END = 0xce;
 const PUBLISH = 0x003c0028;
 const ACK = 0x003c0050;
 const REJECT = 0x003c005a;
@@ -78,16 +78,6 @@ function queueOf(name: string): Queue {
     generation++;
   }
   return q;
-}
-
-function frame(type: number, channel: number, payload: Uint8Array): Buffer {
-  const f = Buffer.allocUnsafe(payload.length + 8);
-  f[0] = type;
-  f.writeUInt16BE(channel, 1);
-  f.writeUInt32BE(payload.length, 3);
-  f.set(payload, 7);
-  f[f.length - 1] = FRAME_END;
-  return f;
 }
 
 function methodFrame(channel: number, m: Method): Buffer {

@@ -12,12 +12,13 @@ import net from "node:net";
 import { once } from "node:events";
 import type { BenchClient, ConnectOpts } from "./types.js";
 
-function frame(type: number, channel: number, payload: Buffer): Buffer {
+/** One frame: type, channel, size, payload, frame-end (spec 4.2.3). */
+export function frame(type: number, channel: number, payload: Uint8Array): Buffer {
   const f = Buffer.alloc(payload.length + 8);
   f[0] = type;
   f.writeUInt16BE(channel, 1);
   f.writeUInt32BE(payload.length, 3);
-  payload.copy(f, 7);
+  f.set(payload, 7);
   f[f.length - 1] = 0xce;
   return f;
 }
