@@ -85,8 +85,6 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
     this.#options = options;
     this.#heal = resubscribeOptions(options.resubscribe);
     const host: HandlerHost = {
-      ack: (msg) => void msg.ack(),
-      nack: (msg, requeue) => void msg.nack({ requeue }),
       giveBack: (msg) => this.#channel.giveBack(msg),
       failed: (err, msg) => this.#channel.consumerFailed(err, msg),
       context: (msg) => this.#channel.processContext(this.#queue, msg),

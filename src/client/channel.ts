@@ -8,7 +8,6 @@ import type { FieldTable } from "../protocol/table.js";
 import { ChannelCore } from "./channel-core.js";
 import { queueArguments, type ConfirmSelectOptions, type ExchangeDeclareOptions, type PublishOptions, type QueueDeclareOptions, type QueueDeclareResult, type WaitOptions } from "./channel-options.js";
 import { CallbackConsumer } from "./callback-consumer.js";
-import type { Settle } from "./confirms.js";
 import { publishTrace, traced, type ProcessContext, type PublishContext } from "./diagnostics.js";
 import { MessageStream, type ConsumeOptions, type ConsumerSink } from "./consumer.js";
 import { consumeMethod, trackStreamOffset } from "./consumers.js";
@@ -122,20 +121,17 @@ export class Channel extends ChannelCore {
    * recovery.republishUnconfirmed is sent again and resolves on the new connection's confirm.
    */
   publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
-    if (!publishTrace.hasSubscribers) return this.send(exchange, routingKey, body, options, false)!;
+    if (!publishTrace.hasSubscribers) return this.send(exchange, routingKey, body, options, false);
     // Traced (diagnostics.ts): the subscriber sees, and may add headers to, a copy of the properties.
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
     const properties = options.headers === undefined ? { ...options } : { ...options, headers: { ...options.headers } };
     const ctx: PublishContext = { server: this.server, channel: this.id, exchange, routingKey, properties, body: bytes, mandatory: options.mandatory === true, confirm: this.confirming };
-    return traced(publishTrace, ctx, () => this.send(exchange, routingKey, bytes, ctx.properties as PublishOptions, false)!);
+    return traced(publishTrace, ctx, () => this.send(exchange, routingKey, bytes, ctx.properties as PublishOptions, false));
   }
 
-  /**
-   * publish(). `turn`: the confirm window has just made room for this one (whenRoom); when it is
-   * the waiting promise's settle, the confirm settles that promise and send returns undefined.
-   */
-  private send(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions, turn: boolean | Settle): Promise<void> | undefined {
-    if (this.state === "recovering" || this.state === "restoring") return this.afterRecovery("publish", options.signal, () => this.send(exchange, routingKey, body, options, false)!);
+  /** publish(); `hasTurn`: the confirm window has just made room for this one (whenRoom). */
+  private send(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions, hasTurn: boolean): Promise<void> {
+    if (this.state === "recovering" || this.state === "restoring") return this.afterRecovery("publish", options.signal, () => this.send(exchange, routingKey, body, options, false));
     // Once the connection is closing, a publish would follow connection.close, and the broker discards it.
     if (this.state !== "open" || this.host.closing) return Promise.reject(this.closedError());
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
@@ -147,9 +143,8 @@ export class Channel extends ChannelCore {
     // channel.flow active=false (spec channel.flow): the broker asked for no content until it
     // says active again; or confirm.select is queued, and only publishes written after it are
     // counted. The publish is held, not sent; held publishes go out in their order.
-    if (!this.flowActive || this.selectQueued) return this.held.wait("publish (held by channel.flow or a queued confirm.select; not sent)", { signal }, () => this.send(exchange, routingKey, body, options, false)!);
-    // With a signal, the wait for the confirm stays bounded by it (below): no direct settle then.
-    if (this.confirming && turn === false && !this.confirms.hasRoom) return this.confirms.whenRoom({ signal, timeout }, (settle) => this.send(exchange, routingKey, body, options, signal ? true : settle));
+    if (!this.flowActive || this.selectQueued) return this.held.wait("publish (held by channel.flow or a queued confirm.select; not sent)", { signal }, () => this.send(exchange, routingKey, body, options, false));
+    if (this.confirming && !hasTurn && !this.confirms.hasRoom) return this.confirms.whenRoom({ signal, timeout }, () => this.send(exchange, routingKey, body, options, true));
     if (this.tags.holding) this.tags.writeHeld();
     try {
       this.host.out.publish(this.id, exchange, routingKey, options.mandatory ?? false, options, bytes);
@@ -157,10 +152,8 @@ export class Channel extends ChannelCore {
       return Promise.reject(e);
     }
     if (this.confirming) {
-      const republish = this.host.recovery?.republishUnconfirmed ? () => this.send(exchange, routingKey, bytes, options, false)! : undefined;
-      const mandatory = options.mandatory === true ? { exchange, routingKey, body: bytes } : undefined;
-      if (typeof turn === "object") return void this.confirms.addSettled(turn, republish, mandatory);
-      const confirmed = this.confirms.add(republish, mandatory);
+      const republish = this.host.recovery?.republishUnconfirmed ? () => this.send(exchange, routingKey, bytes, options, false) : undefined;
+      const confirmed = this.confirms.add(republish, options.mandatory === true ? { exchange, routingKey, body: bytes } : undefined);
       return signal ? bounded(confirmed, { signal }, "publish (sent; waiting for the broker's confirm)") : confirmed;
     }
     const written = this.host.out.writable();
@@ -304,7 +297,7 @@ export class Channel extends ChannelCore {
 
   /** @internal Cancel the consumers whose handlers are running, and wait for those (at most the timeout). */
   async stopHandlers(): Promise<void> {
-    if (!this.handlersRunning) return;
+    if (this.state !== "open" || this.host.closing) return;
     const busy = this.consumers.busy();
     await Promise.all(busy.map(([tag]) => this.cancel(tag).catch(() => undefined)));
     await Promise.all(busy.map(([, sink]) => sink.drain?.(this.host.options.timeout)));

@@ -16,12 +16,6 @@ import { NackError, ReturnedError, type AmqpError } from "./errors.js";
 import type { ReturnedMessage } from "./message.js";
 import { Waiters, type Bounds, bounded } from "./wait.js";
 
-/** A promise's resolve and reject. */
-export interface Settle {
-  resolve: () => void;
-  reject: (e: unknown) => void;
-}
-
 export interface Unconfirmed {
   resolve: () => void;
   reject: (e: unknown) => void;
@@ -59,13 +53,8 @@ export class ConfirmWindow {
 
   /** The next publish on the wire: resolves on its ack, rejects with NackError on its nack. */
   add(republish?: () => Promise<void>, mandatory?: Published): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.addSettled({ resolve, reject }, republish, mandatory));
-  }
-
-  /** add(), settling a promise the caller already has (a publish that waited for room). */
-  addSettled(settle: Settle, republish?: () => Promise<void>, mandatory?: Published): void {
     this.count++;
-    this.list.push(republish || mandatory ? { resolve: settle.resolve, reject: settle.reject, republish, mandatory } : settle);
+    return new Promise<void>((resolve, reject) => this.list.push(republish || mandatory ? { resolve, reject, republish, mandatory } : { resolve, reject }));
   }
 
   /** basic.return: the oldest unconfirmed mandatory publish of this message will be rejected on its ack. */
@@ -111,13 +100,9 @@ export class ConfirmWindow {
     return this.count < this.limit && this.room.size === 0;
   }
 
-  /**
-   * Run `publish` once the window has room for it, after those that waited before it. It is
-   * handed the returned promise's settle: it settles it (addSettled), or returns a promise whose
-   * outcome is passed on.
-   */
-  whenRoom(bounds: Bounds, publish: (settle: Settle) => Promise<void> | undefined): Promise<void> {
-    return this.room.waitSettled<void>("publish (waiting for room in the confirm window; not sent)", bounds, (_v, resolve, reject) => void publish({ resolve, reject })?.then(resolve, reject));
+  /** Run `publish` once the window has room for it, after those that waited before it. */
+  whenRoom<T>(bounds: Bounds, publish: () => Promise<T>): Promise<T> {
+    return this.room.wait("publish (waiting for room in the confirm window; not sent)", bounds, publish);
   }
 
   /** Each woken publish adds itself (or waits elsewhere, in order): wake while there is room. */

@@ -8,7 +8,7 @@
  * buffered messages the connection stops reading its socket (TCP backpressure to the broker)
  * until the loop catches up.
  */
-import { beginStep, endStep, processTrace, type ProcessContext } from "./diagnostics.js";
+import { processTrace, type ProcessContext } from "./diagnostics.js";
 import type { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
 import type { ResubscribeOptions } from "./resubscribe.js";
@@ -66,7 +66,6 @@ export interface ConsumeOptions {
   warnAt?: number;
 }
 
-/** A running consumer (callback form). */
 /** @internal What the channel needs from a consumer (MessageStream fits it structurally). */
 export interface ConsumerSink {
   noAck: boolean;
@@ -217,13 +216,13 @@ export class MessageStream implements AsyncIterableIterator<Message> {
 
   /** A message goes to the loop body: with tracing, its step begins (and ends at the next step). */
   private handOut(msg: Message): Message {
-    if (processTrace.hasSubscribers) this.step = beginStep(this.host.processContext(this.queue, msg));
+    if (processTrace.hasSubscribers) processTrace.start.publish((this.step = this.host.processContext(this.queue, msg)));
     return msg;
   }
 
   private stepDone(): void {
     if (this.step === undefined) return;
-    endStep(this.step);
+    processTrace.end.publish(this.step);
     this.step = undefined;
   }
 

@@ -27,6 +27,7 @@ import type { Frame } from "../protocol/frame.js";
 import type { Method } from "../protocol/methods.js";
 import type { BasicProperties } from "../protocol/properties.js";
 import type { Message } from "./message.js";
+import { isThenable } from "./wait.js";
 
 export const frameIn = diagnostics.channel("warren:frame:in");
 export const frameOut = diagnostics.channel("warren:frame:out");
@@ -105,14 +106,14 @@ export function traced<C extends Traced, R>(trace: Tracing<C>, ctx: C, work: () 
     trace.end.publish(ctx);
     throw e;
   }
-  if (!isPromise(r)) {
+  if (!isThenable(r)) {
     ctx.result = r;
     trace.end.publish(ctx);
     return r;
   }
   ctx.async = true;
   trace.end.publish(ctx);
-  return r.then(
+  return (r as PromiseLike<unknown>).then(
     (v) => {
       ctx.result = v;
       trace.asyncStart.publish(ctx);
@@ -127,18 +128,4 @@ export function traced<C extends Traced, R>(trace: Tracing<C>, ctx: C, work: () 
       throw e;
     },
   ) as R;
-}
-
-/** An iterator's loop body: begun when a message is handed out, ended at the next step. */
-export function beginStep(ctx: ProcessContext): ProcessContext {
-  processTrace.start.publish(ctx);
-  return ctx;
-}
-
-export function endStep(ctx: ProcessContext): void {
-  processTrace.end.publish(ctx);
-}
-
-function isPromise(v: unknown): v is Promise<unknown> {
-  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
 }

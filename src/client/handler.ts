@@ -14,11 +14,9 @@ import { processTrace, traced, type ProcessContext } from "./diagnostics.js";
 import type { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
 import type { HeldWatch } from "./held-watch.js";
-import { Waiters } from "./wait.js";
+import { Waiters, isThenable } from "./wait.js";
 
 export interface HandlerHost {
-  ack(msg: Message): void;
-  nack(msg: Message, requeue: boolean): void;
   /** basic.reject with requeue: a delivery no handler will see. */
   giveBack(msg: Message): void;
   /** A handler threw or rejected. */
@@ -79,7 +77,6 @@ export class HandlerSink implements ConsumerSink {
     } catch (e) {
       return this.finish(msg, e, true);
     }
-    // Any thenable, not only this realm's Promise (a vm context's, a test environment's).
     if (isThenable(r)) r.then(() => this.finish(msg, undefined, false), (e: unknown) => this.finish(msg, e, true));
     else this.finish(msg, undefined, false);
   }
@@ -88,10 +85,10 @@ export class HandlerSink implements ConsumerSink {
     this.running--;
     if (failed) this.host.failed(err, msg);
     if (this.options.settle === "auto" && !this.noAck) {
-      if (!failed) this.host.ack(msg);
+      if (!failed) msg.ack();
       else {
         const requeue = this.options.requeue;
-        this.host.nack(msg, typeof requeue === "function" ? requeue(err, msg) : requeue);
+        msg.nack({ requeue: typeof requeue === "function" ? requeue(err, msg) : requeue });
       }
     }
     this.pump();
@@ -136,8 +133,4 @@ export function handlerOptions(o: { noAck?: boolean; concurrency?: number; settl
   const settle = o.settle ?? "manual";
   if (settle !== "manual" && settle !== "auto") throw new TypeError(`consume: settle must be "manual" or "auto", got ${JSON.stringify(o.settle)}`);
   return { noAck: o.noAck ?? false, concurrency, settle, requeue: o.requeue ?? onceMore };
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
 }

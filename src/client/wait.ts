@@ -58,30 +58,11 @@ export class Waiters<T = void> {
   wait(what: string, bounds?: Bounds): Promise<T>;
   wait<R>(what: string, bounds: Bounds | undefined, onWake: (value: T) => R | PromiseLike<R>): Promise<R>;
   wait<R>(what: string, bounds?: Bounds, onWake?: (value: T) => R | PromiseLike<R>): Promise<R> {
-    return this.enqueue<R>(what, bounds, (resolve, reject) => (onWake === undefined ? (resolve as unknown as (v: T) => void) : (v: T) => run(onWake, v, resolve, reject)));
-  }
-
-  /**
-   * Like wait with onWake, but onWake settles the promise itself, when it likes (no second
-   * promise to adopt): a publish that waited for room hands these to its confirm.
-   */
-  waitSettled<R>(what: string, bounds: Bounds | undefined, onWake: (value: T, resolve: (r: R) => void, reject: (e: unknown) => void) => void): Promise<R> {
-    return this.enqueue<R>(what, bounds, (resolve, reject) => (v: T) => {
-      try {
-        onWake(v, resolve, reject);
-      } catch (e) {
-        reject(e);
-      }
-    });
-  }
-
-  /** A waiter whose wake is what `waker` makes of the promise's resolve and reject. */
-  private enqueue<R>(what: string, bounds: Bounds | undefined, waker: (resolve: (r: R | PromiseLike<R>) => void, reject: (e: unknown) => void) => (v: T) => void): Promise<R> {
     const signal = bounds?.signal;
     const timeout = bounds?.timeout;
     if (signal?.aborted) return Promise.reject(new AbortError(`${what} aborted`));
     return new Promise<R>((resolve, reject) => {
-      const wake = waker(resolve, reject);
+      const wake = onWake === undefined ? (resolve as unknown as (v: T) => void) : (v: T) => run(onWake, v, resolve, reject);
       if (signal === undefined && timeout === undefined) return this.add({ resolve: wake, reject });
       let timer: NodeJS.Timeout | undefined;
       const cleanup = () => {
@@ -170,6 +151,11 @@ function run<T, R>(fn: (v: T) => R | PromiseLike<R>, v: T, resolve: (r: R | Prom
   } catch (e) {
     reject(e);
   }
+}
+
+/** Any thenable, not only this realm's Promise (a vm context's, a test environment's). */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
 }
 
 /**
