@@ -8,7 +8,8 @@
  * Scenarios
  * - encode: basic.publish + content header + body (16 B and 4 KiB), one Buffer per message,
  *   the way each client's publish path produces it: warren writes the three frames into its
- *   slab Writer and takes the bytes; amqplib encodes the method and the properties and joins
+ *   slab Writer, takes the bytes and releases the slab once they are read (as it does after a
+ *   plain TCP socket's write has copied them); amqplib encodes the method and the properties and joins
  *   them with the body frame as Connection#sendMessage does (one buffer under 2 KiB, else
  *   method+header and a separate body frame, as sendContent does).
  * - decode: a stream of basic.deliver messages (method + header + body), prepared once as one
@@ -90,6 +91,9 @@ function warrenEncoder(body: Buffer): (n: number) => void {
       encodeHeaderFrame(w, CHANNEL, 60, body.length, properties, FRAME_MAX);
       encodeBodyFrames(w, CHANNEL, body, FRAME_MAX);
       sink += w.take().length;
+      // The bytes are consumed here, as a TCP socket copies them: the client then releases the
+      // writer (outbound.ts, writeOut), so its slab is written again instead of a new one.
+      w.release();
     }
   };
 }
@@ -130,7 +134,8 @@ function deliverStream(body: Buffer, n: number): Buffer[] {
   for (let i = 0; i < n; i++) {
     const deliver: Method = { name: "basic.deliver", consumerTag: "amq.ctag-Ks0LbEKdF8nV2hXGvD0_2g", deliveryTag: i + 1, redelivered: false, exchange: "bench.exchange", routingKey: "bench.routing.key" };
     encodeMethodFrame(w, CHANNEL, deliver, FRAME_MAX);
-    encodeHeaderFrame(w, CHANNEL, 60, body.length, properties, FRAME_MAX);
+    // Every message its own id, as a real stream has: only what repeats can be shared.
+    encodeHeaderFrame(w, CHANNEL, 60, body.length, { ...properties, messageId: `msg-${String(i).padStart(12, "0")}` }, FRAME_MAX);
     encodeBodyFrames(w, CHANNEL, body, FRAME_MAX);
   }
   const all = Buffer.from(w.take());

@@ -19,7 +19,7 @@ import { FrameError } from "./errors.js";
 import { decodeMethod, encodeMethod, type Method } from "./methods.js";
 import { decodeProperties, encodeProperties, type BasicProperties } from "./properties.js";
 import { Reader } from "./reader.js";
-import { Writer } from "./writer.js";
+import { put16, put32, Writer } from "./writer.js";
 
 /** A method frame (spec 4.2.4): one AMQP method and its arguments. */
 export interface MethodFrame {
@@ -58,7 +58,7 @@ function beginFrame(w: Writer, type: number, channel: number): number {
   const mark = w.mark();
   const b = w.buf;
   b[w.pos] = type;
-  b.writeUInt16BE(channel, w.pos + 1);
+  put16(b, w.pos + 1, channel);
   w.pos += FRAME_HEADER_SIZE;
   return mark;
 }
@@ -71,7 +71,7 @@ function endFrame(w: Writer, mark: number, frameMax: number): void {
     w.rewind(mark);
     throw new RangeError(`frame of ${size + FRAME_OVERHEAD} bytes exceeds the negotiated frame_max ${frameMax}`);
   }
-  w.buf.writeUInt32BE(size, start + 3);
+  put32(w.buf, start + 3, size);
   w.ensure(1);
   w.buf[w.pos++] = FRAME_END;
 }
@@ -93,8 +93,8 @@ export function encodeHeaderFrame(w: Writer, channel: number, classId: number, b
   const mark = beginFrame(w, FrameType.Header, channel);
   try {
     w.ensure(12);
-    w.buf.writeUInt16BE(classId, w.pos);
-    w.buf.writeUInt16BE(0, w.pos + 2);
+    put16(w.buf, w.pos, classId);
+    put16(w.buf, w.pos + 2, 0);
     w.pos += 4;
     w.longlong(bodySize, "bodySize");
     encodeProperties(w, properties);
@@ -114,8 +114,8 @@ export function encodeBodyFrames(w: Writer, channel: number, body: Uint8Array, f
     const b = w.buf;
     let p = w.pos;
     b[p] = FrameType.Body;
-    b.writeUInt16BE(channel, p + 1);
-    b.writeUInt32BE(n, p + 3);
+    put16(b, p + 1, channel);
+    put32(b, p + 3, n);
     p += FRAME_HEADER_SIZE;
     b.set(off === 0 && n === body.length ? body : body.subarray(off, off + n), p);
     p += n;

@@ -124,7 +124,7 @@ type Encoder = (w: Writer, m: Method) => void;
 type Decoder = (r: Reader) => Method;
 
 function compileEncoder(name: string, [classId, methodId, fields]: MethodDef): Encoder {
-  const lines = [`w.ensure(4); w.buf.writeUInt32BE(${((classId << 16) | methodId) >>> 0}, w.pos); w.pos += 4;`];
+  const lines = [`w.ensure(4); const b = w.buf, p = w.pos; b[p] = ${classId >> 8}; b[p + 1] = ${classId & 255}; b[p + 2] = ${methodId >> 8}; b[p + 3] = ${methodId & 255}; w.pos = p + 4;`];
   let bits: string[] = [];
   const flush = () => {
     if (bits.length) lines.push(`w.octet(${bits.join(" | ")});`);

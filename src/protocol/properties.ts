@@ -6,7 +6,7 @@
  */
 import { encodeTable, decodeTable, MAX_DATE_SECONDS, type FieldTable } from "./table.js";
 import type { Reader } from "./reader.js";
-import type { Writer } from "./writer.js";
+import { put16, type Writer } from "./writer.js";
 import { FrameError } from "./errors.js";
 
 /** The basic class's content properties (spec 1.8), all optional: what a publish sets and a delivery carries. */
@@ -118,7 +118,7 @@ export function encodeProperties(w: Writer, p: BasicProperties): void {
     flags |= 0x0004;
     w.shortstr(p.clusterId, "clusterId");
   }
-  w.buf.writeUInt16BE(flags, w.at(flagsAt));
+  put16(w.buf, w.at(flagsAt), flags);
 }
 
 /** @internal */

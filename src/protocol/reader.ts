@@ -9,6 +9,11 @@ import { FrameError } from "./errors.js";
 const HAS_UTF8_SLICE = typeof (Buffer.prototype as { utf8Slice?: unknown }).utf8Slice === "function";
 type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
 
+/** Short strings up to this many bytes are looked up in Reader#interned first. */
+const INTERN_MAX = 48;
+/** A power of two. */
+const INTERN_SLOTS = 64;
+
 /**
  * A cursor over the bytes of one frame payload. Every read checks the bounds first, so a
  * truncated or lying payload is a FrameError (502 SYNTAX_ERROR), never a RangeError from
@@ -18,6 +23,13 @@ export class Reader {
   buf: Buffer;
   pos: number;
   end: number;
+  /**
+   * Short strings read before, by a hash of their bytes. A consumer's deliveries repeat the
+   * same consumer tag, exchange, routing key, content type and header names frame after frame;
+   * comparing a few bytes with the string decoded last time is several times cheaper than
+   * decoding (and allocating) it again, and a string is immutable, so sharing it is invisible.
+   */
+  private readonly interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
 
   constructor(buf: Buffer, start = 0, end = buf.length) {
     this.buf = buf;
@@ -73,10 +85,23 @@ export class Reader {
   shortstr(): string {
     const len = this.octet();
     this.need(len);
+    const b = this.buf;
     const start = this.pos;
     this.pos += len;
     if (len === 0) return "";
-    return HAS_UTF8_SLICE ? (this.buf as Utf8Sliceable).utf8Slice(start, start + len) : this.buf.toString("utf8", start, start + len);
+    if (len > INTERN_MAX) return HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
+    const slot = (len ^ (b[start]! << 1) ^ (b[start + (len >> 1)]! << 2) ^ (b[start + len - 1]! << 3)) & (INTERN_SLOTS - 1);
+    const seen = this.interned[slot];
+    if (seen !== undefined && seen.length === len) {
+      let i = 0;
+      while (i < len && seen.charCodeAt(i) === b[start + i]) i++;
+      if (i === len) return seen;
+    }
+    const s = HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
+    // Only a string of one UTF-16 unit per byte can be matched byte for unit above: ASCII (a
+    // multi-byte sequence decodes to fewer units, an invalid byte to U+FFFD, equal to no byte).
+    if (s.length === len) this.interned[slot] = s;
+    return s;
   }
 
   /** The raw bytes of a long string: a zero-copy view into the frame. */

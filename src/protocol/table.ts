@@ -40,7 +40,7 @@
  */
 import { FrameError } from "./errors.js";
 import type { Reader } from "./reader.js";
-import type { Writer } from "./writer.js";
+import { put32, type Writer } from "./writer.js";
 
 /** A field value's type tag on the wire (RabbitMQ's table types, a superset of the spec's 4.2.5.5). */
 export type FieldTag = "t" | "b" | "B" | "s" | "u" | "I" | "i" | "l" | "f" | "d" | "D" | "S" | "x" | "A" | "T" | "F" | "V";
@@ -120,7 +120,7 @@ export function encodeTable(w: Writer, table: FieldTable | undefined, field = "t
     }
   }
   const at = w.at(lenAt);
-  w.buf.writeUInt32BE(w.pos - at - 4, at);
+  put32(w.buf, at, w.pos - at - 4);
 }
 
 function encodeArray(w: Writer, arr: FieldValue[], field: string, depth: number): void {
@@ -130,7 +130,7 @@ function encodeArray(w: Writer, arr: FieldValue[], field: string, depth: number)
   w.pos += 4;
   for (let i = 0; i < arr.length; i++) encodeValue(w, arr[i] ?? null, `${field}[${i}]`, depth + 1);
   const at = w.at(lenAt);
-  w.buf.writeUInt32BE(w.pos - at - 4, at);
+  put32(w.buf, at, w.pos - at - 4);
 }
 
 function tagOf(v: FieldValue): FieldTag {

@@ -19,6 +19,27 @@ function newSlab(size: number): Buffer {
   return Buffer.allocUnsafeSlow(size);
 }
 
+/**
+ * @internal Big-endian stores by index: a Uint8Array store keeps the low 8 bits, so no masking is
+ * needed. Buffer#writeUInt16BE/32BE check their arguments again on every call, which the
+ * writer has already done; these are what every length, id and size on the hot path uses.
+ */
+export function put16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 8;
+  b[at + 1] = v;
+}
+
+/** @internal */
+export function put32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
+/** Strings up to this many UTF-16 units are tried as ASCII first (Writer#ascii). */
+const ASCII_LOOP_MAX = 64;
+
 export class Writer {
   buf: Buffer;
   pos = 0;
@@ -118,14 +139,14 @@ export class Writer {
   short(v: number, field = "short"): void {
     if (!(v >= 0 && v <= 0xffff && v === (v | 0))) throw rangeError(field, v, "a short (0..65535)");
     this.ensure(2);
-    this.buf.writeUInt16BE(v, this.pos);
+    put16(this.buf, this.pos, v);
     this.pos += 2;
   }
 
   long(v: number, field = "long"): void {
     if (!(v >= 0 && v <= 0xffffffff && v === Math.floor(v))) throw rangeError(field, v, "a long (0..2^32-1)");
     this.ensure(4);
-    this.buf.writeUInt32BE(v, this.pos);
+    put32(this.buf, this.pos, v);
     this.pos += 4;
   }
 
@@ -136,8 +157,8 @@ export class Writer {
       this.buf.writeBigUInt64BE(v, this.pos);
     } else {
       if (!(v >= 0 && Number.isSafeInteger(v))) throw rangeError(field, v, "an unsigned integer below 2^53 (use a bigint beyond)");
-      this.buf.writeUInt32BE(Math.floor(v / 0x100000000), this.pos);
-      this.buf.writeUInt32BE(v >>> 0, this.pos + 4);
+      put32(this.buf, this.pos, Math.floor(v / 0x100000000));
+      put32(this.buf, this.pos + 4, v >>> 0);
     }
     this.pos += 8;
   }
@@ -146,6 +167,11 @@ export class Writer {
     if (typeof s !== "string") throw new TypeError(`${field} must be a string, got ${typeof s}`);
     // Every UTF-16 unit is at least one UTF-8 byte: refuse a long string before reserving 3x its size.
     if (s.length > 255) throw new RangeError(`${field} is at least ${s.length} bytes; a short string holds at most 255`);
+    if (s.length <= ASCII_LOOP_MAX && this.ascii(s, 1)) {
+      this.buf[this.pos] = s.length;
+      this.pos += 1 + s.length;
+      return;
+    }
     // A UTF-16 code unit is at most 3 UTF-8 bytes, so up to 85 units always fit in 255 bytes.
     this.ensure(1 + s.length * 3);
     const len = this.buf.write(s, this.pos + 1, "utf8");
@@ -158,9 +184,14 @@ export class Writer {
 
   longstr(s: string | Uint8Array, field = "longstr"): void {
     if (typeof s === "string") {
+      if (s.length <= ASCII_LOOP_MAX && this.ascii(s, 4)) {
+        put32(this.buf, this.pos, s.length);
+        this.pos += 4 + s.length;
+        return;
+      }
       this.ensure(4 + s.length * 3);
       const len = this.buf.write(s, this.pos + 4, "utf8");
-      this.buf.writeUInt32BE(len, this.pos);
+      put32(this.buf, this.pos, len);
       this.pos += 4 + len;
     } else if (s instanceof Uint8Array) {
       this.bytes4(s);
@@ -169,10 +200,29 @@ export class Writer {
     }
   }
 
+  /**
+   * Writes s `skip` bytes past pos if it is all ASCII (one byte per UTF-16 unit, the same in
+   * UTF-8), and says whether it was; on false the bytes written are garbage the caller writes
+   * over. For the short names and ids of a publish this loop is several times cheaper than
+   * Buffer#write, whose argument handling and call into C++ cost more than the copy.
+   */
+  private ascii(s: string, skip: number): boolean {
+    const n = s.length;
+    this.ensure(skip + n);
+    const b = this.buf;
+    const at = this.pos + skip;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) return false;
+      b[at + i] = c;
+    }
+    return true;
+  }
+
   /** A 32-bit length, then the bytes. */
   bytes4(b: Uint8Array): void {
     this.ensure(4 + b.length);
-    this.buf.writeUInt32BE(b.length, this.pos);
+    put32(this.buf, this.pos, b.length);
     this.buf.set(b, this.pos + 4);
     this.pos += 4 + b.length;
   }

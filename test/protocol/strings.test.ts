@@ -1,0 +1,105 @@
+/**
+ * The two string fast paths of the codec: the Writer copies an ASCII string unit by unit instead
+ * of calling Buffer#write, and the Reader hands back a short string it decoded before instead
+ * of decoding it again. Both must be invisible: the bytes written are exactly UTF-8, and every
+ * string read is exactly what Buffer#toString("utf8") makes of its bytes, whatever came before.
+ */
+import { describe, expect, test } from "vitest";
+import fc from "fast-check";
+import { Reader } from "../../src/protocol/reader.js";
+import { Writer } from "../../src/protocol/writer.js";
+
+const SLAB = 8 * 1024;
+
+// Strings either side of the ASCII loop's limit (64 units), all-ASCII or not, with lone surrogates.
+const anyString = fc.oneof(
+  fc.string({ unit: "binary-ascii", maxLength: 80 }),
+  fc.string({ unit: "binary", maxLength: 80 }),
+  fc.string({ unit: fc.constantFrom("a", "é", "\ud800", "\u{1f600}", "\u007f", "\u0080"), maxLength: 70 }),
+);
+
+describe("Writer strings", () => {
+  test("shortstr and longstr write exactly the UTF-8 bytes, also where the slab runs out mid-string", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: SLAB }), fc.array(anyString, { minLength: 1, maxLength: 20 }), (before, strings) => {
+        const w = new Writer(SLAB);
+        w.raw(Buffer.alloc(before, 0xaa)); // so that some strings start right at a slab's end
+        const expected: Buffer[] = [Buffer.alloc(before, 0xaa)];
+        for (const s of strings) {
+          const utf8 = Buffer.from(s, "utf8");
+          const long = Buffer.alloc(4);
+          long.writeUInt32BE(utf8.length);
+          w.longstr(s);
+          expected.push(long, utf8);
+          if (utf8.length <= 255) {
+            w.shortstr(s);
+            expected.push(Buffer.from([utf8.length]), utf8);
+          }
+        }
+        expect(w.take().equals(Buffer.concat(expected))).toBe(true);
+      }),
+    );
+  });
+
+  test("a shortstr of more than 255 UTF-8 bytes is refused after the ASCII attempt, and the writer is unchanged", () => {
+    const w = new Writer(SLAB);
+    w.shortstr("ok");
+    expect(() => w.shortstr("é".repeat(130))).toThrow(RangeError); // 130 units, 260 bytes
+    expect(w.take().equals(Buffer.from([2, 0x6f, 0x6b]))).toBe(true);
+  });
+});
+
+function shortstrs(parts: Uint8Array[]): Buffer {
+  return Buffer.concat(parts.flatMap((p) => [Buffer.from([p.length]), p]));
+}
+
+describe("Reader shortstr", () => {
+  test("every string read equals Buffer#toString of its bytes, however often and in whatever order it repeats", () => {
+    // A small pool, so that the same strings and strings that share a hash slot come back often;
+    // bytes of any value, so that invalid UTF-8 (decoded to U+FFFD) and multi-byte characters mix in.
+    const bytes = fc.oneof(
+      fc.uint8Array({ minLength: 0, maxLength: 60 }),
+      fc.string({ unit: "binary-ascii", maxLength: 60 }).map((s) => new Uint8Array(Buffer.from(s))),
+    );
+    fc.assert(
+      fc.property(fc.array(bytes, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { minLength: 1, maxLength: 60 }), (pool, picks) => {
+        const parts = picks.map((i) => pool[i % pool.length]!);
+        const r = new Reader(shortstrs(parts));
+        for (const p of parts) expect(r.shortstr()).toBe(Buffer.from(p).toString("utf8"));
+        expect(r.pos).toBe(r.end);
+      }),
+    );
+  });
+
+  test("strings alike in length and in first, middle and last byte are still told apart", () => {
+    // Same length 5, same bytes at 0, 2 and 4: the same slot; they differ only at 1 and 3.
+    const parts = ["abcde", "aXcYe", "abcde", "aXcYe", "a\xffc\xffe"].map((s) => new Uint8Array(Buffer.from(s, "latin1")));
+    const r = new Reader(shortstrs(parts));
+    expect([r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr()]).toEqual(["abcde", "aXcYe", "abcde", "aXcYe", "a\ufffdc\ufffde"]);
+  });
+
+  test("a string with fewer units than bytes is never matched against shorter bytes that share its slot", () => {
+    // The UTF-8 of c1 "x" c2, for c1 and c2 in U+0080..U+00FF, is five bytes that decode to three
+    // units, each equal to a byte of c1 x c2, whose own decoding is U+FFFD x U+FFFD. Among all
+    // these pairs some share a hash slot; the three bytes must still decode as what they are.
+    let pairs = 0;
+    for (let c1 = 0x80; c1 <= 0xff; c1++) {
+      for (let c2 = 0x80; c2 <= 0xff; c2++) {
+        const units = String.fromCharCode(c1, 0x78, c2);
+        const parts = [new Uint8Array(Buffer.from(units, "utf8")), Uint8Array.of(c1, 0x78, c2)];
+        const r = new Reader(shortstrs(parts));
+        expect(r.shortstr()).toBe(units);
+        expect(r.shortstr()).toBe("\ufffdx\ufffd");
+        pairs++;
+      }
+    }
+    expect(pairs).toBe(128 * 128);
+  });
+
+  test("a string that decoded to U+FFFD is not matched against the bytes of another", () => {
+    // 0xEF 0xBF 0xBD is U+FFFD in UTF-8; a lone 0xFF also decodes to U+FFFD, one unit from one byte.
+    const parts = [Uint8Array.of(0x41, 0xff, 0x42), Uint8Array.of(0x41, 0xfd, 0x42), Uint8Array.of(0x41, 0xff, 0x42)];
+    const r = new Reader(shortstrs(parts));
+    expect([r.shortstr(), r.shortstr(), r.shortstr()]).toEqual(parts.map((p) => Buffer.from(p).toString("utf8")));
+  });
+});
