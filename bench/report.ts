@@ -97,12 +97,12 @@ function roundsAhead(warren: Summary, peer: Summary): string {
   return `${ahead}/${both}`;
 }
 
-/** warren against one other client: a peer's ratio and rounds, raw's ceiling (publish) or floor (latency). */
+/** warren against one other client: a peer's ratio and rounds, raw's ceiling (throughput) or floor (latency, memory). */
 function ratioCell(w: Summary, s: Summary, kind: ScenarioInfo["kind"]): string {
   if (s.client === "raw") {
-    if (kind !== "latency") return `${((w.figure.median / s.figure.median) * 100).toFixed(0)}% of ceiling`;
+    if (kind === "throughput") return `${((w.figure.median / s.figure.median) * 100).toFixed(0)}% of ceiling`;
     const over = w.figure.median - s.figure.median;
-    return `floor (warren ${over < 0 ? "−" : "+"}${Math.abs(over).toFixed(2)} ms)`;
+    return `floor (warren ${over < 0 ? "−" : "+"}${Math.abs(over).toFixed(kind === "latency" ? 2 : 0)} ${kind === "latency" ? "ms" : "MB"})`;
   }
   const a = advantage(w, s);
   return `${a.toFixed(2)}×${a < 1 ? " **behind**" : ""} · ${roundsAhead(w, s)}`;
@@ -189,6 +189,59 @@ export function goals(summaries: Summary[], footprint: Report["footprint"]): Rep
       const met = others.every((o) => !(o.packedBytes < own.packedBytes) && o.installedBytes >= own.installedBytes);
       out.push({ goal: "smallest packed and installed size, type declarations included", met: met && own.typesIncluded, detail: `warren ${kb(own.packedBytes)} packed, ${kb(own.installedBytes)} installed` });
     }
+  }
+  return out;
+}
+
+/**
+ * What bytes one message costs the codec (bench/codec.ts) when the client-only goals were set:
+ * "halved" is measured against these.
+ */
+const CODEC_BYTES_BEFORE: Record<string, number> = { "encode publish 16 B": 347, "decode deliver 16 B": 765 };
+
+/**
+ * The goals of the client-only mode, where the clients separate (bench/README.md): every
+ * throughput scenario at least 50% of raw and 2x the best peer; the codec 3x amqplib's decoding
+ * and 6x its encoding with half the bytes per message; warren's p99 the lowest of all clients
+ * and its p50 within 10% of raw's, default options.
+ */
+export function clientOnlyGoals(summaries: Summary[], kinds: Record<string, ScenarioInfo>, codec: Report["codec"]): Report["goals"] {
+  const get = (sc: string, c: string) => summaries.find((s) => s.scenario === sc && s.client === c && s.figure.n > 0);
+  const peers = ["amqplib", "cloudamqp", "rabbitmq-client"];
+  const out: Report["goals"] = [];
+  for (const [sc, info] of Object.entries(kinds)) {
+    if (info.kind !== "throughput") continue;
+    const w = get(sc, "warren");
+    if (!w) continue;
+    const r = get(sc, "raw");
+    const ofRaw = r ? w.figure.median / r.figure.median : NaN;
+    out.push({ goal: `${sc}: >= 50% of raw`, met: r ? ofRaw >= 0.5 : undefined, detail: r ? `${(ofRaw * 100).toFixed(0)}% (${num(w.figure.median)} vs ${num(r.figure.median)} msg/s)` : "no raw figure" });
+    const best = peers.map((p) => get(sc, p)).reduce<Summary | undefined>((a, s) => (s && (!a || s.figure.median > a.figure.median) ? s : a), undefined);
+    const x = best ? w.figure.median / best.figure.median : NaN;
+    out.push({ goal: `${sc}: >= 2x the best peer`, met: best ? x >= 2 : undefined, detail: best ? `${x.toFixed(2)}x (${best.client} ${num(best.figure.median)} msg/s)` : "no peer figure" });
+  }
+  if (Array.isArray(codec)) {
+    const row = (sc: string, c: string) => codec.find((r) => r.scenario === sc && r.client === c);
+    for (const [sc, factor] of [["decode deliver 16 B", 3], ["decode deliver 4 KiB", 3], ["encode publish 16 B", 6], ["encode publish 4 KiB", 6]] as const) {
+      const w = row(sc, "warren");
+      const a = row(sc, "amqplib");
+      if (!w || !a) continue;
+      const x = w.opsPerSec.median / a.opsPerSec.median;
+      out.push({ goal: `codec ${sc}: >= ${factor}x amqplib`, met: x >= factor, detail: `${x.toFixed(2)}x (${num(w.opsPerSec.median)} vs ${num(a.opsPerSec.median)}/s)` });
+    }
+    for (const [sc, before] of Object.entries(CODEC_BYTES_BEFORE)) {
+      const w = row(sc, "warren");
+      if (w) out.push({ goal: `codec ${sc}: bytes per message <= half of ${before}`, met: w.bytesPerMsg <= before / 2, detail: `${w.bytesPerMsg.toFixed(0)} B` });
+    }
+  }
+  const lat = summaries.filter((s) => s.scenario === "latency-default" && s.figure.n > 0);
+  const w = lat.find((s) => s.client === "warren");
+  const r = lat.find((s) => s.client === "raw");
+  if (w) {
+    const clients = lat.filter((s) => s.client !== "raw");
+    const lowest = clients.every((s) => s.figure.median >= w.figure.median);
+    out.push({ goal: "latency-default: warren's p99 the lowest of all clients", met: lowest, detail: clients.map((s) => `${s.client} ${s.figure.median.toFixed(2)}`).join(", ") + " ms" });
+    if (r) out.push({ goal: "latency-default: warren's p50 within 10% of raw's", met: w.p50!.median <= 1.1 * r.p50!.median, detail: `warren ${w.p50!.median.toFixed(3)} ms, raw ${r.p50!.median.toFixed(3)} ms` });
   }
   return out;
 }

@@ -17,7 +17,7 @@ import { findBrokerPid } from "./broker-cpu.js";
 import type { ChildJob } from "./child.js";
 import { footprint } from "./footprint.js";
 import { machine } from "./machine.js";
-import { goals, markdown, summarize, type CodecRow, type Report, type RoundResult, type ScenarioInfo } from "./report.js";
+import { clientOnlyGoals, goals, markdown, summarize, type CodecRow, type Report, type RoundResult, type ScenarioInfo } from "./report.js";
 import { SCENARIOS, type Sizes } from "./scenarios/index.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -153,7 +153,7 @@ const results: RoundResult[] = [];
 
 for (let round = 1; round <= rounds && suite.length > 0; round++) {
   for (const client of clients) {
-    let scenarios = suite.filter((s) => client !== "raw" || SCENARIOS[s]!.raw);
+    let scenarios = suite;
     // The two latency runs swap places every other round, so neither always comes first.
     if (round % 2 === 0 && scenarios.includes("latency-default") && scenarios.includes("latency-nodelay")) scenarios = scenarios.map((s) => (s === "latency-default" ? "latency-nodelay" : s === "latency-nodelay" ? "latency-default" : s));
     if (scenarios.length === 0) continue;
@@ -165,7 +165,6 @@ for (let round = 1; round <= rounds && suite.length > 0; round++) {
 for (let round = 1; round <= memoryRounds; round++) {
   for (const scenario of isolated) {
     for (const client of clients) {
-      if (client === "raw") continue;
       const rows = await runJob({ client, scenarios: [scenario], url, brokerPid, sizes, profileDir, round }, round, 300_000);
       results.push(...rows);
       log(`memory round ${round} ${client}: ${rows.map(brief).join(" | ")}`);
@@ -205,7 +204,7 @@ const report: Report = {
   summaries,
   codec,
   footprint: fp,
-  goals: goals(summaries, fp),
+  goals: nullBroker ? clientOnlyGoals(summaries, kinds, codec) : goals(summaries, fp),
   results,
 };
 const dir = join(ROOT, "bench/results");

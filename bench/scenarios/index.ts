@@ -35,8 +35,6 @@ export interface Ctx {
 export interface Scenario {
   title: string;
   unit: string;
-  /** Whether the raw-socket yardstick runs it (publish: the ceiling; latency: the floor). */
-  raw: boolean;
   /** Needs a process of its own (memory peaks). */
   isolated: boolean;
   run(ctx: Ctx): Promise<Measurement>;
@@ -181,12 +179,11 @@ async function memoryRun(ctx: Ctx, naive: boolean): Promise<Measurement> {
 }
 
 export const SCENARIOS: Record<string, Scenario> = {
-  "publish-16B": { title: "publish 16 B, until the broker holds all", unit: "msg/s", raw: true, isolated: false, run: (c) => publishRun(c, body16, c.sizes.publish16, "pub16") },
-  "publish-4KiB": { title: "publish 4 KiB, until the broker holds all", unit: "msg/s", raw: true, isolated: false, run: (c) => publishRun(c, body4k, c.sizes.publish4k, "pub4k") },
+  "publish-16B": { title: "publish 16 B, until the broker holds all", unit: "msg/s", isolated: false, run: (c) => publishRun(c, body16, c.sizes.publish16, "pub16") },
+  "publish-4KiB": { title: "publish 4 KiB, until the broker holds all", unit: "msg/s", isolated: false, run: (c) => publishRun(c, body4k, c.sizes.publish4k, "pub4k") },
   "confirms-16B": {
     title: "publish with confirms, pipelined",
     unit: "msg/s",
-    raw: false,
     isolated: false,
     run: async (c) => {
       const client = await c.factory({ url: c.url });
@@ -200,10 +197,10 @@ export const SCENARIOS: Record<string, Scenario> = {
       }
     },
   },
-  "consume-ack": { title: "consume, manual ack", unit: "msg/s", raw: false, isolated: false, run: (c) => consumeRun(c, false) },
-  "consume-noack": { title: "consume, noAck", unit: "msg/s", raw: false, isolated: false, run: (c) => consumeRun(c, true) },
-  "latency-default": { title: "fanout latency, default socket options", unit: "ms", raw: true, isolated: false, run: (c) => latencyRun(c, undefined) },
-  "latency-nodelay": { title: "fanout latency, TCP_NODELAY on", unit: "ms", raw: true, isolated: false, run: (c) => latencyRun(c, true) },
-  "memory-publish": { title: "peak memory, publishing with flow control", unit: "MB", raw: false, isolated: true, run: (c) => memoryRun(c, false) },
-  "memory-naive": { title: "peak memory, naive publisher (awaits nothing)", unit: "MB", raw: false, isolated: true, run: (c) => memoryRun(c, true) },
+  "consume-ack": { title: "consume, manual ack", unit: "msg/s", isolated: false, run: (c) => consumeRun(c, false) },
+  "consume-noack": { title: "consume, noAck", unit: "msg/s", isolated: false, run: (c) => consumeRun(c, true) },
+  "latency-default": { title: "fanout latency, default socket options", unit: "ms", isolated: false, run: (c) => latencyRun(c, undefined) },
+  "latency-nodelay": { title: "fanout latency, TCP_NODELAY on", unit: "ms", isolated: false, run: (c) => latencyRun(c, true) },
+  "memory-publish": { title: "peak memory, publishing with flow control", unit: "MB", isolated: true, run: (c) => memoryRun(c, false) },
+  "memory-naive": { title: "peak memory, naive publisher (awaits nothing)", unit: "MB", isolated: true, run: (c) => memoryRun(c, true) },
 };
