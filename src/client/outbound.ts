@@ -97,7 +97,7 @@ export class Outbound implements AckWriter {
     const w = this.writer;
     // Past the slab's free space: send what is pending first rather than grow the slab, which
     // would copy the pending bytes only to send them together.
-    if (w.length > 0 && w.pos + body.length + 512 > w.buf.length) this.flush();
+    if (w.length > 0 && w.pos + body.length + 512 > w.buf.length) this.writeOut();
     encodePublish(w, channel, exchange, routingKey, mandatory, properties, body, this.frameMax);
     if (frameOut.hasSubscribers) traceContent(this.owner, channel, { name: "basic.publish", exchange, routingKey, mandatory, immediate: false }, properties, body, this.frameMax);
     this.afterWrite();
@@ -138,13 +138,21 @@ export class Outbound implements AckWriter {
     }
   }
 
+  /**
+   * The turn's first frames leave now, the rest at its end (flushTick) or past FLUSH_AT. A write
+   * within the turn (here, or for slab space in publish) is writeOut, never flush: flush ends
+   * the turn's coalescing, and the next publish would go out alone, a syscall for one publish.
+   */
   private afterWrite(): void {
-    if (this.writer.length >= FLUSH_AT) this.flush();
-    else if (!this.flushScheduled) {
+    if (!this.flushScheduled) {
       this.flushScheduled = true;
-      if (!this.reading) this.writeOut();
       process.nextTick(this.flushNow);
+      if (!this.reading) {
+        this.writeOut();
+        return;
+      }
     }
+    if (this.writer.length >= FLUSH_AT) this.writeOut();
   }
 
   /** The end-of-turn flush: held acks below their batch wait up to ACK_DELAY; everything else leaves now. */

@@ -85,6 +85,27 @@ describe("when publishes are written", () => {
     await untilReady(ch, queue, 10);
   });
 
+  test("a loop of awaited publishes leaves in full writes: a write within the turn (a full slab) does not send the next publish alone", async () => {
+    const url = await getBrokerUrl();
+    let socket!: net.Socket;
+    const conn = await open({ transport: () => (socket = net.connect(brokerAddress(url))) });
+    const ch = await conn.openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await new Promise((r) => setImmediate(r)); // a turn of its own
+    const writes = recordWrites(socket);
+    const body = Buffer.alloc(6 * 1024, 0x61);
+    const n = 200;
+    // ten or so of these fill the writer's 64 KiB slab, so the turn writes many times over.
+    for (let i = 0; i < n; i++) await ch.publish("", queue, body);
+    await new Promise((r) => setImmediate(r)); // the end of the turn: the last of them leave
+    const alone = writes.filter((len) => len < 2 * body.length);
+    expect(writes.length).toBeGreaterThan(n / 12);
+    // The first publish of the turn is written at once; the last few may be all the end of the turn has.
+    expect(alone.length).toBeLessThanOrEqual(2);
+    expect(writes.reduce((a, b) => a + b, 0)).toBeGreaterThan(n * body.length);
+    await untilReady(ch, queue, n);
+  });
+
   test("publishes set off by frames read from the socket (a consumer's callback) are not written one by one: they leave together at the end of the turn", async () => {
     const url = await getBrokerUrl();
     let socket!: net.Socket;
