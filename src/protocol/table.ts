@@ -115,8 +115,8 @@ export function encodeTable(w: Writer, table: FieldTable | undefined, field = "t
       if (!Object.prototype.hasOwnProperty.call(table, key)) continue;
       const v = table[key];
       if (v === undefined) continue;
-      w.shortstr(key, `${field} key`);
-      encodeValue(w, v, `${field}.${key}`, depth + 1);
+      w.shortstr(key, field, " key");
+      encodeValue(w, v, field, key, depth + 1);
     }
   }
   const at = w.at(lenAt);
@@ -128,7 +128,7 @@ function encodeArray(w: Writer, arr: FieldValue[], field: string, depth: number)
   w.ensure(4);
   const lenAt = w.mark();
   w.pos += 4;
-  for (let i = 0; i < arr.length; i++) encodeValue(w, arr[i] ?? null, `${field}[${i}]`, depth + 1);
+  for (let i = 0; i < arr.length; i++) encodeValue(w, arr[i] ?? null, field, i, depth + 1);
   const at = w.at(lenAt);
   put32(w.buf, at, w.pos - at - 4);
 }
@@ -161,7 +161,16 @@ function tagOf(v: FieldValue): FieldTag {
   }
 }
 
-function encodeValue(w: Writer, v: FieldValue, field: string, depth: number): void {
+/**
+ * A value's name in errors: "headers.x-trace", "arguments.list[2]". Built only when an error is
+ * thrown: a name per entry would be an allocation per header of every publish.
+ */
+function fieldName(parent: string, key: string | number): string {
+  return typeof key === "number" ? `${parent}[${key}]` : `${parent}.${key}`;
+}
+
+/** One table entry's or array element's value, tag first; `parent` and `key` name it in errors. */
+function encodeValue(w: Writer, v: FieldValue, parent: string, key: string | number, depth: number): void {
   let tag: FieldTag;
   if (v instanceof TypedValue) {
     tag = v.tag;
@@ -171,37 +180,38 @@ function encodeValue(w: Writer, v: FieldValue, field: string, depth: number): vo
   }
   w.ensure(1);
   w.buf[w.pos++] = tag.charCodeAt(0);
+  // The writes after int() and the type checks cannot fail: the value is in range by then.
   switch (tag) {
     case "t":
       w.octet(v ? 1 : 0);
       return;
     case "b":
       w.ensure(1);
-      w.buf.writeInt8(int(v, field, -0x80, 0x7f), w.pos);
+      w.buf.writeInt8(int(v, parent, key, -0x80, 0x7f), w.pos);
       w.pos += 1;
       return;
     case "B":
-      w.octet(int(v, field, 0, 0xff), field);
+      w.octet(int(v, parent, key, 0, 0xff));
       return;
     case "s":
       w.ensure(2);
-      w.buf.writeInt16BE(int(v, field, -0x8000, 0x7fff), w.pos);
+      w.buf.writeInt16BE(int(v, parent, key, -0x8000, 0x7fff), w.pos);
       w.pos += 2;
       return;
     case "u":
-      w.short(int(v, field, 0, 0xffff), field);
+      w.short(int(v, parent, key, 0, 0xffff));
       return;
     case "I":
       w.ensure(4);
-      w.buf.writeInt32BE(int(v, field, -0x80000000, 0x7fffffff), w.pos);
+      w.buf.writeInt32BE(int(v, parent, key, -0x80000000, 0x7fffffff), w.pos);
       w.pos += 4;
       return;
     case "i":
-      w.long(int(v, field, 0, 0xffffffff), field);
+      w.long(int(v, parent, key, 0, 0xffffffff));
       return;
     case "l": {
-      const big = toBigInt(v, field);
-      if (big < -(2n ** 63n) || big >= 2n ** 63n) throw new RangeError(`${field} does not fit a signed 64-bit integer`);
+      const big = toBigInt(v, parent, key);
+      if (big < -(2n ** 63n) || big >= 2n ** 63n) throw new RangeError(`${fieldName(parent, key)} does not fit a signed 64-bit integer`);
       w.ensure(8);
       w.buf.writeBigInt64BE(big, w.pos);
       w.pos += 8;
@@ -209,67 +219,69 @@ function encodeValue(w: Writer, v: FieldValue, field: string, depth: number): vo
     }
     case "f":
       w.ensure(4);
-      w.buf.writeFloatBE(num(v, field), w.pos);
+      w.buf.writeFloatBE(num(v, parent, key), w.pos);
       w.pos += 4;
       return;
     case "d":
       w.ensure(8);
-      w.buf.writeDoubleBE(num(v, field), w.pos);
+      w.buf.writeDoubleBE(num(v, parent, key), w.pos);
       w.pos += 8;
       return;
     case "D": {
+      const field = fieldName(parent, key);
       if (!(v instanceof Decimal)) throw new TypeError(`${field} must be a Decimal for tag D`);
       w.octet(v.scale, `${field}.scale`);
       w.ensure(4);
-      w.buf.writeInt32BE(int(v.value, `${field}.value`, -0x80000000, 0x7fffffff), w.pos);
+      w.buf.writeInt32BE(int(v.value, field, "value", -0x80000000, 0x7fffffff), w.pos);
       w.pos += 4;
       return;
     }
     case "S":
-      if (typeof v !== "string" && !(v instanceof Uint8Array)) throw new TypeError(`${field} must be a string for tag S`);
-      w.longstr(v, field);
+      if (typeof v !== "string" && !(v instanceof Uint8Array)) throw new TypeError(`${fieldName(parent, key)} must be a string for tag S`);
+      w.longstr(v);
       return;
     case "x":
-      if (!(v instanceof Uint8Array)) throw new TypeError(`${field} must be a Buffer for tag x`);
+      if (!(v instanceof Uint8Array)) throw new TypeError(`${fieldName(parent, key)} must be a Buffer for tag x`);
       w.bytes4(v);
       return;
     case "A":
-      if (!Array.isArray(v)) throw new TypeError(`${field} must be an array for tag A`);
-      encodeArray(w, v, field, depth);
+      if (!Array.isArray(v)) throw new TypeError(`${fieldName(parent, key)} must be an array for tag A`);
+      encodeArray(w, v, fieldName(parent, key), depth);
       return;
     case "T": {
       const secs = v instanceof Date ? Math.floor(v.getTime() / 1000) : v;
-      if (typeof secs === "number" && Number.isNaN(secs)) throw new RangeError(`${field} is an invalid Date`);
-      w.longlong(typeof secs === "bigint" ? secs : int(secs, field, 0, Number.MAX_SAFE_INTEGER), field);
+      if (typeof secs === "number" && Number.isNaN(secs)) throw new RangeError(`${fieldName(parent, key)} is an invalid Date`);
+      if (typeof secs === "bigint") w.longlong(secs, fieldName(parent, key));
+      else w.longlong(int(secs, parent, key, 0, Number.MAX_SAFE_INTEGER));
       return;
     }
     case "F":
-      if (typeof v !== "object" || v === null || Array.isArray(v)) throw new TypeError(`${field} must be an object for tag F`);
-      encodeTable(w, v as FieldTable, field, depth);
+      if (typeof v !== "object" || v === null || Array.isArray(v)) throw new TypeError(`${fieldName(parent, key)} must be an object for tag F`);
+      encodeTable(w, v as FieldTable, fieldName(parent, key), depth);
       return;
     case "V":
       return;
     default:
-      throw new TypeError(`${field}: unknown field tag ${JSON.stringify(tag)}`);
+      throw new TypeError(`${fieldName(parent, key)}: unknown field tag ${JSON.stringify(tag)}`);
   }
 }
 
-function num(v: FieldValue, field: string): number {
-  if (typeof v !== "number") throw new TypeError(`${field} must be a number`);
+function num(v: FieldValue, parent: string, key: string | number): number {
+  if (typeof v !== "number") throw new TypeError(`${fieldName(parent, key)} must be a number`);
   return v;
 }
 
-function int(v: FieldValue, field: string, min: number, max: number): number {
+function int(v: FieldValue, parent: string, key: string | number, min: number, max: number): number {
   if (typeof v === "bigint") v = Number(v);
-  if (typeof v !== "number" || !Number.isInteger(v)) throw new TypeError(`${field} must be an integer`);
-  if (v < min || v > max) throw new RangeError(`${field} must be in ${min}..${max}, got ${v}`);
+  if (typeof v !== "number" || !Number.isInteger(v)) throw new TypeError(`${fieldName(parent, key)} must be an integer`);
+  if (v < min || v > max) throw new RangeError(`${fieldName(parent, key)} must be in ${min}..${max}, got ${v}`);
   return v;
 }
 
-function toBigInt(v: FieldValue, field: string): bigint {
+function toBigInt(v: FieldValue, parent: string, key: string | number): bigint {
   if (typeof v === "bigint") return v;
   if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
-  throw new TypeError(`${field} must be an integer or a bigint for tag l`);
+  throw new TypeError(`${fieldName(parent, key)} must be an integer or a bigint for tag l`);
 }
 
 // ---------------------------------------------------------------------------------------------

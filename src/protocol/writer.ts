@@ -163,10 +163,11 @@ export class Writer {
     this.pos += 8;
   }
 
-  shortstr(s: string, field = "shortstr"): void {
-    if (typeof s !== "string") throw new TypeError(`${field} must be a string, got ${typeof s}`);
+  /** `suffix` is appended to `field` in an error (a table's keys: no name built per key). */
+  shortstr(s: string, field = "shortstr", suffix = ""): void {
+    if (typeof s !== "string") throw new TypeError(`${field}${suffix} must be a string, got ${typeof s}`);
     // Every UTF-16 unit is at least one UTF-8 byte: refuse a long string before reserving 3x its size.
-    if (s.length > 255) throw new RangeError(`${field} is at least ${s.length} bytes; a short string holds at most 255`);
+    if (s.length > 255) throw new RangeError(`${field}${suffix} is at least ${s.length} bytes; a short string holds at most 255`);
     if (s.length <= ASCII_LOOP_MAX && this.ascii(s, 1)) {
       this.buf[this.pos] = s.length;
       this.pos += 1 + s.length;
@@ -176,7 +177,7 @@ export class Writer {
     this.ensure(1 + s.length * 3);
     const len = this.buf.write(s, this.pos + 1, "utf8");
     if (len > 255) {
-      throw new RangeError(`${field} is ${len} bytes; a short string holds at most 255`);
+      throw new RangeError(`${field}${suffix} is ${len} bytes; a short string holds at most 255`);
     }
     this.buf[this.pos] = len;
     this.pos += 1 + len;

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  Decimal,
   decodeMethodBytes,
   decodeProperties,
   decodeTable,
@@ -109,6 +110,10 @@ describe("encoding a bad user value", () => {
 
   it.each([
     ["a header key over 255 bytes", { headers: { ["k".repeat(256)]: 1 } }, RangeError, /headers key/],
+    ["a header key of 200 units and 400 bytes", { headers: { ["é".repeat(200)]: 1 } }, RangeError, /headers key is 400 bytes/],
+    ["an array element out of its forced tag's range", { headers: { list: [1, typed("B", 300)] } }, RangeError, /headers\.list\[1\] must be in 0\.\.255/],
+    ["a Decimal whose value is beyond 32 bits", { headers: { d: new Decimal(2, 2 ** 40) } }, RangeError, /headers\.d\.value/],
+    ["a bigint beyond 64 bits", { headers: { big: 2n ** 64n } }, RangeError, /headers\.big does not fit/],
     ["a value out of its forced tag's range", { headers: { a: { b: typed("b", 200) } } }, RangeError, /headers\.a\.b/],
     ["a non-integer forced to an integer tag", { headers: { n: typed("I", 1.5) } }, TypeError, /headers\.n/],
     ["a function in the headers", { headers: { f: (() => 1) as never } }, TypeError, /field table/],
