@@ -11,8 +11,15 @@ type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
 
 /** Short strings up to this many bytes are looked up in Reader#interned first. */
 const INTERN_MAX = 48;
-/** A power of two. */
-const INTERN_SLOTS = 64;
+/** Reader#interned has 2^INTERN_SET_BITS sets of two strings each. */
+const INTERN_SET_BITS = 6;
+
+/** Whether s is, unit for byte, the len bytes of b from start. */
+function sameBytes(s: string, b: Buffer, start: number, len: number): boolean {
+  if (s.length !== len) return false;
+  for (let i = 0; i < len; i++) if (s.charCodeAt(i) !== b[start + i]) return false;
+  return true;
+}
 
 /**
  * A cursor over the bytes of one frame payload. Every read checks the bounds first, so a
@@ -29,7 +36,7 @@ export class Reader {
    * comparing a few bytes with the string decoded last time is several times cheaper than
    * decoding (and allocating) it again, and a string is immutable, so sharing it is invisible.
    */
-  private readonly interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
+  private readonly interned: (string | undefined)[] = new Array<string | undefined>(2 << INTERN_SET_BITS).fill(undefined);
 
   constructor(buf: Buffer, start = 0, end = buf.length) {
     this.buf = buf;
@@ -79,7 +86,9 @@ export class Reader {
     const lo = b[p + 4]! * 0x1000000 + ((b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!);
     this.pos = p + 8;
     if (hi > 0x1fffff) throw new FrameError(502, "64-bit value beyond 2^53 where a number was expected");
-    return hi * 0x100000000 + lo;
+    // Below 2^32 (delivery tags, body sizes) without the float multiply, whose result V8 boxes
+    // as a heap number where a small integer fits.
+    return hi === 0 ? lo : hi * 0x100000000 + lo;
   }
 
   shortstr(): string {
@@ -90,17 +99,27 @@ export class Reader {
     this.pos += len;
     if (len === 0) return "";
     if (len > INTERN_MAX) return HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
-    const slot = (len ^ (b[start]! << 1) ^ (b[start + (len >> 1)]! << 2) ^ (b[start + len - 1]! << 3)) & (INTERN_SLOTS - 1);
-    const seen = this.interned[slot];
-    if (seen !== undefined && seen.length === len) {
-      let i = 0;
-      while (i < len && seen.charCodeAt(i) === b[start + i]) i++;
-      if (i === len) return seen;
+    // The set: length, first, middle and last byte, mixed by a multiplicative hash. Two ways, so
+    // that two strings of one delivery (a consumer tag and a routing key) that share a set do
+    // not evict each other on every delivery; a new string replaces the one used less lately.
+    const h = Math.imul(len | (b[start]! << 8) | (b[start + (len >> 1)]! << 16) | (b[start + len - 1]! << 24), 0x9e3779b1);
+    const set = (h >>> (32 - INTERN_SET_BITS)) << 1;
+    const interned = this.interned;
+    const first = interned[set];
+    if (first !== undefined && sameBytes(first, b, start, len)) return first;
+    const second = interned[set + 1];
+    if (second !== undefined && sameBytes(second, b, start, len)) {
+      interned[set + 1] = first;
+      interned[set] = second;
+      return second;
     }
     const s = HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
-    // Only a string of one UTF-16 unit per byte can be matched byte for unit above: ASCII (a
-    // multi-byte sequence decodes to fewer units, an invalid byte to U+FFFD, equal to no byte).
-    if (s.length === len) this.interned[slot] = s;
+    // Only a string of one UTF-16 unit per byte can be matched byte for unit (sameBytes): ASCII
+    // (a multi-byte sequence decodes to fewer units, an invalid byte to U+FFFD, equal to no byte).
+    if (s.length === len) {
+      interned[set + 1] = first;
+      interned[set] = s;
+    }
     return s;
   }
 

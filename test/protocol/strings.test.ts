@@ -55,7 +55,7 @@ function shortstrs(parts: Uint8Array[]): Buffer {
 
 describe("Reader shortstr", () => {
   test("every string read equals Buffer#toString of its bytes, however often and in whatever order it repeats", () => {
-    // A small pool, so that the same strings and strings that share a hash slot come back often;
+    // A small pool, so that the same strings and strings that share a hash set come back often;
     // bytes of any value, so that invalid UTF-8 (decoded to U+FFFD) and multi-byte characters mix in.
     const bytes = fc.oneof(
       fc.uint8Array({ minLength: 0, maxLength: 60 }),
@@ -72,16 +72,16 @@ describe("Reader shortstr", () => {
   });
 
   test("strings alike in length and in first, middle and last byte are still told apart", () => {
-    // Same length 5, same bytes at 0, 2 and 4: the same slot; they differ only at 1 and 3.
+    // Same length 5, same bytes at 0, 2 and 4: the same set; they differ only at 1 and 3.
     const parts = ["abcde", "aXcYe", "abcde", "aXcYe", "a\xffc\xffe"].map((s) => new Uint8Array(Buffer.from(s, "latin1")));
     const r = new Reader(shortstrs(parts));
     expect([r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr()]).toEqual(["abcde", "aXcYe", "abcde", "aXcYe", "a\ufffdc\ufffde"]);
   });
 
-  test("a string with fewer units than bytes is never matched against shorter bytes that share its slot", () => {
+  test("a string with fewer units than bytes is never matched against shorter bytes that share its set", () => {
     // The UTF-8 of c1 "x" c2, for c1 and c2 in U+0080..U+00FF, is five bytes that decode to three
     // units, each equal to a byte of c1 x c2, whose own decoding is U+FFFD x U+FFFD. Among all
-    // these pairs some share a hash slot; the three bytes must still decode as what they are.
+    // these pairs some share a hash set; the three bytes must still decode as what they are.
     let pairs = 0;
     for (let c1 = 0x80; c1 <= 0xff; c1++) {
       for (let c2 = 0x80; c2 <= 0xff; c2++) {
