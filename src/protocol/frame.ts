@@ -19,6 +19,7 @@ import { FrameError } from "./errors.js";
 import { decodeMethod, encodeMethod, type Method } from "./methods.js";
 import { decodeProperties, encodeProperties, type BasicProperties } from "./properties.js";
 import { Reader } from "./reader.js";
+import { ShortstrCache } from "./shortstr-cache.js";
 import { put16, put32, Writer } from "./writer.js";
 
 /** A method frame (spec 4.2.4): one AMQP method and its arguments. */
@@ -215,6 +216,7 @@ export class FrameParser {
 
   constructor(maxFrameSize = 131072) {
     this.maxFrameSize = maxFrameSize;
+    this.reader.cache = new ShortstrCache();
   }
 
   /** Bytes received and not yet parsed into frames. */

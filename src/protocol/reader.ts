@@ -1,4 +1,5 @@
 import { FrameError } from "./errors.js";
+import { SHORTSTR_CACHE_MAX, type ShortstrCache } from "./shortstr-cache.js";
 
 /**
  * Buffer#utf8Slice: what toString("utf8", start, end) ends up calling, without its argument
@@ -9,18 +10,6 @@ import { FrameError } from "./errors.js";
 const HAS_UTF8_SLICE = typeof (Buffer.prototype as { utf8Slice?: unknown }).utf8Slice === "function";
 type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
 
-/** Short strings up to this many bytes are looked up in Reader#interned first. */
-const INTERN_MAX = 48;
-/** Reader#interned has 2^INTERN_SET_BITS sets of two strings each. */
-const INTERN_SET_BITS = 6;
-
-/** Whether s is, unit for byte, the len bytes of b from start. */
-function sameBytes(s: string, b: Buffer, start: number, len: number): boolean {
-  if (s.length !== len) return false;
-  for (let i = 0; i < len; i++) if (s.charCodeAt(i) !== b[start + i]) return false;
-  return true;
-}
-
 /**
  * A cursor over the bytes of one frame payload. Every read checks the bounds first, so a
  * truncated or lying payload is a FrameError (502 SYNTAX_ERROR), never a RangeError from
@@ -30,13 +19,8 @@ export class Reader {
   buf: Buffer;
   pos: number;
   end: number;
-  /**
-   * Short strings read before, by a hash of their bytes. A consumer's deliveries repeat the
-   * same consumer tag, exchange, routing key, content type and header names frame after frame;
-   * comparing a few bytes with the string decoded last time is several times cheaper than
-   * decoding (and allocating) it again, and a string is immutable, so sharing it is invisible.
-   */
-  private readonly interned: (string | undefined)[] = new Array<string | undefined>(2 << INTERN_SET_BITS).fill(undefined);
+  /** Where short strings are looked up before they are decoded: the FrameParser's, which lives as long as its connection. */
+  cache: ShortstrCache | undefined;
 
   constructor(buf: Buffer, start = 0, end = buf.length) {
     this.buf = buf;
@@ -98,28 +82,12 @@ export class Reader {
     const start = this.pos;
     this.pos += len;
     if (len === 0) return "";
-    if (len > INTERN_MAX) return HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
-    // The set: length, first, middle and last byte, mixed by a multiplicative hash. Two ways, so
-    // that two strings of one delivery (a consumer tag and a routing key) that share a set do
-    // not evict each other on every delivery; a new string replaces the one used less lately.
-    const h = Math.imul(len | (b[start]! << 8) | (b[start + (len >> 1)]! << 16) | (b[start + len - 1]! << 24), 0x9e3779b1);
-    const set = (h >>> (32 - INTERN_SET_BITS)) << 1;
-    const interned = this.interned;
-    const first = interned[set];
-    if (first !== undefined && sameBytes(first, b, start, len)) return first;
-    const second = interned[set + 1];
-    if (second !== undefined && sameBytes(second, b, start, len)) {
-      interned[set + 1] = first;
-      interned[set] = second;
-      return second;
-    }
+    const cache = this.cache;
+    if (cache === undefined || len > SHORTSTR_CACHE_MAX) return HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
+    const seen = cache.find(b, start, len);
+    if (seen !== undefined) return seen;
     const s = HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
-    // Only a string of one UTF-16 unit per byte can be matched byte for unit (sameBytes): ASCII
-    // (a multi-byte sequence decodes to fewer units, an invalid byte to U+FFFD, equal to no byte).
-    if (s.length === len) {
-      interned[set + 1] = first;
-      interned[set] = s;
-    }
+    cache.add(b, start, len, s);
     return s;
   }
 

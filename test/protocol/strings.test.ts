@@ -1,12 +1,14 @@
 /**
  * The two string fast paths of the codec: the Writer copies an ASCII string unit by unit instead
  * of calling Buffer#write, and the Reader hands back a short string it decoded before instead
- * of decoding it again. Both must be invisible: the bytes written are exactly UTF-8, and every
- * string read is exactly what Buffer#toString("utf8") makes of its bytes, whatever came before.
+ * of decoding it again (its ShortstrCache, as the FrameParser's reader has). Both must be
+ * invisible: the bytes written are exactly UTF-8, and every string read is exactly what
+ * Buffer#toString("utf8") makes of its bytes, whatever came before and from whichever buffer.
  */
 import { describe, expect, test } from "vitest";
 import fc from "fast-check";
 import { Reader } from "../../src/protocol/reader.js";
+import { ShortstrCache } from "../../src/protocol/shortstr-cache.js";
 import { Writer } from "../../src/protocol/writer.js";
 
 const SLAB = 8 * 1024;
@@ -53,6 +55,13 @@ function shortstrs(parts: Uint8Array[]): Buffer {
   return Buffer.concat(parts.flatMap((p) => [Buffer.from([p.length]), p]));
 }
 
+/** A Reader over buf with a cache of its own, as the FrameParser's. */
+function cached(buf: Buffer, cache = new ShortstrCache()): Reader {
+  const r = new Reader(buf);
+  r.cache = cache;
+  return r;
+}
+
 describe("Reader shortstr", () => {
   test("every string read equals Buffer#toString of its bytes, however often and in whatever order it repeats", () => {
     // A small pool, so that the same strings and strings that share a hash set come back often;
@@ -64,7 +73,7 @@ describe("Reader shortstr", () => {
     fc.assert(
       fc.property(fc.array(bytes, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { minLength: 1, maxLength: 60 }), (pool, picks) => {
         const parts = picks.map((i) => pool[i % pool.length]!);
-        const r = new Reader(shortstrs(parts));
+        const r = cached(shortstrs(parts));
         for (const p of parts) expect(r.shortstr()).toBe(Buffer.from(p).toString("utf8"));
         expect(r.pos).toBe(r.end);
       }),
@@ -74,7 +83,7 @@ describe("Reader shortstr", () => {
   test("strings alike in length and in first, middle and last byte are still told apart", () => {
     // Same length 5, same bytes at 0, 2 and 4: the same set; they differ only at 1 and 3.
     const parts = ["abcde", "aXcYe", "abcde", "aXcYe", "a\xffc\xffe"].map((s) => new Uint8Array(Buffer.from(s, "latin1")));
-    const r = new Reader(shortstrs(parts));
+    const r = cached(shortstrs(parts));
     expect([r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr()]).toEqual(["abcde", "aXcYe", "abcde", "aXcYe", "a\ufffdc\ufffde"]);
   });
 
@@ -87,7 +96,7 @@ describe("Reader shortstr", () => {
       for (let c2 = 0x80; c2 <= 0xff; c2++) {
         const units = String.fromCharCode(c1, 0x78, c2);
         const parts = [new Uint8Array(Buffer.from(units, "utf8")), Uint8Array.of(c1, 0x78, c2)];
-        const r = new Reader(shortstrs(parts));
+        const r = cached(shortstrs(parts));
         expect(r.shortstr()).toBe(units);
         expect(r.shortstr()).toBe("\ufffdx\ufffd");
         pairs++;
@@ -96,10 +105,41 @@ describe("Reader shortstr", () => {
     expect(pairs).toBe(128 * 128);
   });
 
+  test("strings that differ only in their last bytes (past the last whole word) are told apart", () => {
+    // Length 6: one word and a tail of two bytes; the same first, middle and last byte.
+    const parts = ["abcdef", "abcdXf", "abcdef", "abcdXf"].map((s) => new Uint8Array(Buffer.from(s)));
+    const r = cached(shortstrs(parts));
+    expect([r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr()]).toEqual(["abcdef", "abcdXf", "abcdef", "abcdXf"]);
+  });
+
+  test("one cache across many buffers, at any offset in their memory: each string is that of its own bytes", () => {
+    // As the parser's reader moves from socket chunk to socket chunk, some of them views into
+    // a larger allocation (Buffer's pool), each its own DataView.
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(7), fc.constantFrom("amq.ctag-1", "amq.ctag-2", "bench.exchange", "rk", "é-key", "x", "abcde", "aXcYe")), { minLength: 1, maxLength: 40 }), (reads) => {
+        const cache = new ShortstrCache();
+        for (const [offset, str] of reads) {
+          const bytes = shortstrs([new Uint8Array(Buffer.from(str))]);
+          const backing = Buffer.alloc(offset + bytes.length + 3, 0xee);
+          bytes.copy(backing, offset);
+          const r = cached(backing.subarray(offset, offset + bytes.length), cache);
+          expect(r.shortstr()).toBe(str);
+        }
+      }),
+    );
+  });
+
+  test("without a cache (a Reader made for one payload), strings are decoded as they come", () => {
+    const parts = ["abc", "abc", "é"].map((s) => new Uint8Array(Buffer.from(s)));
+    const r = new Reader(shortstrs(parts));
+    expect(r.cache).toBeUndefined();
+    expect([r.shortstr(), r.shortstr(), r.shortstr()]).toEqual(["abc", "abc", "é"]);
+  });
+
   test("a string that decoded to U+FFFD is not matched against the bytes of another", () => {
     // 0xEF 0xBF 0xBD is U+FFFD in UTF-8; a lone 0xFF also decodes to U+FFFD, one unit from one byte.
     const parts = [Uint8Array.of(0x41, 0xff, 0x42), Uint8Array.of(0x41, 0xfd, 0x42), Uint8Array.of(0x41, 0xff, 0x42)];
-    const r = new Reader(shortstrs(parts));
+    const r = cached(shortstrs(parts));
     expect([r.shortstr(), r.shortstr(), r.shortstr()]).toEqual(parts.map((p) => Buffer.from(p).toString("utf8")));
   });
 });
