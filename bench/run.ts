@@ -126,24 +126,27 @@ async function build(): Promise<void> {
 }
 
 /** The stand-in broker, in a process of its own (its CPU is measured as the broker's). */
-async function startNullBroker(): Promise<{ url: string; pid: number }> {
+async function startNullBroker(): Promise<{ url: string; pid: number; stop: () => void }> {
   const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench/null-broker.ts"), "0"], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  // Also on a failed run; a child alive keeps this process alive, so a finished run stops it (stop).
   process.on("exit", () => child.kill());
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.once("data", (d: Buffer) => resolve(Number(/listening (\d+)/.exec(d.toString())?.[1])));
     child.once("exit", (code) => reject(new Error(`bench/null-broker.ts exited ${code}`)));
   });
-  return { url: `amqp://guest:guest@127.0.0.1:${port}`, pid: child.pid! };
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill() };
 }
 
 const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
 // warren is measured as built (dist/), like the peers' published JavaScript.
 await build();
 let brokerPid: number | undefined;
+let stopNullBroker = () => {};
 if (nullBroker) {
   const stand = await startNullBroker();
   url = stand.url;
   brokerPid = stand.pid;
+  stopNullBroker = stand.stop;
 } else {
   await waitForBroker();
   brokerPid = findBrokerPid();
@@ -216,3 +219,4 @@ const md = markdown(report, kinds);
 writeFileSync(join(dir, `latest${suffix}.md`), md);
 process.stdout.write(md);
 log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s: bench/results/latest${suffix}.{json,md}`);
+stopNullBroker();
