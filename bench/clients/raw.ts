@@ -2,8 +2,7 @@
  * The raw-socket yardstick: a handshake written by hand (no client library, not warren's
  * codec), then frames built by hand written straight to the socket.
  * - publish: the same pre-encoded basic.publish + header + body frames in 64 KiB blocks,
- *   pausing only for 'drain'. Nothing a client can do is cheaper, so its throughput is the
- *   ceiling for publish.
+ *   pausing only for 'drain'.
  * - publish with confirms: the same blocks, never more than the window unconfirmed; the acks are
  *   counted as they are cut out of the chunks and the window refilled once per chunk read.
  * - consume: basic.qos and basic.consume on a channel of their own; deliveries are counted from
