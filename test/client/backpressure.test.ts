@@ -65,13 +65,19 @@ function recordWrites(socket: net.Socket): number[] {
   return writes;
 }
 
+/** A channel and an exclusive queue on a connection whose socket the test can watch. */
+async function watchedChannel() {
+  const url = await getBrokerUrl();
+  let socket!: net.Socket;
+  const conn = await open({ transport: () => (socket = net.connect(brokerAddress(url))) });
+  const ch = await conn.openChannel();
+  const { queue } = await ch.queueDeclare("", { exclusive: true });
+  return { socket, ch, queue };
+}
+
 describe("when publishes are written", () => {
   test("the first publish of a turn is on the wire before publish() returns; the rest of the turn leaves in one write at its end", async () => {
-    const url = await getBrokerUrl();
-    let socket!: net.Socket;
-    const conn = await open({ transport: () => (socket = net.connect(brokerAddress(url))) });
-    const ch = await conn.openChannel();
-    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    const { socket, ch, queue } = await watchedChannel();
     await new Promise((r) => setImmediate(r)); // a turn of its own
     const writes = recordWrites(socket);
     void ch.publish("", queue, "first");
@@ -86,11 +92,7 @@ describe("when publishes are written", () => {
   });
 
   test("a loop of awaited publishes leaves in full writes: a write within the turn (a full slab) does not send the next publish alone", async () => {
-    const url = await getBrokerUrl();
-    let socket!: net.Socket;
-    const conn = await open({ transport: () => (socket = net.connect(brokerAddress(url))) });
-    const ch = await conn.openChannel();
-    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    const { socket, ch, queue } = await watchedChannel();
     await new Promise((r) => setImmediate(r)); // a turn of its own
     const writes = recordWrites(socket);
     const body = Buffer.alloc(6 * 1024, 0x61);
