@@ -140,15 +140,16 @@ export interface Report {
   results: RoundResult[];
 }
 
+const PEERS = ["amqplib", "cloudamqp", "rabbitmq-client"];
+
 export function goals(summaries: Summary[], footprint: Report["footprint"]): Report["goals"] {
   const get = (sc: string, c: string) => summaries.find((s) => s.scenario === sc && s.client === c);
-  const peers = ["amqplib", "cloudamqp", "rabbitmq-client"];
   const out: Report["goals"] = [];
   const behind: string[] = [];
   for (const sc of new Set(summaries.map((s) => s.scenario))) {
     const w = get(sc, "warren");
     if (!w) continue;
-    for (const p of peers) {
+    for (const p of PEERS) {
       const s = get(sc, p);
       if (s && s.figure.n > 0 && w.figure.n > 0 && advantage(w, s) < 1) behind.push(`${sc} vs ${p} (${advantage(w, s).toFixed(2)}x)`);
     }
@@ -164,13 +165,13 @@ export function goals(summaries: Summary[], footprint: Report["footprint"]): Rep
   }
   const w16 = get("publish-16B", "warren");
   if (w16) {
-    const best = Math.min(...peers.map((p) => get("publish-16B", p)?.cpuClientUs.median ?? Infinity));
+    const best = Math.min(...PEERS.map((p) => get("publish-16B", p)?.cpuClientUs.median ?? Infinity));
     out.push({ goal: "client CPU per 16 B publish <= half the best peer's", met: w16.cpuClientUs.median <= best / 2, detail: `warren ${w16.cpuClientUs.median.toFixed(2)} µs, best peer ${best.toFixed(2)} µs, raw ${get("publish-16B", "raw")?.cpuClientUs.median.toFixed(2) ?? "–"} µs` });
   }
   for (const sc of ["memory-publish", "memory-naive"]) {
     const w = get(sc, "warren");
     if (!w) continue;
-    const best = Math.min(...peers.map((p) => get(sc, p)?.figure.median ?? Infinity));
+    const best = Math.min(...PEERS.map((p) => get(sc, p)?.figure.median ?? Infinity));
     const frames = sc === "memory-naive" ? ` (RSS growth ${(w.figure.median - w.baseRssMB!.median).toFixed(0)} MB for ${(w.bytesQueuedMB ?? NaN).toFixed(0)} MB of frames queued)` : "";
     out.push({ goal: `${sc}: peak RSS <= the best peer's`, met: w.figure.median <= best, detail: `warren ${w.figure.median.toFixed(0)} MB, best peer ${best.toFixed(0)} MB${frames}` });
   }
@@ -179,7 +180,7 @@ export function goals(summaries: Summary[], footprint: Report["footprint"]): Rep
   if (lat) out.push({ goal: "fanout p99 < 1 ms at 2,000 msg/s, default options", met: lat.figure.median < 1, detail: `p99 ${lat.figure.median.toFixed(2)} ms (p50 ${lat.p50!.median.toFixed(2)}, p99.9 ${lat.p999!.median.toFixed(2)})${floor ? `; raw sockets through the same broker: p99 ${floor.figure.median.toFixed(2)} ms` : ""}` });
   const ack = get("consume-ack", "warren");
   if (ack) {
-    const best = Math.max(...peers.map((p) => get("consume-ack", p)?.figure.median ?? 0));
+    const best = Math.max(...PEERS.map((p) => get("consume-ack", p)?.figure.median ?? 0));
     out.push({ goal: "consume with manual ack >= 1.5x the best peer", met: ack.figure.median >= 1.5 * best, detail: `${(ack.figure.median / best).toFixed(2)}x (${num(ack.figure.median)} vs ${num(best)} msg/s)` });
   }
   if (Array.isArray(footprint)) {
@@ -207,7 +208,6 @@ const CODEC_BYTES_BEFORE: Record<string, number> = { "encode publish 16 B": 348,
  */
 export function clientOnlyGoals(summaries: Summary[], kinds: Record<string, ScenarioInfo>, codec: Report["codec"]): Report["goals"] {
   const get = (sc: string, c: string) => summaries.find((s) => s.scenario === sc && s.client === c && s.figure.n > 0);
-  const peers = ["amqplib", "cloudamqp", "rabbitmq-client"];
   const out: Report["goals"] = [];
   for (const [sc, info] of Object.entries(kinds)) {
     if (info.kind !== "throughput") continue;
@@ -216,7 +216,7 @@ export function clientOnlyGoals(summaries: Summary[], kinds: Record<string, Scen
     const r = get(sc, "raw");
     const ofRaw = r ? w.figure.median / r.figure.median : NaN;
     out.push({ goal: `${sc}: >= 50% of raw`, met: r ? ofRaw >= 0.5 : undefined, detail: r ? `${(ofRaw * 100).toFixed(0)}% (${num(w.figure.median)} vs ${num(r.figure.median)} msg/s)` : "no raw figure" });
-    const best = peers.map((p) => get(sc, p)).reduce<Summary | undefined>((a, s) => (s && (!a || s.figure.median > a.figure.median) ? s : a), undefined);
+    const best = PEERS.map((p) => get(sc, p)).reduce<Summary | undefined>((a, s) => (s && (!a || s.figure.median > a.figure.median) ? s : a), undefined);
     const x = best ? w.figure.median / best.figure.median : NaN;
     out.push({ goal: `${sc}: >= 2x the best peer`, met: best ? x >= 2 : undefined, detail: best ? `${x.toFixed(2)}x (${best.client} ${num(best.figure.median)} msg/s)` : "no peer figure" });
   }
@@ -234,11 +234,10 @@ export function clientOnlyGoals(summaries: Summary[], kinds: Record<string, Scen
       if (w) out.push({ goal: `codec ${sc}: bytes per message <= half of ${before}`, met: w.bytesPerMsg <= before / 2, detail: `${w.bytesPerMsg.toFixed(0)} B` });
     }
   }
-  const lat = summaries.filter((s) => s.scenario === "latency-default" && s.figure.n > 0);
-  const w = lat.find((s) => s.client === "warren");
-  const r = lat.find((s) => s.client === "raw");
+  const w = get("latency-default", "warren");
+  const r = get("latency-default", "raw");
   if (w) {
-    const clients = lat.filter((s) => s.client !== "raw");
+    const clients = [w, ...PEERS.map((p) => get("latency-default", p))].filter((s) => s !== undefined);
     const lowest = clients.every((s) => s.figure.median >= w.figure.median);
     out.push({ goal: "latency-default: warren's p99 the lowest of all clients", met: lowest, detail: clients.map((s) => `${s.client} ${s.figure.median.toFixed(2)}`).join(", ") + " ms" });
     if (r) out.push({ goal: "latency-default: warren's p50 within 10% of raw's", met: w.p50!.median <= 1.1 * r.p50!.median, detail: `warren ${w.p50!.median.toFixed(3)} ms, raw ${r.p50!.median.toFixed(3)} ms` });

@@ -128,7 +128,8 @@ async function build(): Promise<void> {
 /** The stand-in broker, in a process of its own (its CPU is measured as the broker's). */
 async function startNullBroker(): Promise<{ url: string; pid: number; stop: () => void }> {
   const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench/null-broker.ts"), "0"], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
-  // Also on a failed run; a child alive keeps this process alive, so a finished run stops it (stop).
+  // A run that throws still exits, and takes the child with it; a finished run must stop() it,
+  // since the child keeps this process's event loop alive.
   process.on("exit", () => child.kill());
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.once("data", (d: Buffer) => resolve(Number(/listening (\d+)/.exec(d.toString())?.[1])));
@@ -141,12 +142,10 @@ const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
 // warren is measured as built (dist/), like the peers' published JavaScript.
 await build();
 let brokerPid: number | undefined;
-let stopNullBroker = () => {};
-if (nullBroker) {
-  const stand = await startNullBroker();
+const stand = nullBroker ? await startNullBroker() : undefined;
+if (stand) {
   url = stand.url;
   brokerPid = stand.pid;
-  stopNullBroker = stand.stop;
 } else {
   await waitForBroker();
   brokerPid = findBrokerPid();
@@ -159,7 +158,6 @@ for (let round = 1; round <= rounds && suite.length > 0; round++) {
     let scenarios = suite;
     // The two latency runs swap places every other round, so neither always comes first.
     if (round % 2 === 0 && scenarios.includes("latency-default") && scenarios.includes("latency-nodelay")) scenarios = scenarios.map((s) => (s === "latency-default" ? "latency-nodelay" : s === "latency-nodelay" ? "latency-default" : s));
-    if (scenarios.length === 0) continue;
     const rows = await runJob({ client, scenarios, url, brokerPid, sizes, profileDir, round }, round, quick ? 120_000 : 400_000);
     results.push(...rows);
     log(`round ${round} ${client}: ${rows.map(brief).join(" | ")}`);
@@ -219,4 +217,4 @@ const md = markdown(report, kinds);
 writeFileSync(join(dir, `latest${suffix}.md`), md);
 process.stdout.write(md);
 log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s: bench/results/latest${suffix}.{json,md}`);
-stopNullBroker();
+stand?.stop();

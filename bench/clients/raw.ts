@@ -59,9 +59,9 @@ export function publishFrames(routingKey: string, body: Buffer, frameMax: number
   return Buffer.concat(parts);
 }
 
-/** `copies` publishes back to back, each `one`, for one write. */
-function block(one: Buffer, copies: number): Buffer {
-  return Buffer.concat(Array.from({ length: copies }, () => one));
+/** basic.consume: reserved, queue, consumer tag (server-made), bits no-local|no-ack|exclusive|no-wait, arguments. */
+function consumeFrame(channel: number, queue: string, noAck: boolean): Buffer {
+  return method(channel, 60, 20, u16(0), shortstr(queue), shortstr(""), u8(noAck ? 0b10 : 0), u32(0));
 }
 
 // class id << 16 | method id (spec 1.4): the methods the yardstick waits for or counts.
@@ -160,16 +160,24 @@ export async function createRaw(opts: ConnectOpts): Promise<BenchClient> {
   const opened = expect(CHANNEL_OPEN_OK);
   socket.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1])); // "AMQP" 0 0 9 1
   await opened;
+  /**
+   * Publishes in blocks of up to 64 KiB (at most `most` publishes each): write(k) writes k of
+   * them at once, k <= perBlock, and returns socket.write's answer.
+   */
+  const blocks = (queue: string, body: Buffer, channel: number, most: number) => {
+    const one = publishFrames(queue, body, frameMax, "", channel);
+    const perBlock = Math.max(1, Math.min(most, Math.floor(65536 / one.length)));
+    const all = Buffer.concat(Array.from({ length: perBlock }, () => one));
+    return { perBlock, write: (k: number) => socket.write(k === perBlock ? all : all.subarray(0, k * one.length)) };
+  };
   /** n publishes in 64 KiB blocks; waiting for 'drain' between blocks, or (naive) never. */
   const writeAll = async (queue: string, body: Buffer, n: number, flowControl: boolean) => {
-    const one = publishFrames(queue, body, frameMax);
-    const perBlock = Math.max(1, Math.floor(65536 / one.length));
-    const all = block(one, perBlock);
+    const { perBlock, write } = blocks(queue, body, 1, Infinity);
     let left = n;
     while (left > 0) {
       if (failure) throw failure;
       const k = Math.min(perBlock, left);
-      const ok = socket.write(k === perBlock ? all : all.subarray(0, k * one.length));
+      const ok = write(k);
       left -= k;
       if (!ok && flowControl) await once(socket, "drain");
     }
@@ -183,9 +191,7 @@ export async function createRaw(opts: ConnectOpts): Promise<BenchClient> {
     async publishConfirmed(queue, body, n, window) {
       const ch = await openChannel();
       await call(method(ch, 85, 10, u8(0)), CONFIRM_SELECT_OK);
-      const one = publishFrames(queue, body, frameMax, "", ch);
-      const perBlock = Math.max(1, Math.min(window, Math.floor(65536 / one.length)));
-      const all = block(one, perBlock);
+      const { perBlock, write } = blocks(queue, body, ch, window);
       let sent = 0;
       let confirmed = 0;
       try {
@@ -193,7 +199,7 @@ export async function createRaw(opts: ConnectOpts): Promise<BenchClient> {
           const refill = () => {
             while (sent < n && sent - confirmed < window) {
               const k = Math.min(perBlock, n - sent, window - (sent - confirmed));
-              socket.write(k === perBlock ? all : all.subarray(0, k * one.length));
+              write(k);
               sent += k;
             }
           };
@@ -240,8 +246,7 @@ export async function createRaw(opts: ConnectOpts): Promise<BenchClient> {
             else if (got >= n) resolve();
           };
         });
-        // basic.consume: reserved, queue, consumer tag (server-made), bits no-local|no-ack|exclusive|no-wait, arguments
-        ok = await call(method(ch, 60, 20, u16(0), shortstr(queue), shortstr(""), u8(noAck ? 0b10 : 0), u32(0)), BASIC_CONSUME_OK);
+        ok = await call(consumeFrame(ch, queue, noAck), BASIC_CONSUME_OK);
         await all;
       } finally {
         onDeliver = undefined;
@@ -252,7 +257,7 @@ export async function createRaw(opts: ConnectOpts): Promise<BenchClient> {
     },
     async subscribe(queue, onMessage) {
       onBody = onMessage;
-      await call(method(1, 60, 20, u16(0), shortstr(queue), shortstr(""), u8(0b10), u32(0)), BASIC_CONSUME_OK); // noAck
+      await call(consumeFrame(1, queue, true), BASIC_CONSUME_OK);
     },
     send(exchange, routingKey, body) {
       // The frames are built once per destination and body size; each message copies them and
