@@ -91,7 +91,8 @@ export class Inbound {
     try {
       let frame: Frame | undefined;
       while ((frame = this.parser.next()) !== undefined) {
-        if (frameIn.hasSubscribers) frameIn.publish({ connection: this.owner, channel: frame.channel, frame });
+        // A copy: the parser refills its frame with the next one, and a subscriber may keep it.
+        if (frameIn.hasSubscribers) frameIn.publish({ connection: this.owner, channel: frame.channel, frame: { ...frame } });
         this.host.frame(frame);
         if (!this.host.reading()) return; // a frame may have closed the connection
       }

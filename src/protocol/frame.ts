@@ -19,7 +19,7 @@ import { FrameError } from "./errors.js";
 import { decodeMethod, encodeMethod, type Method } from "./methods.js";
 import { decodeProperties, encodeProperties, type BasicProperties } from "./properties.js";
 import { Reader } from "./reader.js";
-import { ShortstrCache } from "./shortstr-cache.js";
+import { StringCache } from "./string-cache.js";
 import { put16, put32, Writer } from "./writer.js";
 
 /** A method frame (spec 4.2.4): one AMQP method and its arguments. */
@@ -166,28 +166,46 @@ export function encodeFrames(frames: readonly Frame[], frameMax = 0): Buffer {
 // ---------------------------------------------------------------------------------------------
 // decoding
 
-/** @internal Decode one frame's payload, already cut out of the stream and checked for its end octet. */
-export function decodeFrame(type: number, channel: number, payload: Buffer): Frame {
-  return decodePayload(type, channel, new Reader(payload));
+/**
+ * The frames a parser hands out, one of each type, refilled by every next(): a delivery is three
+ * frames, and a fresh object for each was a third of what decoding one allocated.
+ */
+interface Frames {
+  method: MethodFrame;
+  header: HeaderFrame;
+  body: BodyFrame;
 }
 
-/** Decode the payload between r.pos and r.end: the parser's own Reader, pointed into the chunk. */
-function decodePayload(type: number, channel: number, r: Reader): Frame {
+const HEARTBEAT_FRAME: HeartbeatFrame = Object.freeze({ type: FrameType.Heartbeat, channel: 0 });
+
+/** Decode the payload between r.pos and r.end (the parser's own Reader, pointed into the chunk) into one of `f`. */
+function decodePayload(type: number, channel: number, r: Reader, f: Frames): Frame {
   switch (type) {
-    case FrameType.Method:
-      return { type, channel, method: decodeMethod(r) };
-    case FrameType.Header: {
-      const classId = r.short();
-      r.short(); // weight: unused, must be 0
-      const bodySize = r.longlong();
-      return { type, channel, classId, bodySize, properties: decodeProperties(r) };
+    case FrameType.Method: {
+      const m = f.method;
+      m.channel = channel;
+      m.method = decodeMethod(r);
+      return m;
     }
-    case FrameType.Body:
-      return { type, channel, payload: r.buf.subarray(r.pos, r.end) };
+    case FrameType.Header: {
+      const h = f.header;
+      h.channel = channel;
+      h.classId = r.short();
+      r.short(); // weight: unused, must be 0
+      h.bodySize = r.longlong();
+      h.properties = decodeProperties(r);
+      return h;
+    }
+    case FrameType.Body: {
+      const b = f.body;
+      b.channel = channel;
+      b.payload = r.buf.subarray(r.pos, r.end);
+      return b;
+    }
     case FrameType.Heartbeat:
       // Heartbeats belong to the connection (4.2.7): on any other channel it is a frame error.
       if (channel !== 0) throw new FrameError(501, `heartbeat frame on channel ${channel}`);
-      return { type, channel };
+      return HEARTBEAT_FRAME;
     default:
       throw new FrameError(501, `unknown frame type ${type}`);
   }
@@ -202,6 +220,9 @@ function decodePayload(type: number, channel: number, r: Reader): Frame {
  * checked against maxFrameSize as soon as the 7 header bytes are in, before any payload is
  * buffered, so a peer cannot make us hold more than one frame's worth. After a FrameError the
  * stream is out of sync and the parser must be dropped: the connection closes.
+ *
+ * The frame next() returns is the parser's own and the next call refills it: keep its parts
+ * (the method, the properties, the payload), which are new each time, never the frame.
  */
 export class FrameParser {
   /** The largest whole frame accepted (frame_max, header and end octet included). */
@@ -213,10 +234,15 @@ export class FrameParser {
   private readonly scratch = Buffer.alloc(FRAME_HEADER_SIZE);
   /** Re-pointed at each frame: no Reader and no payload view are allocated per method or header frame. */
   private readonly reader = new Reader(this.scratch);
+  private readonly frames: Frames = {
+    method: { type: FrameType.Method, channel: 0, method: { name: "channel.close-ok" } },
+    header: { type: FrameType.Header, channel: 0, classId: 0, bodySize: 0, properties: {} },
+    body: { type: FrameType.Body, channel: 0, payload: this.scratch },
+  };
 
   constructor(maxFrameSize = 131072) {
     this.maxFrameSize = maxFrameSize;
-    this.reader.cache = new ShortstrCache();
+    this.reader.cache = new StringCache();
   }
 
   /** Bytes received and not yet parsed into frames. */
@@ -230,7 +256,7 @@ export class FrameParser {
     this.available += chunk.length;
   }
 
-  /** The next complete frame, or undefined until more bytes arrive. Throws FrameError. */
+  /** The next complete frame (refilled by the next call), or undefined until more bytes arrive. Throws FrameError. */
   next(): Frame | undefined {
     if (this.available < FRAME_HEADER_SIZE) return undefined;
     const head = this.chunks[0]!;
@@ -273,7 +299,7 @@ export class FrameParser {
     r.buf = frameBuf;
     r.pos = off + FRAME_HEADER_SIZE;
     r.end = off + FRAME_HEADER_SIZE + size;
-    return decodePayload(type, channel, r);
+    return decodePayload(type, channel, r, this.frames);
   }
 
   /** Copy the first n buffered bytes into out without consuming them. */

@@ -1,5 +1,5 @@
 import { FrameError } from "./errors.js";
-import { SHORTSTR_CACHE_MAX, type ShortstrCache } from "./shortstr-cache.js";
+import { STRING_CACHE_MAX, type StringCache } from "./string-cache.js";
 
 /**
  * Buffer#utf8Slice: what toString("utf8", start, end) ends up calling, without its argument
@@ -19,8 +19,8 @@ export class Reader {
   buf: Buffer;
   pos: number;
   end: number;
-  /** Where short strings are looked up before they are decoded: the FrameParser's, which lives as long as its connection. */
-  cache: ShortstrCache | undefined;
+  /** Where strings are looked up before they are decoded: the FrameParser's, which lives as long as its connection. */
+  cache: StringCache | undefined;
 
   constructor(buf: Buffer, start = 0, end = buf.length) {
     this.buf = buf;
@@ -76,19 +76,7 @@ export class Reader {
   }
 
   shortstr(): string {
-    const len = this.octet();
-    this.need(len);
-    const b = this.buf;
-    const start = this.pos;
-    this.pos += len;
-    if (len === 0) return "";
-    const cache = this.cache;
-    if (cache === undefined || len > SHORTSTR_CACHE_MAX) return HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
-    const seen = cache.find(b, start, len);
-    if (seen !== undefined) return seen;
-    const s = HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
-    cache.add(b, start, len, s);
-    return s;
+    return this.utf8(this.octet());
   }
 
   /** The raw bytes of a long string: a zero-copy view into the frame. */
@@ -101,11 +89,26 @@ export class Reader {
   }
 
   longstr(): string {
-    const len = this.long();
+    return this.utf8(this.long());
+  }
+
+  /**
+   * The next len bytes as a string, found in the cache if they were decoded before. Long strings
+   * of up to STRING_CACHE_MAX bytes are looked up as short ones are: a header's value tends to
+   * repeat from message to message as much as its name does.
+   */
+  private utf8(len: number): string {
     this.need(len);
+    const b = this.buf;
     const start = this.pos;
-    const s = HAS_UTF8_SLICE ? (this.buf as Utf8Sliceable).utf8Slice(start, start + len) : this.buf.toString("utf8", start, start + len);
     this.pos += len;
+    if (len === 0) return "";
+    const cache = this.cache;
+    if (cache === undefined || len > STRING_CACHE_MAX) return HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
+    const seen = cache.find(b, start, len);
+    if (seen !== undefined) return seen;
+    const s = HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
+    cache.add(b, start, len, s);
     return s;
   }
 }

@@ -30,7 +30,7 @@ function feed(pieces: Buffer[]): Frame[] {
   const out: Frame[] = [];
   for (const piece of pieces) {
     p.push(piece);
-    for (let f = p.next(); f !== undefined; f = p.next()) out.push(f);
+    for (let f = p.next(); f !== undefined; f = p.next()) out.push({ ...f }); // the parser refills its frames
   }
   expect(p.buffered, "bytes left over").toBe(0);
   return out;
@@ -77,6 +77,23 @@ describe("a multi-frame stream", () => {
     if (f?.type !== FrameType.Body) throw new Error("not a body frame");
     expect(f.payload.buffer).toBe(chunk.buffer);
     expect(f.payload.byteOffset).toBe(chunk.byteOffset + 7);
+  });
+
+  it("the parser refills one frame per type, and what it held stays the caller's", () => {
+    const p = new FrameParser(4096);
+    p.push(bytes);
+    const seen = new Map<number, Frame>();
+    const parts: unknown[] = [];
+    for (let f = p.next(); f !== undefined; f = p.next()) {
+      if (seen.has(f.type)) expect(f, `frame type ${f.type}`).toBe(seen.get(f.type));
+      seen.set(f.type, f);
+      parts.push(f.type === FrameType.Method ? f.method : f.type === FrameType.Header ? f.properties : f.type === FrameType.Body ? f.payload : f.type);
+    }
+    // Every method, property list and payload is its own, and still what was sent.
+    const expected = frames.map((f) => (f.type === FrameType.Method ? f.method : f.type === FrameType.Header ? f.properties : f.type === FrameType.Body ? f.payload : f.type));
+    expect(parts).toEqual(expected);
+    const objects = parts.filter((x) => typeof x === "object");
+    expect(new Set(objects).size).toBe(objects.length);
   });
 
   it("a frame waits for its last byte, and the buffered count says what is held", () => {

@@ -7,7 +7,7 @@ export function parseAll(bytes: Buffer, maxFrameSize = 1 << 24): Frame[] {
   const p = new FrameParser(maxFrameSize);
   p.push(bytes);
   const out: Frame[] = [];
-  for (let f = p.next(); f !== undefined; f = p.next()) out.push(f);
+  for (let f = p.next(); f !== undefined; f = p.next()) out.push({ ...f }); // the parser refills its frames
   expect(p.buffered, "bytes left unparsed").toBe(0);
   return out;
 }

@@ -1,14 +1,14 @@
 /**
  * The two string fast paths of the codec: the Writer copies an ASCII string unit by unit instead
  * of calling Buffer#write, and the Reader hands back a short string it decoded before instead
- * of decoding it again (its ShortstrCache, as the FrameParser's reader has). Both must be
+ * of decoding it again (its StringCache, as the FrameParser's reader has). Both must be
  * invisible: the bytes written are exactly UTF-8, and every string read is exactly what
  * Buffer#toString("utf8") makes of its bytes, whatever came before and from whichever buffer.
  */
 import { describe, expect, test } from "vitest";
 import fc from "fast-check";
 import { Reader } from "../../src/protocol/reader.js";
-import { ShortstrCache } from "../../src/protocol/shortstr-cache.js";
+import { StringCache } from "../../src/protocol/string-cache.js";
 import { Writer } from "../../src/protocol/writer.js";
 
 const SLAB = 8 * 1024;
@@ -56,7 +56,7 @@ function shortstrs(parts: Uint8Array[]): Buffer {
 }
 
 /** A Reader over buf with a cache of its own, as the FrameParser's. */
-function cached(buf: Buffer, cache = new ShortstrCache()): Reader {
+function cached(buf: Buffer, cache = new StringCache()): Reader {
   const r = new Reader(buf);
   r.cache = cache;
   return r;
@@ -117,7 +117,7 @@ describe("Reader shortstr", () => {
     // a larger allocation (Buffer's pool), each its own DataView.
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.nat(7), fc.constantFrom("amq.ctag-1", "amq.ctag-2", "bench.exchange", "rk", "é-key", "x", "abcde", "aXcYe")), { minLength: 1, maxLength: 40 }), (reads) => {
-        const cache = new ShortstrCache();
+        const cache = new StringCache();
         for (const [offset, str] of reads) {
           const bytes = shortstrs([new Uint8Array(Buffer.from(str))]);
           const backing = Buffer.alloc(offset + bytes.length + 3, 0xee);

@@ -1,6 +1,7 @@
 /**
- * Short strings decoded before, found again by their bytes. A consumer's deliveries repeat the
- * same consumer tag, exchange, routing key, content type and header names frame after frame;
+ * Strings of up to 48 bytes decoded before, found again by their bytes. A consumer's deliveries
+ * repeat the same consumer tag, exchange, routing key, content type, header names and often
+ * header values frame after frame;
  * comparing their bytes with those of a string decoded before is several times cheaper than
  * decoding (and allocating) it again, and a string is immutable, so sharing it is invisible.
  * Equal bytes decode to equal strings, whatever they hold (invalid UTF-8 included).
@@ -14,12 +15,12 @@
  */
 
 /** Strings up to this many bytes are cached. */
-export const SHORTSTR_CACHE_MAX = 48;
-const WORDS = SHORTSTR_CACHE_MAX / 4;
+export const STRING_CACHE_MAX = 48;
+const WORDS = STRING_CACHE_MAX / 4;
 const SET_BITS = 6;
 const WAYS = 2 << SET_BITS;
 
-export class ShortstrCache {
+export class StringCache {
   private readonly strings: (string | undefined)[] = new Array<string | undefined>(WAYS).fill(undefined);
   private readonly lengths = new Uint8Array(WAYS);
   private readonly words = new Int32Array(WAYS * WORDS);
@@ -31,7 +32,7 @@ export class ShortstrCache {
   private view: DataView | undefined;
   private viewOf: Buffer | undefined;
 
-  /** The string of b[start .. start + len) if it is here (1 <= len <= SHORTSTR_CACHE_MAX). */
+  /** The string of b[start .. start + len) if it is here (1 <= len <= STRING_CACHE_MAX). */
   find(b: Buffer, start: number, len: number): string | undefined {
     const h = Math.imul(len | (b[start]! << 8) | (b[start + (len >> 1)]! << 16) | (b[start + len - 1]! << 24), 0x9e3779b1);
     const set = (h >>> (32 - SET_BITS)) << 1;
