@@ -129,6 +129,31 @@ describe("Reader shortstr", () => {
     );
   });
 
+  test("long strings go through the same cache: any mix of short and long reads is each its own bytes' string", () => {
+    // Lengths either side of the cache's limit (48) and past a shortstr's (255), so that a long
+    // string the cache must not hold (its length does not fit a way) is decoded as it comes.
+    const bytes = fc.oneof(
+      fc.uint8Array({ minLength: 0, maxLength: 60 }),
+      fc.string({ unit: "binary-ascii", minLength: 40, maxLength: 56 }).map((s) => new Uint8Array(Buffer.from(s))),
+      fc.uint8Array({ minLength: 250, maxLength: 300 }),
+    );
+    fc.assert(
+      fc.property(fc.array(bytes, { minLength: 1, maxLength: 6 }), fc.array(fc.tuple(fc.nat(), fc.boolean()), { minLength: 1, maxLength: 40 }), (pool, picks) => {
+        const reads = picks.map(([i, long]) => ({ p: pool[i % pool.length]!, long: long || pool[i % pool.length]!.length > 255 }));
+        const wire = Buffer.concat(
+          reads.map(({ p, long }) => {
+            const len = long ? Buffer.alloc(4) : Buffer.from([p.length]);
+            if (long) len.writeUInt32BE(p.length);
+            return Buffer.concat([len, p]);
+          }),
+        );
+        const r = cached(wire);
+        for (const { p, long } of reads) expect(long ? r.longstr() : r.shortstr()).toBe(Buffer.from(p).toString("utf8"));
+        expect(r.pos).toBe(r.end);
+      }),
+    );
+  });
+
   test("without a cache (a Reader made for one payload), strings are decoded as they come", () => {
     const parts = ["abc", "abc", "é"].map((s) => new Uint8Array(Buffer.from(s)));
     const r = new Reader(shortstrs(parts));
