@@ -13,7 +13,7 @@ export type { ConnectionEvents, RecoveryEvents, ReconnectingInfo } from "./clien
 export type { ConnectOptions, RecoveryOptions } from "./client/options.js";
 export type { Credentials, CredentialsProvider } from "./client/credentials.js";
 export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult, PublishOptions, WaitOptions } from "./client/channel-options.js";
-export { Channel, type Consumer } from "./client/channel.js";
+export { Channel, type Consumer, type Publication } from "./client/channel.js";
 export type { CallbackConsumer, ConsumerEvents } from "./client/callback-consumer.js";
 export { MessageStream, type ConsumeOptions } from "./client/consumer.js";
 export type { ResubscribeOptions } from "./client/resubscribe.js";
@@ -43,6 +43,7 @@ export {
   NackError,
   RpcError,
   ReturnedError,
+  PublishBatchError,
   ConsumerCancelledError,
   ConsumerTimeoutError,
   DeprecatedFeatureError,

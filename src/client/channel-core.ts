@@ -437,7 +437,7 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
     if (this.confirming) await internal({ name: "confirm.select", noWait: false }, ["confirm.select-ok"]);
     this.state = "open";
     this.lostReason = undefined;
-    for (const u of this.retained.splice(0)) u.republish!().then(u.resolve, u.reject);
+    for (const u of this.retained.splice(0)) u.republish!().then(() => u.resolve(), (e: unknown) => u.reject(e));
     this.releaseHeld();
     this.resumed.wake();
   }

@@ -1,28 +1,29 @@
 /**
- * Channel: the API, one method per AMQP method a client sends (exchange, queue, basic, confirm,
- * tx), over the state machine of channel-core.ts.
+ * Channel: the API, one method per AMQP method a client sends (exchange, queue, basic, tx;
+ * publishing and confirm mode in channel-publish.ts), over the state machine of channel-core.ts.
  */
 import type { MethodOf } from "../protocol/methods.js";
 import type { BasicProperties } from "../protocol/properties.js";
 import type { FieldTable } from "../protocol/table.js";
-import { ChannelCore } from "./channel-core.js";
-import { queueArguments, type ConfirmSelectOptions, type ExchangeDeclareOptions, type PublishOptions, type QueueDeclareOptions, type QueueDeclareResult, type WaitOptions } from "./channel-options.js";
+import { PublishingChannel } from "./channel-publish.js";
+import { queueArguments, type ExchangeDeclareOptions, type QueueDeclareOptions, type QueueDeclareResult, type WaitOptions } from "./channel-options.js";
 import { CallbackConsumer } from "./callback-consumer.js";
-import { publishTrace, traced, type ProcessContext, type PublishContext } from "./diagnostics.js";
+import type { ProcessContext } from "./diagnostics.js";
 import { MessageStream, type ConsumeOptions, type ConsumerSink } from "./consumer.js";
 import { consumeMethod, trackStreamOffset } from "./consumers.js";
 import { tagOf } from "./delivery-tags.js";
-import { AbortError, AmqpError, DeprecatedFeatureWarning, NotFoundError } from "./errors.js";
+import { AmqpError, DeprecatedFeatureWarning, NotFoundError } from "./errors.js";
 import { Delivery, type DeliveryFields, type Message } from "./message.js";
-import { badTimeout, bounded, isTimeout } from "./wait.js";
 
 export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, PublishOptions, QueueDeclareOptions, QueueDeclareResult, WaitOptions } from "./channel-options.js";
+
+export type { Publication } from "./publish-batch.js";
 
 /** A callback consumer (callback-consumer.ts) of a Channel. */
 export type Consumer = CallbackConsumer<Channel>;
 
 /** An AMQP channel: open one with Connection.openChannel(). One method per AMQP method a client sends. */
-export class Channel extends ChannelCore {
+export class Channel extends PublishingChannel {
   /** basic.qos global=false in force: what a consumer started now gets (0: unlimited). */
   private perConsumerPrefetch = 0;
 
@@ -106,99 +107,6 @@ export class Channel extends ChannelCore {
     this.tags.prefetch(count);
     if (options.global !== true) this.perConsumerPrefetch = count;
     this.record?.qos(count, options.size ?? 0, options.global ?? false);
-  }
-
-  /**
-   * basic.publish. Resolves once the frames are handed to a socket that is below its
-   * high-water mark (so awaiting it is backpressure); in confirm mode once the broker acks.
-   * Rejects on nack (NackError), on a channel or connection that closes first, and on a bad
-   * argument (TypeError/RangeError naming it; nothing is sent).
-   *
-   * With recovery: a publish made while the connection is down waits until the channel is back
-   * (at most recovery.waitTimeout, then TimeoutError; `options.signal` ends the wait with
-   * AbortError), then goes out in the order it was made. An unconfirmed publish when the
-   * connection is lost rejects with the loss reason (a recoverable ConnectionClosedError), or with
-   * recovery.republishUnconfirmed is sent again and resolves on the new connection's confirm.
-   */
-  publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
-    if (!publishTrace.hasSubscribers) return this.send(exchange, routingKey, body, options, false);
-    // Traced (diagnostics.ts): the subscriber sees, and may add headers to, a copy of the properties.
-    const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
-    const properties = options.headers === undefined ? { ...options } : { ...options, headers: { ...options.headers } };
-    const ctx: PublishContext = { server: this.server, channel: this.id, exchange, routingKey, properties, body: bytes, mandatory: options.mandatory === true, confirm: this.confirming };
-    return traced(publishTrace, ctx, () => this.send(exchange, routingKey, bytes, ctx.properties as PublishOptions, false));
-  }
-
-  /** publish(); `hasTurn`: the confirm window has just made room for this one (whenRoom). */
-  private send(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions, hasTurn: boolean): Promise<void> {
-    if (this.state === "recovering" || this.state === "restoring") return this.afterRecovery("publish", options.signal, () => this.send(exchange, routingKey, body, options, false));
-    // Once the connection is closing, a publish would follow connection.close, and the broker discards it.
-    if (this.state !== "open" || this.host.closing) return Promise.reject(this.closedError());
-    const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
-    if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError(`publish body must be a string, Buffer or Uint8Array, got ${typeof body}`));
-    const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError("publish aborted before it was sent"));
-    const timeout = options.timeout;
-    if (timeout !== undefined && !isTimeout(timeout)) return Promise.reject(badTimeout("publish", timeout));
-    // channel.flow active=false (spec channel.flow): the broker asked for no content until it
-    // says active again; or confirm.select is queued, and only publishes written after it are
-    // counted. The publish is held, not sent; held publishes go out in their order.
-    if (!this.flowActive || this.selectQueued) return this.held.wait("publish (held by channel.flow or a queued confirm.select; not sent)", { signal }, () => this.send(exchange, routingKey, body, options, false));
-    if (this.confirming && !hasTurn && !this.confirms.hasRoom) return this.confirms.whenRoom({ signal, timeout }, () => this.send(exchange, routingKey, body, options, true));
-    if (this.tags.holding) this.tags.writeHeld();
-    try {
-      this.host.out.publish(this.id, exchange, routingKey, options.mandatory ?? false, options, bytes);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    if (this.confirming) {
-      const republish = this.host.recovery?.republishUnconfirmed ? () => this.send(exchange, routingKey, bytes, options, false) : undefined;
-      const confirmed = this.confirms.add(republish, options.mandatory === true ? { exchange, routingKey, body: bytes } : undefined);
-      return signal ? bounded(confirmed, { signal }, "publish (sent; waiting for the broker's confirm)") : confirmed;
-    }
-    const written = this.host.out.writable();
-    return signal ? bounded(written, { signal }, "publish (sent; waiting for the socket to drain or the connection to be unblocked)") : written;
-  }
-
-  /**
-   * Put the channel in confirm mode: every publish made after this call resolves on the broker's
-   * ack, those made before select-ok arrives included. While confirm.select waits its turn behind
-   * another synchronous call, publishes are held and go out after it. `maxUnconfirmed` bounds
-   * the publishes awaiting their confirm (see ConfirmSelectOptions).
-   */
-  async confirmSelect(options: ConfirmSelectOptions = {}): Promise<void> {
-    const limit = options.maxUnconfirmed ?? Infinity;
-    if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 1)) throw new RangeError(`confirmSelect: maxUnconfirmed must be a positive integer, got ${String(limit)}`);
-    this.confirms.limit = limit;
-    // The broker numbers the publishes that follow confirm.select on the wire (RabbitMQ
-    // "Publisher Confirms"), not those after select-ok: counting starts as the method is
-    // written, and a publish made before that would not be counted, so it waits.
-    if (!this.confirming && this.calls.busy) this.selectQueued = true;
-    const written = () => {
-      this.confirming = true;
-      this.selectQueued = false;
-      this.releaseHeld(); // right behind confirm.select on the wire
-    };
-    try {
-      await this.call({ name: "confirm.select", noWait: false }, ["confirm.select-ok"], { timeout: options.timeout, signal: options.signal, onSend: written });
-    } finally {
-      // Never written (aborted, or the channel closed first): the held publishes go on without it.
-      if (this.selectQueued) {
-        this.selectQueued = false;
-        this.releaseHeld();
-      }
-    }
-  }
-
-  /**
-   * Resolves when every publish so far has been acked or nacked. Rejects with the close reason
-   * if the channel or connection goes first: the publishes still unconfirmed then never will be.
-   * `timeout` (ms; TimeoutError) and `signal` (AbortError) bound the wait; the publishes
-   * themselves stay pending and are still confirmed.
-   */
-  waitForConfirms(options: WaitOptions = {}): Promise<void> {
-    if (options.timeout !== undefined && !isTimeout(options.timeout)) return Promise.reject(badTimeout("waitForConfirms", options.timeout));
-    return this.confirms.waitAll(options);
   }
 
   /** Start a consumer that calls `onMessage` per delivery (see callback-consumer.ts). */

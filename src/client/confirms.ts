@@ -48,13 +48,24 @@ export class ConfirmWindow {
   limit = Infinity;
   /** Publishes waiting for room below `limit`, in order. */
   private readonly room = new Waiters();
+  /**
+   * A batch (publish-batch.ts) that ran out of room part-way: it goes on before anyone waiting
+   * in `room`, whose publishes were all made after its. At most one: another batch gets to
+   * write only once this one has gone on, and runs out of room only after it is done.
+   */
+  private paused: { resume: () => void; fail: (e: unknown) => void } | undefined;
   /** waitAll() callers, woken when nothing is left unconfirmed. */
   private readonly allConfirmed = new Waiters();
 
   /** The next publish on the wire: resolves on its ack, rejects with NackError on its nack. */
   add(republish?: () => Promise<void>, mandatory?: Published): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.track(republish || mandatory ? { resolve, reject, republish, mandatory } : { resolve, reject }));
+  }
+
+  /** The next publish on the wire, settled through `u` (a message of a batch: publish-batch.ts). */
+  track(u: Unconfirmed): void {
     this.count++;
-    return new Promise<void>((resolve, reject) => this.list.push(republish || mandatory ? { resolve, reject, republish, mandatory } : { resolve, reject }));
+    this.list.push(u);
   }
 
   /** basic.return: the oldest unconfirmed mandatory publish of this message will be rejected on its ack. */
@@ -97,7 +108,7 @@ export class ConfirmWindow {
 
   /** Whether a publish may go out now: below the limit, and nobody waiting before it. */
   get hasRoom(): boolean {
-    return this.count < this.limit && this.room.size === 0;
+    return this.count < this.limit && this.room.size === 0 && this.paused === undefined;
   }
 
   /** Run `publish` once the window has room for it, after those that waited before it. */
@@ -105,9 +116,20 @@ export class ConfirmWindow {
     return this.room.wait("publish (waiting for room in the confirm window; not sent)", bounds, publish);
   }
 
+  /** A batch out of room part-way: `resume` it once there is, before those waiting. */
+  pause(resume: () => void, fail: (e: unknown) => void): void {
+    this.paused = { resume, fail };
+  }
+
   /** Each woken publish adds itself (or waits elsewhere, in order): wake while there is room. */
   private makeRoom(): void {
-    while (this.count < this.limit && this.room.wakeOne(undefined));
+    while (this.count < this.limit) {
+      const batch = this.paused;
+      if (batch !== undefined) {
+        this.paused = undefined;
+        batch.resume();
+      } else if (!this.room.wakeOne(undefined)) return;
+    }
   }
 
   /** Resolves once every publish so far is acked or nacked; `bounds` end the wait, not the publishes. */
@@ -134,6 +156,9 @@ export class ConfirmWindow {
 
   /** The channel went: every publish waiting and every waitAll() rejects with `reason`. */
   fail(reason: AmqpError): void {
+    const batch = this.paused;
+    this.paused = undefined;
+    batch?.fail(reason);
     this.room.fail(reason);
     for (const u of this.take()) u.reject(reason);
     this.allConfirmed.fail(reason);

@@ -163,6 +163,25 @@ export class ReturnedError extends AmqpError {
 }
 
 /**
+ * Some messages of a publishBatch() failed: `failures` names each by its index in the batch,
+ * with what publish() would have rejected with for it (NackError, ReturnedError, a close reason,
+ * a bad argument). Every other message of the batch went out (and, in confirm mode, was acked).
+ */
+export class PublishBatchError extends AmqpError {
+  override name = "PublishBatchError";
+  /** Whether publishing the failed messages again can help: whether it can for every one of them. */
+  readonly recoverable: boolean;
+  constructor(
+    readonly failures: readonly { readonly index: number; readonly error: unknown }[],
+    size: number,
+  ) {
+    const first = failures[0]!;
+    super(`${failures.length} of the ${size} messages of the batch failed; the first, #${first.index}: ${first.error instanceof Error ? first.error.message : String(first.error)}`);
+    this.recoverable = failures.every((f) => (f.error as { recoverable?: unknown } | undefined)?.recoverable === true);
+  }
+}
+
+/**
  * The broker cancelled a consumer (basic.cancel, consumer_cancel_notify): its queue was deleted,
  * the node hosting it went away, or (RabbitMQ 4.x quorum queues) a delivery stayed unacked past
  * the consumer timeout, which returns that message to the queue.

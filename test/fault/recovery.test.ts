@@ -11,6 +11,7 @@ import {
   AbortError,
   AmqpError,
   ConnectionClosedError,
+  PublishBatchError,
   ConnectionForcedError,
   NotFoundError,
   TimeoutError,
@@ -416,7 +417,8 @@ describe("publishes across a reconnect (counted)", () => {
    * 500, and go on until 500 more have been published after recovery. Every publish settles;
    * returns the outcome of each (by sequence number) and the sequence numbers in the queue.
    */
-  async function publishThroughReconnect(recovery: RecoveryOptions) {
+  /** Publishes in windows of 50 (each by publish(), or as one publishBatch) until well past a forced reconnect. */
+  async function publishThroughReconnect(recovery: RecoveryOptions, batched = false) {
     const { conn, name } = await openRecovering({ recovery });
     const ch = await conn.openChannel();
     await ch.confirmSelect();
@@ -432,9 +434,25 @@ describe("publishes across a reconnect (counted)", () => {
     let forced: Promise<number> | undefined;
     while (recoveredAt < 0 || seq < recoveredAt + 500) {
       const window: Promise<unknown>[] = [];
-      for (let i = 0; i < 50; i++) {
-        const n = ++seq;
-        window.push(ch.publish("", q, String(n), { deliveryMode: 2 }).then(() => resolved.add(n), (e: unknown) => rejected.push(e)));
+      const first = seq + 1;
+      if (batched) {
+        const batch = Array.from({ length: 50 }, () => ({ exchange: "", routingKey: q, body: String(++seq), options: { deliveryMode: 2 } }));
+        window.push(
+          ch.publishBatch(batch).then(
+            () => batch.forEach((_, i) => resolved.add(first + i)),
+            (e: unknown) => {
+              if (!(e instanceof PublishBatchError)) throw e;
+              const failed = new Set(e.failures.map((f) => f.index));
+              batch.forEach((_, i) => (failed.has(i) ? undefined : resolved.add(first + i)));
+              for (const f of e.failures) rejected.push(f.error);
+            },
+          ),
+        );
+      } else {
+        for (let i = 0; i < 50; i++) {
+          const n = ++seq;
+          window.push(ch.publish("", q, String(n), { deliveryMode: 2 }).then(() => resolved.add(n), (e: unknown) => rejected.push(e)));
+        }
       }
       await Promise.all(window); // each handles its own outcome: this waits until all 50 settled
       if (seq >= 500) forced ??= forceCloseConnection(name);
@@ -466,12 +484,24 @@ describe("publishes across a reconnect (counted)", () => {
     expect(r.messageCount).toBeLessThanOrEqual(r.seq);
   });
 
-  test("with republishUnconfirmed, no publish rejects and every one is in the queue (at least once)", async () => {
-    const r = await publishThroughReconnect({ republishUnconfirmed: true });
+  test.each([false, true])("with republishUnconfirmed, no publish rejects and every one is in the queue (at least once); batched: %s", async (batched) => {
+    const r = await publishThroughReconnect({ republishUnconfirmed: true }, batched);
     expect(r.rejected).toEqual([]);
     expect(r.resolved.size).toBe(r.seq);
     const missing = [...r.resolved].filter((n) => !r.inQueue.has(n));
     expect(missing).toEqual([]);
     expect(r.messageCount).toBeGreaterThanOrEqual(r.seq);
+  });
+
+  test("batched, unconfirmed at the loss: each such message is named by the batch's error, typed and recoverable; every other is in the queue", async () => {
+    const r = await publishThroughReconnect({}, true);
+    expect(r.resolved.size + r.rejected.length).toBe(r.seq); // every message settled
+    for (const e of r.rejected) {
+      expect(e).toBeInstanceOf(ConnectionClosedError);
+      expect((e as ConnectionClosedError).recoverable).toBe(true);
+    }
+    const missing = [...r.resolved].filter((n) => !r.inQueue.has(n));
+    expect(missing).toEqual([]);
+    expect(r.messageCount).toBeLessThanOrEqual(r.seq);
   });
 });

@@ -1,4 +1,4 @@
-import { connect, NackError, ReturnedError } from "../../src/index.js";
+import { connect, NackError, PublishBatchError, ReturnedError } from "../../src/index.js";
 
 const conn = await connect(process.env.AMQP_URL ?? "amqp://localhost");
 const ch = await conn.openChannel();
@@ -11,6 +11,17 @@ for (let i = 0; i < 1000; i++) sent.push(ch.publish("", queue, `message ${i}`, {
 await Promise.all(sent); // each resolved on the broker's ack (a NackError on its nack)
 const { messageCount } = await ch.queueDeclare(queue, { passive: true });
 console.log(`${messageCount} confirmed and queued`);
+
+// Many at once, one promise for all: nothing is made per message to wait on. It settles once
+// every message has; a failure names each message that failed by its index.
+const batch = Array.from({ length: 1000 }, (_, i) => ({ exchange: "", routingKey: queue, body: `batch ${i}` }));
+try {
+  await ch.publishBatch(batch);
+} catch (err) {
+  if (!(err instanceof PublishBatchError)) throw err;
+  for (const { index, error } of err.failures) console.log(`#${index}: ${String(error)}`); // to publish again
+}
+console.log(`${(await ch.queueDeclare(queue, { passive: true })).messageCount} confirmed and queued`);
 
 // A mandatory publish that no queue takes comes back: its promise rejects.
 try {

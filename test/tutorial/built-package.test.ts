@@ -92,7 +92,7 @@ describe.sequential("the built package", () => {
       expect(text, file).not.toContain("@internal");
     }
     // ...while what an editor shows on hover is still there.
-    const channel = readFileSync(join(installed, "dist/client/channel.d.ts"), "utf8");
+    const channel = readFileSync(join(installed, "dist/client/channel-publish.d.ts"), "utf8");
     expect(channel).toMatch(/\/\*\*\s+\* basic\.publish\. Resolves once[^]*?\*\/\s+publish\(/);
   });
 
@@ -144,13 +144,15 @@ describe.sequential("the built package", () => {
     writeFileSync(
       program,
       [
-        'import { connect, ChannelClosedError, typed, type Message, type RecoveryOptions, type WaitOptions } from "warren";',
+        'import { connect, ChannelClosedError, PublishBatchError, typed, type Message, type Publication, type RecoveryOptions, type WaitOptions } from "warren";',
         "const recovery: RecoveryOptions = { maxAttempts: 3 };",
         "const wait: WaitOptions = { timeout: 5000 };",
         'const conn = await connect({ url: ["amqp://localhost"], recovery });',
         'conn.on("reconnecting", (info) => console.log(info.attempt));',
         "const ch = await conn.openChannel(wait);",
         'await ch.publish("", "q", "x", { headers: { n: typed("l", 5) } });',
+        'const batch: Publication[] = [{ exchange: "", routingKey: "q", body: "y", options: { messageId: "1" } }];',
+        "await ch.publishBatch(batch).catch((e: unknown) => { if (e instanceof PublishBatchError) console.log(e.failures[0]?.index); });",
         'for await (const m of ch.consume("q")) { const msg: Message = m; ch.ack(msg); }',
         'try { await ch.queueDeclare("q", { passive: true }); } catch (e) { if (e instanceof ChannelClosedError) console.log(e.replyCode); }',
         "await conn.close();",
