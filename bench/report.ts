@@ -85,7 +85,7 @@ export function advantage(warren: Summary, peer: Summary): number {
 }
 
 /** In how many of the rounds both ran warren was ahead of the peer, round against round. */
-function roundsAhead(warren: Summary, peer: Summary): string {
+export function roundsAhead(warren: Summary, peer: Summary): string {
   let ahead = 0;
   let both = 0;
   for (const [round, w] of Object.entries(warren.byRound)) {
@@ -140,7 +140,7 @@ export interface Report {
   results: RoundResult[];
 }
 
-const PEERS = ["amqplib", "cloudamqp", "rabbitmq-client"];
+export const PEERS = ["amqplib", "cloudamqp", "rabbitmq-client"];
 
 export function goals(summaries: Summary[], footprint: Report["footprint"]): Report["goals"] {
   const get = (sc: string, c: string) => summaries.find((s) => s.scenario === sc && s.client === c);

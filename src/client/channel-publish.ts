@@ -98,6 +98,7 @@ export abstract class PublishingChannel extends ChannelCore {
   private sendBatch(messages: readonly Publication[], from: number, outcome: BatchOutcome, hasTurn: boolean): void {
     const written: number[] = [];
     let each = false;
+    let turn = hasTurn;
     for (let i = from; i < messages.length; i++) {
       const m = messages[i];
       if (typeof m !== "object" || m === null) {
@@ -115,15 +116,15 @@ export abstract class PublishingChannel extends ChannelCore {
       // The batch waits its turn behind the publishes made before it; once it has its turn, it
       // goes on while the window has room, and out of room it goes on first (pause).
       if (this.confirming) {
-        const started = hasTurn || i > from;
-        if (!started && !this.confirms.hasRoom) {
+        if (!turn && !this.confirms.hasRoom) {
           this.confirms.whenRoom({}, async () => this.sendBatch(messages, i, outcome, true)).catch((e: unknown) => outcome.failFrom(i, e));
           return;
         }
-        if (started && this.confirms.count >= this.confirms.limit) {
+        if (turn && this.confirms.count >= this.confirms.limit) {
           this.confirms.pause(() => this.sendBatch(messages, i, outcome, true), (e) => outcome.failFrom(i, e));
           return;
         }
+        turn = true;
       }
       const bytes = toBytes(body);
       try {

@@ -156,6 +156,17 @@ describe("publishBatch in confirm mode", () => {
     expect(await drain(ch, queue)).toEqual(ids(60));
   });
 
+  test("a batch waits behind the publishes made before it, even when its first message is refused", async () => {
+    const ch = await (await open()).openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.confirmSelect({ maxUnconfirmed: 2 });
+    const earlier = ids(3).map((i) => ch.publish("", queue, "", { messageId: String(i) })); // #2 waits for room
+    const batch = ch.publishBatch([null as unknown as Publication, ...ids(3).map((i) => ({ exchange: "", routingKey: queue, body: "", options: { messageId: String(3 + i) } }))]);
+    await Promise.all(earlier);
+    expect((await failure(batch)).failures.map((f) => f.index)).toEqual([0]);
+    expect(await drain(ch, queue)).toEqual(ids(6));
+  });
+
   test("nacked messages are named by index (NackError); the rest are acked and in the queue (x-max-length + reject-publish)", async () => {
     const ch = await (await open()).openChannel();
     const { queue } = await ch.queueDeclare("", { exclusive: true, arguments: { "x-max-length": 5, "x-overflow": "reject-publish" } });
