@@ -102,7 +102,7 @@ export abstract class PublishingChannel extends ChannelCore {
     for (let i = from; i < messages.length; i++) {
       const m = messages[i];
       if (typeof m !== "object" || m === null) {
-        outcome.settle(i, true, new TypeError(`publishBatch: message #${i} must be an object { exchange, routingKey, body, options? }, got ${m === null ? "null" : typeof m}`));
+        outcome.failed(i, new TypeError(`publishBatch: message #${i} must be an object { exchange, routingKey, body, options? }, got ${m === null ? "null" : typeof m}`));
         continue;
       }
       const { exchange, routingKey, body, options = NO_OPTIONS } = m;
@@ -131,7 +131,7 @@ export abstract class PublishingChannel extends ChannelCore {
         if (bytes instanceof TypeError) throw bytes;
         this.write(exchange, routingKey, bytes, options);
       } catch (e) {
-        outcome.settle(i, true, e);
+        outcome.failed(i, e);
         continue;
       }
       if (this.confirming) this.confirms.track(new BatchEntry(outcome, i, this.republisher(exchange, routingKey, bytes, options), mandatory(exchange, routingKey, bytes, options)));
@@ -140,8 +140,8 @@ export abstract class PublishingChannel extends ChannelCore {
     if (written.length === 0) return;
     // As awaited publish() calls would: done once the socket can take more.
     this.host.out.writable().then(
-      () => written.forEach((i) => outcome.settle(i, false)),
-      (e: unknown) => written.forEach((i) => outcome.settle(i, true, e)),
+      () => written.forEach((i) => outcome.sent(i)),
+      (e: unknown) => written.forEach((i) => outcome.failed(i, e)),
     );
   }
 

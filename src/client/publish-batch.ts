@@ -34,9 +34,18 @@ export class BatchOutcome {
     if (size === 0) this.resolve();
   }
 
-  /** Message `index` is done with: it went out (and was acked), or failed with `error`. */
-  settle(index: number, failed: boolean, error?: unknown): void {
-    if (failed) this.failures.push({ index, error });
+  /** Message `index` went out (in confirm mode: was acked). */
+  sent(index: number): void {
+    this.settled();
+  }
+
+  /** Message `index` failed with `error`. */
+  failed(index: number, error: unknown): void {
+    this.failures.push({ index, error });
+    this.settled();
+  }
+
+  private settled(): void {
     if (--this.left > 0) return;
     if (this.failures.length === 0) return this.resolve();
     this.failures.sort((a, b) => a.index - b.index);
@@ -46,14 +55,14 @@ export class BatchOutcome {
   /** Message `index` went the way of publish(): its promise settles it. */
   follow(index: number, published: Promise<void>): void {
     published.then(
-      () => this.settle(index, false),
-      (e: unknown) => this.settle(index, true, e),
+      () => this.sent(index),
+      (e: unknown) => this.failed(index, e),
     );
   }
 
   /** Messages `from` and on were never sent: each fails with `error`. */
   failFrom(from: number, error: unknown): void {
-    for (let i = from; i < this.size; i++) this.settle(i, true, error);
+    for (let i = from; i < this.size; i++) this.failed(i, error);
   }
 }
 
@@ -68,10 +77,10 @@ export class BatchEntry implements Unconfirmed {
   ) {}
 
   resolve(): void {
-    this.outcome.settle(this.index, false);
+    this.outcome.sent(this.index);
   }
 
   reject(e: unknown): void {
-    this.outcome.settle(this.index, true, e);
+    this.outcome.failed(this.index, e);
   }
 }

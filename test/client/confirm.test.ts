@@ -5,13 +5,12 @@
  * reason. Nacks are provoked honestly: a queue with x-max-length and x-overflow reject-publish
  * nacks what it cannot take.
  */
-import diagnostics from "node:diagnostics_channel";
 import { describe, expect, test } from "vitest";
-import { AbortError, ConnectionClosedError, NackError, NotFoundError, PreconditionFailedError, ReturnedError, TimeoutError, connect, type FrameMessage, type ReturnedMessage } from "../../src/index.js";
+import { AbortError, ConnectionClosedError, NackError, NotFoundError, PreconditionFailedError, ReturnedError, TimeoutError, connect, type ReturnedMessage } from "../../src/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { longstr, methodFrame, standardHandshake, startFakeServer } from "../helpers/fake-server.js";
 import { startProxy } from "../helpers/proxy.js";
-import { outcome, queueCounts, untilReady, useConnections } from "./util.js";
+import { outcome, queueCounts, untilReady, useConnections, watchConfirmWindow } from "./util.js";
 
 const open = useConnections();
 
@@ -78,35 +77,18 @@ describe("confirmSelect({ maxUnconfirmed })", () => {
     const { queue } = await ch.queueDeclare("", { exclusive: true });
     await ch.confirmSelect({ maxUnconfirmed: 8 });
     // Count on the wire: publishes written minus publishes the broker has confirmed.
-    let written = 0;
-    let confirmed = 0;
-    let most = 0;
-    const out = (m: unknown) => {
-      const { connection, frame } = m as FrameMessage;
-      if (connection === conn && frame.type === 1 && frame.method.name === "basic.publish") most = Math.max(most, ++written - confirmed);
-    };
-    const seen = new Set<number>();
-    const inbound = (m: unknown) => {
-      const { connection, frame } = m as FrameMessage;
-      if (connection !== conn || frame.type !== 1 || frame.method.name !== "basic.ack") return;
-      const { deliveryTag, multiple } = frame.method;
-      for (let t = multiple ? confirmed + 1 : deliveryTag; t <= deliveryTag; t++) seen.add(t);
-      while (seen.has(confirmed + 1)) seen.delete(++confirmed);
-    };
-    diagnostics.subscribe("warren:frame:out", out);
-    diagnostics.subscribe("warren:frame:in", inbound);
+    const wire = watchConfirmWindow(conn);
     try {
       const N = 400;
       await Promise.all(Array.from({ length: N }, (_, i) => ch.publish("", queue, String(i), { messageId: String(i) })));
-      expect(written).toBe(N);
-      expect(most).toBeGreaterThan(1); // it did pipeline
-      expect(most).toBeLessThanOrEqual(8);
+      expect(wire.written).toBe(N);
+      expect(wire.most).toBeGreaterThan(1); // it did pipeline
+      expect(wire.most).toBeLessThanOrEqual(8);
       const got: string[] = [];
       for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) got.push(m.body.toString());
       expect(got).toEqual(Array.from({ length: N }, (_, i) => String(i)));
     } finally {
-      diagnostics.unsubscribe("warren:frame:out", out);
-      diagnostics.unsubscribe("warren:frame:in", inbound);
+      wire.stop();
     }
   });
 

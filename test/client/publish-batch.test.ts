@@ -3,14 +3,13 @@
  * one promise that settles once every message has; a failure names the message by its index.
  * Counted by id on both sides: what the batch says went out is exactly what the queue holds.
  */
-import diagnostics from "node:diagnostics_channel";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { describe, expect, test } from "vitest";
-import { ChannelClosedError, NackError, PublishBatchError, ReturnedError, type Channel, type FrameMessage, type Publication } from "../../src/index.js";
+import { ChannelClosedError, NackError, PublishBatchError, ReturnedError, type Channel, type Publication } from "../../src/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { startProxy } from "../helpers/proxy.js";
-import { outcome, untilReady, useConnections } from "./util.js";
+import { outcome, untilReady, useConnections, watchConfirmWindow } from "./util.js";
 
 const open = useConnections();
 
@@ -112,35 +111,18 @@ describe("publishBatch in confirm mode", () => {
     const ch = await conn.openChannel();
     const { queue } = await ch.queueDeclare("", { exclusive: true });
     await ch.confirmSelect({ maxUnconfirmed: 8 });
-    let written = 0;
-    let confirmed = 0;
-    let most = 0;
-    const out = (m: unknown) => {
-      const { connection, frame } = m as FrameMessage;
-      if (connection === conn && frame.type === 1 && frame.method.name === "basic.publish") most = Math.max(most, ++written - confirmed);
-    };
-    const seen = new Set<number>();
-    const inbound = (m: unknown) => {
-      const { connection, frame } = m as FrameMessage;
-      if (connection !== conn || frame.type !== 1 || frame.method.name !== "basic.ack") return;
-      const { deliveryTag, multiple } = frame.method;
-      for (let t = multiple ? confirmed + 1 : deliveryTag; t <= deliveryTag; t++) seen.add(t);
-      while (seen.has(confirmed + 1)) seen.delete(++confirmed);
-    };
-    diagnostics.subscribe("warren:frame:out", out);
-    diagnostics.subscribe("warren:frame:in", inbound);
+    const wire = watchConfirmWindow(conn);
     try {
       const before = Array.from({ length: 20 }, (_, i) => ch.publish("", queue, "", { messageId: String(i) }));
       const batch = ch.publishBatch(ids(400).map((i) => ({ exchange: "", routingKey: queue, body: "", options: { messageId: String(20 + i) } })));
       const after = Array.from({ length: 20 }, (_, i) => ch.publish("", queue, "", { messageId: String(420 + i) }));
       await Promise.all([...before, batch, ...after]);
-      expect(written).toBe(440);
+      expect(wire.written).toBe(440);
     } finally {
-      diagnostics.unsubscribe("warren:frame:out", out);
-      diagnostics.unsubscribe("warren:frame:in", inbound);
+      wire.stop();
     }
-    expect(most).toBeGreaterThan(1); // it did pipeline
-    expect(most).toBeLessThanOrEqual(8);
+    expect(wire.most).toBeGreaterThan(1); // it did pipeline
+    expect(wire.most).toBeLessThanOrEqual(8);
     expect(await drain(ch, queue)).toEqual(ids(440));
   });
 

@@ -3,8 +3,9 @@
  * bounded poll for broker-side state that settles asynchronously (never a timing assertion:
  * only "eventually, within the test timeout").
  */
+import diagnostics from "node:diagnostics_channel";
 import { afterEach } from "vitest";
-import { connect, type Channel, type Connection, type ConnectOptions, type Message } from "../../src/index.js";
+import { connect, type Channel, type Connection, type ConnectOptions, type FrameMessage, type Message } from "../../src/index.js";
 import { getBrokerUrl } from "../helpers/broker.js";
 
 /**
@@ -76,4 +77,40 @@ export function brokerAtLeast(conn: Connection, major: number, minor: number): b
   if (m === null) throw new Error(`the broker's version is not known: ${String(conn.serverProperties["version"])}`);
   const [a, b] = [Number(m[1]), Number(m[2])];
   return a > major || (a === major && b >= minor);
+}
+
+/**
+ * Publishes on the wire of `conn`, read off the frame channels: how many were written, and the
+ * most ever written and not yet confirmed (acks with multiple counted as the range they cover).
+ */
+export function watchConfirmWindow(conn: Connection): { readonly written: number; readonly most: number; stop(): void } {
+  let written = 0;
+  let confirmed = 0;
+  let most = 0;
+  const out = (m: unknown) => {
+    const { connection, frame } = m as FrameMessage;
+    if (connection === conn && frame.type === 1 && frame.method.name === "basic.publish") most = Math.max(most, ++written - confirmed);
+  };
+  const seen = new Set<number>();
+  const inbound = (m: unknown) => {
+    const { connection, frame } = m as FrameMessage;
+    if (connection !== conn || frame.type !== 1 || frame.method.name !== "basic.ack") return;
+    const { deliveryTag, multiple } = frame.method;
+    for (let t = multiple ? confirmed + 1 : deliveryTag; t <= deliveryTag; t++) seen.add(t);
+    while (seen.has(confirmed + 1)) seen.delete(++confirmed);
+  };
+  diagnostics.subscribe("warren:frame:out", out);
+  diagnostics.subscribe("warren:frame:in", inbound);
+  return {
+    get written() {
+      return written;
+    },
+    get most() {
+      return most;
+    },
+    stop() {
+      diagnostics.unsubscribe("warren:frame:out", out);
+      diagnostics.unsubscribe("warren:frame:in", inbound);
+    },
+  };
 }
