@@ -121,7 +121,7 @@ export abstract class PublishingChannel extends ChannelCore {
           return;
         }
         if (turn && this.confirms.count >= this.confirms.limit) {
-          this.confirms.pause(() => this.sendBatch(messages, i, outcome, true), (e) => outcome.failFrom(i, e));
+          this.confirms.pause(() => this.sendBatch(messages, i, outcome, true));
           return;
         }
         turn = true;
@@ -140,7 +140,7 @@ export abstract class PublishingChannel extends ChannelCore {
     if (written.length === 0) return;
     // As awaited publish() calls would: done once the socket can take more.
     this.host.out.writable().then(
-      () => written.forEach((i) => outcome.sent(i)),
+      () => written.forEach(() => outcome.sent()),
       (e: unknown) => written.forEach((i) => outcome.failed(i, e)),
     );
   }

@@ -51,9 +51,11 @@ export class ConfirmWindow {
   /**
    * A batch (publish-batch.ts) that ran out of room part-way: it goes on before anyone waiting
    * in `room`, whose publishes were all made after its. At most one: another batch gets to
-   * write only once this one has gone on, and runs out of room only after it is done.
+   * write only once this one has gone on, and runs out of room only after it is done. When the
+   * window is emptied (take: a recovery, or the channel failing) it goes on too, and finds the
+   * channel recovering or closed, as a woken publish does.
    */
-  private paused: { resume: () => void; fail: (e: unknown) => void } | undefined;
+  private paused: (() => void) | undefined;
   /** waitAll() callers, woken when nothing is left unconfirmed. */
   private readonly allConfirmed = new Waiters();
 
@@ -117,17 +119,17 @@ export class ConfirmWindow {
   }
 
   /** A batch out of room part-way: `resume` it once there is, before those waiting. */
-  pause(resume: () => void, fail: (e: unknown) => void): void {
-    this.paused = { resume, fail };
+  pause(resume: () => void): void {
+    this.paused = resume;
   }
 
   /** Each woken publish adds itself (or waits elsewhere, in order): wake while there is room. */
   private makeRoom(): void {
     while (this.count < this.limit) {
-      const batch = this.paused;
-      if (batch !== undefined) {
+      const resume = this.paused;
+      if (resume !== undefined) {
         this.paused = undefined;
-        batch.resume();
+        resume();
       } else if (!this.room.wakeOne(undefined)) return;
     }
   }
@@ -156,9 +158,6 @@ export class ConfirmWindow {
 
   /** The channel went: every publish waiting and every waitAll() rejects with `reason`. */
   fail(reason: AmqpError): void {
-    const batch = this.paused;
-    this.paused = undefined;
-    batch?.fail(reason);
     this.room.fail(reason);
     for (const u of this.take()) u.reject(reason);
     this.allConfirmed.fail(reason);

@@ -34,8 +34,8 @@ export class BatchOutcome {
     if (size === 0) this.resolve();
   }
 
-  /** Message `index` went out (in confirm mode: was acked). */
-  sent(index: number): void {
+  /** A message went out (in confirm mode: was acked). */
+  sent(): void {
     this.settled();
   }
 
@@ -55,7 +55,7 @@ export class BatchOutcome {
   /** Message `index` went the way of publish(): its promise settles it. */
   follow(index: number, published: Promise<void>): void {
     published.then(
-      () => this.sent(index),
+      () => this.sent(),
       (e: unknown) => this.failed(index, e),
     );
   }
@@ -77,7 +77,7 @@ export class BatchEntry implements Unconfirmed {
   ) {}
 
   resolve(): void {
-    this.outcome.sent(this.index);
+    this.outcome.sent();
   }
 
   reject(e: unknown): void {

@@ -196,6 +196,21 @@ describe("publishBatch in confirm mode", () => {
     expect(inQueue.filter((i) => !failed.includes(i))).toEqual(ids(100).filter((i) => !failed.includes(i)));
   });
 
+  test("a channel that closes while the batch waits for room in the window fails the rest of it with the close reason", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.confirmSelect({ maxUnconfirmed: 2 });
+    const batch = batchTo(queue, 50);
+    batch[10] = { exchange: uniqueName("missing-x"), routingKey: "", body: "refused" }; // 404 closes the channel
+    const err = await failure(ch.publishBatch(batch));
+    const failed = err.failures.map((f) => f.index);
+    for (const f of err.failures) expect(f.error).toBeInstanceOf(ChannelClosedError);
+    expect(failed.filter((i) => i >= 10)).toEqual(ids(50).slice(10)); // none written after the refused one went unsettled
+    const inQueue = await drain(await conn.openChannel(), queue);
+    expect(inQueue.filter((i) => !failed.includes(i))).toEqual(ids(10).filter((i) => !failed.includes(i)));
+  });
+
   test("on a closed channel every message fails with the close reason", async () => {
     const ch = await (await open()).openChannel();
     await ch.close();
