@@ -97,7 +97,10 @@ export abstract class PublishingChannel extends ChannelCore {
   /** publishBatch() from message `from` on; `hasTurn`: the confirm window let it go on, as send()'s. */
   private sendBatch(messages: readonly Publication[], from: number, outcome: BatchOutcome, hasTurn: boolean): void {
     const written: number[] = [];
-    let each = false;
+    // What would make publish() wait or trace sends the batch through publish(), in its order.
+    // The channel's state cannot change within this loop (nothing in it reads the socket), so
+    // it is read once; a message's own signal or timeout is read per message.
+    let each = this.state !== "open" || this.host.closing || !this.flowActive || this.selectQueued || publishTrace.hasSubscribers;
     let turn = hasTurn;
     for (let i = from; i < messages.length; i++) {
       const m = messages[i];
@@ -106,9 +109,9 @@ export abstract class PublishingChannel extends ChannelCore {
         continue;
       }
       const { exchange, routingKey, body, options = NO_OPTIONS } = m;
-      // What would make publish() wait or trace goes through publish(), and so, to stay in
-      // order behind it, does the rest of the batch.
-      each ||= this.state !== "open" || this.host.closing || !this.flowActive || this.selectQueued || publishTrace.hasSubscribers || options.signal !== undefined || options.timeout !== undefined;
+      // A message with a signal or timeout of its own goes through publish(), and so, to stay
+      // in order behind it, does the rest of the batch.
+      each ||= options.signal !== undefined || options.timeout !== undefined;
       if (each) {
         outcome.follow(i, this.publish(exchange, routingKey, body, options));
         continue;

@@ -1,9 +1,9 @@
 /**
  * Strings of up to 48 bytes decoded before, found again by their bytes. A consumer's deliveries
  * repeat the same consumer tag, exchange, routing key, content type, header names and often
- * header values frame after frame;
- * comparing their bytes with those of a string decoded before is several times cheaper than
- * decoding (and allocating) it again, and a string is immutable, so sharing it is invisible.
+ * header values frame after frame; comparing their bytes with those of a string decoded before
+ * is several times cheaper than decoding (and allocating) it again, and a string is immutable,
+ * so sharing it is invisible.
  * Equal bytes decode to equal strings, whatever they hold (invalid UTF-8 included).
  *
  * A set per hash of the length and the first, middle and last byte; two ways per set, so two

@@ -4,6 +4,7 @@
  * Counted by id on both sides: what the batch says went out is exactly what the queue holds.
  */
 import { randomBytes } from "node:crypto";
+import diagnostics from "node:diagnostics_channel";
 import net from "node:net";
 import { describe, expect, test } from "vitest";
 import { ChannelClosedError, NackError, PublishBatchError, ReturnedError, type Channel, type Publication } from "../../src/index.js";
@@ -147,6 +148,23 @@ describe("publishBatch in confirm mode", () => {
     await Promise.all(earlier);
     expect((await failure(batch)).failures.map((f) => f.index)).toEqual([0]);
     expect(await drain(ch, queue)).toEqual(ids(6));
+  });
+
+  test("with a warren:publish tracing subscriber, each message is traced as its own publish, in order", async () => {
+    const ch = await (await open()).openChannel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.confirmSelect({ maxUnconfirmed: 4 });
+    const traced: string[] = [];
+    const handlers = { start: (ctx: unknown) => void traced.push(String((ctx as { properties: { messageId?: string } }).properties.messageId)) };
+    const channel = diagnostics.tracingChannel("warren:publish");
+    channel.subscribe(handlers);
+    try {
+      await ch.publishBatch(batchTo(queue, 20));
+    } finally {
+      channel.unsubscribe(handlers);
+    }
+    expect(traced).toEqual(ids(20).map(String));
+    expect(await drain(ch, queue)).toEqual(ids(20));
   });
 
   test("nacked messages are named by index (NackError); the rest are acked and in the queue (x-max-length + reject-publish)", async () => {
