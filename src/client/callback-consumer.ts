@@ -38,7 +38,7 @@ export interface ConsumerChannel<C> {
   queueExists(queue: string): Promise<boolean>;
   /** A new channel of the same connection. */
   openSibling(): Promise<C & ConsumerChannel<C>>;
-  /** basic.reject with requeue of a delivery no handler will see (nothing for a stream's). */
+  /** basic.nack with requeue of a delivery no handler will see: a return, not a failure (nothing for a stream's). */
   giveBack(msg: Message): void;
   /** A handler threw or rejected: the channel's "consumerError" event, or a process warning. */
   consumerFailed(err: unknown, msg: Message): void;
@@ -46,6 +46,9 @@ export interface ConsumerChannel<C> {
   processContext(queue: string, msg: Message): ProcessContext;
   /** A delivery is held past the warning share of the consumer timeout. */
   heldTooLong(msg: Message, heldFor: number, consumerTimeout: number): void;
+  /** Stop and resume reading the connection's socket (too many deliveries wait for a handler). */
+  holdReading(): void;
+  releaseReading(): void;
 }
 
 /** The events a callback consumer emits (Consumer). */
@@ -88,6 +91,8 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
       giveBack: (msg) => this.#channel.giveBack(msg),
       failed: (err, msg) => this.#channel.consumerFailed(err, msg),
       context: (msg) => this.#channel.processContext(this.#queue, msg),
+      holdReading: () => this.#channel.holdReading(),
+      releaseReading: () => this.#channel.releaseReading(),
     };
     this.#sink = new HandlerSink(handler, { ...handlerOptions(options), watch: this.#watch() }, host, (err) => this.#ended(err));
   }

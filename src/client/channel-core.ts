@@ -242,13 +242,15 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
   }
 
   /**
-   * @internal Hand back a delivery no consumer will process: basic.reject with requeue. Not a
-   * stream's message (it carries `x-stream-offset`): a stream is not consumed by delivery, and
-   * RabbitMQ closes the connection (540) on a reject from a stream.
+   * @internal Hand back a delivery no consumer will process: basic.nack with requeue, a return,
+   * not a failure (RabbitMQ 4.3 counts a basic.reject toward the queue's x-delivery-limit, and
+   * not a nack; before 4.3 both count alike), so stopping a consumer never spends a message's
+   * delivery limit. Not a stream's message (it carries `x-stream-offset`): a stream is not
+   * consumed by delivery, and RabbitMQ closes the connection (540) on a nack from a stream.
    */
   giveBack(msg: Message): void {
     if (msg.properties.headers?.["x-stream-offset"] !== undefined) return;
-    if (this.settles()) this.tags.settle({ name: "basic.reject", deliveryTag: msg.fields.deliveryTag, requeue: true });
+    if (this.settles()) this.tags.settle({ name: "basic.nack", deliveryTag: msg.fields.deliveryTag, multiple: false, requeue: true });
   }
 
   /**

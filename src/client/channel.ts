@@ -11,6 +11,7 @@ import { CallbackConsumer } from "./callback-consumer.js";
 import type { ProcessContext } from "./diagnostics.js";
 import { MessageStream, type ConsumeOptions, type ConsumerSink } from "./consumer.js";
 import { consumeMethod, trackStreamOffset } from "./consumers.js";
+import { callingSinks } from "./handler.js";
 import { tagOf } from "./delivery-tags.js";
 import { AmqpError, DeprecatedFeatureWarning, NotFoundError } from "./errors.js";
 import { Delivery, type DeliveryFields, type Message } from "./message.js";
@@ -184,13 +185,18 @@ export class Channel extends PublishingChannel {
   }
 
   /**
-   * Close the channel (see ChannelCore.close). First, consumers whose handlers are running are
-   * cancelled, so nothing new arrives, and their handlers are waited for (at most the timeout),
-   * so what they finish is settled before the channel goes; what no handler started is requeued.
+   * Close the channel (see ChannelCore.close). From the call on, no delivery reaches a handler
+   * or callback. When handlers are running (of a consumer, or of one cancelled just before),
+   * every consumer is cancelled first, so nothing new arrives, and the handlers are waited for
+   * (at most the timeout), so what they finish is settled before the channel goes; what no
+   * handler started goes back to the queue. A handler that calls close() itself is not waited
+   * for: it waits for the close.
    */
-  override async close(): Promise<void> {
-    await this.stopHandlers();
-    return super.close();
+  override close(): Promise<void> {
+    const callers = callingSinks(this.consumers.all());
+    const closed = this.stopHandlers().then(() => super.close());
+    for (const sink of callers) sink.closing?.(closed);
+    return closed;
   }
 
   /** `await using ch = await conn.openChannel()`: closed at the end of the block. */
@@ -198,17 +204,31 @@ export class Channel extends PublishingChannel {
     await this.close();
   }
 
-  /** @internal A consumer of this open channel has a handler running. */
+  /** @internal A consumer of this open channel, or one that ended, has a handler running. */
   get handlersRunning(): boolean {
-    return this.state === "open" && !this.host.closing && this.consumers.busy().length > 0;
+    return this.state === "open" && !this.host.closing && this.consumers.busy;
   }
 
-  /** @internal Cancel the consumers whose handlers are running, and wait for those (at most the timeout). */
+  /** @internal The consumers of this channel, and those that ended with handlers still running. */
+  get sinks(): ConsumerSink[] {
+    return this.consumers.all();
+  }
+
+  /** @internal The channel or its connection begins to close: no delivery reaches a handler or callback any more. */
+  stopConsumers(): void {
+    this.consumers.stopAll();
+  }
+
+  /**
+   * @internal Stop the consumers; when handlers run, cancel every consumer and wait for the
+   * handlers (at most the timeout).
+   */
   async stopHandlers(): Promise<void> {
     if (this.state !== "open" || this.host.closing) return;
-    const busy = this.consumers.busy();
-    await Promise.all(busy.map(([tag]) => this.cancel(tag).catch(() => undefined)));
-    await Promise.all(busy.map(([, sink]) => sink.drain?.(this.host.options.timeout)));
+    this.consumers.stopAll();
+    if (!this.consumers.busy) return;
+    await Promise.all(this.consumers.tags().map((tag) => this.cancel(tag).catch(() => undefined)));
+    await Promise.all(this.consumers.all().map((sink) => sink.drain?.(this.host.options.timeout)));
   }
 
   /** basic.cancel: once it resolves, the consumer gets nothing more. */

@@ -18,6 +18,7 @@ import { Channel } from "./channel.js";
 import type { ChannelHost, ChannelRecovery } from "./channel-host.js";
 import type { WaitOptions } from "./channel-options.js";
 import { AbortError, AmqpError, CLIENT_CLOSE, ConnectionClosedError, clientClose, closeError, isClientClose } from "./errors.js";
+import { callingSinks } from "./handler.js";
 import { Handshake, type Tuned } from "./handshake.js";
 import { ChannelTable } from "./channel-table.js";
 import type { ConnectionEvents } from "./connection-events.js";
@@ -323,18 +324,25 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // closing
 
   /**
-   * Close the connection. Consumers with handlers running are cancelled first, and the handlers
-   * waited for, so their acks and replies go out (`drain: false` skips that: the broker requeues
-   * what they hold). Then every new call on the connection and its channels rejects with a
+   * Close the connection. From the call on, no delivery reaches a handler or callback. Consumers
+   * with handlers running are cancelled first, and the handlers waited for, so their acks and
+   * replies go out (`drain: false` skips that: the broker requeues what they hold); a handler
+   * that calls close() itself is not waited for (it waits for the close). Then every new call on the connection and its channels rejects with a
    * ConnectionClosedError; unconfirmed publishes are waited for, then connection.close goes out
    * and close-ok is read, even while a consumer iterator holds the socket (each wait at most the
    * sync timeout). Resolves when no timer or socket is left. Later calls share the first's.
    */
   close(options: { drain?: boolean } = {}): Promise<void> {
-    if (this.closeCall !== undefined) return this.closeCall;
-    // With no handler running, the close begins now: calls made after close() fail.
-    const busy = options.drain === false ? [] : this.channels.values().filter((ch) => ch.handlersRunning);
-    return (this.closeCall = busy.length === 0 ? this.shutdown() : Promise.all(busy.map((ch) => ch.stopHandlers())).then(() => this.shutdown()));
+    const callers = callingSinks(this.channels.values().flatMap((ch) => ch.sinks));
+    if (this.closeCall === undefined) {
+      for (const ch of this.channels.values()) ch.stopConsumers();
+      // With no handler running, the close begins now: calls made after close() fail.
+      const busy = options.drain === false ? [] : this.channels.values().filter((ch) => ch.handlersRunning);
+      this.closeCall = busy.length === 0 ? this.shutdown() : Promise.all(busy.map((ch) => ch.stopHandlers())).then(() => this.shutdown());
+    }
+    // A handler that closes the connection waits for the close: the drain must not wait for it.
+    for (const sink of callers) sink.closing?.(this.closeCall);
+    return this.closeCall;
   }
 
   private async shutdown(): Promise<void> {

@@ -22,7 +22,11 @@ export interface ConsumeOptions {
   consumerTag?: string;
   /** x-priority, x-stream-offset, ... */
   arguments?: Record<string, unknown>;
-  /** Iterator only: how many messages may wait in the buffer before the socket is paused (default 1000). */
+  /**
+   * How many deliveries may wait (in the iterator's buffer, or for a free handler) before the
+   * connection stops reading its socket, until they are down to half (default 1000). It bounds
+   * memory where the broker does not: with noAck, or with no prefetch.
+   */
   highWaterMark?: number;
   /** Aborting cancels the consumer (the iterator's loop then ends). */
   signal?: AbortSignal;
@@ -38,8 +42,10 @@ export interface ConsumeOptions {
    */
   concurrency?: number;
   /**
-   * Callback only: "auto" acks a delivery once its handler returns or resolves, and nacks it once
-   * the handler throws or rejects (see `requeue`); "manual" (the default) leaves it to you.
+   * Callback only: "auto" acks a delivery once its handler returns or resolves, and rejects it
+   * (basic.reject) once the handler throws or rejects (see `requeue`): a failed delivery, which a
+   * quorum queue counts toward its x-delivery-limit on every RabbitMQ version. "manual" (the
+   * default) leaves it to you.
    */
   settle?: "manual" | "auto";
   /**
@@ -74,17 +80,23 @@ export interface ConsumerSink {
   end(err: AmqpError | undefined): void;
   /** The connection was lost and will be recovered: the consumer is started again afterwards. */
   suspend?(): void;
+  /** Its channel or connection begins to close: no delivery reaches user code any more. */
+  stop?(): void;
   /** A handler is running (callback consumers, handler.ts). */
   readonly busy?: boolean;
   /** Resolves once no handler runs (at most `timeout` ms). */
   drain?(timeout: number): Promise<void>;
+  /** How its handlers' frames read in an async stack trace (callback consumers, handler.ts callingSinks). */
+  readonly frame?: string | undefined;
+  /** One of its handlers awaits a close it called, until `closed` settles: drains do not wait for it. */
+  closing?(closed: Promise<unknown>): void;
 }
 
 /** @internal */
 export interface StreamHost {
   startConsumer(queue: string, sink: ConsumerSink, options: ConsumeOptions): Promise<string>;
   cancel(consumerTag: string): Promise<void>;
-  /** Give a delivery back to the broker (basic.reject with requeue; nothing for a stream's). */
+  /** Give a delivery back to the broker (basic.nack with requeue: a return, not a failure; nothing for a stream's). */
   giveBack(msg: Message): void;
   /** What a traced loop body carries (diagnostics.ts, warren:process). */
   processContext(queue: string, msg: Message): ProcessContext;
@@ -102,8 +114,8 @@ interface Waiter {
  * closed channel) surface from the next `next()`, once; later calls return done.
  *
  * Leaving the loop (`break`, `return`, a throw in its body, an aborted signal) cancels the
- * consumer and gives every delivery still buffered back to the broker (basic.reject with
- * requeue; in noAck mode there is nothing to give back, and a stream's messages stay in the
+ * consumer and gives every delivery still buffered back to the broker (basic.nack with
+ * requeue, which RabbitMQ 4.3 does not count as a failed delivery; in noAck mode there is nothing to give back, and a stream's messages stay in the
  * stream anyway). Deliveries that cross the cancel on the wire go back the same way.
  */
 export class MessageStream implements AsyncIterableIterator<Message> {

@@ -18,6 +18,8 @@ export class ConsumerTable {
   private readonly sinks = new Map<string, ConsumerSink>();
   /** Tags of consumers that ended lately -> their noAck. */
   private readonly cancelled = new Map<string, boolean>();
+  /** Consumers that ended while a handler of theirs ran, until it finishes. */
+  private readonly retired = new Set<ConsumerSink>();
 
   get size(): number {
     return this.sinks.size;
@@ -41,7 +43,10 @@ export class ConsumerTable {
     return this.cancelled.get(tag) === false;
   }
 
-  /** The consumer ended (cancel-ok, or a basic.cancel from the broker): take it out and remember it. */
+  /**
+   * The consumer ended (cancel-ok, or a basic.cancel from the broker): take it out and remember
+   * it; while its handlers still run, a close of the channel still waits for them.
+   */
   remove(tag: string): ConsumerSink | undefined {
     const sink = this.sinks.get(tag);
     if (sink === undefined) return undefined;
@@ -49,19 +54,42 @@ export class ConsumerTable {
     this.cancelled.delete(tag);
     this.cancelled.set(tag, sink.noAck);
     if (this.cancelled.size > REMEMBERED_CANCELS) this.cancelled.delete(this.cancelled.keys().next().value!);
+    this.pruneRetired();
+    if (sink.busy === true) this.retired.add(sink);
     return sink;
   }
 
-  /** The consumers whose handlers are running, by tag. */
-  busy(): [string, ConsumerSink][] {
-    return [...this.sinks].filter(([, sink]) => sink.busy === true);
+  /** Every consumer, and every ended one whose handlers still run. */
+  all(): ConsumerSink[] {
+    this.pruneRetired();
+    return [...this.sinks.values(), ...this.retired];
+  }
+
+  /** Whether a handler runs, of a consumer or of one that ended. */
+  get busy(): boolean {
+    return this.all().some((sink) => sink.busy === true);
+  }
+
+  /** The consumers by tag (those a close cancels first). */
+  tags(): string[] {
+    return [...this.sinks.keys()];
+  }
+
+  /** The channel or connection begins to close: no delivery reaches user code any more. */
+  stopAll(): void {
+    for (const sink of this.sinks.values()) sink.stop?.();
   }
 
   /** The channel closed: every consumer ends, with `reason` unless the client closed it. */
   endAll(reason: AmqpError | undefined): void {
     const sinks = [...this.sinks.values()];
     this.sinks.clear();
+    this.retired.clear(); // nothing they settle could be sent now
     for (const sink of sinks) sink.end(reason);
+  }
+
+  private pruneRetired(): void {
+    for (const sink of this.retired) if (sink.busy !== true) this.retired.delete(sink);
   }
 
   /** The connection was lost and will be recovered: consumers stay, to be started again. */
@@ -94,6 +122,9 @@ export function trackStreamOffset(sink: ConsumerSink, record: ConsumerRecord): C
     },
     end: (err) => sink.end(err),
     suspend: () => sink.suspend?.(),
+    stop: () => sink.stop?.(),
+    frame: sink.frame,
+    closing: (closed) => sink.closing?.(closed),
     get busy() {
       return sink.busy === true;
     },

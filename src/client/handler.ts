@@ -1,13 +1,18 @@
 /**
  * The callback form of a consumer: a handler per delivery, at most `concurrency` running at
- * once, the rest waiting here in delivery order (the prefetch window bounds how many). With
- * `settle: "auto"` a delivery is acked once its handler returns or resolves, and nacked once it
- * throws or rejects, requeued or not by the `requeue` policy. What a handler throws goes to
- * `failed`, never unhandled.
+ * once, the rest waiting here in delivery order (the prefetch window bounds how many; past
+ * `highWaterMark` waiting, as with noAck, the connection stops reading its socket until the
+ * handlers catch up). With `settle: "auto"` a delivery is acked once its handler returns or
+ * resolves, and rejected (basic.reject: a failed delivery, which RabbitMQ counts toward
+ * x-delivery-limit) once it throws or rejects, requeued or not by the `requeue` policy. What a
+ * handler throws goes to `failed`, never unhandled.
  *
  * When the consumer ends (cancelled, or its channel closed), the deliveries still waiting are
- * given back to the broker (basic.reject, requeue): no handler will run for them. In noAck mode
- * there is nothing to give back, so they still run: the broker has let go of them.
+ * given back to the broker (basic.nack, requeue: a return, not a failure): no handler will run
+ * for them. In noAck mode there is nothing to give back, so they still run: the broker has let
+ * go of them. Once its channel or connection begins to close (`stop`), no handler starts any
+ * more: what waits, and what still arrives, goes back with the channel (noAck: is dropped, as
+ * the spec has frames after channel.close dropped).
  */
 import type { ConsumerSink } from "./consumer.js";
 import { processTrace, traced, type ProcessContext } from "./diagnostics.js";
@@ -17,12 +22,15 @@ import type { HeldWatch } from "./held-watch.js";
 import { Waiters, isThenable } from "./wait.js";
 
 export interface HandlerHost {
-  /** basic.reject with requeue: a delivery no handler will see. */
+  /** basic.nack with requeue: a delivery no handler will see goes back, not counted as failed. */
   giveBack(msg: Message): void;
   /** A handler threw or rejected. */
   failed(err: unknown, msg: Message): void;
   /** What a traced handler run carries (diagnostics.ts, warren:process). */
   context(msg: Message): ProcessContext;
+  /** Stop and resume reading the socket: too many deliveries wait for a handler. */
+  holdReading(): void;
+  releaseReading(): void;
 }
 
 export interface HandlerOptions {
@@ -32,18 +40,40 @@ export interface HandlerOptions {
   concurrency: number;
   settle: "manual" | "auto";
   requeue: boolean | ((err: unknown, msg: Message) => boolean);
+  /** Deliveries waiting for a handler past which the socket is paused (resumed below half). */
+  highWaterMark: number;
 }
 
 /** Default requeue policy: one more try, then the broker dead-letters it (or drops it, with no dead-letter exchange). */
 const onceMore = (_err: unknown, msg: Message) => !msg.fields.redelivered;
 
+/** The sink whose handler is running synchronously right now (a close it calls is its own). */
+let calling: HandlerSink | undefined;
+let sinks = 0;
+
 export class HandlerSink implements ConsumerSink {
   readonly noAck: boolean;
   private running = 0;
-  private readonly waiting: Message[] = [];
+  private waiting: Message[] = [];
   private pumping = false;
   private ended = false;
+  /** Its channel or connection is closing: no handler starts any more. */
+  private stopped = false;
+  private holding = false;
+  /**
+   * Runs of this sink awaiting a close they called: a drain does not wait for them (they wait
+   * for the close, which waits for the drain).
+   */
+  private closers = 0;
   private readonly idle = new Waiters();
+  /**
+   * Settles a handler's promise. An async function named after this sink, so that a close
+   * called from the handler after an `await` finds the sink in the async stack trace (V8's
+   * "at async <name>" frames; see `callingSinks`).
+   */
+  private readonly settleAsync: (r: PromiseLike<unknown>, msg: Message) => Promise<void>;
+  /** How this sink's frame reads in a stack trace. */
+  readonly frame: string;
 
   constructor(
     private readonly handler: (msg: Message) => unknown,
@@ -52,32 +82,58 @@ export class HandlerSink implements ConsumerSink {
     private readonly onEnd: (err: AmqpError | undefined) => void,
   ) {
     this.noAck = options.noAck;
+    const name = `warren handler ${++sinks}`;
+    this.frame = `at async ${name} (`;
+    const finish = (msg: Message, err: unknown, failed: boolean) => this.finish(msg, err, failed);
+    this.settleAsync = {
+      async [name](r: PromiseLike<unknown>, msg: Message): Promise<void> {
+        try {
+          await r;
+        } catch (e) {
+          return finish(msg, e, true);
+        }
+        finish(msg, undefined, false);
+      },
+    }[name]!;
   }
 
   deliver(msg: Message): void {
+    if (this.stopped) {
+      if (!this.noAck) this.waiting.push(msg); // unacked: the channel's close requeues it
+      return;
+    }
     this.options.watch?.delivered(msg);
     if (this.waiting.length === 0 && this.running < this.options.concurrency) return this.run(msg);
     this.waiting.push(msg);
+    if (!this.holding && this.waiting.length >= this.options.highWaterMark) {
+      this.holding = true;
+      this.host.holdReading();
+    }
     this.pump();
   }
 
   /** Start handlers while there is room; a handler that finishes at once does not recurse into the next. */
   private pump(): void {
-    if (this.pumping) return;
+    if (this.pumping || this.stopped) return;
     this.pumping = true;
     while (this.running < this.options.concurrency && this.waiting.length > 0) this.run(this.waiting.shift()!);
     this.pumping = false;
+    if (this.holding && this.waiting.length < this.options.highWaterMark / 2) this.release();
   }
 
   private run(msg: Message): void {
     this.running++;
     let r: unknown;
+    const outer = calling;
+    calling = this;
     try {
       r = processTrace.hasSubscribers ? traced(processTrace, this.host.context(msg), () => this.handler(msg)) : this.handler(msg);
     } catch (e) {
       return this.finish(msg, e, true);
+    } finally {
+      calling = outer;
     }
-    if (isThenable(r)) r.then(() => this.finish(msg, undefined, false), (e: unknown) => this.finish(msg, e, true));
+    if (isThenable(r)) void this.settleAsync(r, msg);
     else this.finish(msg, undefined, false);
   }
 
@@ -88,20 +144,45 @@ export class HandlerSink implements ConsumerSink {
       if (!failed) msg.ack();
       else {
         const requeue = this.options.requeue;
-        msg.nack({ requeue: typeof requeue === "function" ? requeue(err, msg) : requeue });
+        // basic.reject, not nack: on RabbitMQ 4.3 only a reject counts as a failed delivery
+        // toward the queue's x-delivery-limit (a nack is a plain return, unlimited).
+        msg.reject({ requeue: typeof requeue === "function" ? requeue(err, msg) : requeue });
       }
     }
     this.pump();
-    if (this.running === 0 && this.waiting.length === 0) this.idle.wake();
+    this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    if (this.running <= this.closers && (this.waiting.length === 0 || this.stopped)) this.idle.wake();
+  }
+
+  private release(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.host.releaseReading();
   }
 
   end(err: AmqpError | undefined): void {
     if (this.ended) return;
     this.ended = true;
     this.options.watch?.stop();
+    this.release();
     if (!this.noAck) for (const msg of this.waiting.splice(0)) this.host.giveBack(msg);
-    if (this.running === 0 && this.waiting.length === 0) this.idle.wake();
+    this.checkIdle();
     this.onEnd(err);
+  }
+
+  /**
+   * The channel or connection begins to close: no handler starts from now on. What waits stays
+   * unacked (the close requeues it; a cancel first gives it back); noAck, it is dropped.
+   */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.release(); // the close must read its close-ok
+    if (this.noAck) this.waiting.length = 0;
+    this.checkIdle();
   }
 
   /** Resubscribed (resubscribe.ts): the same handlers, counted together, take the new consumer's deliveries. */
@@ -112,6 +193,7 @@ export class HandlerSink implements ConsumerSink {
   /** The connection was lost: the broker has requeued what waits here (noAck: it is ours, it still runs). */
   suspend(): void {
     this.options.watch?.stop();
+    this.release();
     if (!this.noAck) this.waiting.length = 0;
   }
 
@@ -119,18 +201,45 @@ export class HandlerSink implements ConsumerSink {
     return this.running > 0;
   }
 
-  /** Resolves once no handler runs and none waits (at most `timeout` ms, then resolves anyway). */
+  /** Resolves once no handler runs but those awaiting a close they called (at most `timeout` ms, then resolves anyway). */
   drain(timeout: number): Promise<void> {
-    if (this.running === 0 && this.waiting.length === 0) return Promise.resolve();
+    if (this.running <= this.closers && (this.waiting.length === 0 || this.stopped)) return Promise.resolve();
     return this.idle.wait("drain", { timeout }).catch(() => undefined);
+  }
+
+  /** One of this sink's runs awaits a close it called, until `closed` settles: drains do not wait for it. */
+  closing(closed: Promise<unknown>): void {
+    this.closers++;
+    this.checkIdle();
+    const done = () => void this.closers--;
+    closed.then(done, done);
   }
 }
 
+/**
+ * Of `candidates`, the sinks whose handler is calling now: the one running synchronously, or,
+ * after an `await` in the handler, those named in the async stack trace (V8 links an async
+ * handler's continuation to the async function that awaits it, settleAsync). Only asked when a
+ * close begins while handlers run: a stack trace is costly, a close is rare.
+ */
+export function callingSinks(candidates: Iterable<ConsumerSink>): ConsumerSink[] {
+  const busy = [...candidates].filter((s) => s.frame !== undefined && s.busy === true);
+  if (busy.length === 0) return [];
+  if (calling !== undefined) return busy.filter((s) => s.frame === calling!.frame);
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 200;
+  const stack = new Error().stack ?? "";
+  Error.stackTraceLimit = limit;
+  return busy.filter((s) => stack.includes(s.frame!));
+}
+
 /** The options a callback consumer was given, resolved and checked. */
-export function handlerOptions(o: { noAck?: boolean; concurrency?: number; settle?: "manual" | "auto"; requeue?: HandlerOptions["requeue"] }): HandlerOptions {
+export function handlerOptions(o: { noAck?: boolean; concurrency?: number; settle?: "manual" | "auto"; requeue?: HandlerOptions["requeue"]; highWaterMark?: number }): HandlerOptions {
   const concurrency = o.concurrency ?? 1;
   if (!(Number.isSafeInteger(concurrency) && concurrency >= 1)) throw new RangeError(`consume: concurrency must be a positive integer, got ${String(o.concurrency)}`);
   const settle = o.settle ?? "manual";
   if (settle !== "manual" && settle !== "auto") throw new TypeError(`consume: settle must be "manual" or "auto", got ${JSON.stringify(o.settle)}`);
-  return { noAck: o.noAck ?? false, concurrency, settle, requeue: o.requeue ?? onceMore };
+  const highWaterMark = o.highWaterMark ?? 1000;
+  if (!Number.isSafeInteger(highWaterMark) || highWaterMark < 1) throw new RangeError(`consume: highWaterMark must be a positive integer, got ${String(o.highWaterMark)}`);
+  return { noAck: o.noAck ?? false, concurrency, settle, requeue: o.requeue ?? onceMore, highWaterMark };
 }
