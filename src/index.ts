@@ -17,7 +17,7 @@ export { Channel, type Consumer, type Publication } from "./client/channel.js";
 export type { CallbackConsumer, ConsumerEvents } from "./client/callback-consumer.js";
 export { MessageStream, type ConsumeOptions } from "./client/consumer.js";
 export type { ResubscribeOptions } from "./client/resubscribe.js";
-export { deliveryCount, type Message, type DeliveryFields, type ReturnedMessage } from "./client/message.js";
+export { acquiredCount, deliveryCount, type Message, type DeliveryFields, type ReturnedMessage } from "./client/message.js";
 export { createRpcClient, RpcClient, type RpcOptions, type CallOptions } from "./client/rpc.js";
 export { createRpcServer, type RpcServer, type RpcServerOptions, type RpcReply } from "./client/rpc-server.js";
 export type { Mechanism } from "./client/sasl.js";

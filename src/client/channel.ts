@@ -262,12 +262,16 @@ export class Channel extends PublishingChannel {
     return this.settleOnce(msg, "basic.ack", (tag) => this.tags.ack(tag, options.multiple ?? false));
   }
 
-  /** Reject one or (multiple) many deliveries; requeue defaults to true. */
+  /**
+   * basic.nack: give back one or (multiple) many deliveries (requeue, the default) or drop them.
+   * On RabbitMQ 4.3 and later a nack is a return, not counted toward x-delivery-limit; before
+   * 4.3 it counts like a reject (Message.nack says more).
+   */
   nack(msg: Message | number, options: { multiple?: boolean; requeue?: boolean } = {}): AmqpError | undefined {
     return this.settleOnce(msg, "basic.nack", (deliveryTag) => this.tags.settle({ name: "basic.nack", deliveryTag, multiple: options.multiple ?? false, requeue: options.requeue ?? true }));
   }
 
-  /** Reject one delivery; requeue defaults to true. */
+  /** basic.reject: this delivery failed; requeue defaults to true. Counted toward x-delivery-limit on every RabbitMQ (Message.reject). */
   reject(msg: Message | number, options: { requeue?: boolean } = {}): AmqpError | undefined {
     return this.settleOnce(msg, "basic.reject", (deliveryTag) => this.tags.settle({ name: "basic.reject", deliveryTag, requeue: options.requeue ?? true }));
   }

@@ -72,7 +72,7 @@ export class HandlerSink implements ConsumerSink {
    * "at async <name>" frames; see `callingSinks`).
    */
   private readonly settleAsync: (r: PromiseLike<unknown>, msg: Message) => Promise<void>;
-  /** How this sink's frame reads in a stack trace. */
+  /** The name of settleAsync, as a stack trace has it. */
   readonly frame: string;
 
   constructor(
@@ -83,7 +83,7 @@ export class HandlerSink implements ConsumerSink {
   ) {
     this.noAck = options.noAck;
     const name = `warren handler ${++sinks}`;
-    this.frame = `at async ${name} (`;
+    this.frame = name;
     const finish = (msg: Message, err: unknown, failed: boolean) => this.finish(msg, err, failed);
     this.settleAsync = {
       async [name](r: PromiseLike<unknown>, msg: Message): Promise<void> {
@@ -230,7 +230,10 @@ export function callingSinks(candidates: Iterable<ConsumerSink>): ConsumerSink[]
   Error.stackTraceLimit = 200;
   const stack = new Error().stack ?? "";
   Error.stackTraceLimit = limit;
-  return busy.filter((s) => stack.includes(s.frame!));
+  // "at async warren handler 12 (file:...)", or without "async" where a source-map formatter
+  // (vitest's, source-map-support) writes the frames.
+  const named = new Set(stack.match(/warren handler \d+(?!\d)/g));
+  return busy.filter((s) => named.has(s.frame!));
 }
 
 /** The options a callback consumer was given, resolved and checked. */

@@ -22,9 +22,18 @@ export interface Message {
   fields: DeliveryFields;
   /** Channel.ack of this message on the channel it came from. */
   ack(options?: { multiple?: boolean }): AmqpError | undefined;
-  /** Channel.nack of this message on the channel it came from. */
+  /**
+   * basic.nack of this message on the channel it came from: give it back (requeue, the default)
+   * or drop it (dead-letter it). On RabbitMQ 4.3 and later a nack is a return, not a failure: a
+   * quorum queue does not count it toward x-delivery-limit, so requeueing with nack can go on
+   * forever. Before 4.3, nack and reject count alike.
+   */
   nack(options?: { multiple?: boolean; requeue?: boolean }): AmqpError | undefined;
-  /** Channel.reject of this message on the channel it came from. */
+  /**
+   * basic.reject of this message on the channel it came from: this message failed. Requeued (the
+   * default) or dropped (dead-lettered); on every RabbitMQ version a quorum queue counts it toward
+   * x-delivery-limit (deliveryCount), so a message that keeps failing is dead-lettered at the limit.
+   */
   reject(options?: { requeue?: boolean }): AmqpError | undefined;
 }
 
@@ -67,11 +76,29 @@ export interface ReturnedMessage {
 }
 
 /**
- * How many times a quorum queue has delivered this message before and had it returned
- * (nack or reject with requeue, a lost consumer): its `x-delivery-count` header, 0 when absent.
- * Compared against the queue's `x-delivery-limit`.
+ * How many failed deliveries of this message a quorum queue has counted: its `x-delivery-count`
+ * header, 0 when absent. What the queue's `x-delivery-limit` is compared against (past it, the
+ * message is dead-lettered or dropped). What counts as failed depends on the broker:
+ * - RabbitMQ 4.3 and later: a basic.reject (requeue or not), and a consumer timeout. A
+ *   basic.nack is a return, not a failure, and is not counted (nor a lost consumer or channel):
+ *   see acquiredCount() for every hand-out.
+ * - RabbitMQ 3.x and 4.0-4.2: every return, nack and reject alike (and a lost consumer).
  */
 export function deliveryCount(msg: Pick<Message, "properties">): number {
-  const n = msg.properties.headers?.["x-delivery-count"];
-  return typeof n === "number" ? n : typeof n === "bigint" ? Number(n) : 0;
+  return countHeader(msg, "x-delivery-count") ?? 0;
+}
+
+/**
+ * How many times a quorum queue handed this message out before this delivery, however each
+ * ended (returned, rejected, its consumer lost): RabbitMQ 4.3's `x-acquired-count` header. On
+ * brokers before 4.3, which do not send it, the `x-delivery-count` header, which counts the same
+ * there (every return); 0 when neither is present (a first delivery, or a classic queue).
+ */
+export function acquiredCount(msg: Pick<Message, "properties">): number {
+  return countHeader(msg, "x-acquired-count") ?? countHeader(msg, "x-delivery-count") ?? 0;
+}
+
+function countHeader(msg: Pick<Message, "properties">, name: string): number | undefined {
+  const n = msg.properties.headers?.[name];
+  return typeof n === "number" ? n : typeof n === "bigint" ? Number(n) : undefined;
 }
