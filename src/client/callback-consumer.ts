@@ -39,7 +39,7 @@ export interface ConsumerChannel<C> {
   /** A new channel of the same connection. */
   openSibling(): Promise<C & ConsumerChannel<C>>;
   /** basic.nack with requeue of a delivery no handler will see: a return, not a failure (nothing for a stream's). */
-  giveBack(msg: Message): void;
+  giveBack(msgs: readonly Message[]): void;
   /** A handler threw or rejected: the channel's "consumerError" event, or a process warning. */
   consumerFailed(err: unknown, msg: Message): void;
   /** What a traced delivery carries (diagnostics.ts). */
@@ -88,7 +88,7 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
     this.#options = options;
     this.#heal = resubscribeOptions(options.resubscribe);
     const host: HandlerHost = {
-      giveBack: (msg) => this.#channel.giveBack(msg),
+      giveBack: (msgs) => this.#channel.giveBack(msgs),
       failed: (err, msg) => this.#channel.consumerFailed(err, msg),
       context: (msg) => this.#channel.processContext(this.#queue, msg),
       holdReading: () => this.#channel.holdReading(),

@@ -41,8 +41,11 @@ import { Waiters, badTimeout, isTimeout } from "./wait.js";
  */
 type State = "opening" | "open" | "closing" | "closed" | "recovering" | "restoring";
 
-/** `opening`: open()'s and recovery's own calls, which go out while the channel is not (yet) open. */
-type CallOptions = SyncCallOptions & { opening?: boolean };
+/**
+ * `opening`: open()'s and recovery's own calls, which go out while the channel is not (yet) open;
+ * `closing`: the connection's close's own calls, which go out once the user's are refused.
+ */
+type CallOptions = SyncCallOptions & { opening?: boolean; closing?: boolean };
 
 /** The state machine under Channel: see channel.ts for the API. */
 export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
@@ -115,9 +118,9 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
   }
 
   /** @internal */ protected call(method: Method, replies: readonly MethodName[], options: CallOptions = {}): Promise<Reply> {
-    const { signal, opening = false } = options;
+    const { signal, opening = false, closing = false } = options;
     if ((this.state === "recovering" || this.state === "restoring") && !opening) return this.afterRecovery(method.name, signal, () => this.call(method, replies, options));
-    if (this.state === "closed" || this.state === "closing" || (this.state === "opening" && !opening) || this.host.closing) return Promise.reject(this.closedError());
+    if (this.state === "closed" || this.state === "closing" || (this.state === "opening" && !opening) || (this.host.closing && !closing)) return Promise.reject(this.closedError());
     if (signal?.aborted) return Promise.reject(new AbortError(`${method.name} aborted before it was sent`));
     const timeout = options.timeout ?? this.host.options.timeout;
     if (!isTimeout(timeout)) return Promise.reject(badTimeout(method.name, timeout));
@@ -202,7 +205,7 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
         if (sink !== undefined) return sink.deliver(msg);
         // For a consumer that ended lately, still in flight: give it back rather than leave it
         // unacked. For a tag we never had, nothing sensible can be done but drop it.
-        if (this.consumers.owesBack(m.consumerTag)) this.giveBack(msg);
+        if (this.consumers.owesBack(m.consumerTag)) this.giveBack([msg]);
         return;
       }
       case "basic.get-ok": {
@@ -242,15 +245,18 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
   }
 
   /**
-   * @internal Hand back a delivery no consumer will process: basic.nack with requeue, a return,
+   * @internal Hand back deliveries no consumer will process: basic.nack with requeue, a return,
    * not a failure (RabbitMQ 4.3 counts a basic.reject toward the queue's x-delivery-limit, and
    * not a nack; before 4.3 both count alike), so stopping a consumer never spends a message's
-   * delivery limit. Not a stream's message (it carries `x-stream-offset`): a stream is not
-   * consumed by delivery, and RabbitMQ closes the connection (540) on a nack from a stream.
+   * delivery limit (delivery-tags.ts giveBack: as few frames as can be). Not a stream's message
+   * (it carries `x-stream-offset`): a stream is not consumed by delivery, and RabbitMQ closes the
+   * connection (540) on a nack from a stream.
    */
-  giveBack(msg: Message): void {
-    if (msg.properties.headers?.["x-stream-offset"] !== undefined) return;
-    if (this.settles()) this.tags.settle({ name: "basic.nack", deliveryTag: msg.fields.deliveryTag, multiple: false, requeue: true });
+  giveBack(msgs: readonly Message[]): void {
+    // Also while the connection closes (its close cancels the consumers first), until connection.close is out.
+    if (!((this.state === "open" || this.state === "restoring") && !this.host.closeSent)) return;
+    const tags = msgs.filter((m) => m.properties.headers?.["x-stream-offset"] === undefined).map((m) => m.fields.deliveryTag);
+    if (tags.length > 0) this.tags.giveBack(tags);
   }
 
   /**

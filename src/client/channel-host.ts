@@ -38,8 +38,10 @@ export interface ChannelHost {
   readonly out: ChannelWriter;
   /** The connection's sync-call timeout (ms), its largest message body accepted, and where the broker is. */
   readonly options: Pick<ResolvedOptions, "timeout" | "maxMessageSize" | "hostname" | "port">;
-  /** The connection's close has begun: nothing may be sent after connection.close. */
+  /** The connection's close has begun: the user's calls are refused from now on. */
   readonly closing: boolean;
+  /** connection.close is out: nothing more may be written. */
+  readonly closeSent: boolean;
   /** Why the connection closed (undefined while open). */
   readonly reason: AmqpError | undefined;
   readonly serverProperties: FieldTable;

@@ -220,22 +220,36 @@ export class Channel extends PublishingChannel {
   }
 
   /**
-   * @internal Stop the consumers; when handlers run, cancel every consumer and wait for the
-   * handlers (at most the timeout).
+   * @internal Stop the consumers and cancel them, then wait for the handlers still running (at
+   * most the timeout). Cancelled before the channel closes, so that what they were sent and no
+   * handler took goes back as a return (basic.nack): RabbitMQ 4.3 counts a delivery that a
+   * channel's close requeues as a failed one, toward x-delivery-limit.
    */
   async stopHandlers(): Promise<void> {
     if (this.state !== "open" || this.host.closing) return;
     this.consumers.stopAll();
-    if (!this.consumers.busy) return;
-    await Promise.all(this.consumers.tags().map((tag) => this.cancel(tag).catch(() => undefined)));
-    await Promise.all(this.consumers.all().map((sink) => sink.drain?.(this.host.options.timeout)));
+    await this.cancelAll({});
+    if (this.consumers.busy) await Promise.all(this.consumers.all().map((sink) => sink.drain?.(this.host.options.timeout)));
+  }
+
+  /** @internal The connection closes: cancel every consumer first (see stopHandlers), with the close's own calls. */
+  async cancelConsumers(): Promise<void> {
+    if (this.state === "open") await this.cancelAll({ closing: true });
+  }
+
+  private async cancelAll(options: { closing?: boolean }): Promise<void> {
+    await Promise.all(this.consumers.tags().map((tag) => this.cancelConsumer(tag, options).catch(() => undefined)));
   }
 
   /** basic.cancel: once it resolves, the consumer gets nothing more. */
   async cancel(consumerTag: string, wait?: WaitOptions): Promise<void> {
+    await this.cancelConsumer(consumerTag, wait ?? {});
+  }
+
+  private async cancelConsumer(consumerTag: string, options: WaitOptions & { closing?: boolean }): Promise<void> {
     if (this.consumers.get(consumerTag) === undefined) return;
     await this.call({ name: "basic.cancel", consumerTag, noWait: false }, ["basic.cancel-ok"], {
-      ...wait,
+      ...options,
       onReply: () => {
         this.record?.drop(consumerTag);
         this.consumers.remove(consumerTag)?.end(undefined);

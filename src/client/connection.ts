@@ -170,6 +170,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       get closing() {
         return self.state === "closing";
       },
+      get closeSent() {
+        return self.closeSent;
+      },
       get reason() {
         return self.closeReason;
       },
@@ -356,6 +359,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.inbound.resume();
     const timeout = this.options.timeout;
     await Promise.all(this.channels.values().map((ch) => ch.waitForConfirms({ timeout }).catch(() => undefined)));
+    if ((this.state as ConnectionState) === "closed") return;
+    // What consumers were sent and no handler took goes back as a return before the close
+    // (Channel.stopHandlers says why): cancel them, and their sinks give it back.
+    await Promise.all(this.channels.values().map((ch) => ch.cancelConsumers()));
     if ((this.state as ConnectionState) === "closed") return;
     // Held acks first (flush writes them): the broker discards what follows connection.close.
     this.out.flush();

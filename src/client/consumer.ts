@@ -97,7 +97,7 @@ export interface StreamHost {
   startConsumer(queue: string, sink: ConsumerSink, options: ConsumeOptions): Promise<string>;
   cancel(consumerTag: string): Promise<void>;
   /** Give a delivery back to the broker (basic.nack with requeue: a return, not a failure; nothing for a stream's). */
-  giveBack(msg: Message): void;
+  giveBack(msgs: readonly Message[]): void;
   /** What a traced loop body carries (diagnostics.ts, warren:process). */
   processContext(queue: string, msg: Message): ProcessContext;
   holdReading(): void;
@@ -130,6 +130,8 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   private done = false;
   /** The loop was left: what arrives now goes back to the broker. */
   private left = false;
+  /** Its channel or connection began to close: nothing more is handed out; what is buffered goes back when the consumer ends. */
+  private stopped = false;
   private error: unknown;
   private holding = false;
   private readonly highWaterMark: number;
@@ -165,16 +167,16 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   /** @internal */
   deliver(msg: Message): void {
     if (this.left) {
-      if (!this.noAck) this.host.giveBack(msg);
+      if (!this.noAck) this.host.giveBack([msg]);
       return;
     }
-    if (this.done) return;
+    if (this.done || (this.stopped && this.noAck)) return;
     if (this.waiters.length > 0) {
       this.waiters.shift()!.resolve({ value: this.handOut(msg), done: false });
       return;
     }
     this.buffer.push(msg);
-    if (!this.holding && this.buffer.length - this.head >= this.highWaterMark) {
+    if (!this.holding && !this.stopped && this.buffer.length - this.head >= this.highWaterMark) {
       this.holding = true;
       this.host.holdReading();
     }
@@ -186,6 +188,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     this.done = true;
     this.error = err;
     this.release();
+    if (this.stopped && !this.noAck) this.host.giveBack(this.takeBuffered());
     // Waiters exist only while the buffer is empty: the first hears the error, the rest done.
     const waiters = this.waiters;
     this.waiters = [];
@@ -203,6 +206,15 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   suspend(): void {
     this.release();
     if (!this.noAck) this.takeBuffered();
+  }
+
+  /** @internal The channel or connection begins to close: the loop gets nothing more (it ends). */
+  stop(): void {
+    this.stopped = true;
+    this.release(); // the close must read its replies
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.resolve({ value: undefined, done: true });
   }
 
   /** Empties the buffer and hands back what was in it and not yet read. */
@@ -241,7 +253,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   /** The next delivery (what `for await` calls); done once the consumer ends. */
   next(): Promise<IteratorResult<Message>> {
     this.stepDone();
-    if (this.head < this.buffer.length) {
+    if (this.head < this.buffer.length && !this.stopped) {
       const msg = this.buffer[this.head++]!;
       if (this.head === this.buffer.length) {
         this.buffer = [];
@@ -253,7 +265,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
       if (this.holding && this.buffer.length - this.head < this.highWaterMark / 2) this.release();
       return Promise.resolve({ value: this.handOut(msg), done: false });
     }
-    if (this.done) {
+    if (this.done || this.stopped) {
       const e = this.takeError(); // report once, then plain done
       return e !== undefined ? Promise.reject(e) : Promise.resolve({ value: undefined, done: true });
     }
@@ -271,7 +283,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
       const tag = this.tag ?? (await this.consumerTag.catch(() => undefined));
       if (tag !== undefined) await this.host.cancel(tag).catch(() => undefined);
       // After cancel-ok, so the broker cannot hand them straight back to this consumer.
-      if (!this.noAck) for (const msg of buffered) this.host.giveBack(msg);
+      if (!this.noAck) this.host.giveBack(buffered);
     }
     return { value: undefined, done: true };
   }

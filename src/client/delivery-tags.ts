@@ -3,7 +3,8 @@
  *
  * Delivery tags are per channel and sequential from 1 (spec basic.deliver, "delivery-tag").
  * `settledThrough` is the highest tag T such that every tag <= T is settled: acked, rejected,
- * or delivered in no-ack mode. While the user acks in that order, the acks are held as one and
+ * or delivered in no-ack mode; tags settled above it, out of order, wait in `ahead` until it
+ * reaches them, so that what is settled is known exactly. While the user acks in that order, the acks are held as one and
  * written as a single basic.ack(multiple) at the next flush (outbound.ts): the broker's state
  * afterwards is exactly that of the individual acks, but it parses one frame instead of
  * hundreds. Any other frame on the channel writes the held ack first (`send`), so order is kept.
@@ -40,6 +41,8 @@ type Settle = MethodOf<"basic.ack"> | MethodOf<"basic.nack"> | MethodOf<"basic.r
 
 export class DeliveryTags implements AckHolder {
   private settledThrough = 0;
+  /** Tags settled out of order, above settledThrough + 1 (at most the prefetch window's). */
+  private readonly ahead = new Set<number>();
   private last = 0;
   /** The highest tag of the acks held now (0: none held), and the first. */
   private held = 0;
@@ -57,23 +60,43 @@ export class DeliveryTags implements AckHolder {
   delivered(wireTag: number, noAck: boolean): number {
     const tag = this.offset === 0 ? wireTag : wireTag + this.offset;
     this.last = tag;
-    if (noAck && tag === this.settledThrough + 1) this.settledThrough = tag;
+    if (noAck) this.mark(tag);
     return tag;
   }
 
-  /** Whether every delivery up to `tag` is settled (not one from before a recovery: settle() says why those are refused). */
+  /** Whether delivery `tag` is settled (not one from before a recovery: settle() says why those are refused). */
   settled(tag: number): boolean {
-    return tag <= this.settledThrough && tag > this.offset;
+    return (tag <= this.settledThrough || (this.ahead.size > 0 && this.ahead.has(tag))) && tag > this.offset;
+  }
+
+  /** `tag` is settled: the settled prefix grows, or it waits in `ahead` until the prefix reaches it. */
+  private mark(tag: number): void {
+    if (tag !== this.settledThrough + 1) {
+      if (tag > this.settledThrough) this.ahead.add(tag);
+      return;
+    }
+    this.settledThrough = tag;
+    if (this.ahead.size > 0) while (this.ahead.delete(this.settledThrough + 1)) this.settledThrough++;
+  }
+
+  /** Every tag up to `tag` is settled (a multiple ack or nack). */
+  private markThrough(tag: number): void {
+    if (tag <= this.settledThrough) return;
+    this.settledThrough = tag;
+    for (const t of this.ahead) if (t <= tag) this.ahead.delete(t);
+    while (this.ahead.delete(this.settledThrough + 1)) this.settledThrough++;
   }
 
   /** basic.ack of `tag`: held when it is the next in order, else sent at once. */
   ack(tag: number, multiple: boolean): AmqpError | undefined {
     if (multiple || tag !== this.settledThrough + 1 || !Number.isSafeInteger(tag)) return this.settle({ name: "basic.ack", deliveryTag: tag, multiple });
-    this.settledThrough = tag;
+    this.mark(tag);
     if (this.held === 0) {
       this.heldFrom = tag;
       this.out.holdAck(this);
-    } else if (tag - this.heldFrom + 1 === this.batch) this.out.scheduleFlush();
+    } else if (tag - this.heldFrom + 1 >= this.batch) this.out.scheduleFlush();
+    // Held as one ack multiple of this tag (RabbitMQ refuses a multiple ack of a tag no longer
+    // outstanding with 406, so not of the tags settled ahead of it, which the prefix now covers).
     this.held = tag;
     return undefined;
   }
@@ -87,9 +110,29 @@ export class DeliveryTags implements AckHolder {
     } catch (e) {
       return new AmqpError(`invalid ${m.name}: ${(e as Error).message}`, { cause: e });
     }
-    const multiple = m.name !== "basic.reject" && m.multiple;
-    if (m.deliveryTag === this.settledThrough + 1 || (multiple && m.deliveryTag > this.settledThrough)) this.settledThrough = m.deliveryTag;
+    if (m.name !== "basic.reject" && m.multiple) this.markThrough(m.deliveryTag);
+    else this.mark(m.deliveryTag);
     return undefined;
+  }
+
+  /**
+   * basic.nack with requeue of these deliveries, which no one will process. The run of them that
+   * continues the settled prefix goes as one nack multiple, the rest one nack each: RabbitMQ 4.3
+   * was seen to drop the returns of a quorum queue still pipelined when the channel or connection
+   * closes right after (they were then counted as failed deliveries), and one frame is one command.
+   */
+  giveBack(tags: readonly number[]): void {
+    const sorted = [...tags].sort((a, b) => a - b);
+    let through = this.settledThrough;
+    let i = 0;
+    for (; i < sorted.length; i++) {
+      let next = through + 1;
+      while (this.ahead.size > 0 && this.ahead.has(next)) next++;
+      if (sorted[i] !== next) break;
+      through = next;
+    }
+    if (i > 1) this.settle({ name: "basic.nack", deliveryTag: through, multiple: true, requeue: true });
+    for (const tag of sorted.slice(i > 1 ? i : 0)) this.settle({ name: "basic.nack", deliveryTag: tag, multiple: false, requeue: true });
   }
 
   /** Every frame of the channel goes out through here, after the acks it holds. */
@@ -126,12 +169,14 @@ export class DeliveryTags implements AckHolder {
   /** basic.recover-ok: everything outstanding is redelivered under new tags; the old ones are settled. */
   redelivered(): void {
     this.settledThrough = this.last;
+    this.ahead.clear();
   }
 
   /** Recovery opened the channel again: new tags continue after the last old one. */
   restart(): void {
     this.offset = this.last;
     this.settledThrough = this.last;
+    this.ahead.clear();
   }
 }
 

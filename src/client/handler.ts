@@ -22,8 +22,8 @@ import type { HeldWatch } from "./held-watch.js";
 import { Waiters, isThenable } from "./wait.js";
 
 export interface HandlerHost {
-  /** basic.nack with requeue: a delivery no handler will see goes back, not counted as failed. */
-  giveBack(msg: Message): void;
+  /** basic.nack with requeue: deliveries no handler will see go back, not counted as failed. */
+  giveBack(msgs: readonly Message[]): void;
   /** A handler threw or rejected. */
   failed(err: unknown, msg: Message): void;
   /** What a traced handler run carries (diagnostics.ts, warren:process). */
@@ -65,6 +65,8 @@ export class HandlerSink implements ConsumerSink {
    * for the close, which waits for the drain).
    */
   private closers = 0;
+  /** Ended while closing, with handlers still running: what waits goes back once they are done. */
+  private returnWhenIdle = false;
   private readonly idle = new Waiters();
   /**
    * Settles a handler's promise. An async function named after this sink, so that a close
@@ -154,7 +156,12 @@ export class HandlerSink implements ConsumerSink {
   }
 
   private checkIdle(): void {
-    if (this.running <= this.closers && (this.waiting.length === 0 || this.stopped)) this.idle.wake();
+    if (this.running > this.closers || (this.waiting.length > 0 && !this.stopped)) return;
+    if (this.returnWhenIdle) {
+      this.returnWhenIdle = false;
+      this.host.giveBack(this.waiting.splice(0));
+    }
+    this.idle.wake();
   }
 
   private release(): void {
@@ -168,7 +175,10 @@ export class HandlerSink implements ConsumerSink {
     this.ended = true;
     this.options.watch?.stop();
     this.release();
-    if (!this.noAck) for (const msg of this.waiting.splice(0)) this.host.giveBack(msg);
+    // Closing, after the running handlers have settled: the deliveries given back then follow the
+    // settled ones, and go as one nack multiple (delivery-tags.ts giveBack says why that matters).
+    if (this.stopped && this.running > this.closers) this.returnWhenIdle = true;
+    else if (!this.noAck && this.waiting.length > 0) this.host.giveBack(this.waiting.splice(0));
     this.checkIdle();
     this.onEnd(err);
   }

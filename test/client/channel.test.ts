@@ -179,7 +179,9 @@ describe("what the broker will not do on request (fake server)", () => {
       await c.expectMethod(60, 20); // basic.consume
       await c.send(methodFrame(ch, 60, 21, shortstr("ctag")));
       const deliver = (tag: number) => methodFrame(ch, 60, 60, Buffer.concat([shortstr("ctag"), u64(tag), u8(0), shortstr(""), shortstr("q")]));
-      // A delivery whose method is out before the client's close, its content after it.
+      // The broker cancels the consumer (so the client's close cancels nothing first), and a
+      // delivery crossing that cancel has its method out before the client's close, its content after it.
+      await c.send(methodFrame(ch, 60, 30, Buffer.concat([shortstr("ctag"), u8(1)]))); // basic.cancel, no-wait
       await c.send(deliver(1));
       await c.expectMethod(20, 40); // the client's channel.close
       await c.send(Buffer.concat([headerFrame(ch, 60, 5), bodyFrame(ch, "first"), deliver(2), headerFrame(ch, 60, 6), bodyFrame(ch, "second")]));

@@ -149,8 +149,8 @@ describe("consumer timeouts", () => {
 
   // RabbitMQ 4.3 was seen (--trace) to hand a returned message once more to a quorum consumer it
   // had just cancelled for a timeout; the broker does not do it on request, so the fake server does.
-  test("a delivery for a consumer the broker cancelled is given back (basic.reject, requeue), not left unacked", async () => {
-    let rejected: { tag: bigint; requeue: number } | undefined;
+  test("a delivery for a consumer the broker cancelled is given back (basic.nack, requeue: a return, not a failure), not left unacked", async () => {
+    let returned: { tag: bigint; bits: number } | undefined;
     const server = await startFakeServer(async (c: FakeConnection) => {
       await standardHandshake(c);
       const open = await c.expectMethod(20, 10);
@@ -162,8 +162,8 @@ describe("consumer timeouts", () => {
       await c.send(methodFrame(m.channel, 60, 60, Buffer.concat([shortstr("ctag-late"), u64(7), u8(1), shortstr(""), shortstr("q")])));
       await c.send(headerFrame(m.channel, 60, 4));
       await c.send(bodyFrame(m.channel, "late"));
-      const r = new Cursor((await c.expectMethod(60, 90)).args); // basic.reject
-      rejected = { tag: r.u64(), requeue: r.u8() };
+      const r = new Cursor((await c.expectMethod(60, 120)).args); // basic.nack
+      returned = { tag: r.u64(), bits: r.u8() };
     });
     cleanups.push(() => server.close());
     const conn = await connect({ url: server.url(), timeout: 2000 });
@@ -172,7 +172,7 @@ describe("consumer timeouts", () => {
     const cancelled = new Promise<AmqpError>((resolve) => void ch.consume("q", () => undefined, { onCancel: resolve }));
     expect(await cancelled).toBeInstanceOf(ConsumerCancelledError);
     await server.done();
-    expect(rejected).toEqual({ tag: 7n, requeue: 1 });
+    expect(returned).toEqual({ tag: 7n, bits: 0b10 }); // requeue, not multiple
   });
 
   test("a 406 channel close for an unacked delivery is a ConsumerTimeoutError, heard by callback, iterator and RPC consumers", async () => {
