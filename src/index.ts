@@ -17,6 +17,7 @@ export { Channel, type Consumer, type Publication } from "./client/channel.js";
 export type { CallbackConsumer, ConsumerEvents } from "./client/callback-consumer.js";
 export { MessageStream, type ConsumeOptions } from "./client/consumer.js";
 export type { ResubscribeOptions } from "./client/resubscribe.js";
+export { declareRetryTopology, RetryTopology, type RetryTopologyOptions } from "./client/retry.js";
 export { acquiredCount, deliveryCount, type Message, type DeliveryFields, type ReturnedMessage } from "./client/message.js";
 export { createRpcClient, RpcClient, type RpcOptions, type CallOptions } from "./client/rpc.js";
 export { createRpcServer, type RpcServer, type RpcServerOptions, type RpcReply } from "./client/rpc-server.js";
@@ -48,6 +49,8 @@ export {
   ConsumerTimeoutError,
   DeprecatedFeatureError,
   DeprecatedFeatureWarning,
+  IgnoredArgumentWarning,
+  QueueArgumentError,
   AbortError,
   type Initiator,
   type CloseReason,

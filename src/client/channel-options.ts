@@ -1,7 +1,7 @@
 /** The options, results and events of Channel (public types). */
 import type { BasicProperties } from "../protocol/properties.js";
 import type { FieldTable } from "../protocol/table.js";
-import type { AmqpError, DeprecatedFeatureWarning } from "./errors.js";
+import type { AmqpError, DeprecatedFeatureWarning, IgnoredArgumentWarning } from "./errors.js";
 import type { Message, ReturnedMessage } from "./message.js";
 
 /**
@@ -39,6 +39,15 @@ export interface QueueDeclareOptions extends WaitOptions {
   deliveryLimit?: number;
   /** x-dead-letter-strategy (quorum): "at-most-once" (the default) or "at-least-once". */
   deadLetterStrategy?: "at-most-once" | "at-least-once";
+  /**
+   * Delayed redelivery (quorum, RabbitMQ 4.3 and later; a classic queue, or an older broker,
+   * refuses it with a QueueArgumentError): a message returned or failed waits before it is
+   * delivered again, `min` ms times its delivery count (seen on 4.3.6: 300, 600, 900 ... ms for
+   * min 300), at most `max` ms (default `min`). `type` says which wait: "failed" (rejected),
+   * "returned" (nacked, a lost consumer), "all", or "disabled". x-delayed-retry-type, -min, -max.
+   * Elsewhere, declareRetryTopology() does the same with TTL and dead-lettering.
+   */
+  delayedRetry?: { type: "all" | "failed" | "returned" | "disabled"; min: number; max?: number };
 }
 /** Options of Channel.publish(): the message's properties, and how the publish goes out. */
 export interface PublishOptions extends BasicProperties {
@@ -77,11 +86,16 @@ export interface QueueDeclareResult {
 
 /** A declare's `arguments` with its typed queue options written in under their x- names. */
 export function queueArguments(o: QueueDeclareOptions): FieldTable {
-  if (o.queueType === undefined && o.deliveryLimit === undefined && o.deadLetterStrategy === undefined) return o.arguments ?? {};
+  if (o.queueType === undefined && o.deliveryLimit === undefined && o.deadLetterStrategy === undefined && o.delayedRetry === undefined) return o.arguments ?? {};
   const args: FieldTable = { ...o.arguments };
   if (o.queueType !== undefined) args["x-queue-type"] = o.queueType;
   if (o.deliveryLimit !== undefined) args["x-delivery-limit"] = o.deliveryLimit;
   if (o.deadLetterStrategy !== undefined) args["x-dead-letter-strategy"] = o.deadLetterStrategy;
+  if (o.delayedRetry !== undefined) {
+    args["x-delayed-retry-type"] = o.delayedRetry.type;
+    args["x-delayed-retry-min"] = o.delayedRetry.min;
+    if (o.delayedRetry.max !== undefined) args["x-delayed-retry-max"] = o.delayedRetry.max;
+  }
   return args;
 }
 
@@ -98,5 +112,5 @@ export interface ChannelEvents {
   /** A consumer callback threw or rejected. Without a listener, the error is printed as a process warning. */
   consumerError: [err: unknown, msg: Message];
   /** The broker will not do what a call asked, though it answered ok. Without a listener, a process warning. */
-  warning: [warning: DeprecatedFeatureWarning];
+  warning: [warning: DeprecatedFeatureWarning | IgnoredArgumentWarning];
 }

@@ -13,7 +13,7 @@ import { MessageStream, type ConsumeOptions, type ConsumerSink } from "./consume
 import { consumeMethod, trackStreamOffset } from "./consumers.js";
 import { callingSinks } from "./handler.js";
 import { tagOf } from "./delivery-tags.js";
-import { AmqpError, DeprecatedFeatureWarning, NotFoundError } from "./errors.js";
+import { AmqpError, DeprecatedFeatureWarning, IgnoredArgumentWarning, NotFoundError } from "./errors.js";
 import { Delivery, type DeliveryFields, type Message } from "./message.js";
 
 export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, PublishOptions, QueueDeclareOptions, QueueDeclareResult, WaitOptions } from "./channel-options.js";
@@ -63,6 +63,9 @@ export class Channel extends PublishingChannel {
     const passive = options.passive ?? false;
     const m = (await this.call({ name: "queue.declare", queue, passive, noWait: false, ...declared }, ["queue.declare-ok"], options)) as MethodOf<"queue.declare-ok">;
     if (!passive) this.topology?.queueDeclared(queue, m.queue, declared);
+    if (declared.arguments["x-queue-mode"] !== undefined && brokerAtLeast(this.host.serverProperties, 3, 12)) {
+      this.warn(new IgnoredArgumentWarning("x-queue-mode", `queue ${JSON.stringify(m.queue)} was declared with x-queue-mode, which RabbitMQ 3.12 and later ignore (every classic queue keeps its messages on disk, as lazy ones did); leave it out`));
+    }
     return { queue: m.queue, messageCount: m.messageCount, consumerCount: m.consumerCount };
   }
 
@@ -167,7 +170,7 @@ export class Channel extends PublishingChannel {
     else process.emitWarning(`warren: a consumer callback failed on channel ${this.id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   }
 
-  private warn(w: DeprecatedFeatureWarning): void {
+  private warn(w: DeprecatedFeatureWarning | IgnoredArgumentWarning): void {
     if (this.listenerCount("warning") > 0) this.emit("warning", w);
     else process.emitWarning(w);
   }

@@ -55,6 +55,12 @@ export interface ConsumeOptions {
    */
   requeue?: boolean | ((err: unknown, msg: Message) => boolean);
   /**
+   * With settle "auto": a failed delivery goes here instead of being rejected, and the handler's
+   * run lasts until what it returns settles: a RetryTopology (declareRetryTopology), which
+   * retries it after a delay and parks it after the last attempt.
+   */
+  retry?: { failed(msg: Message): unknown };
+  /**
    * Callback only: when the broker cancels the consumer (its queue deleted, its quorum queue's
    * node lost, a consumer timeout), consume again with backoff on the same channel; when its
    * channel is closed under it (404, 406), on a new channel of the connection (see
@@ -130,7 +136,10 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   private done = false;
   /** The loop was left: what arrives now goes back to the broker. */
   private left = false;
-  /** Its channel or connection began to close: nothing more is handed out; what is buffered goes back when the consumer ends. */
+  /**
+   * Its channel or connection began to close, and it acks: nothing more is handed out, and what
+   * is buffered goes back when the consumer ends (a noAck loop still gets what it was sent).
+   */
   private stopped = false;
   private error: unknown;
   private holding = false;
@@ -170,7 +179,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
       if (!this.noAck) this.host.giveBack([msg]);
       return;
     }
-    if (this.done || (this.stopped && this.noAck)) return;
+    if (this.done) return;
     if (this.waiters.length > 0) {
       this.waiters.shift()!.resolve({ value: this.handOut(msg), done: false });
       return;
@@ -208,10 +217,11 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     if (!this.noAck) this.takeBuffered();
   }
 
-  /** @internal The channel or connection begins to close: the loop gets nothing more (it ends). */
+  /** @internal The channel or connection begins to close: with acks, the loop gets nothing more (it ends). */
   stop(): void {
-    this.stopped = true;
     this.release(); // the close must read its replies
+    if (this.noAck) return;
+    this.stopped = true;
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.resolve({ value: undefined, done: true });

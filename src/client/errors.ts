@@ -233,6 +233,46 @@ export class ConsumerTimeoutError extends PreconditionFailedError {
 }
 
 /**
+ * The broker refused a queue argument (406, "invalid arg" or "inequivalent arg"): `argument`
+ * names it. RabbitMQ 4.x refuses, among others, `x-queue-version: 1` (classic queues are version
+ * 2 only), `x-max-priority` on a quorum queue (its priorities are built in: 0-31), and any
+ * argument a queue type does not take (`x-delayed-retry-*` on a classic queue). "inequivalent":
+ * the queue exists with another value of it.
+ */
+export class QueueArgumentError extends PreconditionFailedError {
+  override name = "QueueArgumentError";
+  readonly argument: string;
+  readonly reason: "invalid" | "inequivalent";
+  constructor(r: CloseReason, argument: string, reason: "invalid" | "inequivalent") {
+    super(r);
+    this.argument = argument;
+    this.reason = reason;
+    const hint = ARGUMENT_HINTS[argument];
+    this.message += ` (queue argument ${argument}${reason === "inequivalent" ? ": the queue exists with another value; declare it as it is, or delete it first" : hint !== undefined ? `: ${hint}` : ": the broker does not take it for this queue"})`;
+  }
+}
+
+const ARGUMENT_HINTS: Record<string, string> = {
+  "x-queue-version": "RabbitMQ 4.0 and later have only version 2 classic queues; leave it out",
+  "x-max-priority": "a quorum queue's priorities are built in on RabbitMQ 4.x (0-31, a message without one counts as 4); leave it out",
+};
+
+/**
+ * A queue argument the broker accepted and ignores: `x-queue-mode` (lazy queues), which has no
+ * effect since RabbitMQ 3.12, whose classic queues all keep their messages on disk as lazy ones
+ * did. Emitted as the channel's "warning" event, or as a process warning when nobody listens.
+ */
+export class IgnoredArgumentWarning extends Error {
+  override name = "IgnoredArgumentWarning";
+  constructor(
+    readonly argument: string,
+    what: string,
+  ) {
+    super(what);
+  }
+}
+
+/**
  * The broker will not do what was asked, and says so only in its log: RabbitMQ 4.3 and later
  * deny deprecated features by default, and some it ignores rather than refuse (`global_qos`: a
  * basic.qos with global=true is answered qos-ok and applied per consumer). Emitted as the
@@ -286,9 +326,13 @@ export function closeError(level: "channel" | "connection", r: CloseReason, hand
         return new AccessRefusedError(r);
       case ReplyCode.RESOURCE_LOCKED:
         return new ResourceLockedError(r);
-      case ReplyCode.PRECONDITION_FAILED:
+      case ReplyCode.PRECONDITION_FAILED: {
         // RabbitMQ: "delivery acknowledgement on channel N timed out. Timeout value used: ..."
-        return /delivery acknowledgement on channel \d+ timed out/.test(r.replyText) ? new ConsumerTimeoutError(r) : new PreconditionFailedError(r);
+        if (/delivery acknowledgement on channel \d+ timed out/.test(r.replyText)) return new ConsumerTimeoutError(r);
+        // RabbitMQ: "invalid arg 'x-queue-version' for queue 'q' ...", "inequivalent arg 'x-queue-type' for queue 'q' ..."
+        const arg = /\b(invalid|inequivalent) arg '([^']+)' for queue/.exec(r.replyText);
+        return arg !== null ? new QueueArgumentError(r, arg[2]!, arg[1] as "invalid" | "inequivalent") : new PreconditionFailedError(r);
+      }
       default:
         return new ChannelClosedError(r);
     }

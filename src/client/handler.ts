@@ -40,6 +40,8 @@ export interface HandlerOptions {
   concurrency: number;
   settle: "manual" | "auto";
   requeue: boolean | ((err: unknown, msg: Message) => boolean);
+  /** Takes a failed delivery instead of a reject (retry.ts). */
+  retry?: { failed(msg: Message): unknown } | undefined;
   /** Deliveries waiting for a handler past which the socket is paused (resumed below half). */
   highWaterMark: number;
 }
@@ -140,20 +142,34 @@ export class HandlerSink implements ConsumerSink {
   }
 
   private finish(msg: Message, err: unknown, failed: boolean): void {
-    this.running--;
     if (failed) this.host.failed(err, msg);
     if (this.options.settle === "auto" && !this.noAck) {
       if (!failed) msg.ack();
-      else {
+      else if (this.options.retry !== undefined) {
+        // The run lasts until the retry has settled the delivery (a drain waits for it).
+        let r: unknown;
+        try {
+          r = this.options.retry.failed(msg);
+        } catch (e) {
+          this.host.failed(e, msg);
+        }
+        if (isThenable(r)) return void r.then(this.done, (e: unknown) => (this.host.failed(e, msg), this.done()));
+      } else {
         const requeue = this.options.requeue;
         // basic.reject, not nack: on RabbitMQ 4.3 only a reject counts as a failed delivery
         // toward the queue's x-delivery-limit (a nack is a plain return, unlimited).
         msg.reject({ requeue: typeof requeue === "function" ? requeue(err, msg) : requeue });
       }
     }
+    this.done();
+  }
+
+  /** A run is over: the next may start. */
+  private readonly done = (): void => {
+    this.running--;
     this.pump();
     this.checkIdle();
-  }
+  };
 
   private checkIdle(): void {
     if (this.running > this.closers || (this.waiting.length > 0 && !this.stopped)) return;
@@ -247,12 +263,20 @@ export function callingSinks(candidates: Iterable<ConsumerSink>): ConsumerSink[]
 }
 
 /** The options a callback consumer was given, resolved and checked. */
-export function handlerOptions(o: { noAck?: boolean; concurrency?: number; settle?: "manual" | "auto"; requeue?: HandlerOptions["requeue"]; highWaterMark?: number }): HandlerOptions {
+export function handlerOptions(o: {
+  noAck?: boolean;
+  concurrency?: number;
+  settle?: "manual" | "auto";
+  requeue?: HandlerOptions["requeue"];
+  retry?: HandlerOptions["retry"];
+  highWaterMark?: number;
+}): HandlerOptions {
   const concurrency = o.concurrency ?? 1;
   if (!(Number.isSafeInteger(concurrency) && concurrency >= 1)) throw new RangeError(`consume: concurrency must be a positive integer, got ${String(o.concurrency)}`);
   const settle = o.settle ?? "manual";
   if (settle !== "manual" && settle !== "auto") throw new TypeError(`consume: settle must be "manual" or "auto", got ${JSON.stringify(o.settle)}`);
   const highWaterMark = o.highWaterMark ?? 1000;
   if (!Number.isSafeInteger(highWaterMark) || highWaterMark < 1) throw new RangeError(`consume: highWaterMark must be a positive integer, got ${String(o.highWaterMark)}`);
-  return { noAck: o.noAck ?? false, concurrency, settle, requeue: o.requeue ?? onceMore, highWaterMark };
+  if (o.retry !== undefined && typeof o.retry?.failed !== "function") throw new TypeError("consume: retry must have a failed(msg) method (a RetryTopology)");
+  return { noAck: o.noAck ?? false, concurrency, settle, requeue: o.requeue ?? onceMore, retry: o.retry, highWaterMark };
 }

@@ -19,7 +19,12 @@ export interface BasicProperties {
   headers?: FieldTable | undefined;
   /** 1 = transient, 2 = persistent. */
   deliveryMode?: number | undefined;
-  /** 0..9 (RabbitMQ honours up to the queue's x-max-priority). */
+  /**
+   * 0-255 on the wire. A classic queue honours it up to its x-max-priority (1-255; 0-9 advised),
+   * and without one, not at all. A quorum queue on RabbitMQ 4.3 honours 0-31 (higher counts as
+   * 31; a message without one counts as 4; seen on 4.3.6), on 4.0-4.2 two levels (above 4, and
+   * the rest), on 3.x none; on 4.x it refuses x-max-priority.
+   */
   priority?: number | undefined;
   correlationId?: string | undefined;
   replyTo?: string | undefined;

@@ -8,7 +8,7 @@
 import diagnostics from "node:diagnostics_channel";
 import { once } from "node:events";
 import { describe, expect, test } from "vitest";
-import { AccessRefusedError, ReturnedError, type Channel, type DeprecatedFeatureWarning, type FrameMessage, type Message, type ReturnedMessage } from "../../src/index.js";
+import { AccessRefusedError, ReturnedError, type Channel, DeprecatedFeatureWarning, type FrameMessage, type Message, type ReturnedMessage } from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
 import { brokerAtLeast, eventually, outcome, queueCounts, take, untilReady, useConnections } from "./util.js";
 
@@ -55,7 +55,7 @@ describe("basic.qos", () => {
     const ch = await conn.openChannel();
     const denied = brokerAtLeast(conn, 4, 3);
     const warnings: DeprecatedFeatureWarning[] = [];
-    ch.on("warning", (w) => warnings.push(w));
+    ch.on("warning", (w) => void (w instanceof DeprecatedFeatureWarning && warnings.push(w)));
     const q1 = await filledQueue(ch, 10);
     const q2 = await filledQueue(ch, 10);
     await ch.prefetch(4, { global: true });

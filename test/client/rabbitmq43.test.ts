@@ -11,13 +11,15 @@ import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
   ConsumerCancelledError,
   ConsumerTimeoutError,
+  IgnoredArgumentWarning,
+  QueueArgumentError,
   DeprecatedFeatureError,
   connect,
   createRpcClient,
   deliveryCount,
   type AmqpError,
   type Connection,
-  type DeprecatedFeatureWarning,
+  DeprecatedFeatureWarning,
   type Message,
 } from "../../src/index.js";
 import { ROOT } from "../tutorial/programs.js";
@@ -79,7 +81,7 @@ describe("deprecated features", () => {
   test("a global prefetch on 4.3 warns (DeprecatedFeatureWarning) that the limit is applied per consumer", async () => {
     const conn = await open(single);
     const ch = await conn.openChannel();
-    const warned = new Promise<DeprecatedFeatureWarning>((resolve) => ch.once("warning", resolve));
+    const warned = new Promise<DeprecatedFeatureWarning>((resolve) => ch.once("warning", (w) => w instanceof DeprecatedFeatureWarning && resolve(w)));
     await ch.prefetch(10, { global: true });
     const w = await warned;
     expect(w.feature).toBe("global_qos");
@@ -225,7 +227,9 @@ describe("quorum queues", () => {
     // The broker holds it as a quorum queue: declaring it classic now is inequivalent.
     const other = await conn.openChannel();
     const r = await outcome(other.queueDeclare(queue, { durable: true, queueType: "classic" }));
-    expect(!r.ok && (r.error as Error).message).toMatch(/inequivalent arg/);
+    expect(!r.ok && r.error).toBeInstanceOf(QueueArgumentError);
+    expect(!r.ok && (r.error as QueueArgumentError).argument).toMatch(/^x-(queue-type|dead-letter-exchange|dead-letter-routing-key|delivery-limit)$/);
+    expect(!r.ok && (r.error as QueueArgumentError).reason).toBe("inequivalent");
     await ch.confirmSelect();
     await ch.publish("", queue, "poison", { messageId: "poison" });
     const counts: number[] = [];
@@ -238,5 +242,71 @@ describe("quorum queues", () => {
     const deadLettered = await eventually(async () => (await ch.get(dead, { noAck: true })) ?? undefined, "the message in the dead-letter queue");
     expect(deadLettered.properties.messageId).toBe("poison");
     expect((await queueCounts(ch, queue)).messageCount).toBe(0);
+  });
+});
+
+describe("queue arguments 4.3 no longer takes, and one it added", () => {
+  for (const [what, args, argument] of [
+    ["x-queue-version 1 (classic queues are version 2 only)", { "x-queue-version": 1 }, "x-queue-version"],
+    ["x-max-priority on a quorum queue (its priorities are built in)", { "x-queue-type": "quorum", "x-max-priority": 10 }, "x-max-priority"],
+    ["x-delayed-retry-min on a classic queue", { "x-delayed-retry-type": "failed", "x-delayed-retry-min": 100 }, "x-delayed-retry-min"],
+  ] as const) {
+    test(`${what}: a QueueArgumentError naming the argument, not a bare 406`, async () => {
+      const ch = await (await open(single)).openChannel();
+      const r = await outcome(ch.queueDeclare(uniqueName("args"), { durable: true, arguments: args }));
+      expect(!r.ok && r.error).toBeInstanceOf(QueueArgumentError);
+      const err = (!r.ok ? r.error : undefined) as QueueArgumentError;
+      expect(err.argument).toBe(argument);
+      expect(err.reason).toBe("invalid");
+      expect(err.replyCode).toBe(406);
+      expect(err.message).toContain(argument);
+    });
+  }
+
+  test("x-queue-mode is accepted and ignored: an IgnoredArgumentWarning says so", async () => {
+    const ch = await (await open(single)).openChannel();
+    const warned = new Promise<unknown>((resolve) => ch.once("warning", resolve));
+    const { queue } = await ch.queueDeclare("", { exclusive: true, arguments: { "x-queue-mode": "lazy" } });
+    const w = await warned;
+    expect(w).toBeInstanceOf(IgnoredArgumentWarning);
+    expect((w as IgnoredArgumentWarning).argument).toBe("x-queue-mode");
+    expect((w as Error).message).toContain(queue);
+  });
+
+  test("delayedRetry (x-delayed-retry-*): a rejected message waits before it is delivered again, while the next one is not held", async () => {
+    const conn = await open(single);
+    const ch = await conn.openChannel();
+    const queue = uniqueName("delayed");
+    await ch.queueDeclare(queue, { durable: true, queueType: "quorum", delayedRetry: { type: "failed", min: 5000, max: 10_000 } });
+    cleanups.push(async () => (await (await open(single)).openChannel()).queueDelete(queue));
+    await ch.confirmSelect();
+    await ch.publish("", queue, "a", { messageId: "a" });
+    await ch.publish("", queue, "b", { messageId: "b" });
+    const a = await eventually(async () => (await ch.get(queue)) ?? undefined, "a");
+    expect(a.properties.messageId).toBe("a");
+    a.reject({ requeue: true });
+    // Without the delay, a returned message is delivered again before b; with it, b comes first.
+    const b = await eventually(async () => (await ch.get(queue)) ?? undefined, "b");
+    expect(b.properties.messageId).toBe("b");
+    b.ack();
+    const again = await eventually(async () => (await ch.get(queue)) ?? undefined, "a again, after the delay", 400);
+    expect(again.properties.messageId).toBe("a");
+    expect(deliveryCount(again)).toBe(1);
+    again.ack();
+  });
+
+  test("nacked (returned), with delayedRetry type failed: delivered again at once", async () => {
+    const conn = await open(single);
+    const ch = await conn.openChannel();
+    const queue = uniqueName("delayed");
+    await ch.queueDeclare(queue, { durable: true, queueType: "quorum", delayedRetry: { type: "failed", min: 5000 } });
+    cleanups.push(async () => (await (await open(single)).openChannel()).queueDelete(queue));
+    await ch.confirmSelect();
+    await ch.publish("", queue, "a", { messageId: "a" });
+    await ch.publish("", queue, "b", { messageId: "b" });
+    const a = await eventually(async () => (await ch.get(queue)) ?? undefined, "a");
+    a.nack({ requeue: true });
+    const next = await eventually(async () => (await ch.get(queue)) ?? undefined, "the next");
+    expect(next.properties.messageId).toBe("a");
   });
 });
