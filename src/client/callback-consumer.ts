@@ -14,7 +14,7 @@ import { EventEmitter } from "node:events";
 import type { QueueDeclareOptions } from "./channel-options.js";
 import type { ConsumeOptions, ConsumerSink } from "./consumer.js";
 import type { ProcessContext } from "./diagnostics.js";
-import { AbortError, AmqpError, ChannelClosedError, ConsumerCancelledError } from "./errors.js";
+import { AbortError, AccessRefusedError, AmqpError, ChannelClosedError, ConsumerCancelledError } from "./errors.js";
 import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
 import { HeldWatch } from "./held-watch.js";
 import { Delivery, type Message } from "./message.js";
@@ -176,7 +176,12 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
         live: () => this.#channel.connectionOpen,
         exists: async () => {
           await this.#reopen();
-          return this.#channel.queueExists(this.#queue);
+          try {
+            return await this.#channel.queueExists(this.#queue);
+          } catch (e) {
+            if (e instanceof AccessRefusedError) return undefined; // may not look (a consume-only user on RabbitMQ 4.3): consume and see
+            throw e;
+          }
         },
         declare: async (o) => {
           await this.#reopen();

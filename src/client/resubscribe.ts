@@ -6,10 +6,14 @@
  * A basic.consume of a queue that does not exist closes the channel (404), so each attempt first
  * makes sure the queue is there: with `declare`, by declaring it again (the same arguments, or
  * the broker refuses with 406); without, by a passive declare on a side channel of the same
- * connection, which a 404 may close.
+ * connection, which a 404 may close. Since RabbitMQ 4.2.6 / 4.3 a passive declare needs the
+ * configure permission: a user who may only read cannot look, and consumes straight away (a
+ * missing queue then closes the consumer's channel, and the next attempt opens another). A 403
+ * on the consume itself (or on the declare) ends the attempts at once with that
+ * AccessRefusedError: waiting does not grant permissions.
  */
 import type { QueueDeclareOptions } from "./channel-options.js";
-import { AmqpError } from "./errors.js";
+import { AccessRefusedError, AmqpError } from "./errors.js";
 import { MAX_TIMER_MS, backoffDelay, sleep, type Backoff } from "./wait.js";
 
 /** The `resubscribe` consume option, when not just `true`: the backoff of a consumer's attempts to consume again. */
@@ -48,7 +52,8 @@ export function resubscribeOptions(o: boolean | ResubscribeOptions | undefined):
 export interface ResubscribeSteps {
   /** Attempts can still succeed (the connection is open). */
   live(): boolean;
-  exists(): Promise<boolean>;
+  /** Whether the queue exists; undefined when the user may not look (403 on a passive declare). */
+  exists(): Promise<boolean | undefined>;
   declare(options: QueueDeclareOptions): Promise<void>;
   /** basic.consume again; resolves with the new consumer tag. */
   consume(): Promise<string>;
@@ -63,12 +68,13 @@ export async function resubscribe(queue: string, steps: ResubscribeSteps, r: Res
     if (!steps.live()) break;
     try {
       if (r.declare !== undefined) await steps.declare(r.declare);
-      else if (!(await steps.exists())) {
+      else if ((await steps.exists()) === false) {
         last = new AmqpError(`queue ${JSON.stringify(queue)} does not exist`);
         continue;
       }
       return await steps.consume();
     } catch (e) {
+      if (e instanceof AccessRefusedError) throw e;
       last = e;
       if (!steps.live()) break;
     }

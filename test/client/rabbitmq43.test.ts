@@ -8,7 +8,9 @@ import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { promisify } from "node:util";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
+import diagnostics from "node:diagnostics_channel";
 import {
+  AccessRefusedError,
   ConsumerCancelledError,
   ConsumerTimeoutError,
   IgnoredArgumentWarning,
@@ -18,7 +20,9 @@ import {
   createRpcClient,
   deliveryCount,
   type AmqpError,
+  type Channel,
   type Connection,
+  type FrameMessage,
   DeprecatedFeatureWarning,
   type Message,
 } from "../../src/index.js";
@@ -308,5 +312,96 @@ describe("queue arguments 4.3 no longer takes, and one it added", () => {
     a.nack({ requeue: true });
     const next = await eventually(async () => (await ch.get(queue)) ?? undefined, "the next");
     expect(next.properties.messageId).toBe("a");
+  });
+});
+
+// RabbitMQ 4.2.6 / 4.3 were said to refuse a passive queue.declare without the configure
+// permission; 4.3.6 was seen to allow it with read alone (the first test asserts what it does).
+// Either way a consumer must heal, or stop with the 403: never retry a refusal forever.
+describe("a consume-only user (read permission only)", () => {
+  /** A user of the single node with these configure/write/read permissions (deleted after the test); its URL. */
+  async function user(configure: string, write: string, read: string): Promise<{ name: string; url: string }> {
+    const name = uniqueName("reader");
+    await script("ctl", "single", "add_user", name, "pw");
+    cleanups.push(() => script("ctl", "single", "delete_user", name));
+    await script("ctl", "single", "set_permissions", "-p", "/", name, configure, write, read);
+    const url = new URL(single);
+    url.username = name;
+    url.password = "pw";
+    return { name, url: url.toString() };
+  }
+
+  async function durableQueue(): Promise<{ admin: Channel; queue: string }> {
+    const admin = await (await open(single)).openChannel();
+    const queue = uniqueName("readonly");
+    await admin.queueDeclare(queue, { durable: true });
+    cleanups.push(async () => (await (await open(single)).openChannel()).queueDelete(queue));
+    return { admin, queue };
+  }
+
+  /** Counts the basic.consume frames `conn` writes. */
+  function consumesSent(conn: Connection): { readonly count: number } {
+    let count = 0;
+    const listen = (m: unknown) => {
+      const f = m as FrameMessage;
+      if (f.connection === conn && f.frame.type === 1 && f.frame.method.name === "basic.consume") count++;
+    };
+    diagnostics.subscribe("warren:frame:out", listen);
+    cleanups.push(async () => diagnostics.unsubscribe("warren:frame:out", listen));
+    return {
+      get count() {
+        return count;
+      },
+    };
+  }
+
+  test("whose queue is deleted and declared again resubscribes", async () => {
+    const reader = await user("^$", "^$", ".*");
+    const { admin, queue } = await durableQueue();
+    const conn = await open(reader.url);
+    // 4.3.6 lets a user who may only read look at the queue (a passive declare).
+    const look = await outcome((await conn.openChannel()).queueDeclare(queue, { passive: true }));
+    expect(look.ok).toBe(true);
+    const ch = await conn.openChannel();
+    const got: string[] = [];
+    const consumer = await ch.consume(
+      queue,
+      (m) => {
+        got.push(String(m.properties.messageId));
+        m.ack();
+      },
+      { resubscribe: { initialDelay: 20, maxDelay: 200 } },
+    );
+    const failed: unknown[] = [];
+    consumer.on("resubscribeFailed", (e) => failed.push(e));
+    const resubscribed = once(consumer, "resubscribed");
+    await admin.queueDelete(queue);
+    await admin.queueDeclare(queue, { durable: true });
+    await resubscribed;
+    await admin.confirmSelect();
+    await admin.publish("", queue, "x", { messageId: "after" });
+    await eventually(() => got.length > 0, "the message published after the resubscribe");
+    expect(got).toEqual(["after"]);
+    expect(failed).toEqual([]);
+  });
+
+  test("that may no longer read the queue: healing stops at the first 403 with the AccessRefusedError, no loop", async () => {
+    const reader = await user("^$", "^$", ".*");
+    const { queue } = await durableQueue();
+    const conn = await open(reader.url);
+    const sent = consumesSent(conn);
+    const ch = await conn.openChannel();
+    const ended = new Promise<AmqpError>((resolve) => void ch.consume(queue, () => undefined, { resubscribe: { initialDelay: 20, maxDelay: 50 }, onCancel: resolve }));
+    await eventually(() => sent.count === 1, "the first basic.consume");
+    await script("ctl", "single", "set_permissions", "-p", "/", reader.name, "^$", "^$", "^$");
+    // A refused declare closes the consumer's channel (a channel caches what it was permitted):
+    // the consumer heals on a new channel, where the broker checks again and refuses.
+    expect((await outcome(ch.queueDeclare(uniqueName("not-mine"), { durable: true }))).ok).toBe(false);
+    const err = await ended;
+    expect(err).toBeInstanceOf(AccessRefusedError);
+    expect(err.message).toContain("ACCESS_REFUSED");
+    // The first consume, and the one attempt the 403 ended.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sent.count).toBe(2);
   });
 });
