@@ -11,6 +11,7 @@ export { connect } from "./client/connect.js";
 export { Connection, type FrameMessage } from "./client/connection.js";
 export type { ConnectionEvents, RecoveryEvents, ReconnectingInfo } from "./client/connection-events.js";
 export type { ConnectOptions, RecoveryOptions } from "./client/options.js";
+export type { HostOrder } from "./client/hosts.js";
 export type { Credentials, CredentialsProvider } from "./client/credentials.js";
 export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult, PublishOptions, WaitOptions } from "./client/channel-options.js";
 export { Channel, type Consumer, type Publication } from "./client/channel.js";

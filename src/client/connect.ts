@@ -11,12 +11,14 @@ import { SecretRefresh, fetchCredentials } from "./credentials.js";
 import { AbortError, ConnectionClosedError, TimeoutError, type AmqpError } from "./errors.js";
 import { checkCredentials, resolveOptions, resolveRecovery, type ConnectOptions, type ResolvedOptions } from "./options.js";
 import { Recovery } from "./recovery.js";
+import { hostOrder, hostsToTry } from "./hosts.js";
 import { redact } from "./url.js";
 
 /**
  * Connect and complete the handshake. `connect("amqp://user:pass@host/vhost?heartbeat=30")` or
  * `connect({ hostname, port, username, password, vhost, tls, ... })`. With a list of URLs, each
- * is tried in order and the first to connect is used; if none does, the last error is thrown.
+ * is tried in turn (as listed, or shuffled: `hostOrder`) and the first to connect is used; if
+ * none does, the last error is thrown.
  * With `recovery`, the connection reconnects by itself after a loss (see recovery.ts).
  */
 export async function connect(urlOrOptions?: string | ConnectOptions): Promise<Connection> {
@@ -24,15 +26,18 @@ export async function connect(urlOrOptions?: string | ConnectOptions): Promise<C
   const urls: readonly (string | undefined)[] = typeof given.url === "string" || given.url === undefined ? [given.url] : given.url;
   if (urls.length === 0) throw new TypeError("connect: url is an empty list");
   const endpoints = urls.map((url) => resolveOptions({ ...given, url }));
+  const order = hostOrder(given.hostOrder);
   const options = given.recovery === undefined || given.recovery === false ? undefined : resolveRecovery(given.recovery === true ? {} : given.recovery);
   const provider = endpoints[0]!.credentials;
   const refresh = provider && new SecretRefresh(provider);
   const open = (o: ResolvedOptions, signal: AbortSignal | undefined, recovery?: (control: ConnectionControl) => RecoveryHooks) => connectTo(o, signal, recovery, refresh);
-  const recovery = options && ((control: ConnectionControl) => new Recovery(control, endpoints, open, options));
+  let recovering: Recovery | undefined;
+  const recovery = options && ((control: ConnectionControl) => (recovering = new Recovery(control, endpoints, open, options, order)));
   let lastError: unknown;
-  for (const o of endpoints) {
+  for (const o of hostsToTry(endpoints, order)) {
     try {
       const control = await open(o, given.signal, recovery);
+      recovering?.connectedTo(o);
       if (refresh) keepFresh(control, refresh);
       return control.connection;
     } catch (e) {

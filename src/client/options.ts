@@ -9,6 +9,7 @@ import type { FieldTable } from "../protocol/table.js";
 import type { CredentialsProvider } from "./credentials.js";
 import type { Mechanism } from "./sasl.js";
 import { parseUrl } from "./url.js";
+import type { HostOrder } from "./hosts.js";
 import { MAX_TIMER_MS, isTimeout } from "./wait.js";
 
 /**
@@ -21,9 +22,17 @@ export const FRAME_MAX_FLOOR = 8192;
 export interface ConnectOptions {
   /**
    * An amqp:// or amqps:// URI; the other options override its parts. A list of URIs is tried
-   * in order until one connects (and again in order on each reconnect attempt, with `recovery`).
+   * in turn until one connects (and again on each reconnect round, with `recovery`), in the order
+   * `hostOrder` says.
    */
   url?: string | readonly string[];
+  /**
+   * With a list of URLs: "in-order" (the default) tries them as listed; "shuffle" in a new random
+   * order at connect and at each reconnect round, so that a fleet spreads over the cluster. Either
+   * way, recovery tries last the host it just gave up on (lost while restoring on it, or closed
+   * with 541: a minority node), so it moves on to the next (hosts.ts).
+   */
+  hostOrder?: HostOrder;
   hostname?: string;
   port?: number;
   username?: string;

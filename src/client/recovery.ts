@@ -11,7 +11,8 @@
  *      unconfirmed publishes are instead sent again on the new connection (at-least-once:
  *      the broker may then hold a message twice).
  *   2. "reconnecting" {attempt, delay}: wait with exponential backoff and jitter, then try each
- *      host of `url` in order; repeat until one answers or `maxAttempts` rounds have failed
+ *      host of `url` in turn (hosts.ts: as listed or shuffled, the host just given up on last);
+ *      repeat until one answers or `maxAttempts` rounds have failed
  *      ("recoveryFailed", then "close" with the error). Credentials from a provider are fetched
  *      afresh for each attempt (credentials.ts); the broker refusing those (AuthenticationError)
  *      ends recovery at once with that error: trying again would be refused again.
@@ -39,7 +40,8 @@
 import type { Channel } from "./channel.js";
 import type { ConnectionEvents } from "./connection-events.js";
 import type { ConnectionControl, RecoveryHooks } from "./connection.js";
-import { AmqpError, AuthenticationError, ConnectionClosedError, isClientClose } from "./errors.js";
+import { AmqpError, AuthenticationError, ConnectionClosedError, InternalError, isClientClose } from "./errors.js";
+import { hostsToTry, type HostOrder } from "./hosts.js";
 import type { ResolvedOptions, ResolvedRecovery } from "./options.js";
 import { Topology } from "./topology.js";
 import { Waiters, backoffDelay, sleep } from "./wait.js";
@@ -53,6 +55,10 @@ export class Recovery implements RecoveryHooks {
   private readonly abort = new AbortController();
   /** Why the connection was lost, or why the latest connect attempt failed. */
   private lastError: AmqpError | undefined;
+  /** The host the connection is on now (or was on when lost). */
+  private current: ResolvedOptions | undefined;
+  /** The host given up on last: lost while restoring on it, or it closed the connection with 541. Tried last. */
+  private passOver: ResolvedOptions | undefined;
 
   /** `connectTo` opens a plain connection to one endpoint, whose socket `target` then adopts. */
   constructor(
@@ -60,7 +66,13 @@ export class Recovery implements RecoveryHooks {
     private readonly endpoints: readonly ResolvedOptions[],
     private readonly connectTo: (endpoint: ResolvedOptions, signal: AbortSignal) => Promise<ConnectionControl>,
     private readonly options: ResolvedRecovery,
+    private readonly order: HostOrder,
   ) {}
+
+  /** The first connect succeeded on `endpoint`. */
+  connectedTo(endpoint: ResolvedOptions): void {
+    this.current = endpoint;
+  }
 
   get waitTimeout(): number {
     return this.options.waitTimeout ?? this.target.options.timeout;
@@ -88,6 +100,8 @@ export class Recovery implements RecoveryHooks {
   lost(reason: AmqpError): void {
     this.emit("disconnect", reason);
     this.lastError = reason;
+    // 541: the node answers but cannot act (a minority node, RabbitMQ 4.3); try the others first.
+    if (reason instanceof InternalError) this.passOver = this.current;
     if (this.running) return; // lost again while restoring: the loop notices and starts over
     this.running = true;
     this.run()
@@ -125,9 +139,10 @@ export class Recovery implements RecoveryHooks {
       await sleep(delay, signal);
       if (signal.aborted) return false;
       let fresh: ConnectionControl | undefined;
-      for (const e of this.endpoints) {
+      for (const e of hostsToTry(this.endpoints, this.order, this.passOver)) {
         try {
           fresh = await this.connectTo(e, signal);
+          this.current = e;
           break;
         } catch (err) {
           this.lastError = err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err });
@@ -158,7 +173,10 @@ export class Recovery implements RecoveryHooks {
           this.report(err, what);
         }
       }
-      if (target.state === "recovering") continue; // lost again: another round
+      if (target.state === "recovering") {
+        this.passOver = this.current; // lost again while restoring there: another round, elsewhere first
+        continue;
+      }
       target.restored();
       return target.state === "open";
     }
