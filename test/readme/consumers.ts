@@ -17,14 +17,14 @@ const consumer = await ch.consume(
   queue,
   async (msg) => {
     const n = Number(msg.body.toString());
-    if (n === 3 && !msg.fields.redelivered) throw new Error("not this time"); // nacked, requeued once
+    if (n === 3 && !msg.fields.redelivered) throw new Error("not this time"); // rejected, requeued once
     await new Promise((resolve) => setTimeout(resolve, 10 * n)); // the work
     handled.push(n);
     if (handled.length === 6) allHandled();
   },
   {
     concurrency: 2, // two handlers at a time; the prefetch fits (4)
-    settle: "auto", // acked when the handler resolves, nacked when it throws
+    settle: "auto", // acked when the handler resolves, rejected when it throws
     resubscribe: true, // cancelled by the broker or its channel closed: consume again, with backoff
   },
 );
