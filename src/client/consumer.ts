@@ -59,7 +59,10 @@ export interface ConsumeOptions {
    * run lasts until what it returns settles: a RetryTopology (declareRetryTopology), which
    * retries it after a delay and parks it after the last attempt.
    */
-  retry?: { failed(msg: Message): unknown };
+  retry?: {
+    /** Settle a delivery whose handler failed (reject it to a retry queue, or park it). */
+    failed(msg: Message): unknown;
+  };
   /**
    * Callback only: when the broker cancels the consumer (its queue deleted, its quorum queue's
    * node lost, a consumer timeout), consume again with backoff on the same channel; when its

@@ -18,6 +18,7 @@ import type { Channel } from "./channel.js";
 import type { Message } from "./message.js";
 import { isTimeout } from "./wait.js";
 
+/** Options of declareRetryTopology(). */
 export interface RetryTopologyOptions {
   /** How long a failed message waits before it is delivered again, in ms. */
   delay: number;
