@@ -439,7 +439,7 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
     for (const [tag, c] of [...r.consumers]) {
       if (c.prefetch.count !== current.count || c.prefetch.size !== current.size) await qos((current = c.prefetch), false);
       c.queue = this.host.recovery!.topology.queueName(c.queue);
-      await internal(consumeMethod(c.queue, tag, { ...c.options, arguments: resumeArguments(c) }), ["basic.consume-ok"]);
+      await internal(consumeMethod(c.queue, tag, { ...c.options, arguments: resumeArguments(c.options.arguments, c.stream) }), ["basic.consume-ok"]);
     }
     if (r.perConsumer.count !== current.count || r.perConsumer.size !== current.size) await qos(r.perConsumer, false);
     if (this.confirming) await internal({ name: "confirm.select", noWait: false }, ["confirm.select-ok"]);

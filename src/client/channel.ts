@@ -10,7 +10,8 @@ import { queueArguments, type ExchangeDeclareOptions, type QueueDeclareOptions, 
 import { CallbackConsumer } from "./callback-consumer.js";
 import type { ProcessContext } from "./diagnostics.js";
 import { MessageStream, type ConsumeOptions, type ConsumerSink } from "./consumer.js";
-import { consumeMethod, trackStreamOffset } from "./consumers.js";
+import { consumeMethod, streamPosition, trackStreamOffset } from "./consumers.js";
+import { resumeArguments } from "./topology.js";
 import { callingSinks } from "./handler.js";
 import { tagOf } from "./delivery-tags.js";
 import { AmqpError, DeprecatedFeatureWarning, IgnoredArgumentWarning, NotFoundError } from "./errors.js";
@@ -175,13 +176,19 @@ export class Channel extends PublishingChannel {
     else process.emitWarning(w);
   }
 
-  /** @internal basic.consume; the sink is registered before any later frame is read (deliveries may follow consume-ok in the same chunk). */
+  /**
+   * @internal basic.consume; the sink is registered before any later frame is read (deliveries
+   * may follow consume-ok in the same chunk). A stream consumer's sink started again (healing)
+   * resumes after the last offset it was given.
+   */
   async startConsumer(queue: string, sink: ConsumerSink, options: ConsumeOptions): Promise<string> {
-    const m = (await this.call(consumeMethod(queue, options.consumerTag ?? "", options), ["basic.consume-ok"], {
+    const stream = streamPosition(sink, options);
+    const args = stream === undefined ? options : { ...options, arguments: resumeArguments(options.arguments, stream) };
+    const m = (await this.call(consumeMethod(queue, options.consumerTag ?? "", args), ["basic.consume-ok"], {
       onReply: (reply) => {
         const tag = (reply as MethodOf<"basic.consume-ok">).consumerTag;
-        const record = this.record?.consumer(tag, queue, options);
-        this.consumers.add(tag, record !== undefined && options.arguments?.["x-stream-offset"] !== undefined ? trackStreamOffset(sink, record) : sink);
+        this.record?.consumer(tag, queue, options, stream);
+        this.consumers.add(tag, stream !== undefined ? trackStreamOffset(sink, stream) : sink);
       },
     })) as MethodOf<"basic.consume-ok">;
     return m.consumerTag;

@@ -10,7 +10,7 @@ import type { MethodOf } from "../protocol/methods.js";
 import type { FieldTable } from "../protocol/table.js";
 import type { ConsumeOptions, ConsumerSink } from "./consumer.js";
 import type { AmqpError } from "./errors.js";
-import type { ConsumerRecord } from "./topology.js";
+import type { StreamPosition } from "./topology.js";
 
 const REMEMBERED_CANCELS = 16;
 
@@ -108,16 +108,24 @@ export function consumeMethod(queue: string, consumerTag: string, o: ConsumeOpti
   return { name: "basic.consume", queue, consumerTag, noLocal: o.noLocal ?? false, noAck: o.noAck ?? false, exclusive: o.exclusive ?? false, noWait: false, arguments: (o.arguments as FieldTable | undefined) ?? {} };
 }
 
-/**
- * A stream consumer of a recovering connection: each delivery's `x-stream-offset` header is kept
- * in its record, so that recovery restarts it after the last message it was given.
- */
-export function trackStreamOffset(sink: ConsumerSink, record: ConsumerRecord): ConsumerSink {
+/** Stream consumers' positions, by the sink that consumes: the same sink started again resumes where it was. */
+const positions = new WeakMap<ConsumerSink, StreamPosition>();
+
+/** The position of `sink` as a stream consumer (started with `x-stream-offset`); undefined for any other consumer. */
+export function streamPosition(sink: ConsumerSink, options: ConsumeOptions): StreamPosition | undefined {
+  if (options.arguments?.["x-stream-offset"] === undefined) return undefined;
+  let p = positions.get(sink);
+  if (p === undefined) positions.set(sink, (p = { offset: undefined }));
+  return p;
+}
+
+/** A stream consumer: each delivery's `x-stream-offset` header is kept in its position (topology.ts StreamPosition). */
+export function trackStreamOffset(sink: ConsumerSink, position: StreamPosition): ConsumerSink {
   return {
     noAck: sink.noAck,
     deliver: (msg) => {
       const offset = msg.properties.headers?.["x-stream-offset"];
-      if (typeof offset === "number" || typeof offset === "bigint") record.streamOffset = offset;
+      if (typeof offset === "number" || typeof offset === "bigint") position.offset = offset;
       sink.deliver(msg);
     },
     end: (err) => sink.end(err),

@@ -15,20 +15,25 @@ export interface ConsumerRecord {
   options: ConsumeOptions;
   /** The per-consumer prefetch (basic.qos global=false) in force when it was started. */
   prefetch: { count: number; size: number };
-  /**
-   * A stream consumer (started with `x-stream-offset`): the offset of the last message delivered
-   * to it, from each delivery's `x-stream-offset` header. Restarted, it resumes after that one
-   * instead of at its original offset, so it gets no message twice and misses none.
-   */
-  streamOffset?: number | bigint;
+  /** A stream consumer's position (see StreamPosition). */
+  stream?: StreamPosition | undefined;
 }
 
-/** The basic.consume arguments that start a recorded consumer again. */
-export function resumeArguments(c: ConsumerRecord): Record<string, unknown> {
-  const args = c.options.arguments ?? {};
-  if (c.streamOffset === undefined) return args;
-  const next = typeof c.streamOffset === "bigint" ? c.streamOffset + 1n : c.streamOffset + 1;
-  return { ...args, "x-stream-offset": typed("l", next) };
+/**
+ * A stream consumer (started with `x-stream-offset`): the offset of the last message delivered
+ * to it, from each delivery's `x-stream-offset` header. Started again, by recovery or by healing
+ * (resubscribe), it resumes after that one instead of at its original offset, so it gets no
+ * message twice and misses none.
+ */
+export interface StreamPosition {
+  offset: number | bigint | undefined;
+}
+
+/** The basic.consume arguments that start a consumer (again): a stream consumer's resume after its last delivery. */
+export function resumeArguments(args: Record<string, unknown> | undefined, stream: StreamPosition | undefined): Record<string, unknown> {
+  const offset = stream?.offset;
+  if (offset === undefined) return args ?? {};
+  return { ...args, "x-stream-offset": typed("l", typeof offset === "bigint" ? offset + 1n : offset + 1) };
 }
 
 /** Per channel: prefetch and consumers, in the order they were set up. */
@@ -46,8 +51,8 @@ export class ChannelRecord {
     else this.perConsumer = { count, size };
   }
 
-  consumer(tag: string, queue: string, options: ConsumeOptions): ConsumerRecord {
-    const record: ConsumerRecord = { queue, options, prefetch: this.perConsumer };
+  consumer(tag: string, queue: string, options: ConsumeOptions, stream: StreamPosition | undefined): ConsumerRecord {
+    const record: ConsumerRecord = { queue, options, prefetch: this.perConsumer, stream };
     this.consumers.set(tag, record);
     this.topology.consumerAdded(queue);
     return record;

@@ -120,4 +120,37 @@ describe("recovery of a stream consumer", () => {
     expect(seen).toHaveLength(N);
     expect([...new Set(seen)].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
   });
+
+  // A soak found it (issue "Chaos"): after a node was killed the broker refused to restore a
+  // stream consumer's channel (406), and the consumer, healing on a new channel, consumed again
+  // from its original "first": every offset it had been given came twice. Here its channel is
+  // closed under it by a 404 (a passive declare of a queue that does not exist), which heals the
+  // same way, without recovery, and then with it.
+  for (const recovery of [false, true]) {
+    test(`healing onto a new channel (resubscribe${recovery ? ", with recovery" : ""}) resumes after the last offset it was given: 300 offsets, each exactly once`, async () => {
+      const N = 300;
+      const setup = await open();
+      const queue = await stream(await setup.openChannel(), N);
+      const conn = await open(recovery ? { recovery: { initialDelay: 10 } } : {});
+      const ch = await conn.openChannel();
+      await ch.prefetch(50);
+      const seen: number[] = [];
+      let closedUnder: Promise<unknown> | undefined;
+      const consumer = await ch.consume(
+        queue,
+        (m) => {
+          seen.push(offsetOf(m));
+          m.ack();
+          if (seen.length === 120 && closedUnder === undefined) closedUnder = ch.queueDeclare(uniqueName("missing"), { passive: true }).catch((e: unknown) => e);
+        },
+        { arguments: { "x-stream-offset": "first" }, resubscribe: { initialDelay: 10 } },
+      );
+      const resubscribed = new Promise<{ channel: Channel }>((resolve) => consumer.once("resubscribed", resolve));
+      expect((await resubscribed).channel).not.toBe(ch);
+      await eventually(() => seen.length >= N, `${N} deliveries`, 400, 25);
+      await new Promise((r) => setTimeout(r, 300)); // anything replayed would arrive by now
+      expect(seen).toHaveLength(N);
+      expect([...new Set(seen)].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
+    });
+  }
 });
