@@ -4,7 +4,9 @@
 #   bash scripts/test.sh              RabbitMQ 4.3, started by scripts/rabbitmq43.sh (the default)
 #   bash scripts/test.sh 3.10         the machine's own RabbitMQ (Debian bookworm's 3.10) on 5672
 #   ... --node 24                     on Node.js 24 (scripts/node.sh), not the machine's
-#   ... --smoke                       only the protocol tests, the engines check and one tutorial end to end
+#   ... --smoke                       a targeted run for an extra Node.js line: the protocol tests, the
+#                                     engines check, the built package, a tutorial end to end, and
+#                                     the client tests of settling and handlers
 #
 # The suite runs in vitest projects, one after the other: "default" (files in parallel on the
 # shared broker), "serial" (tests that change the broker: alarms, stop_app), and with 4.3
@@ -44,7 +46,8 @@ case "$broker" in
 esac
 echo "== tests against RabbitMQ $broker ($AMQP_URL) on Node.js $(node --version)" >&2
 if $smoke; then
-  npx vitest run --project default test/protocol test/infra/engines.test.ts test/tutorial/hello-world.test.ts
+  npx vitest run --project default test/protocol test/infra/engines.test.ts test/tutorial/hello-world.test.ts test/tutorial/built-package.test.ts \
+    test/client/basic.test.ts test/client/handler.test.ts test/client/settle-semantics.test.ts
   exit
 fi
 npx vitest run --project default

@@ -32,7 +32,10 @@ afterEach(async () => {
   for (const c of opened.splice(0)) await c.close().catch(() => undefined);
 });
 
-/** A JWT for resource server "warren" with full permissions, valid for `ttl` seconds (negative: expired). */
+/**
+ * A JWT for resource server "warren" with full permissions, valid for `ttl` seconds (negative:
+ * expired). Its `exp` is in whole seconds: it expires up to a second before now + ttl (expiryOf).
+ */
 function token(ttl: number, sub = "svc"): string {
   const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
   const now = Math.floor(Date.now() / 1000);
@@ -41,14 +44,24 @@ function token(ttl: number, sub = "svc"): string {
   return `${head}.${body}.${createHmac("sha256", key).update(`${head}.${body}`).digest("base64url")}`;
 }
 
-/** A provider of tokens valid for `ttl` s (told as expiresAt when `tell`), counting its calls. */
+/** When a token from token() expires, in ms since the epoch: its `exp` claim. */
+function expiryOf(jwt: string): number {
+  return (JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString()) as { exp: number }).exp * 1000;
+}
+
+/**
+ * A provider of tokens valid for `ttl` s, counting its calls. With `tell`, it says when each
+ * expires: its `exp`, which the broker enforces (telling now + ttl instead, a second late at
+ * worst, let the broker close the connection before warren's refresh, whenever the machine was slow).
+ */
 function provider(ttl: number, tell: boolean) {
   const calls: number[] = [];
   return {
     calls,
     credentials: () => {
       calls.push(Date.now());
-      return Promise.resolve({ password: token(ttl), ...(tell ? { expiresAt: Date.now() + ttl * 1000 } : {}) });
+      const password = token(ttl);
+      return Promise.resolve({ password, ...(tell ? { expiresAt: expiryOf(password) } : {}) });
     },
   };
 }
@@ -73,15 +86,16 @@ describe("OAuth 2 tokens (RabbitMQ 4.3, rabbitmq_auth_backend_oauth2)", () => {
   });
 
   test("with expiresAt, the token is refreshed on the live connection (update-secret) before it expires, and the connection outlives the first token", async () => {
-    const p = provider(3, true);
+    // Refreshed at 80% of its life: 1 s or more before the broker would close the connection.
+    const p = provider(6, true);
     const conn = await open({ credentials: p.credentials });
     const ch = await conn.openChannel();
     const [expiresAt] = (await once(conn, "secretUpdated")) as [Date];
     expect(p.calls).toHaveLength(2);
-    expect(p.calls[1]! - p.calls[0]!).toBeLessThan(3000); // before the first token expired
+    expect(p.calls[1]! - p.calls[0]!).toBeLessThan(6000); // before the first token expired
     expect(expiresAt.getTime()).toBeGreaterThan(Date.now());
     // Past the first token's expiry: without the refresh the broker closes the connection (320 credential expired).
-    await new Promise((r) => setTimeout(r, 3500 - (Date.now() - p.calls[0]!)));
+    await new Promise((r) => setTimeout(r, 6500 - (Date.now() - p.calls[0]!)));
     expect(conn.closed).toBe(false);
     await ch.queueDeclare("", { exclusive: true });
   });
@@ -128,9 +142,11 @@ describe("OAuth 2 tokens (RabbitMQ 4.3, rabbitmq_auth_backend_oauth2)", () => {
 
   test("a refresh the broker refuses is reported (secretUpdateFailed) with the broker's reason, 530, with which it closes the connection", async () => {
     let calls = 0;
-    // Good for 3 s, refreshed at 80%: the refresh gives a token whose signature is wrong.
+    // Said to expire in 1.5 s (refreshed at 80% of that), though good for a minute, so that the
+    // broker never closes for expiry first however slow the machine: the refresh gives a token
+    // whose signature is wrong.
     const conn = await open({
-      credentials: async () => ({ password: calls++ === 0 ? token(3) : token(3).replace(/\.[^.]*$/, ".AAAA"), expiresAt: Date.now() + 3000 }),
+      credentials: async () => ({ password: calls++ === 0 ? token(60) : token(60).replace(/\.[^.]*$/, ".AAAA"), expiresAt: Date.now() + 1500 }),
     });
     const closed = once(conn, "close") as Promise<[AmqpError]>;
     const [err] = (await once(conn, "secretUpdateFailed")) as [AmqpError];
