@@ -43,7 +43,7 @@ describe.sequential("the built package", () => {
     // ...and its second half, as `npm run build` does it: the bundled library, the bins, trimmed declarations.
     await exec(process.execPath, [join(ROOT, "scripts/build-dist.mjs"), join(staging, "dist")], { cwd: ROOT });
     copyFileSync(join(ROOT, "package.json"), join(staging, "package.json"));
-    const { stdout } = await exec("npm", ["pack", "--json", "--pack-destination", dir], { cwd: staging });
+    const { stdout } = await exec("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], { cwd: staging });
     packed = (JSON.parse(stdout) as (typeof packed)[])[0] as typeof packed;
 
     mkdirSync(app);
