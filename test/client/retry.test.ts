@@ -3,18 +3,13 @@
  * dead-lettering (so on every broker CI runs: RabbitMQ 4.3 and 3.10). Every message is counted by
  * id: each handler call, what was parked, what is left anywhere.
  */
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { declareRetryTopology, type Channel, type Message } from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
-import { eventually, queueCounts, untilReady, useConnections } from "./util.js";
+import { eventually, queueCounts, untilReady, useConnections, useDurableQueues } from "./util.js";
 
 const open = useConnections();
-const queues: string[] = [];
-afterEach(async () => {
-  if (queues.length === 0) return;
-  const ch = await (await open()).openChannel();
-  for (const name of queues.splice(0)) await ch.queueDelete(name);
-});
+const deleteAfter = useDurableQueues(open);
 
 async function drainIds(ch: Channel, queue: string): Promise<number[]> {
   const ids: number[] = [];
@@ -29,7 +24,7 @@ describe("declareRetryTopology", () => {
       const ch = await conn.openChannel();
       const queue = uniqueName(`retry-${queueType}`);
       const retry = await declareRetryTopology(ch, queue, { delay: 100, attempts: 3, queueType });
-      queues.push(queue, retry.retryQueue, retry.parkingQueue);
+      deleteAfter(queue, retry.retryQueue, retry.parkingQueue);
       const n = 20;
       await ch.confirmSelect();
       await Promise.all(Array.from({ length: n }, (_, i) => ch.publish("", queue, String(i), { messageId: String(i) })));

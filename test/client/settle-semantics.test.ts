@@ -7,26 +7,19 @@
  * that closes is not waited for by its own close. Every test counts messages by id.
  */
 import diagnostics from "node:diagnostics_channel";
-import { afterEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { acquiredCount, deliveryCount, type Channel, type Connection, type FrameMessage, type Message } from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
-import { brokerAtLeast, eventually, queueCounts, untilReady, useConnections } from "./util.js";
+import { brokerAtLeast, eventually, queueCounts, untilReady, useConnections, useDurableQueues } from "./util.js";
 
 const open = useConnections();
-
-/** Durable queues to delete after the test, on a connection of the cleanup's own (the test's may be closed). */
-const queues: string[] = [];
-afterEach(async () => {
-  if (queues.length === 0) return;
-  const ch = await (await open()).openChannel();
-  for (const name of queues.splice(0)) await ch.queueDelete(name);
-});
+const deleteAfter = useDurableQueues(open);
 
 /** A durable quorum queue (deleted after the test) holding messages with ids 0..n-1. */
 async function quorum(ch: Channel, n: number, args: Record<string, unknown> = {}): Promise<string> {
   const name = uniqueName("settle-qq");
   await ch.queueDeclare(name, { durable: true, queueType: "quorum", arguments: args as never });
-  queues.push(name);
+  deleteAfter(name);
   await ch.confirmSelect();
   await Promise.all(Array.from({ length: n }, (_, i) => ch.publish("", name, String(i), { messageId: String(i) })));
   return name;
@@ -50,7 +43,7 @@ describe("a handler that always fails is a failed delivery: x-delivery-limit end
       const ch = await conn.openChannel();
       const dead = uniqueName("settle-dead");
       await ch.queueDeclare(dead, { durable: true, queueType: "quorum" });
-      queues.push(dead);
+      deleteAfter(dead);
       const queue = await quorum(ch, 1, { "x-delivery-limit": 2, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead });
       const consuming = await conn.openChannel();
       consuming.on("consumerError", () => undefined);

@@ -25,6 +25,21 @@ export function useConnections(): (options?: Omit<ConnectOptions, "url">) => Pro
   };
 }
 
+/**
+ * Call once at the top of a test file, after useConnections: durable queues to delete after each
+ * test, on a connection of the cleanup's own (the test's may be closed by then). Returns the
+ * function that registers a queue.
+ */
+export function useDurableQueues(open: () => Promise<Connection>): (...names: string[]) => void {
+  const queues: string[] = [];
+  afterEach(async () => {
+    if (queues.length === 0) return;
+    const ch = await (await open()).openChannel();
+    for (const name of queues.splice(0)) await ch.queueDelete(name);
+  });
+  return (...names) => void queues.push(...names);
+}
+
 /** Poll `check` until it returns a value other than undefined/false, or give up after `attempts`. */
 export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, attempts = 200, everyMs = 25): Promise<T> {
   for (let i = 0; i < attempts; i++) {
