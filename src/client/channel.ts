@@ -196,10 +196,10 @@ export class Channel extends PublishingChannel {
 
   /**
    * Close the channel (see ChannelCore.close). From the call on, no delivery reaches a handler
-   * or callback. When handlers are running (of a consumer, or of one cancelled just before),
-   * every consumer is cancelled first, so nothing new arrives, and the handlers are waited for
-   * (at most the timeout), so what they finish is settled before the channel goes; what no
-   * handler started goes back to the queue. A handler that calls close() itself is not waited
+   * or callback. Every consumer is cancelled first, so nothing new arrives and what no handler
+   * took goes back to the queue (nacked: see stopHandlers); then the handlers still running (of a
+   * consumer, or of one cancelled just before) are waited for, at most the timeout, so what they
+   * finish is settled before the channel goes. A handler that calls close() itself is not waited
    * for: it waits for the close.
    */
   override close(): Promise<void> {

@@ -11,8 +11,9 @@
  * given back to the broker (basic.nack, requeue: a return, not a failure): no handler will run
  * for them. In noAck mode there is nothing to give back, so they still run: the broker has let
  * go of them. Once its channel or connection begins to close (`stop`), no handler starts any
- * more: what waits, and what still arrives, goes back with the channel (noAck: is dropped, as
- * the spec has frames after channel.close dropped).
+ * more: what waits, and what still arrives before the close cancels the consumer, goes back
+ * (nacked) once the running handlers are done (noAck: it is dropped, as the spec has frames
+ * after channel.close dropped).
  */
 import type { ConsumerSink } from "./consumer.js";
 import { processTrace, traced, type ProcessContext } from "./diagnostics.js";
@@ -56,7 +57,7 @@ let sinks = 0;
 export class HandlerSink implements ConsumerSink {
   readonly noAck: boolean;
   private running = 0;
-  private waiting: Message[] = [];
+  private readonly waiting: Message[] = [];
   private pumping = false;
   private ended = false;
   /** Its channel or connection is closing: no handler starts any more. */
@@ -103,7 +104,7 @@ export class HandlerSink implements ConsumerSink {
 
   deliver(msg: Message): void {
     if (this.stopped) {
-      if (!this.noAck) this.waiting.push(msg); // unacked: the channel's close requeues it
+      if (!this.noAck) this.waiting.push(msg); // given back when the close's cancel ends the consumer
       return;
     }
     this.options.watch?.delivered(msg);
