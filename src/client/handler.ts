@@ -71,11 +71,7 @@ export class HandlerSink implements ConsumerSink {
   /** Ended while closing, with handlers still running: what waits goes back once they are done. */
   private returnWhenIdle = false;
   private readonly idle = new Waiters();
-  /**
-   * Settles a handler's promise. An async function named after this sink, so that a close
-   * called from the handler after an `await` finds the sink in the async stack trace (V8's
-   * "at async <name>" frames; see `callingSinks`).
-   */
+  /** Settles a handler's promise: an async function named after this sink (namedSettler). */
   private readonly settleAsync: (r: PromiseLike<unknown>, msg: Message) => Promise<void>;
   /** The name of settleAsync, as a stack trace has it. */
   readonly frame: string;
@@ -87,19 +83,8 @@ export class HandlerSink implements ConsumerSink {
     private readonly onEnd: (err: AmqpError | undefined) => void,
   ) {
     this.noAck = options.noAck;
-    const name = `warren handler ${++sinks}`;
-    this.frame = name;
-    const finish = (msg: Message, err: unknown, failed: boolean) => this.finish(msg, err, failed);
-    this.settleAsync = {
-      async [name](r: PromiseLike<unknown>, msg: Message): Promise<void> {
-        try {
-          await r;
-        } catch (e) {
-          return finish(msg, e, true);
-        }
-        finish(msg, undefined, false);
-      },
-    }[name]!;
+    this.frame = `warren_handler_${++sinks}`;
+    this.settleAsync = namedSettler(this.frame, (msg, err, failed) => this.finish(msg, err, failed));
   }
 
   deliver(msg: Message): void {
@@ -257,10 +242,38 @@ export function callingSinks(candidates: Iterable<ConsumerSink>): ConsumerSink[]
   Error.stackTraceLimit = 200;
   const stack = new Error().stack ?? "";
   Error.stackTraceLimit = limit;
-  // "at async warren handler 12 (file:...)", or without "async" where a source-map formatter
+  // "at async warren_handler_12 (file:...)", or without "async" where a source-map formatter
   // (vitest's, source-map-support) writes the frames.
-  const named = new Set(stack.match(/warren handler \d+(?!\d)/g));
+  const named = new Set(stack.match(/warren_handler_\d+(?!\d)/g));
   return busy.filter((s) => named.has(s.frame!));
+}
+
+type Finish = (msg: Message, err: unknown, failed: boolean) => void;
+
+/**
+ * An async function called `name` that awaits a handler's promise, then finishes the run: a
+ * close called from the handler after an `await` finds it in the async stack trace ("at async
+ * warren_handler_12"), both V8 (Node.js, Deno) and JavaScriptCore (Bun) linking the handler's
+ * continuation to the async function that awaits it. JavaScriptCore names a frame only after a
+ * function's own name, so it is made with that name where the runtime compiles code from a
+ * string; elsewhere (code generation disallowed) the name is a computed key, which V8 shows.
+ */
+function namedSettler(name: string, finish: Finish): (r: PromiseLike<unknown>, msg: Message) => Promise<void> {
+  try {
+    const make = new Function("finish", `return async function ${name}(r, msg) { try { await r; } catch (e) { return finish(msg, e, true); } finish(msg, undefined, false); };`);
+    return make(finish) as (r: PromiseLike<unknown>, msg: Message) => Promise<void>;
+  } catch {
+    return {
+      async [name](r: PromiseLike<unknown>, msg: Message): Promise<void> {
+        try {
+          await r;
+        } catch (e) {
+          return finish(msg, e, true);
+        }
+        finish(msg, undefined, false);
+      },
+    }[name]!;
+  }
 }
 
 /** The options a callback consumer was given, resolved and checked. */
