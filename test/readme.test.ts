@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { describe, expect, test } from "vitest";
 import { getBrokerUrl } from "./helpers/broker.js";
 import { ROOT } from "./tutorial/programs.js";
+import { said, shown } from "./helpers/readme-text.js";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
 
@@ -33,31 +34,20 @@ function section(start: string): string {
 /** The README's library examples: each is a program in test/readme/, shown whole. */
 const EXAMPLES = readdirSync(join(ROOT, "test/readme")).filter((f) => f.endsWith(".ts"));
 
-/** What the README says `example` prints: "It prints `line`", or an "It prints:" text block, right after the code. */
-function said(example: string): string {
-  const at = readme.indexOf(example);
-  const after = readme.slice(at + example.length + "```\n".length);
-  const inline = /^\s*It prints `([^`]+)`/.exec(after);
-  if (inline) return `${inline[1]}\n`;
-  const block = /^\s*It prints:\n\n```text\n([\s\S]*?)^```$/m.exec(after);
-  expect(block, "an 'It prints' after the example").not.toBeNull();
-  return block![1]!;
-}
 
 describe("README", () => {
   test("its library examples are the programs in test/readme/, importing from the package", () => {
-    const shown = blocks(readme, "ts");
+    const shownBlocks = blocks(readme, "ts");
     expect(EXAMPLES).toEqual(expect.arrayContaining(["quick-start.ts", "consumers.ts", "publishers.ts"]));
     for (const file of EXAMPLES) {
-      const source = readFileSync(join(ROOT, "test/readme", file), "utf8").replace('from "../../src/index.js"', 'from "warren"');
-      expect(shown, file).toContain(source);
+      expect(shownBlocks, file).toContain(shown(file));
     }
-    expect(blocks(section("## Using the library"), "ts")[0]).toBe(readFileSync(join(ROOT, "test/readme/quick-start.ts"), "utf8").replace('from "../../src/index.js"', 'from "warren"'));
+    expect(blocks(section("## Using the library"), "ts")[0]).toBe(shown("quick-start.ts"));
   });
 
   test.each(EXAMPLES)("%s runs against the broker and prints what the README says", async (file) => {
     const path = join(ROOT, "test/readme", file);
-    const expected = said(readFileSync(path, "utf8").replace('from "../../src/index.js"', 'from "warren"'));
+    const expected = said(shown(file));
     const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", path], {
       cwd: ROOT,
       env: { ...process.env, AMQP_URL: await getBrokerUrl() },
