@@ -167,6 +167,49 @@ describe.sequential("the built package", () => {
     expect(result).toBe("");
   });
 
+  // The package's types do not depend on the Node.js line or the broker: scripts/test.sh checks
+  // them in one pass (RabbitMQ 4.3), and sets WARREN_SKIP_PACKAGE_TYPES for the others.
+  const typesOnce = process.env["WARREN_SKIP_PACKAGE_TYPES"] !== undefined;
+
+  // TypeScript's node16 setting models a Node.js that cannot require() an ES module, so there a
+  // CommonJS file cannot import warren (an ES module) at all; under nodenext it can, as Node.js
+  // 20.19+ and 22.12+ do (the require test above runs it).
+  test.skipIf(typesOnce)("warren and warren/otel resolve, with their types, from ESM (node16, nodenext, bundler) and CommonJS (nodenext)", async () => {
+    const body = [
+      "const conn = await connect({ url: \"amqp://localhost\", hostOrder: \"shuffle\" });",
+      "const m: Message | null = await (await conn.openChannel()).get(\"q\");",
+      "console.log(m?.body.length, acquiredCount, instrumentWarren);",
+    ];
+    const imports = ['import { acquiredCount, connect, type Message } from "warren";', 'import { instrumentWarren } from "warren/otel";'];
+    writeFileSync(join(app, "esm.ts"), [...imports, ...body].join("\n"));
+    writeFileSync(join(app, "cjs.cts"), [...imports, "async function main(): Promise<void> {", ...body, "}", "void main();"].join("\n"));
+    const settings = [
+      ["ESM, node16", "esm.ts", "node16", "node16"],
+      ["ESM, nodenext", "esm.ts", "nodenext", "nodenext"],
+      ["ESM, bundler", "esm.ts", "esnext", "bundler"],
+      ["CommonJS, nodenext", "cjs.cts", "nodenext", "nodenext"],
+    ] as const;
+    const results = await Promise.all(
+      settings.map(([what, file, module, resolution]) => {
+        const args = ["--noEmit", "--strict", "--target", "es2022", "--module", module, "--moduleResolution", resolution, "--typeRoots", join(ROOT, "node_modules/@types"), "--types", "node"];
+        return exec(join(ROOT, "node_modules/.bin/tsc"), [...args, join(app, file)], { cwd: app }).then(
+          () => [what, ""],
+          (err: { stdout?: string }) => [what, err.stdout ?? "tsc failed"],
+        );
+      }),
+    );
+    expect(results).toEqual(settings.map(([what]) => [what, ""]));
+  });
+
+  test.skipIf(typesOnce)("@arethetypeswrong/cli finds nothing wrong with the tarball (profile esm-only: warren is an ES module)", async () => {
+    const result = await exec(join(ROOT, "node_modules/.bin/attw"), [join(dir, packed.filename), "--profile", "esm-only", "--format", "ascii", "--no-color"], { cwd: app }).then(
+      (r) => ({ ok: true, out: r.stdout }),
+      (err: { stdout?: string }) => ({ ok: false, out: err.stdout ?? "attw failed" }),
+    );
+    expect(result.out).toContain(`${pkg.name} v${pkg.version}`);
+    expect(result.ok, result.out).toBe(true);
+  });
+
   test("warren-receive-logs twice and warren-emit-log: both receivers get every log, exit 0 on Ctrl-C", async () => {
     const receivers = [bin("warren-receive-logs"), bin("warren-receive-logs")];
     for (const r of receivers) expect(await r.ready()).toBe(WAITING);
