@@ -18,8 +18,7 @@ import type { FieldTable } from "../protocol/table.js";
 import { ConnectionClosedError, closeError, type AmqpError } from "./errors.js";
 import type { ResolvedOptions } from "./options.js";
 import { saslResponse } from "./sasl.js";
-
-const VERSION = "0.1.0";
+import { VERSION } from "../version.js";
 
 /** The handshake's next step: start, then secure rounds or tune, then open-ok. */
 export type HandshakeStep = "start" | "tune" | "open-ok";

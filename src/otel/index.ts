@@ -31,6 +31,7 @@ import diagnostics from "node:diagnostics_channel";
 import { SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Span, type TextMapGetter, type TextMapSetter, type Tracer, type TracerProvider } from "@opentelemetry/api";
 import type { ProcessContext, PublishContext } from "../client/diagnostics.js";
 import type { FieldTable } from "../protocol/table.js";
+import { VERSION } from "../version.js";
 
 /** Options of instrumentWarren(). */
 export interface WarrenInstrumentationOptions {
@@ -45,7 +46,6 @@ export interface WarrenInstrumentation {
 }
 
 const NAME = "warren";
-const VERSION = "0.1.0";
 
 /** The span of an operation in flight, kept on its tracing context. */
 const SPAN = Symbol("warren.otel.span");
