@@ -15,6 +15,11 @@
  *   queue"), i.e. ready messages stay in publish order; without requeue it is dropped;
  * - purge removes ready messages only; deleting a queue drops its messages, its bindings and
  *   (for its unacked deliveries) any later requeue; deleting the exchange drops its bindings.
+ *
+ * Left out: settling a delivery of a deleted queue once a queue of the same name exists again.
+ * The broker settles by queue name and the queue's own message number, so it acts on the new
+ * queue's message with that number (seen on 3.10 and 4.3.6: requeueing the old queue's first
+ * delivery put the new queue's first, unacked, delivery back). A CI run's seed found it.
  */
 import fc from "fast-check";
 import { expect, test } from "vitest";
@@ -212,7 +217,12 @@ class Settle implements Cmd {
     readonly how: "ack" | "requeue" | "drop",
     readonly newest: boolean,
   ) {}
-  check = (m: Readonly<Model>) => m.unacked.length > 0;
+  check = (m: Readonly<Model>) => {
+    const u = m.unacked[this.newest ? m.unacked.length - 1 : 0];
+    if (u === undefined) return false;
+    const qm = m.queues[u.q]!;
+    return !(qm.exists && qm.incarnation !== u.incarnation); // see "Left out" above
+  };
   async run(m: Model, r: Real) {
     const idx = this.newest ? m.unacked.length - 1 : 0;
     const [u] = m.unacked.splice(idx, 1);
