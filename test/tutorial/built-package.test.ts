@@ -7,7 +7,7 @@
  * virtual host of their own (useOwnVhost), where nothing else can see them.
  */
 import { execFile } from "node:child_process";
-import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -43,6 +43,8 @@ describe.sequential("the built package", () => {
     // ...and its second half, as `npm run build` does it: the bundled library, the bins, trimmed declarations.
     await exec(process.execPath, [join(ROOT, "scripts/build-dist.mjs"), join(staging, "dist")], { cwd: ROOT });
     copyFileSync(join(ROOT, "package.json"), join(staging, "package.json"));
+    // The bins' commands: committed stubs that import the built programs (so that npm finds them before prepack builds).
+    cpSync(join(ROOT, "bin"), join(staging, "bin"), { recursive: true });
     const { stdout } = await exec("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], { cwd: staging });
     packed = (JSON.parse(stdout) as (typeof packed)[])[0] as typeof packed;
 
@@ -74,8 +76,13 @@ describe.sequential("the built package", () => {
   test("the tarball ships the compiled JS, its declarations and every bin's file, and no sources", () => {
     const files = packed.files.map((f) => f.path);
     expect(files).toEqual(expect.arrayContaining(["package.json", "dist/index.js", "dist/index.d.ts"]));
-    for (const target of Object.values(pkg.bin)) expect(files).toContain(target.replace(/^\.\//, ""));
-    expect(files.filter((f) => !f.startsWith("dist/") && f !== "package.json" && !/^(README|LICENSE)/i.test(f))).toEqual([]);
+    for (const target of Object.values(pkg.bin)) {
+      expect(files).toContain(target);
+      // Each bin's stub imports a program the build made.
+      const program = /import "\.\.\/(dist\/tutorial\/\w+\.js)";/.exec(readFileSync(join(ROOT, target), "utf8"))?.[1];
+      expect(files, target).toContain(program);
+    }
+    expect(files.filter((f) => !f.startsWith("dist/") && !f.startsWith("bin/") && f !== "package.json" && !/^(README|LICENSE)/i.test(f))).toEqual([]);
   });
 
   test("the library is one module (and warren/otel another), and its declarations keep the API's docs but nothing private or internal", () => {
