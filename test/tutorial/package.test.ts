@@ -31,12 +31,16 @@ const PROGRAMS = [
 ];
 
 describe("tutorial bins", () => {
-  test("every tutorial program is a bin warren-<name>, built to dist/tutorial/<name>.js", () => {
-    expect(pkg.bin).toEqual(
-      Object.fromEntries(PROGRAMS.map((p) => [`warren-${p.replaceAll("_", "-")}`, `./dist/tutorial/${p}.js`])),
-    );
-    // The package ships dist/tutorial, or the bins would point at nothing.
-    expect(pkg.files).toContain("dist");
+  test("every tutorial program is a bin warren-<name>: bin/warren-<name>.js, which runs the program built to dist/tutorial/<name>.js", () => {
+    const bin = (p: string) => `warren-${p.replaceAll("_", "-")}`;
+    expect(pkg.bin).toEqual(Object.fromEntries(PROGRAMS.map((p) => [bin(p), `bin/${bin(p)}.js`])));
+    for (const p of PROGRAMS) {
+      const stub = readFileSync(join(ROOT, "bin", `${bin(p)}.js`), "utf8");
+      expect(stub.startsWith("#!/usr/bin/env node\n")).toBe(true);
+      expect(stub).toContain(`import "../dist/tutorial/${p}.js";`);
+    }
+    // The package ships both, or the bins would point at nothing.
+    expect(pkg.files).toEqual(expect.arrayContaining(["dist", "bin"]));
     expect(pkg.files).not.toContain("!dist/tutorial");
   });
 
