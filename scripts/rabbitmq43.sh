@@ -22,7 +22,9 @@
 # Nodes: "single" (AMQP 5673) is the broker `npm test` runs against; "strict" (5674) denies
 # deprecated features (test/client/rabbitmq43.test.ts); "oauth" (5675) authenticates with OAuth 2
 # tokens (JWTs for resource server "warren", signed with a key its tests add) and then with its
-# internal users (test/client/oauth2.test.ts); c1, c2, c3 (AMQP 5681-5683) form the cluster. Every command is idempotent and exits non-zero with one clear line on failure.
+# internal users (test/client/oauth2.test.ts); c1, c2, c3 (AMQP 5681-5683) form the cluster. Every
+# command is idempotent and exits non-zero with one clear line on failure; `start` refuses a port
+# already served by another checkout's node (or an older run's, whose root is gone).
 # Facts this relies on (seen on the machine): apt inside sid needs Acquire::Check-Valid-Until=false
 # (the sid Release file is often past its validity date); the root needs /etc/hosts or the node
 # hangs at boot; a node's startup reads LOGS and RABBITMQ_* from its environment, so it is started
@@ -32,7 +34,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="${WARREN_SID_ROOT:-$HERE/../.brokers/sid}"
 mkdir -p "$(dirname "$ROOT")"
-ROOT="$(cd "$(dirname "$ROOT")" && pwd)/$(basename "$ROOT")"
+ROOT="$(cd "$(dirname "$ROOT")" && pwd -P)/$(basename "$ROOT")"
 WAIT_SECONDS="${WARREN_BROKER_WAIT_SECONDS:-120}"
 APT=(apt-get -o Acquire::Check-Valid-Until=false -o Acquire::Retries=3 -o Dpkg::Use-Pty=0 -q)
 
@@ -147,23 +149,45 @@ answers_amqp() {
   [[ "$first" == "010000" ]]
 }
 
-beam_pid() {
-  # The node's Erlang VM: started with RABBITMQ_NODENAME=warren-NODE@localhost in its environment
-  # (its command line does not name it).
+# The Erlang VMs of node NODE of any checkout: started with RABBITMQ_NODENAME=warren-NODE@localhost
+# in their environment (the command line does not name it); each as "pid root".
+node_beams() {
   local p
   for p in $(pgrep -x beam.smp || true); do
     if { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "RABBITMQ_NODENAME=warren-$1@localhost"; then
-      echo "$p"
-      return 0
+      echo "$p $(readlink "/proc/$p/root" 2>/dev/null || echo '?')"
     fi
   done
+}
+
+# This checkout's node NODE: the VM whose root is this checkout's.
+beam_pid() {
+  local p root
+  while read -r p root; do
+    [[ "$root" == "$ROOT" ]] && echo "$p" && return 0
+  done < <(node_beams "$1")
+  return 0
+}
+
+# Something answers on the node's port that is not this checkout's node (another clone's, or an
+# older run's whose root was deleted): say which, in one line, rather than test against it.
+refuse_foreign() {
+  local node="$1" amqp
+  read -r amqp _ _ < <(node_ports "$node")
+  [[ -n "$(beam_pid "$node")" ]] && return 0
+  local others
+  others="$(node_beams "$node" | awk '{ printf "%s%s (pid %s, root %s)", (NR > 1 ? ", " : ""), "warren-'"$node"'", $1, substr($0, index($0, $2)) }')"
+  die "127.0.0.1:$amqp is served by a node that is not this checkout's (${others:-not a warren node}): stop it (kill the pid, or rabbitmq43.sh stop $node from its checkout), or point WARREN_SID_ROOT at its root"
 }
 
 # Launches the node's VM unless it runs (or answers) already; does not wait.
 launch() {
   local node="$1" amqp
   read -r amqp _ _ < <(node_ports "$node")
-  answers_amqp "$amqp" && return 0
+  if answers_amqp "$amqp"; then
+    refuse_foreign "$node"
+    return 0
+  fi
   if [[ -z "$(beam_pid "$node")" ]]; then
     say "starting node warren-$node (AMQP 127.0.0.1:$amqp)"
     in_root "$node" /usr/sbin/rabbitmq-server -detached >/dev/null 2>&1 || die "rabbitmq-server -detached failed for $node"
