@@ -3,6 +3,8 @@
 #
 #   bash scripts/test.sh              RabbitMQ 4.3, started by scripts/rabbitmq43.sh (the default)
 #   bash scripts/test.sh 3.10         the machine's own RabbitMQ (Debian bookworm's 3.10) on 5672
+#   bash scripts/test.sh cluster      only the cluster tests (RabbitMQ 4.3's three nodes)
+#   ... --no-cluster                  with 4.3: all but the cluster tests (CI runs those beside the 3.10 suite)
 #   ... --node 24                     on Node.js 24 (scripts/node.sh), not the machine's
 #   ... --smoke                       a targeted run for an extra Node.js line: the protocol tests, the
 #                                     engines check, the built package, a tutorial end to end, and
@@ -17,12 +19,14 @@ cd "$(dirname "$0")/.."
 broker="${WARREN_TEST_BROKER:-4.3}"
 line=""
 smoke=false
+cluster=true
 while (($#)); do
   case "$1" in
-    4.3 | 3.10) broker="$1" ;;
+    4.3 | 3.10 | cluster) broker="$1" ;;
     --node) line="${2:?--node takes a line: 22, 24, 26}"; shift ;;
     --smoke) smoke=true ;;
-    *) echo "usage: $0 [4.3|3.10] [--node <line>] [--smoke]" >&2; exit 2 ;;
+    --no-cluster) cluster=false ;;
+    *) echo "usage: $0 [4.3|3.10|cluster] [--node <line>] [--smoke] [--no-cluster]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -30,6 +34,13 @@ done
 if [[ -n "$line" ]]; then
   PATH="$(bash scripts/node.sh bin "$line"):$PATH"
   export PATH
+fi
+if [[ "$broker" == cluster ]]; then
+  echo "== the cluster tests (RabbitMQ 4.3, three nodes) on Node.js $(node --version)" >&2
+  bash scripts/rabbitmq43.sh cluster-start
+  npx vitest run --project cluster
+  bash scripts/rabbitmq43.sh cluster-stop
+  exit
 fi
 case "$broker" in
   4.3)
@@ -56,7 +67,7 @@ fi
 if [[ "$broker" == 4.3 ]]; then npx vitest run --project default; else npx vitest run --project default --exclude 'test/runtimes/**'; fi
 npx vitest run --project serial --passWithNoTests
 # The cluster is RabbitMQ 4.3's (scripts/rabbitmq43.sh cluster-start); its tests kill nodes.
-if [[ "$broker" == 4.3 ]]; then
+if [[ "$broker" == 4.3 ]] && $cluster; then
   bash scripts/rabbitmq43.sh cluster-start
   npx vitest run --project cluster
   bash scripts/rabbitmq43.sh cluster-stop
