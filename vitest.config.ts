@@ -1,5 +1,9 @@
 import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
+import { probe } from "./test/helpers/capabilities.js";
+
+// What the run can do beyond AMQP: files that need what it lacks are left out (capabilities.ts).
+const leftOut = probe();
 
 /**
  * Three projects. "default" is everything that can share the broker: files run in parallel.
@@ -22,7 +26,7 @@ export default defineConfig({
         test: {
           name: "default",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/serial/**", "test/cluster/**", "**/node_modules/**"],
+          exclude: ["test/serial/**", "test/cluster/**", "**/node_modules/**", ...leftOut],
         },
       },
       {
@@ -30,6 +34,7 @@ export default defineConfig({
         test: {
           name: "serial",
           include: ["test/serial/**/*.test.ts"],
+          exclude: ["**/node_modules/**", ...leftOut],
           fileParallelism: false,
           maxWorkers: 1,
         },

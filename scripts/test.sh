@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The README's test command (npm test): the whole suite against one RabbitMQ, on one Node.js line.
+# npm run test:ci: the whole suite against one RabbitMQ, on one Node.js line, with everything it
+# needs (as root: RabbitMQ 4.3 in a debootstrap root, rabbitmqctl). .ci/run calls it; `npm test`
+# is the suite against whatever broker is found, leaving out what that one cannot do.
 #
 #   bash scripts/test.sh              RabbitMQ 4.3, started by scripts/rabbitmq43.sh (the default)
 #   bash scripts/test.sh 3.10         the machine's own RabbitMQ (Debian bookworm's 3.10) on 5672
@@ -31,6 +33,8 @@ while (($#)); do
   shift
 done
 
+# The full matrix: every capability the tests may need is here (test/helpers/capabilities.ts).
+export WARREN_FULL_MATRIX=1
 if [[ -n "$line" ]]; then
   PATH="$(bash scripts/node.sh bin "$line"):$PATH"
   export PATH

@@ -16,11 +16,12 @@ import { getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { connectionPids, forceCloseConnection } from "../helpers/force-close.js";
 import { Connection as C, standardHandshake, startFakeServer } from "../helpers/fake-server.js";
 import { eventually, outcome, useConnections } from "./util.js";
+import { testNeeding } from "../helpers/capabilities.js";
 
 const open = useConnections();
 
 describe("closed by the broker", () => {
-  test("rabbitmqctl close_connection: ConnectionForcedError 320 with the text, on the close event, on pending calls and on later ones", async () => {
+  testNeeding("rabbitmqctl", "rabbitmqctl close_connection: ConnectionForcedError 320 with the text, on the close event, on pending calls and on later ones", async () => {
     const name = `warren-forced-${randomUUID()}`;
     const conn = await open({ connectionName: name });
     const ch = await conn.openChannel();

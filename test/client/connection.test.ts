@@ -15,6 +15,7 @@ import { AbortError, AuthenticationError, ConnectionClosedError, NotAllowedError
 import { getBrokerUrl, rabbitmqctl, uniqueName } from "../helpers/broker.js";
 import { Cursor, longstr, methodFrame, shortstr, standardHandshake, startFakeServer, table, u16, u32, u8 } from "../helpers/fake-server.js";
 import { eventually, outcome, useConnections } from "./util.js";
+import { describeNeeding, testNeeding } from "../helpers/capabilities.js";
 
 const open = useConnections();
 
@@ -40,7 +41,7 @@ function hostPort(url: string): string {
   return `${u.hostname}:${u.port || 5672}`;
 }
 
-describe("URI forms", () => {
+describeNeeding("rabbitmqctl", "URI forms", () => {
   // A vhost and a user whose names need percent-encoding: "/" in the vhost, ":@/% " in the credentials.
   const id = randomUUID().slice(0, 8);
   const vhost = `warren/conf ${id}`;
@@ -186,7 +187,7 @@ describe("client properties", () => {
     }
   });
 
-  test("RabbitMQ lists the connection name and product, and the negotiated frame_max and channel_max", async () => {
+  testNeeding("rabbitmqctl", "RabbitMQ lists the connection name and product, and the negotiated frame_max and channel_max", async () => {
     const name = `warren-props-${randomUUID()}`;
     await open({ connectionName: name, frameMax: 32768, channelMax: 99 });
     const out = await rabbitmqctl(["list_connections", "client_properties", "frame_max", "channel_max", "--quiet", "--no-table-headers"]);

@@ -28,6 +28,7 @@ import { eventually, outcome, queueCounts, useConnections } from "../client/util
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { forceCloseConnection } from "../helpers/force-close.js";
 import { startProxy, type Proxy } from "../helpers/proxy.js";
+import { describeNeeding, testNeeding } from "../helpers/capabilities.js";
 
 const openPlain = useConnections();
 
@@ -99,7 +100,7 @@ describe("backoff", () => {
 });
 
 describe("recovery", () => {
-  test("after a forced close the same Connection and Channel carry on: topology, prefetch, callback and iterator consumers restored, messages flow again", async () => {
+  testNeeding("rabbitmqctl", "after a forced close the same Connection and Channel carry on: topology, prefetch, callback and iterator consumers restored, messages flow again", async () => {
     const { conn, name, events } = await openRecovering();
     const ch = await conn.openChannel();
     const ex = uniqueName("rec-x");
@@ -163,7 +164,7 @@ describe("recovery", () => {
     expect(ch.closed).toBe(false);
   });
 
-  test("a server-named queue gets a new name: queueRenamed, its bindings (direct and through an exchange-to-exchange binding) and consumer follow; unbound and deleted things stay gone", async () => {
+  testNeeding("rabbitmqctl", "a server-named queue gets a new name: queueRenamed, its bindings (direct and through an exchange-to-exchange binding) and consumer follow; unbound and deleted things stay gone", async () => {
     const { conn, name } = await openRecovering();
     const ch = await conn.openChannel();
     const src = uniqueName("rec-src");
@@ -216,7 +217,7 @@ describe("recovery", () => {
     await expect((await plain.openChannel()).exchangeDeclare(goneExchange, "topic", { passive: true })).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  test("auto-delete queues: one still consumed comes back with its consumer; one whose last consumer was cancelled (so the broker deleted it) is not brought back", async () => {
+  testNeeding("rabbitmqctl", "auto-delete queues: one still consumed comes back with its consumer; one whose last consumer was cancelled (so the broker deleted it) is not brought back", async () => {
     const { conn, name } = await openRecovering();
     const ch = await conn.openChannel();
     const kept = uniqueName("rec-ad-kept");
@@ -356,7 +357,7 @@ describe("recovery", () => {
     expect(msg.body.toString()).toBe("across the partition");
   });
 
-  test("a channel closed while the connection is down stays closed; the others come back and new channels open", async () => {
+  testNeeding("rabbitmqctl", "a channel closed while the connection is down stays closed; the others come back and new channels open", async () => {
     const { conn, name } = await openRecovering();
     const gone = await conn.openChannel();
     const kept = await conn.openChannel();
@@ -379,7 +380,7 @@ describe("recovery", () => {
     await eventually(async () => (await queueCounts(kept, queue)).messageCount === 2 || undefined, "both messages");
   });
 
-  test("a delivery unacked at the loss is redelivered; acking the stale one is refused with an error, the new one is acked on the new channel", async () => {
+  testNeeding("rabbitmqctl", "a delivery unacked at the loss is redelivered; acking the stale one is refused with an error, the new one is acked on the new channel", async () => {
     const { conn, name } = await openRecovering();
     const ch = await conn.openChannel();
     const q = uniqueName("rec-stale");
@@ -411,7 +412,7 @@ describe("recovery", () => {
   });
 });
 
-describe("publishes across a reconnect (counted)", () => {
+describeNeeding("rabbitmqctl", "publishes across a reconnect (counted)", () => {
   /**
    * Publish in windows of 50 with confirms to a durable queue, force-close the connection after
    * 500, and go on until 500 more have been published after recovery. Every publish settles;

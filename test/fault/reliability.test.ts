@@ -27,6 +27,7 @@ import { getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { Connection as C, longstr, methodFrame, shortstr, standardHandshake, startFakeServer, table, u16, u32, u8, type FakeConnection } from "../helpers/fake-server.js";
 import { forceCloseConnection } from "../helpers/force-close.js";
 import { failOnUnhandledRejection } from "../helpers/leaks.js";
+import { testNeeding } from "../helpers/capabilities.js";
 
 failOnUnhandledRejection();
 const open = useConnections();
@@ -120,7 +121,7 @@ describe("silent loss", () => {
 });
 
 describe("stalls and needless deaths", () => {
-  test("3. after a recovery, deliveries that arrive while the channel is being restored can be acked: the consumer drains the whole queue", async () => {
+  testNeeding("rabbitmqctl", "3. after a recovery, deliveries that arrive while the channel is being restored can be acked: the consumer drains the whole queue", async () => {
     const { conn, name } = await openRecovering();
     const ch = await conn.openChannel();
     const queue = await scratchQueue(ch, "ack-while-restoring");
@@ -162,7 +163,7 @@ describe("stalls and needless deaths", () => {
 
   // The held socket notices the broker's close within a heartbeat tick (it peeks one chunk per
   // tick); recovery's own calls are then read although the stream still holds.
-  test("4. a slow iterator that holds the socket does not stall recovery: its channel is restored and the connection lives", async () => {
+  testNeeding("rabbitmqctl", "4. a slow iterator that holds the socket does not stall recovery: its channel is restored and the connection lives", async () => {
     const { conn, name } = await openRecovering({ timeout: 3000, heartbeat: 1 });
     const ch = await conn.openChannel();
     const queue = await scratchQueue(ch, "slow-iterator-blip");
@@ -228,7 +229,7 @@ describe("stalls and needless deaths", () => {
     expect((await queueCounts(ch, queue)).consumerCount).toBe(0);
   });
 
-  test("7. an RPC call in flight when a recovering connection is lost rejects with the loss reason, not a timeout", async () => {
+  testNeeding("rabbitmqctl", "7. an RPC call in flight when a recovering connection is lost rejects with the loss reason, not a timeout", async () => {
     const { conn, name } = await openRecovering();
     const ch = await conn.openChannel();
     const queue = await scratchQueue(ch, "rpc-nobody-answers");

@@ -10,6 +10,7 @@ import { eventually, useConnections } from "../client/util.js";
 import { getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { forceCloseConnection } from "../helpers/force-close.js";
 import { failOnUnhandledRejection } from "../helpers/leaks.js";
+import { testNeeding } from "../helpers/capabilities.js";
 
 failOnUnhandledRejection();
 const open = useConnections();
@@ -87,7 +88,7 @@ describe("x-stream-offset", () => {
 });
 
 describe("recovery of a stream consumer", () => {
-  test("after a forced reconnect it resumes after the last offset it delivered: 500 offsets, each exactly once", async () => {
+  testNeeding("rabbitmqctl", "after a forced reconnect it resumes after the last offset it delivered: 500 offsets, each exactly once", async () => {
     const N = 500;
     const setup = await open();
     const queue = await stream(await setup.openChannel(), N);

@@ -18,6 +18,7 @@ import type { Channel, Message } from "../../src/index.js";
 import { instrumentWarren, type WarrenInstrumentation } from "../../src/otel/index.js";
 import { getBrokerUrl } from "../helpers/broker.js";
 import { eventually, useConnections } from "../client/util.js";
+import { testNeeding } from "../helpers/capabilities.js";
 
 const open = useConnections();
 const exporter = new InMemorySpanExporter();
@@ -127,7 +128,7 @@ describe("warren/otel", () => {
     expect(s!.events.map((e) => e.name)).toContain("exception");
   });
 
-  test("a message Python pika published with a traceparent header continues its trace in warren", async () => {
+  testNeeding("pika", "a message Python pika published with a traceparent header continues its trace in warren", async () => {
     const { ch, queue } = await setup();
     const got: Message[] = [];
     await ch.consume(queue, (m) => void got.push(m), { noAck: true });
