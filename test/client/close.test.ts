@@ -57,7 +57,7 @@ describe("closed by the broker", () => {
 });
 
 describe("closed by the client", () => {
-  test("close() answers with close-ok from the broker, emits close without an error, rejects pending calls, and the broker forgets the connection", async () => {
+  testNeeding("rabbitmqctl", "close() answers with close-ok from the broker, emits close without an error, rejects pending calls, and the broker forgets the connection", async () => {
     const name = `warren-close-${randomUUID()}`;
     const conn = await open({ connectionName: name });
     const ch = await conn.openChannel();

@@ -70,16 +70,21 @@ function find(): Partial<Record<Capability, string>> {
  * each, and return the files to leave out. Fails instead, in the full matrix under CI.
  */
 export function probe(): string[] {
-  const lacks = find();
+  // vitest reads its config more than once per run: find once, say it once.
+  const found = process.env[PROBED];
+  const lacks = found !== undefined ? (JSON.parse(found) as Partial<Record<Capability, string>>) : find();
   const left: string[] = [];
   for (const [c, why] of Object.entries(lacks) as [Capability, string][]) {
     if (process.env["CI"] !== undefined && process.env["WARREN_FULL_MATRIX"] === "1") throw new Error(`this CI run lacks ${c}: ${why}`);
     process.env[ENV(c)] = why;
     left.push(...FILES_NEEDING[c]);
-    console.log(`[warren tests] without ${c}: ${why}; left out: ${FILES_NEEDING[c].length} files, and the tests marked [skipped: ...]`);
+    if (found === undefined) console.log(`[warren tests] without ${c}: ${why}; left out: ${FILES_NEEDING[c].length} files, and the tests marked [skipped: ...]`);
   }
+  process.env[PROBED] = JSON.stringify(lacks);
   return [...new Set(left)];
 }
+
+const PROBED = "WARREN_CAPABILITIES";
 
 /** Why the run lacks `c`, or undefined when it has it. */
 export function lacking(c: Capability): string | undefined {
