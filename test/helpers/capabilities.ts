@@ -58,7 +58,7 @@ function find(): Partial<Record<Capability, string>> {
   const ctl = rabbitmqctlFromEnv() ?? [RABBITMQCTL_PATHS.find((p) => existsSync(p)) ?? "rabbitmqctl"];
   // A broker in a container (no local one) is reached by docker exec once the setup starts it.
   const docker = process.env["AMQP_URL"] === undefined && !existsSync(ctl[0]) && ok("docker", ["info"]);
-  if (!docker && !ok(ctl[0], [...ctl.slice(1), "-q", "status"])) lacks.rabbitmqctl = `rabbitmqctl does not reach the broker (${ctl.join(" ")} status failed: its Erlang cookie is root's, or the broker is elsewhere)`;
+  if (!docker && !ok(ctl[0], [...ctl.slice(1), "-q", "ping"])) lacks.rabbitmqctl = `rabbitmqctl does not reach the broker (${ctl.join(" ")} ping failed: its Erlang cookie is root's, or the broker is elsewhere)`;
   if (process.env["WARREN_FULL_MATRIX"] !== "1") lacks.rabbitmq43 = "needs the RabbitMQ 4.3 nodes of scripts/rabbitmq43.sh: npm run test:ci, as root";
   if (!ok(existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3", ["-c", "import pika"])) lacks.pika = "no Python pika (apt-get install python3-pika)";
   if (!existsSync("/usr/bin/chromium")) lacks.chromium = "no /usr/bin/chromium (apt-get install chromium)";
