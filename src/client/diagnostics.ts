@@ -84,11 +84,25 @@ export interface CallContext extends Traced {
   method: string;
 }
 
-export const publishTrace = diagnostics.tracingChannel<PublishContext>("warren:publish");
-export const processTrace = diagnostics.tracingChannel<ProcessContext>("warren:process");
-export const callTrace = diagnostics.tracingChannel<CallContext>("warren:call");
+export const publishTrace = tracing<PublishContext>("warren:publish");
+export const processTrace = tracing<ProcessContext>("warren:process");
+export const callTrace = tracing<CallContext>("warren:call");
 
 type Tracing<C extends object> = diagnostics.TracingChannel<C>;
+
+/**
+ * A tracing channel with `hasSubscribers`. Node.js has it (20.13+); Bun 1.4 does not (undefined,
+ * so nothing was ever traced there): there it is read from the five channels, as Node defines it.
+ */
+function tracing<C extends object>(name: string): Tracing<C> {
+  const t = diagnostics.tracingChannel<C>(name);
+  if (typeof t.hasSubscribers !== "boolean") {
+    Object.defineProperty(t, "hasSubscribers", {
+      get: () => t.start.hasSubscribers || t.end.hasSubscribers || t.asyncStart.hasSubscribers || t.asyncEnd.hasSubscribers || t.error.hasSubscribers,
+    });
+  }
+  return t;
+}
 
 /**
  * Run `work` as one traced operation, in the order Node's traceSync/tracePromise use: start,
