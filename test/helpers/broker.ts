@@ -56,7 +56,8 @@ export function brokerAddress(url: string): { host: string; port: number } {
   return { host: host === "" ? "127.0.0.1" : host, port };
 }
 
-const RABBITMQCTL_PATHS = ["/usr/sbin/rabbitmqctl", "/usr/lib/rabbitmq/bin/rabbitmqctl", "/usr/local/sbin/rabbitmqctl"];
+/** Where a local rabbitmqctl is looked for, after PATH. */
+export const RABBITMQCTL_PATHS = ["/usr/sbin/rabbitmqctl", "/usr/lib/rabbitmq/bin/rabbitmqctl", "/usr/local/sbin/rabbitmqctl"];
 
 /**
  * Runs `rabbitmqctl <args>` against the test broker and resolves with its stdout. Uses the

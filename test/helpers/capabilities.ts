@@ -16,6 +16,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { describe, test } from "vitest";
 import { rabbitmqctlFromEnv } from "../../src/tutorial/find-broker.js";
+import { RABBITMQCTL_PATHS } from "./broker.js";
 
 export type Capability = "rabbitmqctl" | "rabbitmq43" | "pika" | "chromium";
 
@@ -41,8 +42,6 @@ export const FILES_NEEDING: Record<Capability, readonly string[]> = {
   pika: ["test/tutorial/pika.test.ts"],
   chromium: ["test/docs/reference.test.ts"],
 };
-
-const RABBITMQCTL_PATHS = ["/usr/sbin/rabbitmqctl", "/usr/lib/rabbitmq/bin/rabbitmqctl", "/usr/local/sbin/rabbitmqctl"];
 
 /** Why the run lacks each capability it lacks (the others are absent). */
 function find(): Partial<Record<Capability, string>> {
