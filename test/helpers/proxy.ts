@@ -49,6 +49,11 @@ export interface Proxy {
   resetAfterBytes(dir: Direction, n: number): void;
   /** Stop forwarding in both directions: bytes are read and dropped, no FIN, no RST, sockets stay open. */
   blackhole(): void;
+  /**
+   * End a blackhole: connections that lived through it lost bytes both ways, so they are reset
+   * (RST); new ones are forwarded again.
+   */
+  heal(): void;
   /** Delay each chunk by `ms` (from when it is read), keeping order. 0 turns it off. */
   setLatency(ms: number, dir?: Direction): void;
   /** Forward in writes of at most `n` bytes, each waited for before the next. 0 turns it off. */
@@ -116,6 +121,11 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       state.blackholed = true;
       state.kickAll("up");
       state.kickAll("down");
+    },
+    heal() {
+      if (!state.blackholed) return;
+      state.blackholed = false;
+      for (const pair of [...state.pairs]) pair.reset();
     },
     setLatency(ms, dir) {
       for (const d of dir !== undefined ? [dir] : DIRECTIONS) state.latency[d] = Math.max(0, ms);
