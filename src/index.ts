@@ -9,7 +9,9 @@
  */
 export { connect } from "./client/connect.js";
 export { Connection, type FrameMessage } from "./client/connection.js";
-export type { ConnectionEvents, RecoveryEvents, ReconnectingInfo } from "./client/connection-events.js";
+export type { ConnectionEvents, ConnectionState, RecoveryEvents, ReconnectingInfo } from "./client/connection-events.js";
+export type { ChannelStats, ConnectionStats, ConsumerStats, DeliveryStats, PublishStats } from "./client/stats.js";
+export { Publisher, PublishInterruptedError, PublishRefusedError, type PublisherEvents, type PublisherOptions } from "./client/publisher.js";
 export type { ConnectOptions, RecoveryOptions } from "./client/options.js";
 export type { HostOrder } from "./client/hosts.js";
 export type { Credentials, CredentialsProvider } from "./client/credentials.js";
@@ -47,6 +49,7 @@ export {
   ReturnedError,
   PublishBatchError,
   ConsumerCancelledError,
+  ConsumerEndedError,
   ConsumerTimeoutError,
   DeprecatedFeatureError,
   DeprecatedFeatureWarning,

@@ -14,11 +14,12 @@ import { EventEmitter } from "node:events";
 import type { QueueDeclareOptions } from "./channel-options.js";
 import type { ConsumeOptions, ConsumerSink } from "./consumer.js";
 import type { ProcessContext } from "./diagnostics.js";
-import { AbortError, AccessRefusedError, AmqpError, ChannelClosedError, ConsumerCancelledError } from "./errors.js";
+import { AbortError, AccessRefusedError, AmqpError, ChannelClosedError, ConsumerCancelledError, ConsumerEndedError } from "./errors.js";
 import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
 import { HeldWatch } from "./held-watch.js";
 import { Delivery, type Message } from "./message.js";
 import { resubscribe, resubscribeOptions, type Resubscribe } from "./resubscribe.js";
+import type { ConsumerStats } from "./stats.js";
 import { badTimeout, isTimeout } from "./wait.js";
 
 /** @internal What a callback consumer needs of a channel (Channel implements it). */
@@ -77,6 +78,12 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
   #prefetch = 0;
   /** Aborted by cancel() or the consume signal: no more healing. */
   readonly #stopped = new AbortController();
+  /** Paused with pause(): not consuming, not healing, until resume(). */
+  #paused = false;
+  /** Why it ended for good (undefined: cancel(), or not ended). */
+  #endReason: AmqpError | undefined;
+  /** pause() and resume() calls, applied one after another in the order they were made. */
+  #turn: Promise<unknown> = Promise.resolve();
   /** The consume signal's abort listener, let go once the consumer ends. */
   readonly #onAbort = () => void this.cancel().catch(() => undefined);
 
@@ -134,6 +141,71 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
     if (options.drain === true) await this.#sink.drain(options.timeout ?? this.#channel.timeout);
   }
 
+  /**
+   * Stop taking deliveries without ending the consumer: basic.cancel, as cancel() does, but
+   * resume() consumes again with the same handler and options. Handlers running finish and
+   * settle; deliveries no handler has started go back to the queue as a return (basic.nack with
+   * requeue, not counted as a failure). A paused consumer stays paused across a recovery of the
+   * connection and is not healed (`resubscribe`) while paused. With `drain`, it also waits for
+   * the running handlers (at most `timeout` ms). Idempotent; after cancel() or once the consumer
+   * ended for good it rejects: with ConsumerEndedError, or the close error of its channel or
+   * connection.
+   */
+  pause(options: { drain?: boolean; timeout?: number } = {}): Promise<void> {
+    if (options.timeout !== undefined && !isTimeout(options.timeout)) return Promise.reject(badTimeout("pause", options.timeout));
+    return this.#inTurn(async () => {
+      this.#checkLive("pause");
+      if (!this.#paused) {
+        this.#paused = true;
+        try {
+          await this.#channel.cancel(this.#tag);
+        } catch (e) {
+          // Still consuming (the cancel was not answered, and the channel is open): not paused.
+          if (!this.#channel.closed && this.#channel.connectionOpen) this.#paused = false;
+          throw e;
+        }
+      }
+      if (options.drain === true) await this.#sink.drain(options.timeout ?? this.#channel.timeout);
+    });
+  }
+
+  /**
+   * Consume again after pause(): the same queue, handler and options, under a new consumer tag
+   * (on a new channel of the connection if its channel closed meanwhile). Idempotent; rejects
+   * as pause() does, and with the connection's close error once it is closed.
+   */
+  resume(): Promise<void> {
+    return this.#inTurn(async () => {
+      this.#checkLive("resume");
+      if (!this.#paused) return;
+      await this.#reopen();
+      this.#sink.reopen();
+      this.#tag = await this.#channel.startConsumer(this.#queue, this.#sink, this.#options);
+      this.#paused = false;
+    });
+  }
+
+  /** Paused with pause() and not resumed. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Its deliveries so far (across resubscribes and recoveries), what waits for a handler, what runs (stats.ts). */
+  stats(): ConsumerStats {
+    return { delivered: this.#sink.delivered, buffered: this.#sink.buffered, handlersRunning: this.#sink.running, paused: this.#paused };
+  }
+
+  #inTurn(step: () => Promise<void>): Promise<void> {
+    const run = this.#turn.then(step);
+    this.#turn = run.catch(() => undefined);
+    return run;
+  }
+
+  #checkLive(what: string): void {
+    if (!this.#stopped.signal.aborted) return;
+    throw this.#endReason ?? new ConsumerEndedError(this.#tag, `${what}: consumer ${this.#tag} was cancelled (cancel() or its signal); consume again for a new one`);
+  }
+
   /** The consumer timeout warning, when asked for (consumerTimeout, warnAt). */
   #watch(): HeldWatch | undefined {
     const o = this.#options;
@@ -147,7 +219,10 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
 
   /** The sink ended: cancelled by us (err undefined), by the broker, or the channel closed. */
   #ended(err: AmqpError | undefined): void {
-    if (err === undefined || this.#stopped.signal.aborted) return this.#final(undefined);
+    if (this.#stopped.signal.aborted) return this.#final(undefined);
+    // Paused: cancelled by pause(), or its channel closed while paused; resume() consumes again.
+    if (this.#paused) return;
+    if (err === undefined) return this.#final(undefined);
     this.emit("cancelled", err);
     if (this.#heal === undefined || !healable(err) || !this.#channel.connectionOpen) return this.#final(err);
     this.#resubscribe(this.#heal).catch((e: unknown) => {
@@ -160,6 +235,7 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
 
   #final(err: AmqpError | undefined): void {
     this.#stop();
+    this.#endReason ??= err;
     if (err !== undefined) this.#options.onCancel?.(err);
   }
 
@@ -189,6 +265,7 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
         },
         consume: async () => {
           await this.#reopen();
+          if (this.#paused) return PAUSED; // paused while healing: resume() consumes
           this.#sink.reopen();
           return this.#channel.startConsumer(this.#queue, this.#sink, this.#options);
         },
@@ -196,6 +273,7 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
       heal,
       this.#stopped.signal,
     );
+    if (tag === PAUSED) return;
     this.#tag = tag;
     // Cancelled while the new basic.consume was on its way: cancel the new consumer too.
     if (this.#stopped.signal.aborted) return void this.#channel.cancel(tag).catch(() => undefined);
@@ -210,6 +288,9 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
     this.#channel = ch;
   }
 }
+
+/** What healing returns for a consumer paused meanwhile: no consumer tag is ever empty (the broker names them). */
+const PAUSED = "";
 
 /** Healed: a broker-sent basic.cancel, or a channel closed under the consumer (not by this client). */
 function healable(err: AmqpError): boolean {

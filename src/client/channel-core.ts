@@ -29,6 +29,7 @@ import { DeliveryTags } from "./delivery-tags.js";
 import { callTrace, traced, type Server } from "./diagnostics.js";
 import { AbortError, CLIENT_CLOSE, ChannelClosedError, ConsumerCancelledError, clientClose, closeError, isClientClose, type AmqpError } from "./errors.js";
 import type { DeliveryFields, Message } from "./message.js";
+import { Counters, type ChannelStats } from "./stats.js";
 import { SyncCalls, type Reply, type SyncCallOptions } from "./sync-calls.js";
 import { ChannelRecord, resumeArguments, type Topology } from "./topology.js";
 import { Waiters, badTimeout, isTimeout } from "./wait.js";
@@ -67,6 +68,8 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
   protected selectQueued = false;
   /** @internal Publishes held by channel.flow or a queued confirm.select; released in their order. */
   protected readonly held = new Waiters();
+  /** @internal What this channel counts itself (stats.ts); the confirm window and the tags count the rest. */
+  protected readonly counts = new Counters();
 
   // Automatic recovery (recovery.ts); unused without it.
   /** @internal What this channel set up (prefetch, consumers), to set it up again; not on recovery's own channel. */
@@ -199,6 +202,8 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
   private onContent(m: ContentMethod, properties: BasicProperties, body: Buffer): void {
     switch (m.name) {
       case "basic.deliver": {
+        this.counts.received++;
+        if (m.redelivered) this.counts.redelivered++;
         const sink = this.consumers.get(m.consumerTag);
         m.deliveryTag = this.tags.delivered(m.deliveryTag, sink?.noAck === true);
         const msg = this.delivery(body, properties, m as DeliveryFields);
@@ -209,11 +214,14 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
         return;
       }
       case "basic.get-ok": {
+        this.counts.received++;
+        if (m.redelivered) this.counts.redelivered++;
         const noAck = (this.calls.current as MethodOf<"basic.get"> | undefined)?.noAck === true;
         m.deliveryTag = this.tags.delivered(m.deliveryTag, noAck);
         return this.calls.reply(this.delivery(body, properties, m as DeliveryFields));
       }
       case "basic.return":
+        this.counts.returned++;
         if (this.confirming) this.confirms.returned(m, body);
         this.emit("return", { body, properties, fields: m });
         return;
@@ -266,6 +274,20 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
    */
   protected settles(): boolean {
     return (this.state === "open" || this.state === "restoring") && !this.host.closing;
+  }
+
+  /**
+   * Cumulative counts of this channel's publishes and deliveries, and what waits or runs now
+   * (stats.ts). Cheap: the counters are kept anyway; this only reads them.
+   */
+  stats(): ChannelStats {
+    const c = this.counts;
+    const t = this.tags;
+    const { buffered, running } = this.consumers.load();
+    return {
+      publishes: { sent: c.sent, confirmed: this.confirms.confirmed, nacked: this.confirms.nacked, returned: c.returned, timedOut: c.timedOut, unconfirmed: this.confirms.count },
+      deliveries: { received: c.received, redelivered: c.redelivered, acked: t.acked, nacked: t.nacked, rejected: t.rejected, buffered, handlersRunning: running },
+    };
   }
 
   /** @internal Let the held publishes go, in order, once neither channel.flow nor a queued confirm.select holds them. */

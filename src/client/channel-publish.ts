@@ -6,11 +6,13 @@ import { ChannelCore } from "./channel-core.js";
 import type { ConfirmSelectOptions, PublishOptions, WaitOptions } from "./channel-options.js";
 import { publishTrace, traced, type PublishContext } from "./diagnostics.js";
 import type { Published } from "./confirms.js";
-import { AbortError } from "./errors.js";
+import { AbortError, TimeoutError } from "./errors.js";
 import { BatchEntry, BatchOutcome, type Publication } from "./publish-batch.js";
 import { badTimeout, bounded, isTimeout } from "./wait.js";
 
 const NO_OPTIONS: PublishOptions = {};
+/** Publish timeouts already counted (a publish that waited for a recovery, then for room, fails once). */
+const timeoutsCounted = new WeakSet<TimeoutError>();
 
 /** The publishing half of a Channel (channel.ts), over the state machine of channel-core.ts. */
 export abstract class PublishingChannel extends ChannelCore {
@@ -37,7 +39,7 @@ export abstract class PublishingChannel extends ChannelCore {
 
   /** publish(); `hasTurn`: the confirm window has just made room for this one (whenRoom). */
   private send(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions, hasTurn: boolean): Promise<void> {
-    if (this.state === "recovering" || this.state === "restoring") return this.afterRecovery("publish", options.signal, () => this.send(exchange, routingKey, body, options, false));
+    if (this.state === "recovering" || this.state === "restoring") return this.timing(this.afterRecovery("publish", options.signal, () => this.send(exchange, routingKey, body, options, false)));
     // Once the connection is closing, a publish would follow connection.close, and the broker discards it.
     if (this.state !== "open" || this.host.closing) return Promise.reject(this.closedError());
     const bytes = toBytes(body);
@@ -50,7 +52,7 @@ export abstract class PublishingChannel extends ChannelCore {
     // says active again; or confirm.select is queued, and only publishes written after it are
     // counted. The publish is held, not sent; held publishes go out in their order.
     if (!this.flowActive || this.selectQueued) return this.held.wait("publish (held by channel.flow or a queued confirm.select; not sent)", { signal }, () => this.send(exchange, routingKey, body, options, false));
-    if (this.confirming && !hasTurn && !this.confirms.hasRoom) return this.confirms.whenRoom({ signal, timeout }, () => this.send(exchange, routingKey, body, options, true));
+    if (this.confirming && !hasTurn && !this.confirms.hasRoom) return this.timing(this.confirms.whenRoom({ signal, timeout }, () => this.send(exchange, routingKey, body, options, true)));
     try {
       this.write(exchange, routingKey, bytes, options);
     } catch (e) {
@@ -68,6 +70,18 @@ export abstract class PublishingChannel extends ChannelCore {
   private write(exchange: string, routingKey: string, bytes: Uint8Array, options: PublishOptions): void {
     if (this.tags.holding) this.tags.writeHeld();
     this.host.out.publish(this.id, exchange, routingKey, options.mandatory ?? false, options, bytes);
+    this.counts.sent++;
+  }
+
+  /** A publish that waits before it is sent: counted in the stats when the wait times out (once, however many waits it passed). */
+  private timing(waiting: Promise<void>): Promise<void> {
+    return waiting.catch((e: unknown) => {
+      if (e instanceof TimeoutError && !timeoutsCounted.has(e)) {
+        timeoutsCounted.add(e);
+        this.counts.timedOut++;
+      }
+      throw e;
+    });
   }
 
   /** With recovery.republishUnconfirmed: how a publish still unconfirmed when the connection goes is sent again. */

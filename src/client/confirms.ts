@@ -46,6 +46,9 @@ export class ConfirmWindow {
   count = 0;
   /** confirmSelect's maxUnconfirmed. */
   limit = Infinity;
+  /** Publishes the broker acked, and nacked, so far (stats.ts). */
+  confirmed = 0;
+  nacked = 0;
   /** Publishes waiting for room below `limit`, in order. */
   private readonly room = new Waiters();
   /**
@@ -92,6 +95,8 @@ export class ConfirmWindow {
       if (u === undefined) continue;
       list[i] = undefined;
       this.count--;
+      if (nack) this.nacked++;
+      else this.confirmed++;
       if (nack) u.reject(new NackError(`the broker nacked publish #${tag}${multiple ? " (multiple)" : ""}`));
       else if (u.returned !== undefined) u.reject(u.returned);
       else u.resolve();

@@ -100,7 +100,7 @@ function keepFresh(control: ConnectionControl, refresh: SecretRefresh): void {
       return conn.closed;
     },
     get open() {
-      return control.state === "open";
+      return control.phase === "open";
     },
     updateSecret: (secret, reason) => conn.updateSecret(secret, reason),
     updated: (expiresAt) => conn.emit("secretUpdated", expiresAt),

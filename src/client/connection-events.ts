@@ -29,7 +29,17 @@ export interface RecoveryEvents {
   recoveryFailed: [err: AmqpError];
 }
 
+/**
+ * Where a connection is, as a readiness check reads it (`conn.state`, and the `state` event):
+ * "connecting" (the handshake), "open", "blocked" (open, but the broker has stopped reading
+ * publishes: a resource alarm), "recovering" (lost; automatic recovery is reconnecting or
+ * restoring the channels), "closing" (close() was called), "closed".
+ */
+export type ConnectionState = "connecting" | "open" | "blocked" | "recovering" | "closing" | "closed";
+
 export interface ConnectionEvents extends RecoveryEvents {
+  /** `state` changed, from `previous`. */
+  state: [state: ConnectionState, previous: ConnectionState];
   /** The broker stopped reading from this connection (a resource alarm): publishes wait until "unblocked". */
   blocked: [reason: string];
   unblocked: [];

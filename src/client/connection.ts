@@ -21,13 +21,15 @@ import { AbortError, AmqpError, CLIENT_CLOSE, ConnectionClosedError, clientClose
 import { callingSinks } from "./handler.js";
 import { Handshake, type Tuned } from "./handshake.js";
 import { ChannelTable } from "./channel-table.js";
-import type { ConnectionEvents } from "./connection-events.js";
+import type { ConnectionEvents, ConnectionState } from "./connection-events.js";
 import { Heartbeat } from "./heartbeat.js";
 import { Inbound } from "./inbound.js";
 import { FRAME_MAX_FLOOR, type ResolvedOptions } from "./options.js";
 import { Outbound } from "./outbound.js";
+import { Publisher, type PublisherOptions } from "./publisher.js";
+import { addChannelStats, emptyChannelStats, type ConnectionStats } from "./stats.js";
 import { SyncCalls } from "./sync-calls.js";
-import { Waiters } from "./wait.js";
+import { Waiters, badTimeout, bounded, isTimeout } from "./wait.js";
 
 declare module "./channel-core.js" {
   interface ChannelCore {
@@ -44,7 +46,7 @@ export interface FrameMessage {
 }
 
 /** @internal "recovering": lost, and automatic recovery is reconnecting (see recovery.ts). */
-export type ConnectionState = "opening" | "open" | "closing" | "closed" | "recovering";
+export type ConnectionPhase = "opening" | "open" | "closing" | "closed" | "recovering";
 
 /** @internal What a connection asks of its automatic recovery (recovery.ts implements it). */
 export interface RecoveryHooks extends ChannelRecovery {
@@ -61,7 +63,7 @@ export interface RecoveryHooks extends ChannelRecovery {
 /** @internal What connect.ts and recovery.ts do to a connection beyond its public API. */
 export interface ConnectionControl {
   readonly connection: Connection;
-  readonly state: ConnectionState;
+  readonly phase: ConnectionPhase;
   readonly options: ResolvedOptions;
   /** Send the protocol header; resolves on connection.open-ok. */
   start(): Promise<void>;
@@ -94,7 +96,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   blocked = false;
 
   private options: ResolvedOptions;
-  private state: ConnectionState = "opening";
+  private phase: ConnectionPhase = "opening";
   private readonly inbound: Inbound;
   private readonly out: Outbound;
   private readonly heartbeats: Heartbeat;
@@ -115,14 +117,24 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly recovery: RecoveryHooks | undefined;
   private readonly host: ChannelHost;
   private readonly control: ConnectionControl;
+  /** The state last reported by the "state" event. */
+  private reported: ConnectionState = "connecting";
+  /** The counts of channels that closed (stats.ts), and the connection's own. */
+  private readonly retired = emptyChannelStats();
+  private readonly recoveries = { count: 0, totalMs: 0, lastMs: 0 };
+  private readonly blockedTime = { count: 0, totalMs: 0 };
+  private lostAt = 0;
+  private blockedAt = 0;
+  /** ping()'s channel, opened on the first ping. */
+  private pingChannel: Channel | undefined;
 
   /** @internal use connect() */
   constructor(options: ResolvedOptions, socket: Duplex, recovery?: (control: ConnectionControl) => RecoveryHooks) {
     super();
     this.options = options;
     this.inbound = new Inbound(socket, Math.max(options.frameMax || options.maxInboundFrameSize, FRAME_MIN_SIZE), this, {
-      reading: () => this.state !== "closed" && this.state !== "recovering",
-      canPause: () => this.state === "open" && !this.restoring,
+      reading: () => this.phase !== "closed" && this.phase !== "recovering",
+      canPause: () => this.phase === "open" && !this.restoring,
       received: () => {
         this.heartbeats.received();
         this.out.readTurn();
@@ -132,7 +144,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       drained: () => this.out.onDrain(),
       gone: (err) => this.onSocketGone(err),
     });
-    this.out = new Outbound(socket, FRAME_MIN_SIZE, options.transport === undefined && options.tls === false, this, () => this.state === "open");
+    this.out = new Outbound(socket, FRAME_MIN_SIZE, options.transport === undefined && options.tls === false, this, () => this.phase === "open");
     this.heartbeats = new Heartbeat({
       takeWritten: () => this.out.takeWritten(),
       beat: () => this.out.heartbeat(),
@@ -143,7 +155,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       send: (m) => this.out.method(0, m),
       tuned: (t) => this.tuned(t),
       opened: () => {
-        this.state = "open";
+        this.phase = "open";
+        this.changed();
         this.opened.wake();
       },
       refuse: (err) => this.fail(err),
@@ -168,7 +181,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return self.options;
       },
       get closing() {
-        return self.state === "closing";
+        return self.phase === "closing";
       },
       get closeSent() {
         return self.closeSent;
@@ -180,7 +193,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return self.serverProperties;
       },
       recovery: this.recovery,
-      release: (id) => this.channels.release(id),
+      release: (id) => this.retire(id),
       openUnrecordedChannel: () => this.open(undefined, false),
       holdReading: () => this.inbound.hold(),
       releaseReading: () => this.inbound.release(),
@@ -191,8 +204,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const self = this;
     return {
       connection: this,
-      get state() {
-        return self.state;
+      get phase() {
+        return self.phase;
       },
       get options() {
         return self.options;
@@ -208,7 +221,74 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** True once closed or lost; every call then fails with the close reason. */
   get closed(): boolean {
-    return this.state === "closed";
+    return this.phase === "closed";
+  }
+
+  /** Where the connection is now (ConnectionState); the "state" event reports each change. */
+  get state(): ConnectionState {
+    switch (this.phase) {
+      case "opening":
+        return "connecting";
+      case "open":
+        return this.restoring ? "recovering" : this.blocked ? "blocked" : "open";
+      default:
+        return this.phase;
+    }
+  }
+
+  /** Emits "state" if the state changed since it was last reported. */
+  private changed(): void {
+    const state = this.state;
+    if (state === this.reported) return;
+    const previous = this.reported;
+    this.reported = state;
+    this.emit("state", state, previous);
+  }
+
+  /**
+   * One round trip to the broker: basic.qos on a channel of its own (opened on the first ping),
+   * which the broker answers at once. Resolves with the time it took (ms). Rejects with
+   * TimeoutError after `timeout` (default the connection's timeout; a recovering connection is
+   * waited for within it), with AbortError on `signal`, and at once on a closed connection. A
+   * readiness probe tells "the socket is open" from "the broker answers" with it.
+   */
+  async ping(options: WaitOptions = {}): Promise<number> {
+    const timeout = options.timeout ?? this.options.timeout;
+    if (!isTimeout(timeout)) throw badTimeout("ping", timeout);
+    if (this.phase === "closed" || this.phase === "closing") throw this.notOpen();
+    const started = performance.now();
+    const signal = options.signal === undefined ? {} : { signal: options.signal };
+    const roundTrip = async () => {
+      if (this.pingChannel === undefined || this.pingChannel.closed) this.pingChannel = await this.open(signal, false);
+      await this.pingChannel.prefetch(0, { timeout, ...signal });
+    };
+    await bounded(roundTrip(), { timeout, ...signal }, "ping");
+    return performance.now() - started;
+  }
+
+  /**
+   * Cumulative counts of this connection's publishes and deliveries (its channels', those that
+   * closed included), bytes, recoveries and blocked time, and what waits or runs now (stats.ts).
+   */
+  stats(): ConnectionStats {
+    const sum = addChannelStats(emptyChannelStats(), this.retired);
+    const open = this.channels.values();
+    for (const ch of open) addChannelStats(sum, ch.stats());
+    const now = performance.now();
+    return {
+      ...sum,
+      bytes: { in: this.inbound.bytes, out: this.out.bytes },
+      recoveries: { ...this.recoveries },
+      blocked: { count: this.blockedTime.count, totalMs: this.blockedTime.totalMs + (this.blocked ? now - this.blockedAt : 0), now: this.blocked },
+      channels: open.length,
+    };
+  }
+
+  /** A channel's id is free again: its counts go into the connection's total. */
+  private retire(id: number): void {
+    const ch = this.channels.get(id);
+    if (ch !== undefined) addChannelStats(this.retired, ch.stats(), true);
+    this.channels.release(id);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -249,18 +329,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       case "connection.secure":
       case "connection.tune":
       case "connection.open-ok":
-        if (this.state !== "opening") throw new FrameError(505, `${m.name} after the handshake`);
+        if (this.phase !== "opening") throw new FrameError(505, `${m.name} after the handshake`);
         if (m.name === "connection.start") this.serverProperties = m.serverProperties;
         return this.handshake.onMethod(m);
       case "connection.close": {
         // The broker closes: answer close-ok (spec 2.2.4, connection.close), then the socket may go.
-        const err = closeError("connection", { replyCode: m.replyCode, replyText: m.replyText, classId: m.classId, methodId: m.methodId, initiatedBy: "server" }, this.state === "opening");
+        const err = closeError("connection", { replyCode: m.replyCode, replyText: m.replyText, classId: m.classId, methodId: m.methodId, initiatedBy: "server" }, this.phase === "opening");
         this.out.method(0, { name: "connection.close-ok" });
         this.out.flush();
         return this.fail(err);
       }
       case "connection.close-ok":
-        if (this.state !== "closing") throw new FrameError(505, "connection.close-ok without a close");
+        if (this.phase !== "closing") throw new FrameError(505, "connection.close-ok without a close");
         return this.closeOk.wake();
       case "connection.blocked":
         this.setBlocked(true);
@@ -281,8 +361,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private setBlocked(blocked: boolean): void {
+    if (blocked && !this.blocked) {
+      this.blockedAt = performance.now();
+      this.blockedTime.count++;
+    } else if (!blocked && this.blocked) this.blockedTime.totalMs += performance.now() - this.blockedAt;
     this.blocked = blocked;
     this.out.setBlocked(blocked);
+    this.changed();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -297,8 +382,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private async open(wait: WaitOptions | undefined, recorded: boolean): Promise<Channel> {
-    if (this.state === "recovering" && this.recovery) await this.recovery.connected("openChannel", wait?.signal);
-    if (this.state !== "open") throw this.notOpen();
+    if (this.phase === "recovering" && this.recovery) await this.recovery.connected("openChannel", wait?.signal);
+    if (this.phase !== "open") throw this.notOpen();
     if (wait?.signal?.aborted) throw new AbortError("openChannel aborted");
     const id = this.channels.allocate(this.channelMax);
     const ch = new Channel(this.host, id, recorded);
@@ -316,9 +401,19 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.closeReason ?? new ConnectionClosedError({ replyCode: 0, replyText: "connection is not open", initiatedBy: "library" });
   }
 
+  /**
+   * A publisher that heals (publisher.ts): confirm-mode publishes on a channel of its own; when
+   * a publish closes that channel (404 missing exchange, 406 too large, 403), that publish
+   * rejects with PublishRefusedError and the publisher carries on, in order, on a fresh channel.
+   * Resolves once its first channel is in confirm mode.
+   */
+  createPublisher(options: PublisherOptions = {}): Promise<Publisher> {
+    return new Publisher(() => this.openChannel(), options).start();
+  }
+
   /** connection.update-secret (RabbitMQ's): a new OAuth 2 token before the old one expires, without reconnecting. */
   async updateSecret(newSecret: string, reason: string): Promise<void> {
-    if (this.state !== "open") throw this.notOpen();
+    if (this.phase !== "open") throw this.notOpen();
     if (this.calls.busy) throw new AmqpError("an update-secret is already in progress");
     await this.calls.call({ name: "connection.update-secret", newSecret, reason }, ["connection.update-secret-ok"], this.options.timeout, {});
   }
@@ -349,21 +444,22 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private async shutdown(): Promise<void> {
-    if (this.state === "closed") return;
+    if (this.phase === "closed") return;
     const reason = clientClose("connection");
-    if (this.state === "recovering") this.recovery?.stop(reason);
-    if (this.state === "opening" || this.state === "recovering") return this.fail(reason);
-    this.state = "closing";
+    if (this.phase === "recovering") this.recovery?.stop(reason);
+    if (this.phase === "opening" || this.phase === "recovering") return this.fail(reason);
+    this.phase = "closing";
     this.closeReason = reason;
+    this.changed();
     // What close needs to read (confirms, close-ok) must not wait behind a slow consumer iterator.
     this.inbound.resume();
     const timeout = this.options.timeout;
     await Promise.all(this.channels.values().map((ch) => ch.waitForConfirms({ timeout }).catch(() => undefined)));
-    if ((this.state as ConnectionState) === "closed") return;
+    if ((this.phase as ConnectionPhase) === "closed") return;
     // What consumers were sent and no handler took goes back as a return before the close
     // (Channel.stopHandlers says why): cancel them, and their sinks give it back.
     await Promise.all(this.channels.values().map((ch) => ch.cancelConsumers()));
-    if ((this.state as ConnectionState) === "closed") return;
+    if ((this.phase as ConnectionPhase) === "closed") return;
     // Held acks first (flush writes them): the broker discards what follows connection.close.
     this.out.flush();
     this.out.method(0, { name: "connection.close", replyCode: ReplyCode.REPLY_SUCCESS, replyText: CLIENT_CLOSE, classId: 0, methodId: 0 });
@@ -380,10 +476,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** The peer broke the protocol: tell it why (connection.close with the code), then drop it. */
   private protocolError(e: FrameError): void {
-    if (this.state === "closed") return;
+    if (this.phase === "closed") return;
     // Not during the handshake: before open-ok the spec has the client just close the socket
     // (connection.start, tune); nor while closing, when our connection.close is already out.
-    if (this.state === "open") {
+    if (this.phase === "open") {
       this.out.method(0, { name: "connection.close", replyCode: e.code, replyText: e.message.slice(0, 255), classId: 0, methodId: 0 });
       this.out.flush();
     }
@@ -391,13 +487,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private onSocketGone(err: Error | undefined): void {
-    if (this.state === "closed" || this.state === "recovering") return; // recovering: the old socket's late events
-    if (this.state === "closing" && err === undefined) return this.fail(clientClose("connection"));
+    if (this.phase === "closed" || this.phase === "recovering") return; // recovering: the old socket's late events
+    if (this.phase === "closing" && err === undefined) return this.fail(clientClose("connection"));
     const how = err ? `: ${err.message}` : ` (socket closed by the peer${this.inbound.buffered > 0 ? ` in the middle of a frame, ${this.inbound.buffered} bytes of it received` : ""})`;
     // Gone right after our tune-ok: the broker refused what was negotiated (it says nothing, it
     // resets the socket), so name it rather than leave the user with ECONNRESET.
     const during =
-      this.state === "opening" && this.handshake.step === "open-ok"
+      this.phase === "opening" && this.handshake.step === "open-ok"
         ? `the broker closed the connection after tune-ok (negotiated frame_max ${this.frameMax}, channel_max ${this.channelMax}, heartbeat ${this.heartbeat}; RabbitMQ 4.1 and later refuse frame_max below ${FRAME_MAX_FLOOR})`
         : "connection lost";
     this.fail(new ConnectionClosedError({ replyCode: 0, replyText: `${during}${how}`, initiatedBy: "library", cause: err }));
@@ -410,15 +506,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * recovery on suspends instead.
    */
   private fail(reason: AmqpError): void {
-    if (this.state === "closed") return;
-    if (this.state === "open" && this.recovery?.shouldRecover(reason)) return this.suspend(reason);
-    this.state = "closed";
+    if (this.phase === "closed") return;
+    if (this.phase === "open" && this.recovery?.shouldRecover(reason)) return this.suspend(reason);
+    this.phase = "closed";
     this.closeReason = reason;
+    if (this.blocked) {
+      this.blockedTime.totalMs += performance.now() - this.blockedAt;
+      this.blocked = false;
+    }
     this.down(reason);
     for (const ch of this.channels.values()) ch.fail(reason);
-    this.channels.clear();
+    for (const ch of this.channels.values()) this.retire(ch.id);
     this.opened.fail(reason);
     this.closeOk.fail(reason);
+    this.changed();
     this.emit("close", isClientClose(reason) ? undefined : reason);
   }
 
@@ -431,8 +532,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** Lost, with recovery on: like fail(), but the channels are kept (suspended) to carry on after the reconnect. */
   private suspend(reason: AmqpError): void {
-    this.state = "recovering";
-    for (const ch of this.channels.values()) if (!ch.suspend(reason)) this.channels.release(ch.id);
+    this.phase = "recovering";
+    this.lostAt = performance.now();
+    for (const ch of this.channels.values()) if (!ch.suspend(reason)) this.retire(ch.id);
     this.down(reason);
     this.setBlocked(false);
     this.recovery!.lost(reason);
@@ -441,7 +543,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Recovery: move onto the socket of a freshly opened connection to the same broker. */
   private adopt(fresh: Connection): void {
     fresh.heartbeats.stop();
-    fresh.state = "closed";
+    fresh.phase = "closed";
     this.inbound.moveTo(fresh.inbound);
     this.out.moveTo(fresh.out);
     this.options = fresh.options;
@@ -449,16 +551,21 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.channelMax = fresh.channelMax;
     this.heartbeat = fresh.heartbeat;
     this.serverProperties = fresh.serverProperties;
-    this.blocked = fresh.blocked; // RabbitMQ may send connection.blocked right after open-ok
+    this.setBlocked(fresh.blocked); // RabbitMQ may send connection.blocked right after open-ok
     // Held reading stays off until the channels are restored: recovery's own calls must be answered.
     this.restoring = true;
-    this.state = "open";
+    this.phase = "open";
     this.heartbeats.start(this.heartbeat);
   }
 
   /** Recovery has restored the channels: a read hold taken meanwhile now pauses the socket. */
   private restored(): void {
     this.restoring = false;
+    const took = performance.now() - this.lostAt;
+    this.recoveries.count++;
+    this.recoveries.totalMs += took;
+    this.recoveries.lastMs = took;
+    this.changed();
     this.inbound.reapply();
   }
 }

@@ -93,6 +93,10 @@ export interface ConsumerSink {
   stop?(): void;
   /** A handler is running (callback consumers, handler.ts). */
   readonly busy?: boolean;
+  /** Deliveries waiting for a handler or the next step of a loop (stats.ts). */
+  readonly buffered?: number;
+  /** Handlers running now (callback consumers). */
+  readonly running?: number;
   /** Resolves once no handler runs (at most `timeout` ms). */
   drain?(timeout: number): Promise<void>;
   /** How its handlers' frames read in an async stack trace (callback consumers, handler.ts callingSinks). */
@@ -174,6 +178,11 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   /** The stream is its own iterator: `for await (const msg of ch.consume(queue))`. */
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  /** @internal Deliveries buffered, not yet handed out (stats.ts). */
+  get buffered(): number {
+    return this.buffer.length - this.head;
   }
 
   /** @internal */

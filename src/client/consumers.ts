@@ -70,6 +70,17 @@ export class ConsumerTable {
     return this.all().some((sink) => sink.busy === true);
   }
 
+  /** Deliveries waiting in the consumers' buffers, and handlers running (of ended consumers too). */
+  load(): { buffered: number; running: number } {
+    let buffered = 0;
+    let running = 0;
+    for (const sink of this.all()) {
+      buffered += sink.buffered ?? 0;
+      running += sink.running ?? 0;
+    }
+    return { buffered, running };
+  }
+
   /** The consumers by tag (those a close cancels first). */
   tags(): string[] {
     return [...this.sinks.keys()];
@@ -135,6 +146,12 @@ export function trackStreamOffset(sink: ConsumerSink, position: StreamPosition):
     closing: (closed) => sink.closing?.(closed),
     get busy() {
       return sink.busy === true;
+    },
+    get buffered() {
+      return sink.buffered ?? 0;
+    },
+    get running() {
+      return sink.running ?? 0;
     },
     drain: (timeout) => sink.drain?.(timeout) ?? Promise.resolve(),
   };

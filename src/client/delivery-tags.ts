@@ -50,6 +50,10 @@ export class DeliveryTags implements AckHolder {
   /** How many acks may be held across socket reads: a quarter of the prefetch. */
   private batch = 1;
   private offset = 0;
+  /** Deliveries settled by basic.ack, basic.nack and basic.reject so far (stats.ts; a multiple settle counts each it covers). */
+  acked = 0;
+  nacked = 0;
+  rejected = 0;
 
   constructor(
     private readonly channel: number,
@@ -69,28 +73,40 @@ export class DeliveryTags implements AckHolder {
     return (tag <= this.settledThrough || (this.ahead.size > 0 && this.ahead.has(tag))) && tag > this.offset;
   }
 
-  /** `tag` is settled: the settled prefix grows, or it waits in `ahead` until the prefix reaches it. */
-  private mark(tag: number): void {
+  /**
+   * `tag` is settled: the settled prefix grows, or it waits in `ahead` until the prefix reaches
+   * it. Returns 1, or 0 when it was settled already.
+   */
+  private mark(tag: number): number {
     if (tag !== this.settledThrough + 1) {
-      if (tag > this.settledThrough) this.ahead.add(tag);
-      return;
+      if (tag <= this.settledThrough || this.ahead.has(tag)) return 0;
+      this.ahead.add(tag);
+      return 1;
     }
     this.settledThrough = tag;
     if (this.ahead.size > 0) while (this.ahead.delete(this.settledThrough + 1)) this.settledThrough++;
+    return 1;
   }
 
-  /** Every tag up to `tag` is settled (a multiple ack or nack). */
-  private markThrough(tag: number): void {
-    if (tag <= this.settledThrough) return;
+  /** Every tag up to `tag` is settled (a multiple ack or nack). Returns how many were not before. */
+  private markThrough(tag: number): number {
+    if (tag <= this.settledThrough) return 0;
+    let count = tag - this.settledThrough;
     this.settledThrough = tag;
-    for (const t of this.ahead) if (t <= tag) this.ahead.delete(t);
+    for (const t of this.ahead) {
+      if (t > tag) continue;
+      this.ahead.delete(t);
+      count--;
+    }
     while (this.ahead.delete(this.settledThrough + 1)) this.settledThrough++;
+    return count;
   }
 
   /** basic.ack of `tag`: held when it is the next in order, else sent at once. */
   ack(tag: number, multiple: boolean): AmqpError | undefined {
     if (multiple || tag !== this.settledThrough + 1 || !Number.isSafeInteger(tag)) return this.settle({ name: "basic.ack", deliveryTag: tag, multiple });
     this.mark(tag);
+    this.acked++;
     if (this.held === 0) {
       this.heldFrom = tag;
       this.out.holdAck(this);
@@ -110,8 +126,10 @@ export class DeliveryTags implements AckHolder {
     } catch (e) {
       return new AmqpError(`invalid ${m.name}: ${(e as Error).message}`, { cause: e });
     }
-    if (m.name !== "basic.reject" && m.multiple) this.markThrough(m.deliveryTag);
-    else this.mark(m.deliveryTag);
+    const count = m.name !== "basic.reject" && m.multiple ? this.markThrough(m.deliveryTag) : this.mark(m.deliveryTag);
+    if (m.name === "basic.ack") this.acked += count;
+    else if (m.name === "basic.nack") this.nacked += count;
+    else this.rejected += count;
     return undefined;
   }
 

@@ -195,6 +195,16 @@ export class ConsumerCancelledError extends AmqpError {
   }
 }
 
+/** A consumer cancelled with cancel() (or its signal) was asked to pause or resume: it has ended; consume again. */
+export class ConsumerEndedError extends AmqpError {
+  override name = "ConsumerEndedError";
+  readonly consumerTag: string;
+  constructor(consumerTag: string, message: string) {
+    super(message);
+    this.consumerTag = consumerTag;
+  }
+}
+
 /**
  * The broker refused a deprecated feature it no longer permits (RabbitMQ 4.3 and later, e.g.
  * `transient_nonexcl_queues`: a queue neither durable nor exclusive). RabbitMQ closes the

@@ -56,7 +56,9 @@ let sinks = 0;
 
 export class HandlerSink implements ConsumerSink {
   readonly noAck: boolean;
-  private running = 0;
+  private runs = 0;
+  /** Deliveries given to this sink (stats.ts). */
+  delivered = 0;
   private readonly waiting: Message[] = [];
   private pumping = false;
   private ended = false;
@@ -88,12 +90,13 @@ export class HandlerSink implements ConsumerSink {
   }
 
   deliver(msg: Message): void {
+    this.delivered++;
     if (this.stopped) {
       if (!this.noAck) this.waiting.push(msg); // given back when the close's cancel ends the consumer
       return;
     }
     this.options.watch?.delivered(msg);
-    if (this.waiting.length === 0 && this.running < this.options.concurrency) return this.run(msg);
+    if (this.waiting.length === 0 && this.runs < this.options.concurrency) return this.run(msg);
     this.waiting.push(msg);
     if (!this.holding && this.waiting.length >= this.options.highWaterMark) {
       this.holding = true;
@@ -106,13 +109,13 @@ export class HandlerSink implements ConsumerSink {
   private pump(): void {
     if (this.pumping || this.stopped) return;
     this.pumping = true;
-    while (this.running < this.options.concurrency && this.waiting.length > 0) this.run(this.waiting.shift()!);
+    while (this.runs < this.options.concurrency && this.waiting.length > 0) this.run(this.waiting.shift()!);
     this.pumping = false;
     if (this.holding && this.waiting.length < this.options.highWaterMark / 2) this.release();
   }
 
   private run(msg: Message): void {
-    this.running++;
+    this.runs++;
     let r: unknown;
     const outer = calling;
     calling = this;
@@ -152,13 +155,13 @@ export class HandlerSink implements ConsumerSink {
 
   /** A run is over: the next may start. */
   private readonly done = (): void => {
-    this.running--;
+    this.runs--;
     this.pump();
     this.checkIdle();
   };
 
   private checkIdle(): void {
-    if (this.running > this.closers || (this.waiting.length > 0 && !this.stopped)) return;
+    if (this.runs > this.closers || (this.waiting.length > 0 && !this.stopped)) return;
     if (this.returnWhenIdle) {
       this.returnWhenIdle = false;
       this.host.giveBack(this.waiting.splice(0));
@@ -179,7 +182,7 @@ export class HandlerSink implements ConsumerSink {
     this.release();
     // Closing, after the running handlers have settled: the deliveries given back then follow the
     // settled ones, and go as one nack multiple (delivery-tags.ts giveBack says why that matters).
-    if (this.stopped && this.running > this.closers) this.returnWhenIdle = true;
+    if (this.stopped && this.runs > this.closers) this.returnWhenIdle = true;
     else if (!this.noAck && this.waiting.length > 0) this.host.giveBack(this.waiting.splice(0));
     this.checkIdle();
     this.onEnd(err);
@@ -210,12 +213,20 @@ export class HandlerSink implements ConsumerSink {
   }
 
   get busy(): boolean {
-    return this.running > 0;
+    return this.runs > 0;
+  }
+
+  get running(): number {
+    return this.runs;
+  }
+
+  get buffered(): number {
+    return this.waiting.length;
   }
 
   /** Resolves once no handler runs but those awaiting a close they called (at most `timeout` ms, then resolves anyway). */
   drain(timeout: number): Promise<void> {
-    if (this.running <= this.closers && (this.waiting.length === 0 || this.stopped)) return Promise.resolve();
+    if (this.runs <= this.closers && (this.waiting.length === 0 || this.stopped)) return Promise.resolve();
     return this.idle.wait("drain", { timeout }).catch(() => undefined);
   }
 

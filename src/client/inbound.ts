@@ -32,6 +32,8 @@ export class Inbound {
   private socket: Duplex | undefined;
   private parser: FrameParser;
   private holds = 0;
+  /** Bytes read, from every socket this has read (stats.ts). */
+  bytes = 0;
 
   /** `owner` is what the frame:in diagnostics channel names as the connection. */
   constructor(
@@ -74,10 +76,12 @@ export class Inbound {
     const socket = from.socket!;
     from.socket = undefined;
     this.parser = from.parser;
+    this.bytes += from.bytes; // the new socket's handshake
     this.bind(socket);
   }
 
   private onData(chunk: Buffer): void {
+    this.bytes += chunk.length;
     this.host.received();
     this.reapply(); // held: this chunk was a heartbeat tick's peek
     if (!this.host.reading()) return;

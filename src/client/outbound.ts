@@ -39,6 +39,8 @@ export class Outbound implements AckWriter {
   frameMax: number;
   /** Anything written since the heartbeat last asked (takeWritten). */
   private written = false;
+  /** Bytes handed to the socket, to every socket this has written (stats.ts). */
+  bytes = 0;
   private readonly writer = new Writer();
   private socket: Duplex;
   /** The socket was dropped: nothing more is written until moveTo(). */
@@ -187,7 +189,9 @@ export class Outbound implements AckWriter {
     if (this.writer.length === 0) return;
     this.written = true;
     const socket = this.socket;
-    socket.write(this.writer.take());
+    const bytes = this.writer.take();
+    this.bytes += bytes.length;
+    socket.write(bytes);
     // A plain TCP socket with nothing left buffered has copied every byte into the kernel, so
     // the writer may write over them: one slab reused instead of a new 64 KiB per 64 KiB sent.
     // TLS and injected transports may still hold the bytes: they always get fresh slabs.
@@ -238,6 +242,7 @@ export class Outbound implements AckWriter {
   /** Recovery: write to the socket `from` wrote to (a connection just opened), in its state; `from` writes nothing more. */
   moveTo(from: Outbound): void {
     this.socket = from.socket;
+    this.bytes += from.bytes; // the new socket's handshake
     this.frameMax = from.frameMax;
     this.blocked = from.blocked;
     this.dropped = false;
@@ -247,5 +252,6 @@ export class Outbound implements AckWriter {
   /** The protocol header (spec 4.2.2), the first bytes of a connection. */
   protocolHeader(): void {
     this.socket.write(PROTOCOL_HEADER);
+    this.bytes += PROTOCOL_HEADER.length;
   }
 }

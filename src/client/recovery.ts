@@ -169,16 +169,16 @@ export class Recovery implements RecoveryHooks {
         try {
           await step();
         } catch (err) {
-          if (target.state !== "open") break; // lost again (or closed): see below
+          if (target.phase !== "open") break; // lost again (or closed): see below
           this.report(err, what);
         }
       }
-      if (target.state === "recovering") {
+      if (target.phase === "recovering") {
         this.passOver = this.current; // lost again while restoring there: another round, elsewhere first
         continue;
       }
       target.restored();
-      return target.state === "open";
+      return target.phase === "open";
     }
   }
 
@@ -215,7 +215,7 @@ export class Recovery implements RecoveryHooks {
       try {
         await fn(ch);
       } catch (err) {
-        if (this.target.state !== "open") throw err;
+        if (this.target.phase !== "open") throw err;
         this.report(err, what);
       }
     };
@@ -246,7 +246,7 @@ export class Recovery implements RecoveryHooks {
       try {
         await ch.restore();
       } catch (err) {
-        if (this.target.state !== "open") throw err;
+        if (this.target.phase !== "open") throw err;
         if (!isClientClose(err)) this.report(err, `channel ${ch.id}`); // not when the user closed it meanwhile
       }
     }

@@ -1,5 +1,5 @@
 /**
- * warren/otel: OpenTelemetry tracing for warren, over the tracing channels warren publishes
+ * warren/otel: OpenTelemetry tracing and metrics for warren, over the tracing channels warren publishes
  * (src/client/diagnostics.ts), the way undici is instrumented: nothing is patched, and without
  * this module loaded and enabled the channels have no subscriber and cost a `hasSubscribers`
  * test each.
@@ -23,12 +23,41 @@
  * messaging.message.id, messaging.message.conversation_id, messaging.message.body.size,
  * messaging.destination.subscription.name (the queue consumed), server.address, server.port.
  *
+ *
+ * Metrics (the global meter provider, or `meterProvider`), the conventions' messaging metrics:
+ * - messaging.client.sent.messages (counter): publishes, each once it settles, with error.type
+ *   when it failed;
+ * - messaging.client.operation.duration (histogram, s): a publish, from the call to its promise
+ *   settling;
+ * - messaging.client.consumed.messages (counter): deliveries handed to a handler or iterator;
+ * - messaging.process.duration (histogram, s): a handler's run (an iterator's loop step).
+ * Their attributes: messaging.system, messaging.operation.name and .type,
+ * messaging.destination.name, messaging.destination.subscription.name (process), error.type,
+ * server.address, server.port.
+ *
  * @opentelemetry/api is an optional peer dependency: only this entry point needs it.
  *
  * @module warren/otel
  */
 import diagnostics from "node:diagnostics_channel";
-import { SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Span, type TextMapGetter, type TextMapSetter, type Tracer, type TracerProvider } from "@opentelemetry/api";
+import {
+  SpanKind,
+  SpanStatusCode,
+  context,
+  metrics,
+  propagation,
+  trace,
+  type Attributes,
+  type Context,
+  type Counter,
+  type Histogram,
+  type MeterProvider,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+  type Tracer,
+  type TracerProvider,
+} from "@opentelemetry/api";
 import type { ProcessContext, PublishContext } from "../client/diagnostics.js";
 import type { FieldTable } from "../protocol/table.js";
 import { VERSION } from "../version.js";
@@ -37,6 +66,12 @@ import { VERSION } from "../version.js";
 export interface WarrenInstrumentationOptions {
   /** Default: the global tracer provider (trace.getTracerProvider()). */
   tracerProvider?: TracerProvider;
+  /** Default: the global meter provider (metrics.getMeterProvider()). */
+  meterProvider?: MeterProvider;
+  /** Make spans (default true). */
+  traces?: boolean;
+  /** Record the metrics (default true). */
+  metrics?: boolean;
 }
 
 /** What instrumentWarren() returns: the instrumentation, to disable. */
@@ -47,9 +82,24 @@ export interface WarrenInstrumentation {
 
 const NAME = "warren";
 
-/** The span of an operation in flight, kept on its tracing context. */
+/** The span of an operation in flight, and when it started (ms), kept on its tracing context. */
 const SPAN = Symbol("warren.otel.span");
-type WithSpan = { [SPAN]?: Span };
+const STARTED = Symbol("warren.otel.started");
+type WithSpan = { [SPAN]?: Span; [STARTED]?: number };
+
+/**
+ * Histogram buckets (seconds) of the messaging semantic conventions' duration metrics: the
+ * conventions advise these for messaging.client.operation.duration and messaging.process.duration.
+ */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+/** The metrics of the messaging semantic conventions that warren records. */
+interface Instruments {
+  sent: Counter;
+  consumed: Counter;
+  operationDuration: Histogram;
+  processDuration: Histogram;
+}
 
 const setter: TextMapSetter<FieldTable> = {
   set: (headers, key, value) => void (headers[key] = value),
@@ -65,11 +115,17 @@ const getter: TextMapGetter<FieldTable | undefined> = {
 
 /** Start making spans for every warren connection in this process. */
 export function instrumentWarren(options: WarrenInstrumentationOptions = {}): WarrenInstrumentation {
-  const tracer: Tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(NAME, VERSION);
+  const tracer: Tracer | undefined = options.traces === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(NAME, VERSION);
+  const instruments = options.metrics === false ? undefined : meters(options.meterProvider ?? metrics.getMeterProvider());
   const publish = diagnostics.tracingChannel<PublishContext>("warren:publish");
   const process = diagnostics.tracingChannel<ProcessContext>("warren:process");
 
+  /** The operation ended: its metrics, then its span. */
   const finish = (ctx: (PublishContext | ProcessContext) & WithSpan) => {
+    if (instruments !== undefined && ctx[STARTED] !== undefined) {
+      record(instruments, ctx, (performance.now() - ctx[STARTED]) / 1000);
+      delete ctx[STARTED];
+    }
     const span = ctx[SPAN];
     if (span === undefined) return;
     if (ctx.error !== undefined) {
@@ -83,6 +139,8 @@ export function instrumentWarren(options: WarrenInstrumentationOptions = {}): Wa
 
   const publishHandlers = {
     start(ctx: PublishContext & WithSpan) {
+      if (instruments !== undefined) ctx[STARTED] = performance.now();
+      if (tracer === undefined) return;
       const p = ctx.properties;
       const span = tracer.startSpan(`publish ${ctx.exchange || "amq.default"}`, {
         kind: SpanKind.PRODUCER,
@@ -109,6 +167,8 @@ export function instrumentWarren(options: WarrenInstrumentationOptions = {}): Wa
 
   const processHandlers = {
     start(ctx: ProcessContext & WithSpan) {
+      if (instruments !== undefined) ctx[STARTED] = performance.now();
+      if (tracer === undefined) return;
       const m = ctx.message;
       const parent: Context = propagation.extract(context.active(), m.properties.headers, getter);
       const span = tracer.startSpan(
@@ -148,6 +208,31 @@ export function instrumentWarren(options: WarrenInstrumentationOptions = {}): Wa
       process.unsubscribe(processHandlers as Parameters<typeof process.unsubscribe>[0]);
     },
   };
+}
+
+function meters(provider: MeterProvider): Instruments {
+  const meter = provider.getMeter(NAME, VERSION);
+  const advice = { explicitBucketBoundaries: DURATION_BUCKETS };
+  return {
+    sent: meter.createCounter("messaging.client.sent.messages", { unit: "{message}", description: "Messages a producer attempted to send to the broker (with error.type when it failed)." }),
+    consumed: meter.createCounter("messaging.client.consumed.messages", { unit: "{message}", description: "Messages delivered to the application (one per handler call or iterator step)." }),
+    operationDuration: meter.createHistogram("messaging.client.operation.duration", { unit: "s", description: "Duration of a publish, from the call to its promise settling (written, or confirmed in confirm mode).", advice }),
+    processDuration: meter.createHistogram("messaging.process.duration", { unit: "s", description: "Duration of processing one delivery: the handler's run, or one iterator step.", advice }),
+  };
+}
+
+/** One operation's measurements, with the attributes the conventions name for these metrics (no per-message ones: they would explode the series). */
+function record(instruments: Instruments, ctx: PublishContext | ProcessContext, seconds: number): void {
+  const error: Attributes = ctx.error === undefined ? {} : { "error.type": ctx.error instanceof Error ? ctx.error.name : "Error" };
+  if ("message" in ctx) {
+    const attributes = { ...common(ctx.server), "messaging.operation.name": "process", "messaging.operation.type": "process", "messaging.destination.name": ctx.message.fields.exchange, "messaging.destination.subscription.name": ctx.queue, ...error };
+    instruments.consumed.add(1, attributes);
+    instruments.processDuration.record(seconds, attributes);
+  } else {
+    const attributes = { ...common(ctx.server), "messaging.operation.name": "publish", "messaging.operation.type": "send", "messaging.destination.name": ctx.exchange, ...error };
+    instruments.sent.add(1, attributes);
+    instruments.operationDuration.record(seconds, attributes);
+  }
 }
 
 function common(server: { address: string; port: number }) {

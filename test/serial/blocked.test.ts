@@ -42,6 +42,8 @@ test("a memory alarm blocks the connection: 'blocked' with the reason, publishes
   const q = uniqueName("blocked");
   await confirmCh.queueDeclare(q, { exclusive: true });
   const checker = await conn.openChannel();
+  const states: string[] = [];
+  conn.on("state", (state, previous) => states.push(`${previous}->${state}`));
 
   let probes = 0;
   const probePromises: Promise<void>[] = [];
@@ -56,6 +58,8 @@ test("a memory alarm blocks the connection: 'blocked' with the reason, publishes
     });
     expect(reason).toMatch(/memory/);
     expect(conn.blocked).toBe(true);
+    expect(conn.state).toBe("blocked");
+    expect(conn.stats().blocked).toMatchObject({ count: 1, now: true });
     unblocked = once(conn, "unblocked");
 
     // While blocked: confirmed publishes get no confirm, and plain ones wait in publish() itself.
@@ -71,6 +75,10 @@ test("a memory alarm blocks the connection: 'blocked' with the reason, publishes
   }
   await unblocked;
   expect(conn.blocked).toBe(false);
+  expect(states).toEqual(["open->blocked", "blocked->open"]);
+  const blocked = conn.stats().blocked;
+  expect(blocked).toMatchObject({ count: 1, now: false });
+  expect(blocked.totalMs).toBeGreaterThan(0);
   await Promise.all([...waiting, ...probePromises]);
   expect(settled).toEqual({ confirmed: 10, plain: 10 });
   // Nothing lost: every probe and every publish made while blocked is in the queue.

@@ -1,0 +1,104 @@
+/**
+ * Counters for operating warren: what went out, what came in, how each settled. Cumulative and
+ * cheap: plain fields incremented where the event happens (a channel's publish and delivery
+ * paths, its confirm window, its delivery tags, the socket's reads and writes), read only when
+ * someone asks for a snapshot (`conn.stats()`, `ch.stats()`, `consumer.stats()`).
+ */
+
+/** A channel's publishes: each counted once, however it ends. */
+export interface PublishStats {
+  /** basic.publish frames written (a publish sent again by republishUnconfirmed counts again). */
+  sent: number;
+  /** Acked by the broker (confirm mode). */
+  confirmed: number;
+  /** Nacked by the broker (confirm mode). */
+  nacked: number;
+  /** Handed back by the broker (basic.return: a mandatory publish no queue took). */
+  returned: number;
+  /** Gave up waiting (for room in the confirm window, or for a recovery) before being sent. */
+  timedOut: number;
+  /** Sent in confirm mode and not yet acked or nacked (now, not cumulative). */
+  unconfirmed: number;
+}
+
+/** A channel's deliveries (basic.deliver and basic.get-ok). */
+export interface DeliveryStats {
+  received: number;
+  /** Of those, marked redelivered by the broker. */
+  redelivered: number;
+  /** Settled by basic.ack (a multiple ack counts each delivery it covers). */
+  acked: number;
+  /** Settled by basic.nack (hand-backs of deliveries no handler took included). */
+  nacked: number;
+  /** Settled by basic.reject (failed handlers with settle "auto" included). */
+  rejected: number;
+  /** Waiting for a handler or an iterator's next step (now). */
+  buffered: number;
+  /** Handlers running (now). */
+  handlersRunning: number;
+}
+
+export interface ChannelStats {
+  publishes: PublishStats;
+  deliveries: DeliveryStats;
+}
+
+export interface ConnectionStats extends ChannelStats {
+  /** Bytes read from and written to the socket (every socket, across recoveries). */
+  bytes: { in: number; out: number };
+  /** Recoveries completed, the time they took (from the loss to the channels restored), and the last one's. */
+  recoveries: { count: number; totalMs: number; lastMs: number };
+  /** connection.blocked periods (resource alarms): how many, their total time (ms, the current one included), and whether blocked now. */
+  blocked: { count: number; totalMs: number; now: boolean };
+  /** Channels open now. */
+  channels: number;
+}
+
+/** One consumer's figures (callback consumers: `consumer.stats()`). */
+export interface ConsumerStats {
+  /** Deliveries it was given (across resubscribes and recoveries). */
+  delivered: number;
+  buffered: number;
+  handlersRunning: number;
+  /** paused with pause() (and not resumed). */
+  paused: boolean;
+}
+
+/** The counters a channel keeps itself (its confirm window and delivery tags keep the rest). */
+export class Counters {
+  sent = 0;
+  returned = 0;
+  timedOut = 0;
+  received = 0;
+  redelivered = 0;
+}
+
+/** Empty ChannelStats, to add into. */
+export function emptyChannelStats(): ChannelStats {
+  return {
+    publishes: { sent: 0, confirmed: 0, nacked: 0, returned: 0, timedOut: 0, unconfirmed: 0 },
+    deliveries: { received: 0, redelivered: 0, acked: 0, nacked: 0, rejected: 0, buffered: 0, handlersRunning: 0 },
+  };
+}
+
+/** Adds `from` into `into`: every count; the figures of now too unless `cumulativeOnly` (a channel that closed). */
+export function addChannelStats(into: ChannelStats, from: ChannelStats, cumulativeOnly = false): ChannelStats {
+  const [p, q] = [into.publishes, from.publishes];
+  p.sent += q.sent;
+  p.confirmed += q.confirmed;
+  p.nacked += q.nacked;
+  p.returned += q.returned;
+  p.timedOut += q.timedOut;
+  const [d, e] = [into.deliveries, from.deliveries];
+  d.received += e.received;
+  d.redelivered += e.redelivered;
+  d.acked += e.acked;
+  d.nacked += e.nacked;
+  d.rejected += e.rejected;
+  if (!cumulativeOnly) {
+    p.unconfirmed += q.unconfirmed;
+    d.buffered += e.buffered;
+    d.handlersRunning += e.handlersRunning;
+  }
+  return into;
+}
