@@ -306,6 +306,8 @@ netns_up() {
   local n
   for n in n1 n2 n3; do
     ip netns list | grep -qw "warren-$n" && continue
+    # A link left by a namespace that outlived its name (a process kept it alive) is in the way.
+    ip link del "wrn-$n" 2>/dev/null || true
     ip netns add "warren-$n" &&
       ip link add "wrn-$n" type veth peer name eth0 netns "warren-$n" &&
       ip link set "wrn-$n" master wrn-br up &&
@@ -317,7 +319,13 @@ netns_up() {
 
 netns_down() {
   local n
-  for n in n1 n2 n3; do ip netns del "warren-$n" 2>/dev/null || true; done
+  for n in n1 n2 n3; do
+    # What still runs in it (the node's epmd outlives the node) would keep the namespace, and its
+    # link, alive after `ip netns del`: end it first.
+    ip netns pids "warren-$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "warren-$n" 2>/dev/null || true
+    ip link del "wrn-$n" 2>/dev/null || true
+  done
   ip link del wrn-br 2>/dev/null || true
 }
 

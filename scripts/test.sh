@@ -4,9 +4,13 @@
 # is the suite against whatever broker is found, leaving out what that one cannot do.
 #
 #   bash scripts/test.sh              RabbitMQ 4.3, started by scripts/rabbitmq43.sh (the default)
-#   bash scripts/test.sh 3.10         the machine's own RabbitMQ (Debian bookworm's 3.10) on 5672
+#   bash scripts/test.sh 3.10         the machine's own RabbitMQ (Debian bookworm's 3.10) on 5672: the
+#                                     tests that talk to a broker about the client's behaviour; what
+#                                     does not depend on the broker (codec, docs, layout, the unit tests)
+#                                     and the tutorial programs run against 4.3, their targeted run on 3.10
 #   bash scripts/test.sh cluster      only the cluster tests (RabbitMQ 4.3's three nodes)
-#   ... --no-cluster                  with 4.3: all but the cluster tests (CI runs those beside the 3.10 suite)
+#   ... cluster --keep -- FILES       only those cluster test files, and leave the cluster running
+#   ... --no-cluster                  with 4.3: all but the cluster tests (CI runs those beside this suite)
 #   ... --runtime bun|deno            the protocol tests and a selection of the client tests, run by vitest on
 #                                     Bun or Deno (scripts/runtimes.sh) instead of Node.js
 #   ... --node 24                     on Node.js 24 (scripts/node.sh), not the machine's
@@ -25,6 +29,8 @@ line=""
 smoke=false
 cluster=true
 runtime=""
+keep=false
+files=()
 # What runs on Bun and Deno: the runner works there, and these need nothing of Node.js's own.
 RUNTIME_TESTS=(test/protocol test/otel test/client/basic.test.ts test/client/settle.test.ts test/client/settle-semantics.test.ts
   test/client/handler.test.ts test/client/confirm.test.ts test/client/publish-batch.test.ts test/client/content.test.ts
@@ -37,6 +43,8 @@ while (($#)); do
     --smoke) smoke=true ;;
     --no-cluster) cluster=false ;;
     --runtime) runtime="${2:?--runtime takes bun or deno}"; shift ;;
+    --keep) keep=true ;;
+    --) shift; files=("$@"); break ;;
     *) echo "usage: $0 [4.3|3.10|cluster] [--node <line>] [--smoke] [--no-cluster]" >&2; exit 2 ;;
   esac
   shift
@@ -51,8 +59,8 @@ fi
 if [[ "$broker" == cluster ]]; then
   echo "== the cluster tests (RabbitMQ 4.3, three nodes) on Node.js $(node --version)" >&2
   bash scripts/rabbitmq43.sh cluster-start
-  npx vitest run --project cluster
-  bash scripts/rabbitmq43.sh cluster-stop
+  npx vitest run --project cluster "${files[@]}"
+  $keep || bash scripts/rabbitmq43.sh cluster-stop
   exit
 fi
 case "$broker" in
@@ -87,8 +95,13 @@ if $smoke; then
     test/client/basic.test.ts test/client/handler.test.ts test/client/settle-semantics.test.ts
   exit
 fi
-# Bun and Deno (test/runtimes) run against RabbitMQ 4.3 only.
-if [[ "$broker" == 4.3 ]]; then npx vitest run --project default; else npx vitest run --project default --exclude 'test/runtimes/**'; fi
+# On 3.10, what does not depend on the broker's version runs once, in the 4.3 pass: the codec,
+# the docs, the layout, the unit tests, Bun and Deno (test/runtimes); and the tutorial programs
+# (thin over the client, whose behaviour on 3.10 the rest covers), whose targeted run (--smoke,
+# on Node.js 20 in CI) runs a tutorial end to end and the built package against 3.10.
+ONCE=('test/protocol/**' 'test/docs/**' 'test/infra/**' 'test/soak/**' 'test/runtimes/**' 'test/tutorial/**' test/client/url.test.ts test/client/wait.test.ts
+  test/client/delivery-tags.test.ts test/client/hosts.test.ts test/client/conformance-doc.test.ts)
+if [[ "$broker" == 4.3 ]]; then npx vitest run --project default; else npx vitest run --project default "${ONCE[@]/#/--exclude=}"; fi
 npx vitest run --project serial --passWithNoTests
 # The cluster is RabbitMQ 4.3's (scripts/rabbitmq43.sh cluster-start); its tests kill nodes.
 if [[ "$broker" == 4.3 ]] && $cluster; then

@@ -35,6 +35,8 @@ export interface Report {
   stream: { repeated: number; skipped: number; last: number };
   stall: { ms: number; from: number };
   faults: Partial<Record<FaultKind, number>>;
+  /** Faults whose injection or undoing failed (the tool's trouble, not the client's). */
+  faultErrors: number;
   memory: { start?: { rss: number; heapUsed: number }; end?: { rss: number; heapUsed: number } };
   unhandled: string[];
   hangs: string[];
@@ -60,6 +62,7 @@ export function check(events: readonly Event[], options: CheckOptions = {}): Rep
   const offsets = new Map<number, number>();
   const phantoms = new Set<string>();
   const faults: Partial<Record<FaultKind, number>> = {};
+  let faultErrors = 0;
   const openFaults = new Map<string, number>();
   const windows: [number, number][] = [];
   const memory: Report["memory"] = {};
@@ -103,6 +106,7 @@ export function check(events: readonly Event[], options: CheckOptions = {}): Rep
           faults[e.kind] = (faults[e.kind] ?? 0) + 1;
           openFaults.set(key, e.t);
         } else {
+          if (e.error !== undefined) faultErrors++;
           const from = openFaults.get(key);
           if (from !== undefined) windows.push([from, e.t]);
           openFaults.delete(key);
@@ -174,6 +178,7 @@ export function check(events: readonly Event[], options: CheckOptions = {}): Rep
     stream: { repeated, skipped, last },
     stall,
     faults,
+    faultErrors,
     memory,
     unhandled,
     hangs,
@@ -213,7 +218,7 @@ export function summary(r: Report): string {
     `sent ${r.sent}, confirmed ${r.confirmed}, nacked ${r.nacked}, rejected ${rejected}, pending ${r.pending.length}; ` +
     `lost/duplicates/redelivered: ${perConsumer}; phantoms ${r.phantoms.length}; ` +
     `stream offsets 0..${r.stream.last}, repeated ${r.stream.repeated}, skipped ${r.stream.skipped}; ` +
-    `longest stall ${r.stall.ms} ms; faults: ${faults}; ` +
+    `longest stall ${r.stall.ms} ms; faults: ${faults}${r.faultErrors > 0 ? ` (${r.faultErrors} failed to inject or undo)` : ""}; ` +
     `rss ${mb(r.memory.start?.rss)} -> ${mb(r.memory.end?.rss)}, heap ${mb(r.memory.start?.heapUsed)} -> ${mb(r.memory.end?.heapUsed)}; ` +
     `unhandled ${r.unhandled.length}; ${r.failures.length === 0 ? "PASS" : `FAIL: ${r.failures.join("; ")}`}`
   );

@@ -17,7 +17,8 @@ export type Event =
   | { t: number; k: "rejected"; id: string; error: string }
   | { t: number; k: "delivered"; c: ConsumerName; id: string; redelivered: boolean; offset?: number }
   | { t: number; k: "acked"; c: ConsumerName; id: string }
-  | { t: number; k: "fault"; kind: FaultKind; target: string; phase: "start" | "end" }
+  /** `error`: injecting or undoing the fault failed (a rabbitmqctl that timed out): the run goes on. */
+  | { t: number; k: "fault"; kind: FaultKind; target: string; phase: "start" | "end"; error?: string }
   | { t: number; k: "client"; who: string; what: string; detail?: string }
   | { t: number; k: "unhandled"; error: string }
   | { t: number; k: "memory"; when: "start" | "end"; rss: number; heapUsed: number }

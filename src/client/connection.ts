@@ -27,7 +27,7 @@ import { Inbound } from "./inbound.js";
 import { FRAME_MAX_FLOOR, type ResolvedOptions } from "./options.js";
 import { Outbound } from "./outbound.js";
 import { Publisher, type PublisherOptions } from "./publisher.js";
-import { addChannelStats, emptyChannelStats, type ConnectionStats } from "./stats.js";
+import { ConnectionCounters, type ConnectionStats } from "./stats.js";
 import { SyncCalls } from "./sync-calls.js";
 import { Waiters, badTimeout, bounded, isTimeout } from "./wait.js";
 
@@ -119,12 +119,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly control: ConnectionControl;
   /** The state last reported by the "state" event. */
   private reported: ConnectionState = "connecting";
-  /** The counts of channels that closed (stats.ts), and the connection's own. */
-  private readonly retired = emptyChannelStats();
-  private readonly recoveries = { count: 0, totalMs: 0, lastMs: 0 };
-  private readonly blockedTime = { count: 0, totalMs: 0 };
-  private lostAt = 0;
-  private blockedAt = 0;
+  /** What stats() adds to the open channels' counts: closed channels', recoveries, blocked periods. */
+  private readonly counters = new ConnectionCounters();
   /** ping()'s channel, opened on the first ping. */
   private pingChannel: Channel | undefined;
 
@@ -271,23 +267,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * closed included), bytes, recoveries and blocked time, and what waits or runs now (stats.ts).
    */
   stats(): ConnectionStats {
-    const sum = addChannelStats(emptyChannelStats(), this.retired);
-    const open = this.channels.values();
-    for (const ch of open) addChannelStats(sum, ch.stats());
-    const now = performance.now();
-    return {
-      ...sum,
-      bytes: { in: this.inbound.bytes, out: this.out.bytes },
-      recoveries: { ...this.recoveries },
-      blocked: { count: this.blockedTime.count, totalMs: this.blockedTime.totalMs + (this.blocked ? now - this.blockedAt : 0), now: this.blocked },
-      channels: open.length,
-    };
+    return this.counters.snapshot(
+      this.channels.values().map((ch) => ch.stats()),
+      { in: this.inbound.bytes, out: this.out.bytes },
+    );
   }
 
   /** A channel's id is free again: its counts go into the connection's total. */
   private retire(id: number): void {
     const ch = this.channels.get(id);
-    if (ch !== undefined) addChannelStats(this.retired, ch.stats(), true);
+    if (ch !== undefined) this.counters.retire(ch.stats());
     this.channels.release(id);
   }
 
@@ -361,10 +350,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private setBlocked(blocked: boolean): void {
-    if (blocked && !this.blocked) {
-      this.blockedAt = performance.now();
-      this.blockedTime.count++;
-    } else if (!blocked && this.blocked) this.blockedTime.totalMs += performance.now() - this.blockedAt;
+    this.counters.blocked(blocked);
     this.blocked = blocked;
     this.out.setBlocked(blocked);
     this.changed();
@@ -510,10 +496,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.phase === "open" && this.recovery?.shouldRecover(reason)) return this.suspend(reason);
     this.phase = "closed";
     this.closeReason = reason;
-    if (this.blocked) {
-      this.blockedTime.totalMs += performance.now() - this.blockedAt;
-      this.blocked = false;
-    }
+    this.counters.blocked(false);
+    this.blocked = false;
     this.down(reason);
     for (const ch of this.channels.values()) ch.fail(reason);
     for (const ch of this.channels.values()) this.retire(ch.id);
@@ -533,7 +517,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Lost, with recovery on: like fail(), but the channels are kept (suspended) to carry on after the reconnect. */
   private suspend(reason: AmqpError): void {
     this.phase = "recovering";
-    this.lostAt = performance.now();
+    this.counters.lost();
     for (const ch of this.channels.values()) if (!ch.suspend(reason)) this.retire(ch.id);
     this.down(reason);
     this.setBlocked(false);
@@ -561,10 +545,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Recovery has restored the channels: a read hold taken meanwhile now pauses the socket. */
   private restored(): void {
     this.restoring = false;
-    const took = performance.now() - this.lostAt;
-    this.recoveries.count++;
-    this.recoveries.totalMs += took;
-    this.recoveries.lastMs = took;
+    this.counters.restored();
     this.changed();
     this.inbound.reapply();
   }

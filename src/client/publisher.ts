@@ -17,7 +17,7 @@
 import { EventEmitter } from "node:events";
 import type { Channel } from "./channel.js";
 import type { PublishOptions } from "./channel-options.js";
-import { AmqpError, ChannelClosedError, clientClose } from "./errors.js";
+import { AmqpError, ChannelClosedError, ConnectionClosedError, clientClose } from "./errors.js";
 
 /** Options of conn.createPublisher(). */
 export interface PublisherOptions {
@@ -141,6 +141,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (ch !== undefined && !ch.closed) await ch.close();
   }
 
+  /** `await using publisher = await conn.createPublisher()`: close() at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -180,7 +181,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       (err: unknown) => {
         this.#opening = undefined;
         // The connection is gone (or closing): so is the publisher. Otherwise the next publish tries again.
-        if (err instanceof AmqpError && !(err instanceof ChannelClosedError)) this.#closed ??= err;
+        if (err instanceof ConnectionClosedError) this.#closed ??= err;
         const queue = this.#queue;
         this.#queue = [];
         for (const p of queue) p.reject(err);

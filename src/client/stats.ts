@@ -38,11 +38,13 @@ export interface DeliveryStats {
   handlersRunning: number;
 }
 
+/** A channel's figures (`ch.stats()`): its publishes and its deliveries. */
 export interface ChannelStats {
   publishes: PublishStats;
   deliveries: DeliveryStats;
 }
 
+/** A connection's figures (`conn.stats()`): its channels' (closed ones included), and its own. */
 export interface ConnectionStats extends ChannelStats {
   /** Bytes read from and written to the socket (every socket, across recoveries). */
   bytes: { in: number; out: number };
@@ -101,4 +103,61 @@ export function addChannelStats(into: ChannelStats, from: ChannelStats, cumulati
     d.handlersRunning += e.handlersRunning;
   }
   return into;
+}
+
+/**
+ * What a connection counts beyond its open channels: the counts of those that closed, its
+ * recoveries (from the loss to the channels restored) and its blocked periods.
+ */
+export class ConnectionCounters {
+  private readonly retired = emptyChannelStats();
+  private readonly recoveries = { count: 0, totalMs: 0, lastMs: 0 };
+  private blockedCount = 0;
+  private blockedMs = 0;
+  /** When the current blocked period began (undefined: not blocked). */
+  private blockedAt: number | undefined;
+  private lostAt = 0;
+
+  /** A channel closed: its counts stay in the connection's. */
+  retire(channel: ChannelStats): void {
+    addChannelStats(this.retired, channel, true);
+  }
+
+  /** The connection was lost; recovery begins. */
+  lost(): void {
+    this.lostAt = performance.now();
+  }
+
+  /** Recovery has restored the channels. */
+  restored(): void {
+    const took = performance.now() - this.lostAt;
+    this.recoveries.count++;
+    this.recoveries.totalMs += took;
+    this.recoveries.lastMs = took;
+  }
+
+  /** connection.blocked / unblocked (or the connection ended while blocked). */
+  blocked(now: boolean): void {
+    if (now && this.blockedAt === undefined) {
+      this.blockedAt = performance.now();
+      this.blockedCount++;
+    } else if (!now && this.blockedAt !== undefined) {
+      this.blockedMs += performance.now() - this.blockedAt;
+      this.blockedAt = undefined;
+    }
+  }
+
+  /** The connection's figures: these, plus its open channels' and its sockets' bytes. */
+  snapshot(open: readonly ChannelStats[], bytes: { in: number; out: number }): ConnectionStats {
+    const sum = addChannelStats(emptyChannelStats(), this.retired);
+    for (const ch of open) addChannelStats(sum, ch);
+    const current = this.blockedAt === undefined ? 0 : performance.now() - this.blockedAt;
+    return {
+      ...sum,
+      bytes,
+      recoveries: { ...this.recoveries },
+      blocked: { count: this.blockedCount, totalMs: this.blockedMs + current, now: this.blockedAt !== undefined },
+      channels: open.length,
+    };
+  }
 }

@@ -58,7 +58,10 @@ describe("pause() and resume()", () => {
     const atPause = handled.length;
     expect(consumer.paused).toBe(true);
     expect(consumer.stats()).toMatchObject({ buffered: 0, handlersRunning: 0, paused: true });
-    // Handled ones acked, the buffered ones back in the queue: nothing unacked, no consumer.
+    // Handled ones acked, the buffered ones back in the queue: nothing unacked, no consumer. A
+    // round trip on the consumer's own channel first: the broker has taken its acks before the
+    // reset below (they are on their way when pause() resolves, not necessarily arrived).
+    await queueCounts(ch, queue);
     await eventually(async () => {
       const c = await queueCounts(setup, queue);
       return c.messageCount === N - atPause && c.consumerCount === 0;

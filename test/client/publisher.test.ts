@@ -5,7 +5,7 @@
  * bad one; the next publishes in order on the fresh channel, in confirm mode.
  */
 import { afterEach, describe, expect, test } from "vitest";
-import { NotFoundError, PublishInterruptedError, PublishRefusedError, type Channel, type Publisher } from "../../src/index.js";
+import { ConnectionClosedError, NotFoundError, PublishInterruptedError, PublishRefusedError, type Channel, type Publisher } from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
 import { eventually, outcome, queueCounts, useConnections } from "./util.js";
 
@@ -119,5 +119,15 @@ describe("createPublisher()", () => {
     await Promise.all(pending);
     expect((await queueCounts(ch, queue)).messageCount).toBe(20);
     expect((await outcome(publisher.publish("", queue, "late"))).ok).toBe(false);
+  });
+
+  test("once its connection is closed, a publish rejects with the connection's close error, and so does every later one", async () => {
+    const conn = await open();
+    const publisher = await conn.createPublisher();
+    await conn.close();
+    for (let i = 0; i < 2; i++) {
+      const r = await outcome(publisher.publish("", "q", "x"));
+      expect(!r.ok && r.error instanceof ConnectionClosedError).toBe(true);
+    }
   });
 });

@@ -115,12 +115,14 @@ describe("recovery of a stream consumer", () => {
       },
       { arguments: { "x-stream-offset": "first" } },
     );
-    await eventually(() => seen.length >= N, `${N} deliveries`, 400, 25);
+    // The forced close first: rabbitmqctl may take many seconds on a loaded machine.
+    await eventually(() => forced !== undefined, "the 150th delivery", 400, 25);
     await forced;
+    await eventually(() => seen.length >= N, `${N} deliveries`, 400, 25);
     await new Promise((r) => setTimeout(r, 300)); // anything duplicated would arrive by now
     expect(seen).toHaveLength(N);
     expect([...new Set(seen)].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
-  });
+  }, 90_000);
 
   // A soak found it (issue "Chaos"): after a node was killed the broker refused to restore a
   // stream consumer's channel (406), and the consumer, healing on a new channel, consumed again

@@ -94,10 +94,10 @@ export function lacking(c: Capability): string | undefined {
 const titled = (title: string, why: string | undefined) => (why === undefined ? title : `${title} [skipped: ${why}]`);
 
 /** `describe` (`sequential`: describe.sequential), skipped with the reason when the run lacks `c`. */
-export function describeNeeding(c: Capability, title: string, fn: () => void, options: { sequential?: boolean } = {}): void {
+export function describeNeeding(c: Capability, title: string, fn: () => void, options: { sequential?: boolean; timeout?: number } = {}): void {
   const why = lacking(c);
   if (why !== undefined) describe.skip(titled(title, why), fn);
-  else (options.sequential === true ? describe.sequential : describe)(title, fn);
+  else (options.sequential === true ? describe.sequential : describe)(title, options.timeout === undefined ? {} : { timeout: options.timeout }, fn);
 }
 
 /** `test`, skipped with the reason when the run lacks `c`. */

@@ -82,7 +82,7 @@ describe.sequential("tutorial 2: work queues", () => {
     await busy.until("the long task done", () => busy.lines.includes(" [x] Done"));
     expect(busy.lines).toEqual([WAITING, " [x] Received long.....", " [x] Done"]);
     expect(free.lines.filter((l) => l.startsWith(" [x] Received"))).toEqual(short.map((t) => ` [x] Received ${t}`));
-  });
+  }, 60_000); // a 5 s task and seven programs started, each a Node.js process: past 30 s on a loaded machine
 
   test("a task is not lost when its worker is stopped mid-task: another worker gets it", async () => {
     const workers = await twoWorkers();
