@@ -14,9 +14,10 @@
 #   ... --runtime bun|deno            the protocol tests and a selection of the client tests, run by vitest on
 #                                     Bun or Deno (scripts/runtimes.sh) instead of Node.js
 #   ... --node 24                     on Node.js 24 (scripts/node.sh), not the machine's
-#   ... --smoke                       a targeted run for an extra Node.js line: the protocol tests, the
-#                                     engines check, the built package, a tutorial end to end, and
-#                                     the client tests of settling and handlers
+#   ... --smoke                       a targeted run for an extra Node.js line: the engines check, the
+#                                     built package, a tutorial end to end, and the client tests of
+#                                     settling and handlers (the codec's own tests run on Node.js 24,
+#                                     Bun and Deno; these run it end to end)
 #
 # The suite runs in vitest projects, one after the other: "default" (files in parallel on the
 # shared broker), "serial" (tests that change the broker: alarms, stop_app), and with 4.3
@@ -91,7 +92,7 @@ echo "== tests against RabbitMQ $broker ($AMQP_URL) on Node.js $(node --version)
 # The package's types are checked once, in the full RabbitMQ 4.3 pass (test/tutorial/built-package.test.ts).
 if $smoke || [[ "$broker" != 4.3 ]]; then export WARREN_SKIP_PACKAGE_TYPES=1; fi
 if $smoke; then
-  npx vitest run --project default test/protocol test/infra/engines.test.ts test/tutorial/hello-world.test.ts test/tutorial/built-package.test.ts \
+  npx vitest run --project default test/infra/engines.test.ts test/tutorial/hello-world.test.ts test/tutorial/built-package.test.ts \
     test/client/basic.test.ts test/client/handler.test.ts test/client/settle-semantics.test.ts
   exit
 fi

@@ -201,6 +201,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const culprit = reason instanceof ChannelClosedError ? culpritOf(reason, orphans) : undefined;
     if (culprit !== undefined) culprit.reject(new PublishRefusedError(culprit.exchange, culprit.routingKey, reason as ChannelClosedError));
     const rest = orphans.filter((p) => p !== culprit);
+    // Closed with its connection (a lost one that recovery restores does not close its channels): nothing to carry on on.
+    if (err instanceof ConnectionClosedError) this.#closed ??= err;
     const again = this.#options.republish === true && this.#closed === undefined;
     if (again) this.#queue.unshift(...rest);
     else for (const p of rest) p.reject(new PublishInterruptedError(p.exchange, p.routingKey, reason));

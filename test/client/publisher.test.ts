@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { ConnectionClosedError, NotFoundError, PublishInterruptedError, PublishRefusedError, type Channel, type Publisher } from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
-import { eventually, outcome, queueCounts, useConnections } from "./util.js";
+import { brokerAtLeast, eventually, outcome, queueCounts, useConnections } from "./util.js";
 
 const open = useConnections();
 const publishers: Publisher[] = [];
@@ -33,7 +33,7 @@ async function setup(options: { republish?: boolean } = {}) {
   publishers.push(publisher);
   const healed: unknown[] = [];
   publisher.on("healed", (info) => healed.push(info));
-  return { ch, queue, publisher, healed, missing: uniqueName("no-such-exchange") };
+  return { conn, ch, queue, publisher, healed, missing: uniqueName("no-such-exchange") };
 }
 
 /** N publishes made at once, #BAD to a missing exchange: each one's outcome. */
@@ -111,6 +111,27 @@ describe("createPublisher()", () => {
     refused({ ok: false, error: errors[0] }, missing);
     expect(await drain(ch, queue)).toEqual(Array.from({ length: 50 }, (_, i) => i).filter((i) => i !== 25));
   });
+
+  test("a message over the broker's max_message_size (406) is the one refused, found by its size among those in flight", async () => {
+    const { conn, ch, queue, publisher } = await setup({ republish: true });
+    // The default limit: 16 MiB from RabbitMQ 4.0, 128 MiB before.
+    const size = (brokerAtLeast(conn, 4, 0) ? 16 : 128) * 1024 * 1024 + 1;
+    const results = await Promise.all([
+      outcome(publisher.publish("", queue, "before", { messageId: "before" })),
+      outcome(publisher.publish("", queue, Buffer.alloc(size), { messageId: "big" })),
+      outcome(publisher.publish("", queue, "after", { messageId: "after" })),
+    ]);
+    expect(results[0]).toEqual({ ok: true, value: undefined });
+    expect(results[2]).toEqual({ ok: true, value: undefined });
+    const e = (results[1] as { error: PublishRefusedError }).error;
+    expect(e).toBeInstanceOf(PublishRefusedError);
+    expect(e.replyCode).toBe(406);
+    const ids: string[] = [];
+    for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) ids.push(m.properties.messageId ?? "");
+    expect(ids.filter((id) => id === "before").length).toBeGreaterThanOrEqual(1); // twice if it was queued, then sent again
+    expect(ids.at(-1)).toBe("after");
+    expect(ids).not.toContain("big");
+  }, 60_000);
 
   test("close() waits for what is in flight, then later publishes reject", async () => {
     const { ch, queue, publisher } = await setup();
