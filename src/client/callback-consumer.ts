@@ -275,8 +275,8 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
     );
     if (tag === PAUSED) return;
     this.#tag = tag;
-    // Cancelled while the new basic.consume was on its way: cancel the new consumer too.
-    if (this.#stopped.signal.aborted) return void this.#channel.cancel(tag).catch(() => undefined);
+    // Cancelled or paused while the new basic.consume was on its way: cancel the new consumer too.
+    if (this.#stopped.signal.aborted || this.#paused) return void this.#channel.cancel(tag).catch(() => undefined);
     this.emit("resubscribed", { queue: this.#queue, from, to: tag, channel: this.#channel });
   }
 

@@ -91,6 +91,35 @@ describe("pause() and resume()", () => {
     for (const r of [await outcome(consumer.pause()), await outcome(consumer.resume())]) expect(!r.ok && r.error instanceof ConsumerEndedError).toBe(true);
   });
 
+  test("paused while it heals (its queue deleted and declared again): it does not consume again until resume()", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const queue = uniqueName("pause-heal");
+    durable(queue);
+    await ch.queueDeclare(queue, {});
+    const got: string[] = [];
+    const consumer = await ch.consume(queue, (m) => void got.push(m.body.toString()), { noAck: true, resubscribe: { initialDelay: 20, maxDelay: 50, declare: {} } });
+    const healing = once(consumer, "cancelled");
+    await ch.queueDelete(queue); // the broker cancels the consumer; it heals by declaring the queue again
+    await healing;
+    await consumer.pause();
+    // A passive declare of a missing queue closes its channel (404): each look on a channel of its own.
+    const exists = async () => {
+      const look = await conn.openChannel();
+      const r = await outcome(queueCounts(look, queue));
+      if (r.ok) await look.close();
+      return r.ok;
+    };
+    await eventually(exists, "the queue declared again by the healing");
+    await ch.publish("", queue, "while paused");
+    await eventually(async () => (await queueCounts(ch, queue)).messageCount === 1, "the message waiting");
+    expect((await queueCounts(ch, queue)).consumerCount).toBe(0);
+    expect(got).toEqual([]);
+    await consumer.resume();
+    await eventually(() => got.length === 1, "the message after resume()");
+    expect(got).toEqual(["while paused"]);
+  });
+
   test("resume() after the connection closed rejects with its close error", async () => {
     const conn = await open();
     const ch = await conn.openChannel();
