@@ -83,24 +83,24 @@ export function emptyChannelStats(): ChannelStats {
   };
 }
 
+/** The counts that only grow, and the figures of now (which a closed channel no longer has), by group. */
+const CUMULATIVE = {
+  publishes: ["sent", "confirmed", "nacked", "returned", "timedOut"],
+  deliveries: ["received", "redelivered", "acked", "nacked", "rejected"],
+} as const;
+const NOW = { publishes: ["unconfirmed"], deliveries: ["buffered", "handlersRunning"] } as const;
+
+function addFields<T extends Record<K, number>, K extends keyof T>(into: T, from: T, keys: readonly K[]): void {
+  for (const k of keys) (into[k] as number) += from[k];
+}
+
 /** Adds `from` into `into`: every count; the figures of now too unless `cumulativeOnly` (a channel that closed). */
 export function addChannelStats(into: ChannelStats, from: ChannelStats, cumulativeOnly = false): ChannelStats {
-  const [p, q] = [into.publishes, from.publishes];
-  p.sent += q.sent;
-  p.confirmed += q.confirmed;
-  p.nacked += q.nacked;
-  p.returned += q.returned;
-  p.timedOut += q.timedOut;
-  const [d, e] = [into.deliveries, from.deliveries];
-  d.received += e.received;
-  d.redelivered += e.redelivered;
-  d.acked += e.acked;
-  d.nacked += e.nacked;
-  d.rejected += e.rejected;
+  addFields(into.publishes, from.publishes, CUMULATIVE.publishes);
+  addFields(into.deliveries, from.deliveries, CUMULATIVE.deliveries);
   if (!cumulativeOnly) {
-    p.unconfirmed += q.unconfirmed;
-    d.buffered += e.buffered;
-    d.handlersRunning += e.handlersRunning;
+    addFields(into.publishes, from.publishes, NOW.publishes);
+    addFields(into.deliveries, from.deliveries, NOW.deliveries);
   }
   return into;
 }
