@@ -58,8 +58,11 @@ console.log(`soak: seed ${seed}, ${seconds} s at ${rate}/s, faults ${[...kinds].
 console.log(`      to replay: npm run soak -- --seconds ${seconds} --seed ${seed} --rate ${rate} --faults ${[...kinds].join(",")}`);
 
 const history = new History(historyPath);
-process.on("unhandledRejection", (err) => history.record({ k: "unhandled", error: String(err) }));
-process.on("uncaughtException", (err) => history.record({ k: "unhandled", error: String(err) }));
+// The clients' stray failures, recorded for the checker while they run (removed before the check:
+// a failure of the soak itself must not be swallowed into a history nobody reads any more).
+const unhandled = (err: unknown) => history.record({ k: "unhandled", error: String(err) });
+process.on("unhandledRejection", unhandled);
+process.on("uncaughtException", unhandled);
 
 const name = `soak-${seed}-${Date.now().toString(36)}`;
 const queues = { callback: `${name}-callback`, iterator: `${name}-iterator`, stream: `${name}-stream` } as const;
@@ -253,6 +256,8 @@ try {
   await history.close();
 }
 
+process.off("unhandledRejection", unhandled);
+process.off("uncaughtException", unhandled);
 if (failedToRun !== undefined) {
   console.error("soak: could not run:", failedToRun);
   process.exit(2);
