@@ -77,7 +77,8 @@ describe("pause() and resume()", () => {
     await consumer.resume();
     await consumer.resume(); // idempotent
     expect(consumer.paused).toBe(false);
-    await eventually(() => handled.length >= N, `all ${N} handled`);
+    // Every id handled and every handler's run over (settle "auto" acks when the handler returns).
+    await eventually(() => handled.length >= N && consumer.stats().handlersRunning === 0, `all ${N} handled`);
     await eventually(async () => (await queueCounts(setup, queue)).messageCount === 0, "the queue empty");
     expect([...handled].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
     expect(failedSettles).toBe(0);
