@@ -202,8 +202,7 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
   private onContent(m: ContentMethod, properties: BasicProperties, body: Buffer): void {
     switch (m.name) {
       case "basic.deliver": {
-        this.counts.received++;
-        if (m.redelivered) this.counts.redelivered++;
+        this.counts.delivered(m.redelivered);
         const sink = this.consumers.get(m.consumerTag);
         m.deliveryTag = this.tags.delivered(m.deliveryTag, sink?.noAck === true);
         const msg = this.delivery(body, properties, m as DeliveryFields);
@@ -214,8 +213,7 @@ export abstract class ChannelCore extends EventEmitter<ChannelEvents> {
         return;
       }
       case "basic.get-ok": {
-        this.counts.received++;
-        if (m.redelivered) this.counts.redelivered++;
+        this.counts.delivered(m.redelivered);
         const noAck = (this.calls.current as MethodOf<"basic.get"> | undefined)?.noAck === true;
         m.deliveryTag = this.tags.delivered(m.deliveryTag, noAck);
         return this.calls.reply(this.delivery(body, properties, m as DeliveryFields));

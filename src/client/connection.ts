@@ -122,7 +122,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** What stats() adds to the open channels' counts: closed channels', recoveries, blocked periods. */
   private readonly counters = new ConnectionCounters();
   /** ping()'s channel, opened on the first ping. */
-  private pingChannel: Channel | undefined;
+  private pingChannel: Promise<Channel> | undefined;
 
   /** @internal use connect() */
   constructor(options: ResolvedOptions, socket: Duplex, recovery?: (control: ConnectionControl) => RecoveryHooks) {
@@ -255,8 +255,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const started = performance.now();
     const signal = options.signal === undefined ? {} : { signal: options.signal };
     const roundTrip = async () => {
-      if (this.pingChannel === undefined || this.pingChannel.closed) this.pingChannel = await this.open(signal, false);
-      await this.pingChannel.prefetch(0, { timeout, ...signal });
+      // One channel for every ping, concurrent ones included (the promise, not the channel, is kept).
+      this.pingChannel ??= this.open(signal, false);
+      let ch = await this.pingChannel.catch(() => undefined);
+      if (ch === undefined || ch.closed) {
+        this.pingChannel = this.open(signal, false);
+        ch = await this.pingChannel;
+      }
+      await ch.prefetch(0, { timeout, ...signal });
     };
     await bounded(roundTrip(), { timeout, ...signal }, "ping");
     return performance.now() - started;

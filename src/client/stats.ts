@@ -73,6 +73,12 @@ export class Counters {
   timedOut = 0;
   received = 0;
   redelivered = 0;
+
+  /** A basic.deliver or basic.get-ok came. */
+  delivered(redelivered: boolean): void {
+    this.received++;
+    if (redelivered) this.redelivered++;
+  }
 }
 
 /** Empty ChannelStats, to add into. */

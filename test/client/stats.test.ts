@@ -134,6 +134,13 @@ describe("state and ping()", () => {
     expect(!closed.ok && closed.error instanceof ConnectionClosedError).toBe(true);
   });
 
+  test("pings made at once, as a probe and a metrics scrape would, share one channel", async () => {
+    const conn = await open();
+    const times = await Promise.all([conn.ping(), conn.ping(), conn.ping()]);
+    expect(times.every((t) => t >= 0)).toBe(true);
+    expect(conn.stats().channels).toBe(1);
+  });
+
   test("a connection the broker closes (no recovery) goes from open to closed, one event", async () => {
     const name = uniqueName("state");
     const conn = await open({ connectionName: name });
