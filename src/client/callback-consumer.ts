@@ -12,8 +12,7 @@
  */
 import { EventEmitter } from "node:events";
 import type { QueueDeclareOptions } from "./channel-options.js";
-import type { ConsumeOptions, ConsumerSink } from "./consumer.js";
-import type { ProcessContext } from "./diagnostics.js";
+import type { ConsumeOptions, StreamHost } from "./consumer.js";
 import { AbortError, AccessRefusedError, AmqpError, ChannelClosedError, ConsumerCancelledError, ConsumerEndedError } from "./errors.js";
 import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
 import { HeldWatch } from "./held-watch.js";
@@ -22,8 +21,10 @@ import { resubscribe, resubscribeOptions, type Resubscribe } from "./resubscribe
 import type { ConsumerStats } from "./stats.js";
 import { badTimeout, isTimeout } from "./wait.js";
 
-/** @internal What a callback consumer needs of a channel (Channel implements it). */
-export interface ConsumerChannel<C> {
+/** @internal What a callback consumer needs of a channel (channel.ts makes one per channel). */
+export interface ConsumerChannel<C> extends StreamHost {
+  /** The channel itself, as the consumer's users see it. */
+  readonly channel: C;
   readonly closed: boolean;
   /** The connection is open (not closing, closed, or given up on). */
   readonly connectionOpen: boolean;
@@ -31,25 +32,16 @@ export interface ConsumerChannel<C> {
   readonly consumerPrefetch: number;
   /** The connection's sync-call timeout (ms): the default bound of a drain. */
   readonly timeout: number;
-  startConsumer(queue: string, sink: ConsumerSink, options: ConsumeOptions): Promise<string>;
-  cancel(consumerTag: string): Promise<void>;
   prefetch(count: number): Promise<void>;
   queueDeclare(queue: string, options: QueueDeclareOptions): Promise<unknown>;
   /** Whether `queue` exists, asked where a 404 closes nothing of the consumer's. */
   queueExists(queue: string): Promise<boolean>;
   /** A new channel of the same connection. */
-  openSibling(): Promise<C & ConsumerChannel<C>>;
-  /** basic.nack with requeue of a delivery no handler will see: a return, not a failure (nothing for a stream's). */
-  giveBack(msgs: readonly Message[]): void;
+  openSibling(): Promise<ConsumerChannel<C>>;
   /** A handler threw or rejected: the channel's "consumerError" event, or a process warning. */
   consumerFailed(err: unknown, msg: Message): void;
-  /** What a traced delivery carries (diagnostics.ts). */
-  processContext(queue: string, msg: Message): ProcessContext;
   /** A delivery is held past the warning share of the consumer timeout. */
   heldTooLong(msg: Message, heldFor: number, consumerTimeout: number): void;
-  /** Stop and resume reading the connection's socket (too many deliveries wait for a handler). */
-  holdReading(): void;
-  releaseReading(): void;
 }
 
 /** The events a callback consumer emits (Consumer). */
@@ -68,7 +60,7 @@ export interface ConsumerEvents<C> {
 
 /** A callback consumer, as consume(queue, handler, options) returns it (`Consumer`): its tag, its channel, cancel(), and its events. */
 export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
-  #channel: C & ConsumerChannel<C>;
+  #channel: ConsumerChannel<C>;
   #tag = "";
   readonly #queue: string;
   readonly #options: ConsumeOptions;
@@ -88,7 +80,7 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
   readonly #onAbort = () => void this.cancel().catch(() => undefined);
 
   /** @internal Checks the options (throws TypeError/RangeError); start() consumes. */
-  constructor(channel: C & ConsumerChannel<C>, queue: string, handler: (msg: Message) => unknown, options: ConsumeOptions) {
+  constructor(channel: ConsumerChannel<C>, queue: string, handler: (msg: Message) => unknown, options: ConsumeOptions) {
     super();
     this.#channel = channel;
     this.#queue = queue;
@@ -111,7 +103,7 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
 
   /** The channel it consumes on now (a new one after its channel closed and it resubscribed). */
   get channel(): C {
-    return this.#channel;
+    return this.#channel.channel;
   }
 
   /** @internal basic.consume, after a basic.qos that fits `concurrency` when the channel has no prefetch. */
@@ -277,7 +269,7 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
     this.#tag = tag;
     // Cancelled or paused while the new basic.consume was on its way: cancel the new consumer too.
     if (this.#stopped.signal.aborted || this.#paused) return void this.#channel.cancel(tag).catch(() => undefined);
-    this.emit("resubscribed", { queue: this.#queue, from, to: tag, channel: this.#channel });
+    this.emit("resubscribed", { queue: this.#queue, from, to: tag, channel: this.#channel.channel });
   }
 
   /** Its channel closed: move to a new one, with the prefetch it had. */

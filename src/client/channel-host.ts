@@ -17,24 +17,15 @@ export interface ChannelWriter extends AckWriter {
 }
 
 /** What a channel of a recovering connection reads of its recovery. */
-export interface ChannelRecovery {
+export interface RecoverySettings {
   readonly topology: Topology;
   /** How long calls wait for the connection to come back (ms). */
   readonly waitTimeout: number;
   readonly republishUnconfirmed: boolean;
 }
 
-/** What a channel asks of another channel of its connection: whether a queue exists. */
-export interface SideChannel {
-  queueDeclare(queue: string, options: { passive: true }): Promise<unknown>;
-  close(): Promise<void>;
-  readonly closed: boolean;
-}
-
-/** Everything a channel needs of its connection. */
-export interface ChannelHost {
-  /** The public `connection` property. */
-  readonly connection: unknown;
+/** Everything a channel (of type Ch) needs of its connection. */
+export interface ChannelHost<Ch> {
   readonly out: ChannelWriter;
   /** The connection's sync-call timeout (ms), its largest message body accepted, and where the broker is. */
   readonly options: Pick<ResolvedOptions, "timeout" | "maxMessageSize" | "hostname" | "port">;
@@ -45,11 +36,14 @@ export interface ChannelHost {
   /** Why the connection closed (undefined while open). */
   readonly reason: AmqpError | undefined;
   readonly serverProperties: FieldTable;
-  readonly recovery: ChannelRecovery | undefined;
+  readonly recovery: RecoverySettings | undefined;
   /** The channel id is free again (only after close-ok, sent or received). */
   release(id: number): void;
-  /** Another channel, whose declarations are not recorded: for a look that may close it (a 404). */
-  openUnrecordedChannel(): Promise<SideChannel>;
+  /**
+   * Another channel of the connection. `recorded: false`: its declarations are not recorded for
+   * recovery (a look that may close it with a 404, recovery's own declarations).
+   */
+  openChannel(recorded: boolean): Promise<Ch>;
   /** Stop and resume reading the socket (a consumer iterator's buffer is full, then has room). */
   holdReading(): void;
   releaseReading(): void;

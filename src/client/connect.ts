@@ -8,7 +8,7 @@ import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { Connection, type ConnectionControl, type RecoveryHooks } from "./connection.js";
 import { SecretRefresh, fetchCredentials } from "./credentials.js";
-import { AbortError, ConnectionClosedError, TimeoutError, type AmqpError } from "./errors.js";
+import { AbortError, ConnectionClosedError, TimeoutError, emitOrWarn, type AmqpError } from "./errors.js";
 import { checkCredentials, resolveOptions, resolveRecovery, type ConnectOptions, type ResolvedOptions } from "./options.js";
 import { Recovery } from "./recovery.js";
 import { hostOrder, hostsToTry } from "./hosts.js";
@@ -104,10 +104,7 @@ function keepFresh(control: ConnectionControl, refresh: SecretRefresh): void {
     },
     updateSecret: (secret, reason) => conn.updateSecret(secret, reason),
     updated: (expiresAt) => conn.emit("secretUpdated", expiresAt),
-    failed: (err) => {
-      if (conn.listenerCount("secretUpdateFailed") > 0) conn.emit("secretUpdateFailed", err);
-      else process.emitWarning(`warren: refreshing the connection's secret failed: ${err.message}`);
-    },
+    failed: (err) => emitOrWarn(conn, "secretUpdateFailed", [err], () => `warren: refreshing the connection's secret failed: ${err.message}`),
   });
   conn.once("close", () => refresh.stop());
 }

@@ -15,7 +15,7 @@ import { FrameError } from "../protocol/errors.js";
 import type { Frame } from "../protocol/frame.js";
 import type { FieldTable } from "../protocol/table.js";
 import { Channel } from "./channel.js";
-import type { ChannelHost, ChannelRecovery } from "./channel-host.js";
+import type { ChannelHost, RecoverySettings } from "./channel-host.js";
 import type { WaitOptions } from "./channel-options.js";
 import { AbortError, AmqpError, CLIENT_CLOSE, ConnectionClosedError, clientClose, closeError, isClientClose } from "./errors.js";
 import { callingSinks } from "./handler.js";
@@ -31,13 +31,6 @@ import { ConnectionCounters, type ConnectionStats } from "./stats.js";
 import { SyncCalls } from "./sync-calls.js";
 import { Waiters, badTimeout, bounded, isTimeout } from "./wait.js";
 
-declare module "./channel-core.js" {
-  interface ChannelCore {
-    /** The connection the channel belongs to. */
-    readonly connection: Connection;
-  }
-}
-
 /** Frames in and out, for tracing (diagnostics.ts): `{ connection, channel, frame }`. */
 export interface FrameMessage {
   connection: Connection;
@@ -49,7 +42,7 @@ export interface FrameMessage {
 export type ConnectionPhase = "opening" | "open" | "closing" | "closed" | "recovering";
 
 /** @internal What a connection asks of its automatic recovery (recovery.ts implements it). */
-export interface RecoveryHooks extends ChannelRecovery {
+export interface RecoveryHooks extends RecoverySettings {
   /** Whether a loss for this reason is worth reconnecting after. */
   shouldRecover(reason: AmqpError): boolean;
   /** The connection was lost and is now "recovering": reconnect. */
@@ -115,7 +108,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Recovery is restoring channels on a new socket: read holds wait until it is done. */
   private restoring = false;
   private readonly recovery: RecoveryHooks | undefined;
-  private readonly host: ChannelHost;
+  private readonly host: ChannelHost<Channel>;
   private readonly control: ConnectionControl;
   /** The state last reported by the "state" event. */
   private reported: ConnectionState = "connecting";
@@ -168,10 +161,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return new Connection(options, socket, recovery).control;
   }
 
-  private channelHost(): ChannelHost {
+  private channelHost(): ChannelHost<Channel> {
     const self = this;
     return {
-      connection: this,
       out: this.out,
       get options() {
         return self.options;
@@ -190,7 +182,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       },
       recovery: this.recovery,
       release: (id) => this.retire(id),
-      openUnrecordedChannel: () => this.open(undefined, false),
+      openChannel: (recorded) => this.open(undefined, recorded),
       holdReading: () => this.inbound.hold(),
       releaseReading: () => this.inbound.release(),
     };
@@ -378,7 +370,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.phase !== "open") throw this.notOpen();
     if (wait?.signal?.aborted) throw new AbortError("openChannel aborted");
     const id = this.channels.allocate(this.channelMax);
-    const ch = new Channel(this.host, id, recorded);
+    const ch = new Channel(this.host, this, id, recorded);
     this.channels.set(id, ch);
     await ch.open(wait);
     return ch;
@@ -407,7 +399,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   async updateSecret(newSecret: string, reason: string): Promise<void> {
     if (this.phase !== "open") throw this.notOpen();
     if (this.calls.busy) throw new AmqpError("an update-secret is already in progress");
-    await this.calls.call({ name: "connection.update-secret", newSecret, reason }, ["connection.update-secret-ok"], this.options.timeout, {});
+    await this.calls.call({ name: "connection.update-secret", newSecret, reason }, this.options.timeout, {});
   }
 
   // -------------------------------------------------------------------------------------------

@@ -307,6 +307,21 @@ function permitSetting(feature: string): string {
   return `deprecated_features.permit.${feature} = true`;
 }
 
+/** What emitOrWarn needs of an emitter (any EventEmitter). */
+interface Emitter {
+  listenerCount(event: string): number;
+  emit(event: never, ...args: never[]): boolean;
+}
+
+/**
+ * Tell the listeners of `event`, or with none a process warning (made only then): what the user
+ * should hear of is never dropped, and never thrown into the event loop as an unheard "error".
+ */
+export function emitOrWarn<A extends unknown[]>(emitter: Emitter, event: string, args: A, warning: () => string | Error): void {
+  if (emitter.listenerCount(event) > 0) (emitter.emit as unknown as (event: string, ...args: A) => boolean).call(emitter, event, ...args);
+  else process.emitWarning(warning());
+}
+
 /** The operation was aborted by the caller's AbortSignal. */
 export class AbortError extends AmqpError {
   override name = "AbortError";

@@ -8,19 +8,29 @@
  * reply is 505 UNEXPECTED_FRAME.
  */
 import { FrameError } from "../protocol/errors.js";
-import type { Method, MethodName } from "../protocol/methods.js";
+import type { Method, MethodName, MethodOf } from "../protocol/methods.js";
 import { AbortError, TimeoutError, type AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
 import type { Bounds } from "./wait.js";
 
-/** What a sync call resolves with: the reply method, or for basic.get the message or null. */
-export type Reply = Method | Message | null;
+/**
+ * A synchronous request a client sends: each is answered by the method of the same name with
+ * "-ok" (basic.get, answered by get-ok or get-empty, has a call of its own: get()).
+ */
+export type Request = Exclude<{ [N in MethodName]: `${N}-ok` extends MethodName ? N : never }[MethodName], "basic.get">;
+/** A request method, by its name. */
+export type RequestMethod = Extract<Method, { name: Request }>;
+/** The reply to request M. */
+export type ReplyTo<M extends RequestMethod> = MethodOf<`${M["name"]}-ok` & MethodName>;
 
-export interface SyncCallOptions extends Bounds {
+/** What a sync call resolves with: the reply method, or for basic.get the message or null. */
+type Reply = Method | Message | null;
+
+export interface SyncCallOptions<R = Method> extends Bounds {
   /** Runs synchronously as the method is written, before any later frame of this channel. */
   onSend?: (() => void) | undefined;
   /** Runs synchronously when the reply arrives, before any later frame is handled. */
-  onReply?: ((m: Method) => void) | undefined;
+  onReply?: ((m: R) => void) | undefined;
 }
 
 interface SyncCall {
@@ -65,7 +75,16 @@ export class SyncCalls {
    * unsent; a call already sent stays in place (its reply must still be read in turn) and only
    * the caller stops waiting.
    */
-  call(method: Method, replies: readonly MethodName[], timeout: number, options: SyncCallOptions): Promise<Reply> {
+  call<M extends RequestMethod>(method: M, timeout: number, options: SyncCallOptions<ReplyTo<M>>): Promise<ReplyTo<M>> {
+    return this.queueCall(method, [`${method.name}-ok` as MethodName], timeout, options as SyncCallOptions) as Promise<ReplyTo<M>>;
+  }
+
+  /** basic.get: resolves with the message (get-ok, then its content) or null (get-empty). */
+  get(method: MethodOf<"basic.get">, timeout: number, options: SyncCallOptions): Promise<Message | null> {
+    return this.queueCall(method, ["basic.get-ok", "basic.get-empty"], timeout, options) as Promise<Message | null>;
+  }
+
+  private queueCall(method: Method, replies: readonly MethodName[], timeout: number, options: SyncCallOptions): Promise<Reply> {
     const { signal, onSend, onReply } = options;
     return new Promise<Reply>((resolve, reject) => {
       const call: SyncCall = { method, replies, resolve, reject, onSend, onReply, timeout };

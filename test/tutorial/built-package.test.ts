@@ -106,7 +106,7 @@ describe.sequential("the built package", () => {
       expect(text, file).not.toContain("@internal");
     }
     // ...while what an editor shows on hover is still there.
-    const channel = readFileSync(join(installed, "dist/client/channel-publish.d.ts"), "utf8");
+    const channel = readFileSync(join(installed, "dist/client/channel.d.ts"), "utf8");
     expect(channel).toMatch(/\/\*\*\s+\* basic\.publish\. Resolves once[^]*?\*\/\s+publish\(/);
   });
 

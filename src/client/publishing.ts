@@ -1,47 +1,86 @@
 /**
- * Publishing on a channel: basic.publish one by one or in batches (publish-batch.ts), and
- * confirm mode (confirm.select, the confirm window of confirms.ts).
+ * A channel's publishing: basic.publish one by one or in batches (publish-batch.ts), confirm
+ * mode (confirm.select, the confirm window of confirms.ts), and what holds a publish back: the
+ * broker's channel.flow, a confirm.select queued behind another call, a full confirm window, a
+ * recovery. The channel (channel.ts) owns one and hands it the frames that concern it (basic.ack,
+ * basic.nack, basic.return, channel.flow) and the channel's fate (suspend, restart, fail).
  */
-import { ChannelCore } from "./channel-core.js";
+import type { MethodOf } from "../protocol/methods.js";
+import type { ChannelWriter } from "./channel-host.js";
 import type { ConfirmSelectOptions, PublishOptions, WaitOptions } from "./channel-options.js";
-import { publishTrace, traced, type PublishContext } from "./diagnostics.js";
-import type { Published } from "./confirms.js";
-import { AbortError, TimeoutError } from "./errors.js";
+import { ConfirmWindow, type Published, type Unconfirmed } from "./confirms.js";
+import { publishTrace, traced, type PublishContext, type Server } from "./diagnostics.js";
+import { AbortError, TimeoutError, type AmqpError } from "./errors.js";
+import type { ReturnedMessage } from "./message.js";
 import { BatchEntry, BatchOutcome, type Publication } from "./publish-batch.js";
-import { badTimeout, bounded, isTimeout } from "./wait.js";
+import type { Counters } from "./stats.js";
+import type { SyncCallOptions } from "./sync-calls.js";
+import { Waiters, badTimeout, bounded, isTimeout } from "./wait.js";
 
 const NO_OPTIONS: PublishOptions = {};
 /** Publish timeouts already counted (a publish that waited for a recovery, then for room, fails once). */
 const timeoutsCounted = new WeakSet<TimeoutError>();
 
-/** The publishing half of a Channel (channel.ts), over the state machine of channel-core.ts. */
-export abstract class PublishingChannel extends ChannelCore {
+/** What publishing needs of its channel (Channel implements it). */
+export interface PublishingHost {
+  readonly id: number;
+  readonly out: ChannelWriter;
+  /** Where the broker is, for tracing. */
+  readonly server: Server;
+  /** Whether a publish goes out now, waits for the channel to be recovered, or is refused with closedError(). */
+  readonly gate: "open" | "recovering" | "closed";
+  closedError(): AmqpError;
+  /** Run `then` once the channel is recovered, in the order of the calls (bounded: recovery.waitTimeout, `signal`). */
+  afterRecovery<T>(what: string, signal: AbortSignal | undefined, then: () => Promise<T>): Promise<T>;
+  /** With recovery.republishUnconfirmed: an unconfirmed publish is sent again after a recovery. */
+  readonly republishes: boolean;
+  /** Acks the delivery tags hold for coalescing go out before a publish (delivery-tags.ts). */
+  writeHeldAcks(): void;
+  /** A synchronous call is in flight or queued. */
+  readonly callBusy: boolean;
+  /** confirm.select, through the channel's sync calls. */
+  confirmSelect(options: SyncCallOptions): Promise<unknown>;
+  readonly counts: Counters;
+}
+
+export class Publishing {
+  readonly confirms = new ConfirmWindow();
+  /** confirm.select is written: publishes from now on are numbered and confirmed. */
+  private confirming = false;
+  /** channel.flow from the broker (spec channel.flow): false stops publishing until active again. */
+  private flowActive = true;
+  /** A confirm.select waits behind another sync call: publishes wait until it is written. */
+  private selectQueued = false;
+  /** Publishes stopped by channel.flow or a queued confirm.select; they go on in their order. */
+  private readonly stopped = new Waiters();
+
+  constructor(private readonly ch: PublishingHost) {}
+
+  /** In confirm mode: a basic.ack or basic.nack from the broker is expected. */
+  get inConfirmMode(): boolean {
+    return this.confirming;
+  }
+
   /**
    * basic.publish. Resolves once the frames are handed to a socket that is below its
    * high-water mark (so awaiting it is backpressure); in confirm mode once the broker acks.
    * Rejects on nack (NackError), on a channel or connection that closes first, and on a bad
    * argument (TypeError/RangeError naming it; nothing is sent).
-   *
-   * With recovery: a publish made while the connection is down waits until the channel is back
-   * (at most recovery.waitTimeout, then TimeoutError; `options.signal` ends the wait with
-   * AbortError), then goes out in the order it was made. An unconfirmed publish when the
-   * connection is lost rejects with the loss reason (a recoverable ConnectionClosedError), or with
-   * recovery.republishUnconfirmed is sent again and resolves on the new connection's confirm.
    */
-  publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
+  publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): Promise<void> {
     if (!publishTrace.hasSubscribers) return this.send(exchange, routingKey, body, options, false);
     // Traced (diagnostics.ts): the subscriber sees, and may add headers to, a copy of the properties.
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
     const properties = options.headers === undefined ? { ...options } : { ...options, headers: { ...options.headers } };
-    const ctx: PublishContext = { server: this.server, channel: this.id, exchange, routingKey, properties, body: bytes, mandatory: options.mandatory === true, confirm: this.confirming };
+    const ctx: PublishContext = { server: this.ch.server, channel: this.ch.id, exchange, routingKey, properties, body: bytes, mandatory: options.mandatory === true, confirm: this.confirming };
     return traced(publishTrace, ctx, () => this.send(exchange, routingKey, bytes, ctx.properties as PublishOptions, false));
   }
 
   /** publish(); `hasTurn`: the confirm window has just made room for this one (whenRoom). */
   private send(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions, hasTurn: boolean): Promise<void> {
-    if (this.state === "recovering" || this.state === "restoring") return this.timing(this.afterRecovery("publish", options.signal, () => this.send(exchange, routingKey, body, options, false)));
-    // Once the connection is closing, a publish would follow connection.close, and the broker discards it.
-    if (this.state !== "open" || this.host.closing) return Promise.reject(this.closedError());
+    const gate = this.ch.gate;
+    if (gate === "recovering") return this.timing(this.ch.afterRecovery("publish", options.signal, () => this.send(exchange, routingKey, body, options, false)));
+    if (gate === "closed") return Promise.reject(this.ch.closedError());
     const bytes = toBytes(body);
     if (bytes instanceof TypeError) return Promise.reject(bytes);
     const signal = options.signal;
@@ -50,8 +89,8 @@ export abstract class PublishingChannel extends ChannelCore {
     if (timeout !== undefined && !isTimeout(timeout)) return Promise.reject(badTimeout("publish", timeout));
     // channel.flow active=false (spec channel.flow): the broker asked for no content until it
     // says active again; or confirm.select is queued, and only publishes written after it are
-    // counted. The publish is held, not sent; held publishes go out in their order.
-    if (!this.flowActive || this.selectQueued) return this.held.wait("publish (held by channel.flow or a queued confirm.select; not sent)", { signal }, () => this.send(exchange, routingKey, body, options, false));
+    // counted. The publish waits unsent; those waiting go out in their order.
+    if (!this.flowActive || this.selectQueued) return this.stopped.wait("publish (stopped by channel.flow or a queued confirm.select; not sent)", { signal }, () => this.send(exchange, routingKey, body, options, false));
     if (this.confirming && !hasTurn && !this.confirms.hasRoom) return this.timing(this.confirms.whenRoom({ signal, timeout }, () => this.send(exchange, routingKey, body, options, true)));
     try {
       this.write(exchange, routingKey, bytes, options);
@@ -62,15 +101,15 @@ export abstract class PublishingChannel extends ChannelCore {
       const confirmed = this.confirms.add(this.republisher(exchange, routingKey, bytes, options), mandatory(exchange, routingKey, bytes, options));
       return signal ? bounded(confirmed, { signal }, "publish (sent; waiting for the broker's confirm)") : confirmed;
     }
-    const written = this.host.out.writable();
+    const written = this.ch.out.writable();
     return signal ? bounded(written, { signal }, "publish (sent; waiting for the socket to drain or the connection to be unblocked)") : written;
   }
 
   /** Hand one publish to the socket, every check passed; throws on a bad argument, with nothing written. */
   private write(exchange: string, routingKey: string, bytes: Uint8Array, options: PublishOptions): void {
-    if (this.tags.holding) this.tags.writeHeld();
-    this.host.out.publish(this.id, exchange, routingKey, options.mandatory ?? false, options, bytes);
-    this.counts.sent++;
+    this.ch.writeHeldAcks();
+    this.ch.out.publish(this.ch.id, exchange, routingKey, options.mandatory ?? false, options, bytes);
+    this.ch.counts.sent++;
   }
 
   /** A publish that waits before it is sent: counted in the stats when the wait times out (once, however many waits it passed). */
@@ -78,7 +117,7 @@ export abstract class PublishingChannel extends ChannelCore {
     return waiting.catch((e: unknown) => {
       if (e instanceof TimeoutError && !timeoutsCounted.has(e)) {
         timeoutsCounted.add(e);
-        this.counts.timedOut++;
+        this.ch.counts.timedOut++;
       }
       throw e;
     });
@@ -86,21 +125,10 @@ export abstract class PublishingChannel extends ChannelCore {
 
   /** With recovery.republishUnconfirmed: how a publish still unconfirmed when the connection goes is sent again. */
   private republisher(exchange: string, routingKey: string, bytes: Uint8Array, options: PublishOptions): (() => Promise<void>) | undefined {
-    return this.host.recovery?.republishUnconfirmed ? () => this.send(exchange, routingKey, bytes, options, false) : undefined;
+    return this.ch.republishes ? () => this.send(exchange, routingKey, bytes, options, false) : undefined;
   }
 
-  /**
-   * Publish each message in order, as publish() would one by one, with one promise for all: it
-   * resolves once every message is handed to the socket and the socket is below its high-water
-   * mark again (in confirm mode, once every message is acked), and otherwise rejects, once every
-   * message has settled, with PublishBatchError naming each that failed by its index and why
-   * (NackError, ReturnedError, a close reason, a bad argument). Nothing is made per message to
-   * wait on: the fast way to publish many with confirms. In confirm mode the batch waits as
-   * publish() does for room in the window (maxUnconfirmed), in order; outside it, the whole
-   * batch is written at once (awaiting it is the backpressure between batches). A message with
-   * a signal or timeout of its own, and every one after it, goes through publish(), as do all
-   * while the channel waits for channel.flow, a queued confirm.select or a recovery.
-   */
+  /** publishBatch (Channel.publishBatch says what it promises). */
   publishBatch(messages: readonly Publication[]): Promise<void> {
     if (!Array.isArray(messages)) return Promise.reject(new TypeError(`publishBatch takes an array of messages, got ${typeof messages}`));
     const outcome = new BatchOutcome(messages.length);
@@ -114,7 +142,7 @@ export abstract class PublishingChannel extends ChannelCore {
     // What would make publish() wait or trace sends the batch through publish(), in its order.
     // The channel's state cannot change within this loop (nothing in it reads the socket), so
     // it is read once; a message's own signal or timeout is read per message.
-    let each = this.state !== "open" || this.host.closing || !this.flowActive || this.selectQueued || publishTrace.hasSubscribers;
+    let each = this.ch.gate !== "open" || !this.flowActive || this.selectQueued || publishTrace.hasSubscribers;
     let turn = hasTurn;
     for (let i = from; i < messages.length; i++) {
       const m = messages[i];
@@ -156,51 +184,91 @@ export abstract class PublishingChannel extends ChannelCore {
     }
     if (written.length === 0) return;
     // As awaited publish() calls would: done once the socket can take more.
-    this.host.out.writable().then(
+    this.ch.out.writable().then(
       () => written.forEach(() => outcome.sent()),
       (e: unknown) => written.forEach((i) => outcome.failed(i, e)),
     );
   }
 
-  /**
-   * Put the channel in confirm mode: every publish made after this call resolves on the broker's
-   * ack, those made before select-ok arrives included. While confirm.select waits its turn behind
-   * another synchronous call, publishes are held and go out after it. `maxUnconfirmed` bounds
-   * the publishes awaiting their confirm (see ConfirmSelectOptions).
-   */
-  async confirmSelect(options: ConfirmSelectOptions = {}): Promise<void> {
+  /** confirm.select (Channel.confirmSelect says what it promises). */
+  async confirmSelect(options: ConfirmSelectOptions): Promise<void> {
     const limit = options.maxUnconfirmed ?? Infinity;
     if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 1)) throw new RangeError(`confirmSelect: maxUnconfirmed must be a positive integer, got ${String(limit)}`);
     this.confirms.limit = limit;
     // The broker numbers the publishes that follow confirm.select on the wire (RabbitMQ
     // "Publisher Confirms"), not those after select-ok: counting starts as the method is
     // written, and a publish made before that would not be counted, so it waits.
-    if (!this.confirming && this.calls.busy) this.selectQueued = true;
+    if (!this.confirming && this.ch.callBusy) this.selectQueued = true;
     const written = () => {
       this.confirming = true;
       this.selectQueued = false;
-      this.releaseHeld(); // right behind confirm.select on the wire
+      this.resume(); // right behind confirm.select on the wire
     };
     try {
-      await this.call({ name: "confirm.select", noWait: false }, ["confirm.select-ok"], { timeout: options.timeout, signal: options.signal, onSend: written });
+      await this.ch.confirmSelect({ timeout: options.timeout, signal: options.signal, onSend: written });
     } finally {
-      // Never written (aborted, or the channel closed first): the held publishes go on without it.
+      // Never written (aborted, or the channel closed first): the publishes waiting go on without it.
       if (this.selectQueued) {
         this.selectQueued = false;
-        this.releaseHeld();
+        this.resume();
       }
     }
   }
 
-  /**
-   * Resolves when every publish so far has been acked or nacked. Rejects with the close reason
-   * if the channel or connection goes first: the publishes still unconfirmed then never will be.
-   * `timeout` (ms; TimeoutError) and `signal` (AbortError) bound the wait; the publishes
-   * themselves stay pending and are still confirmed.
-   */
-  waitForConfirms(options: WaitOptions = {}): Promise<void> {
+  /** waitForConfirms (Channel.waitForConfirms says what it promises). */
+  waitForConfirms(options: WaitOptions): Promise<void> {
     if (options.timeout !== undefined && !isTimeout(options.timeout)) return Promise.reject(badTimeout("waitForConfirms", options.timeout));
     return this.confirms.waitAll(options);
+  }
+
+  // What the broker sends that concerns publishing (channel.ts routes it here).
+
+  /** basic.ack or basic.nack of a publish (the channel checked that it is in confirm mode). */
+  confirmed(m: MethodOf<"basic.ack"> | MethodOf<"basic.nack">): void {
+    this.confirms.confirm(m.deliveryTag, m.multiple, m.name === "basic.nack");
+  }
+
+  /** basic.return: in confirm mode, the publish it matches rejects on its ack. */
+  returned(fields: ReturnedMessage["fields"], body: Buffer): void {
+    if (this.confirming) this.confirms.returned(fields, body);
+  }
+
+  /** channel.flow (spec channel.flow): stop or let go the publishes. */
+  flow(active: boolean): void {
+    this.flowActive = active;
+    if (active) this.resume();
+  }
+
+  /** Let the stopped publishes go, in order, once neither channel.flow nor a queued confirm.select stops them. */
+  resume(): void {
+    if (this.flowActive && !this.selectQueued) this.stopped.wake();
+  }
+
+  // The channel's fate.
+
+  /**
+   * The connection was lost and the channel will be recovered. The unconfirmed publishes reject
+   * with `reason` (the broker may or may not have them), or with republishUnconfirmed are handed
+   * back to be sent again on the new channel. Confirm numbers start again at 1 there (RabbitMQ
+   * "Publisher Confirms"); its channel.flow is active. waitForConfirms() callers wait on when
+   * some are kept.
+   */
+  suspend(reason: AmqpError): Unconfirmed[] {
+    const kept: Unconfirmed[] = [];
+    for (const u of this.confirms.take()) {
+      if (u.republish) kept.push(u);
+      else u.reject(reason);
+    }
+    this.confirms.restart();
+    if (kept.length === 0) this.confirms.failWaiters(reason);
+    this.flowActive = true;
+    return kept;
+  }
+
+  /** The channel is gone: every publish waiting or unconfirmed, and every waitForConfirms, rejects with `reason`. */
+  fail(reason: AmqpError): void {
+    this.confirms.fail(reason);
+    this.stopped.fail(reason); // never sent
   }
 }
 
