@@ -9,11 +9,12 @@
  * publish with the same exchange, routing key and body, which then rejects with ReturnedError
  * on its ack instead of resolving.
  *
- * Confirmed entries become holes below `head`; the list is compacted only now and then, so a
- * confirm costs what it confirms, not a splice of the whole window.
+ * An entry confirmed out of order (a single ack past the oldest) becomes a hole, and the holes
+ * at the head are taken off as the oldest is confirmed: a confirm costs what it confirms.
  */
 import { NackError, ReturnedError, type AmqpError } from "./errors.js";
 import type { ReturnedMessage } from "./message.js";
+import { Queue } from "./queue.js";
 import { Waiters, type Bounds, bounded } from "./wait.js";
 
 export interface Unconfirmed {
@@ -37,11 +38,10 @@ export interface Published {
 const RESOLVED: Promise<void> = Promise.resolve();
 
 export class ConfirmWindow {
-  private list: (Unconfirmed | undefined)[] = [];
-  /** Sequence number of list[0]. */
+  /** Unconfirmed publishes by sequence number from `base`; a hole (undefined) is confirmed. */
+  private readonly list = new Queue<Unconfirmed | undefined>();
+  /** Sequence number of the oldest entry. */
   private base = 1;
-  /** list[0 .. head) are all confirmed (holes), waiting for the next compaction. */
-  private head = 0;
   /** Publishes waiting for their confirm. */
   count = 0;
   /** confirmSelect's maxUnconfirmed. */
@@ -76,8 +76,7 @@ export class ConfirmWindow {
   /** basic.return: the oldest unconfirmed mandatory publish of this message will be rejected on its ack. */
   returned(fields: ReturnedMessage["fields"], body: Buffer): void {
     const { exchange, routingKey, replyCode, replyText } = fields;
-    for (let i = this.head; i < this.list.length; i++) {
-      const u = this.list[i];
+    for (const u of this.list) {
       const p = u?.mandatory;
       if (p === undefined || u!.returned !== undefined || p.exchange !== exchange || p.routingKey !== routingKey || !body.equals(p.body)) continue;
       u!.returned = new ReturnedError(replyCode, replyText, exchange, routingKey);
@@ -90,10 +89,10 @@ export class ConfirmWindow {
     const list = this.list;
     const idx = tag - this.base;
     if (idx < 0 || idx >= list.length) return; // already confirmed, e.g. a repeated multiple ack
-    for (let i = multiple ? this.head : idx; i <= idx; i++) {
-      const u = list[i];
+    for (let i = multiple ? 0 : idx; i <= idx; i++) {
+      const u = list.at(i);
       if (u === undefined) continue;
-      list[i] = undefined;
+      list.set(i, undefined);
       this.count--;
       if (nack) this.nacked++;
       else this.confirmed++;
@@ -101,14 +100,10 @@ export class ConfirmWindow {
       else if (u.returned !== undefined) u.reject(u.returned);
       else u.resolve();
     }
-    let head = this.head;
-    while (head < list.length && list[head] === undefined) head++;
-    if (head === list.length || (head >= 1024 && head * 2 >= list.length)) {
-      list.splice(0, head);
-      this.base += head;
-      head = 0;
+    while (list.length > 0 && list.peek() === undefined) {
+      list.shift();
+      this.base++;
     }
-    this.head = head;
     if (this.count === 0) this.allConfirmed.wake();
     this.makeRoom();
   }
@@ -148,9 +143,7 @@ export class ConfirmWindow {
 
   /** Empties the window, handing back what was waiting in it, in order. */
   take(): Unconfirmed[] {
-    const waiting = this.list.filter((u): u is Unconfirmed => u !== undefined);
-    this.list = [];
-    this.head = 0;
+    const waiting = this.list.drain().filter((u): u is Unconfirmed => u !== undefined);
     this.count = 0;
     this.makeRoom();
     return waiting;

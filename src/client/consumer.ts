@@ -8,6 +8,7 @@
  * buffered messages the connection stops reading its socket (TCP backpressure to the broker)
  * until the loop catches up.
  */
+import { Queue } from "./queue.js";
 import { processTrace, type ProcessContext } from "./diagnostics.js";
 import type { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
@@ -136,10 +137,9 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   /** Resolves to the consumer tag once the broker has confirmed the consumer. */
   readonly consumerTag: Promise<string>;
   private readonly host: StreamHost;
-  private buffer: Message[] = [];
-  private head = 0;
+  private readonly buffer = new Queue<Message>();
   /** next() calls waiting for a delivery, in order; only while the buffer is empty. */
-  private waiters: Waiter[] = [];
+  private readonly waiters = new Queue<Waiter>();
   private done = false;
   /** The loop was left: what arrives now goes back to the broker. */
   private left = false;
@@ -182,7 +182,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
 
   /** @internal Deliveries buffered, not yet handed out (stats.ts). */
   get buffered(): number {
-    return this.buffer.length - this.head;
+    return this.buffer.length;
   }
 
   /** @internal */
@@ -197,7 +197,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
       return;
     }
     this.buffer.push(msg);
-    if (!this.holding && !this.stopped && this.buffer.length - this.head >= this.highWaterMark) {
+    if (!this.holding && !this.stopped && this.buffer.length >= this.highWaterMark) {
       this.holding = true;
       this.host.holdReading();
     }
@@ -211,9 +211,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     this.release();
     if (this.stopped && !this.noAck) this.host.giveBack(this.takeBuffered());
     // Waiters exist only while the buffer is empty: the first hears the error, the rest done.
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) {
+    for (const w of this.waiters.drain()) {
       const e = this.takeError();
       if (e !== undefined) w.reject(e);
       else w.resolve({ value: undefined, done: true });
@@ -234,17 +232,12 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     this.release(); // the close must read its replies
     if (this.noAck) return;
     this.stopped = true;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.resolve({ value: undefined, done: true });
+    for (const w of this.waiters.drain()) w.resolve({ value: undefined, done: true });
   }
 
   /** Empties the buffer and hands back what was in it and not yet read. */
   private takeBuffered(): Message[] {
-    const rest = this.buffer.slice(this.head);
-    this.buffer = [];
-    this.head = 0;
-    return rest;
+    return this.buffer.drain();
   }
 
   private takeError(): unknown {
@@ -275,16 +268,9 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   /** The next delivery (what `for await` calls); done once the consumer ends. */
   next(): Promise<IteratorResult<Message>> {
     this.stepDone();
-    if (this.head < this.buffer.length && !this.stopped) {
-      const msg = this.buffer[this.head++]!;
-      if (this.head === this.buffer.length) {
-        this.buffer = [];
-        this.head = 0;
-      } else if (this.head > 1024 && this.head * 2 > this.buffer.length) {
-        this.buffer = this.buffer.slice(this.head);
-        this.head = 0;
-      }
-      if (this.holding && this.buffer.length - this.head < this.highWaterMark / 2) this.release();
+    if (this.buffer.length > 0 && !this.stopped) {
+      const msg = this.buffer.shift()!;
+      if (this.holding && this.buffer.length < this.highWaterMark / 2) this.release();
       return Promise.resolve({ value: this.handOut(msg), done: false });
     }
     if (this.done || this.stopped) {

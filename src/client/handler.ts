@@ -20,6 +20,7 @@ import { processTrace, traced, type ProcessContext } from "./diagnostics.js";
 import type { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
 import type { HeldWatch } from "./held-watch.js";
+import { Queue } from "./queue.js";
 import { Waiters, isThenable } from "./wait.js";
 
 export interface HandlerHost {
@@ -59,7 +60,7 @@ export class HandlerSink implements ConsumerSink {
   private runs = 0;
   /** Deliveries given to this sink (stats.ts). */
   delivered = 0;
-  private readonly waiting: Message[] = [];
+  private readonly waiting = new Queue<Message>();
   private pumping = false;
   private ended = false;
   /** Its channel or connection is closing: no handler starts any more. */
@@ -164,7 +165,7 @@ export class HandlerSink implements ConsumerSink {
     if (this.runs > this.closers || (this.waiting.length > 0 && !this.stopped)) return;
     if (this.returnWhenIdle) {
       this.returnWhenIdle = false;
-      this.host.giveBack(this.waiting.splice(0));
+      this.host.giveBack(this.waiting.drain());
     }
     this.idle.wake();
   }
@@ -183,7 +184,7 @@ export class HandlerSink implements ConsumerSink {
     // Closing, after the running handlers have settled: the deliveries given back then follow the
     // settled ones, and go as one nack multiple (delivery-tags.ts giveBack says why that matters).
     if (this.stopped && this.runs > this.closers) this.returnWhenIdle = true;
-    else if (!this.noAck && this.waiting.length > 0) this.host.giveBack(this.waiting.splice(0));
+    else if (!this.noAck && this.waiting.length > 0) this.host.giveBack(this.waiting.drain());
     this.checkIdle();
     this.onEnd(err);
   }
@@ -196,7 +197,7 @@ export class HandlerSink implements ConsumerSink {
     if (this.stopped) return;
     this.stopped = true;
     this.release(); // the close must read its close-ok
-    if (this.noAck) this.waiting.length = 0;
+    if (this.noAck) this.waiting.clear();
     this.checkIdle();
   }
 
@@ -209,7 +210,7 @@ export class HandlerSink implements ConsumerSink {
   suspend(): void {
     this.options.watch?.stop();
     this.release();
-    if (!this.noAck) this.waiting.length = 0;
+    if (!this.noAck) this.waiting.clear();
   }
 
   get busy(): boolean {

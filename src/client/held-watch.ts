@@ -6,6 +6,7 @@
  * timer per consumer (unref'd, stopped when nothing is held), not one timer per delivery.
  */
 import type { Message } from "./message.js";
+import { Queue } from "./queue.js";
 
 interface Held {
   msg: Message;
@@ -14,8 +15,7 @@ interface Held {
 }
 
 export class HeldWatch {
-  private held: Held[] = [];
-  private head = 0;
+  private readonly held = new Queue<Held>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -35,21 +35,13 @@ export class HeldWatch {
 
   /** Drop the settled deliveries at the front (deliveries are mostly settled in order). */
   private trim(): void {
-    while (this.head < this.held.length && this.settled(this.held[this.head]!.msg)) this.head++;
-    if (this.head === this.held.length) {
-      this.held = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.held.length) {
-      this.held = this.held.slice(this.head);
-      this.head = 0;
-    }
+    while (this.held.length > 0 && this.settled(this.held.peek()!.msg)) this.held.shift();
   }
 
   private sweep(): void {
     this.trim();
     const now = Date.now();
-    for (let i = this.head; i < this.held.length; i++) {
-      const h = this.held[i]!;
+    for (const h of this.held) {
       if (now - h.at < this.threshold) break;
       if (!h.warned && !this.settled(h.msg)) {
         h.warned = true;
@@ -62,7 +54,6 @@ export class HeldWatch {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
-    this.held = [];
-    this.head = 0;
+    this.held.clear();
   }
 }

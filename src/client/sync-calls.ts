@@ -11,6 +11,7 @@ import { FrameError } from "../protocol/errors.js";
 import type { Method, MethodName, MethodOf } from "../protocol/methods.js";
 import { AbortError, TimeoutError, type AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
+import { Queue } from "./queue.js";
 import type { Bounds } from "./wait.js";
 
 /**
@@ -45,7 +46,7 @@ interface SyncCall {
 }
 
 export class SyncCalls {
-  private readonly queue: SyncCall[] = [];
+  private readonly queue = new Queue<SyncCall>();
   private inFlight: SyncCall | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -90,9 +91,7 @@ export class SyncCalls {
       const call: SyncCall = { method, replies, resolve, reject, onSend, onReply, timeout };
       if (signal !== undefined) {
         const onAbort = () => {
-          const i = this.queue.indexOf(call);
-          if (i >= 0) {
-            this.queue.splice(i, 1);
+          if (this.queue.remove(call)) {
             reject(new AbortError(`${method.name} aborted before it was sent`));
             return;
           }
@@ -154,9 +153,8 @@ export class SyncCalls {
   /** The call in flight and every call queued behind it reject with `reason`. */
   fail(reason: AmqpError): void {
     clearTimeout(this.timer);
-    const calls = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
+    const calls = this.inFlight ? [this.inFlight, ...this.queue.drain()] : this.queue.drain();
     this.inFlight = undefined;
-    this.queue.length = 0;
     for (const call of calls) call.reject(reason);
   }
 }

@@ -4,6 +4,7 @@
  * AbortSignal cuts short. Every wait a caller can bound goes through `Bounds`.
  */
 import { AbortError, TimeoutError } from "./errors.js";
+import { Queue } from "./queue.js";
 
 /**
  * setTimeout's limit. Node fires a longer delay (Infinity included) after 1 ms instead, with
@@ -38,12 +39,11 @@ interface Entry<T> {
 /**
  * Callers waiting for one thing (a drain, an unblock, the end of a recovery, room in the confirm
  * window...), woken in the order they came or failed together. A bounded waiter leaves when its
- * timeout or signal ends its wait. A queue with a moving head, not a Set: waking the oldest of
- * n waiters is O(1) (a Set's first live entry sits behind every one deleted before it).
+ * timeout or signal ends its wait; its slot stays in the queue, skipped, until the leavers
+ * outnumber those still waiting (a Set would make waking the oldest cost every leaver before it).
  */
 export class Waiters<T = void> {
-  private queue: Entry<T>[] = [];
-  private head = 0;
+  private readonly queue = new Queue<Entry<T>>();
   private live = 0;
 
   get size(): number {
@@ -53,7 +53,7 @@ export class Waiters<T = void> {
   /**
    * Wait for the next wake or fail; `what` names the wait in a TimeoutError or AbortError.
    * `onWake`, when given, runs synchronously at the wake, in the waiters' order, and the promise
-   * takes its result: what must happen in order (held publishes) happens in order.
+   * takes its result: what must happen in order (stopped publishes) happens in order.
    */
   wait(what: string, bounds?: Bounds): Promise<T>;
   wait<R>(what: string, bounds: Bounds | undefined, onWake: (value: T) => R | PromiseLike<R>): Promise<R>;
@@ -75,7 +75,8 @@ export class Waiters<T = void> {
       };
       const leave = (e: Error) => {
         this.take(entry);
-        this.sweep();
+        // Drop the slots of waiters that left, once they outnumber those still waiting (and a thousand).
+        if (this.queue.length > 2 * this.live + 1024) this.queue.retain((e) => !e.done);
         entry.reject(e);
       };
       const onAbort = () => leave(new AbortError(`${what} aborted`));
@@ -87,11 +88,9 @@ export class Waiters<T = void> {
 
   /** Wake the longest-waiting caller; false when nobody waits. */
   wakeOne(value: T): boolean {
-    while (this.head < this.queue.length) {
-      const e = this.queue[this.head++]!;
+    for (let e = this.queue.shift(); e !== undefined; e = this.queue.shift()) {
       if (e.done) continue;
       this.take(e);
-      this.compact();
       e.resolve(value);
       return true;
     }
@@ -121,27 +120,9 @@ export class Waiters<T = void> {
 
   private takeAll(): Entry<T>[] {
     if (this.live === 0) return [];
-    const all = this.queue.slice(this.head).filter((e) => !e.done);
-    this.queue = [];
-    this.head = 0;
+    const all = this.queue.drain().filter((e) => !e.done);
     for (const e of all) this.take(e);
     return all;
-  }
-
-  /** Drop the slots of waiters that left, once they outnumber those still waiting (and a thousand). */
-  private sweep(): void {
-    if (this.queue.length - this.head > 2 * this.live + 1024) {
-      this.queue = this.queue.slice(this.head).filter((e) => !e.done);
-      this.head = 0;
-    }
-  }
-
-  /** Drop the woken head of the queue once it is most of it. */
-  private compact(): void {
-    if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
   }
 }
 

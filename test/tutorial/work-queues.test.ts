@@ -75,7 +75,17 @@ describe.sequential("tutorial 2: work queues", () => {
     const [busy, free] = await whoGot(workers, "long.....");
 
     const short = ["short 1", "short 2", "short 3", "short 4"];
-    for (const task of short) await ok("new_task", [task]);
+    // All four while the long task runs (5 s): one connection, not four new_task programs, each
+    // a Node.js process that can take seconds to start on a loaded machine, after which the busy
+    // worker is free again and round robin rightly hands it the last short task.
+    const conn = await amqplib.connect(await tutorialUrl());
+    try {
+      const ch = await conn.createConfirmChannel();
+      for (const task of short) ch.sendToQueue("task_queue", Buffer.from(task), { persistent: true });
+      await ch.waitForConfirms();
+    } finally {
+      await conn.close();
+    }
     // With prefetch 1 the broker gives the busy worker nothing more until it acks; with
     // plain round robin two of these would wait behind the long task.
     await free.until("all short tasks", () => short.every((t) => free.lines.includes(` [x] Received ${t}`)));
