@@ -54,8 +54,8 @@ export class ChannelRecovery {
     return this.lost;
   }
 
-  /** restore() is running (a close then waits for it, to close the channel on the broker). */
-  get restoring(): Promise<void> | undefined {
+  /** restore() while it runs (a close then waits for it, to close the channel on the broker). */
+  get inProgress(): Promise<void> | undefined {
     return this.running;
   }
 

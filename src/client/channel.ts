@@ -720,9 +720,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.host.closing || this.state === "closing") return this.closedEvent();
     if (this.state === "recovering" || this.state === "restoring") {
       // Being re-opened right now: let that finish, then close it on the broker as usual.
-      const restoring = this.recovery!.restoring;
-      if (restoring) {
-        await restoring.catch(() => undefined);
+      const restore = this.recovery!.inProgress;
+      if (restore) {
+        await restore.catch(() => undefined);
         return this.closeChannel();
       }
       // Nothing to tell a broker that has never seen this channel on the new connection.

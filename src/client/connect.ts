@@ -6,9 +6,9 @@
 import net from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
-import { Connection, type ConnectionControl, type RecoveryHooks } from "./connection.js";
+import { Connection, type ConnectionControl } from "./connection.js";
 import { SecretRefresh, fetchCredentials } from "./credentials.js";
-import { AbortError, ConnectionClosedError, TimeoutError, emitOrWarn, type AmqpError } from "./errors.js";
+import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, emitOrWarn } from "./errors.js";
 import { checkCredentials, resolveOptions, resolveRecovery, type ConnectOptions, type ResolvedOptions } from "./options.js";
 import { Recovery } from "./recovery.js";
 import { hostOrder, hostsToTry } from "./hosts.js";
@@ -30,29 +30,33 @@ export async function connect(urlOrOptions?: string | ConnectOptions): Promise<C
   const options = given.recovery === undefined || given.recovery === false ? undefined : resolveRecovery(given.recovery === true ? {} : given.recovery);
   const provider = endpoints[0]!.credentials;
   const refresh = provider && new SecretRefresh(provider);
-  const open = (o: ResolvedOptions, signal: AbortSignal | undefined, recovery?: (control: ConnectionControl) => RecoveryHooks) => connectTo(o, signal, recovery, refresh);
   let recovering: Recovery | undefined;
-  const recovery = options && ((control: ConnectionControl) => (recovering = new Recovery(control, endpoints, open, options, order)));
+  const control = Connection.create(
+    endpoints[0]!,
+    options && ((c) => (recovering = new Recovery(c, endpoints, (endpoint, signal) => attempt(c, endpoint, signal, refresh), options, order))),
+  );
   let lastError: unknown;
   for (const o of hostsToTry(endpoints, order)) {
     try {
-      const control = await open(o, given.signal, recovery);
+      await attempt(control, o, given.signal, refresh);
       recovering?.connectedTo(o);
       if (refresh) keepFresh(control, refresh);
       return control.connection;
     } catch (e) {
       lastError = e;
-      if (given.signal?.aborted || !(e instanceof ConnectionClosedError || e instanceof TimeoutError)) throw e;
+      if (given.signal?.aborted || !(e instanceof ConnectionClosedError || e instanceof TimeoutError)) break;
     }
   }
+  control.fail(lastError instanceof AmqpError ? lastError : new AmqpError(String(lastError), { cause: lastError }));
   throw lastError;
 }
 
 /**
- * Connect to one endpoint: fresh credentials when they come from a provider (credentials.ts),
- * then the socket (or transport), then the handshake, within connectionTimeout.
+ * One attempt at one endpoint, on `control`'s connection (connecting, or recovering): fresh
+ * credentials when they come from a provider (credentials.ts), then the socket (or transport),
+ * then the handshake, within connectionTimeout. A failed attempt leaves the connection as it was.
  */
-async function connectTo(given: ResolvedOptions, signal: AbortSignal | undefined, recovery?: (control: ConnectionControl) => RecoveryHooks, refresh?: SecretRefresh): Promise<ConnectionControl> {
+async function attempt(control: ConnectionControl, given: ResolvedOptions, signal: AbortSignal | undefined, refresh?: SecretRefresh): Promise<void> {
   if (signal?.aborted) throw new AbortError("connect aborted");
   let o = given;
   if (given.credentials !== undefined) {
@@ -63,22 +67,13 @@ async function connectTo(given: ResolvedOptions, signal: AbortSignal | undefined
     if (signal?.aborted) throw new AbortError("connect aborted");
   }
   const socket = o.transport ? o.transport() : openSocket(o);
-  const control = Connection.create(o, socket, recovery);
-  const conn = control.connection;
   const where = `${o.tls ? "amqps" : "amqp"}://${o.hostname}:${o.port}`;
-  const timer = setTimeout(() => control.fail(new TimeoutError(`could not connect to ${where} within ${o.connectionTimeout} ms`)), o.connectionTimeout);
-  const onAbort = () => control.fail(new AbortError("connect aborted"));
+  const timer = setTimeout(() => control.abandon(new TimeoutError(`could not connect to ${where} within ${o.connectionTimeout} ms`)), o.connectionTimeout);
+  const onAbort = () => control.abandon(new AbortError("connect aborted"));
   signal?.addEventListener("abort", onAbort, { once: true });
-  let onClose: ((err: AmqpError | undefined) => void) | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      const begin = () => control.start().then(resolve, reject);
-      if (o.transport) begin();
-      else socket.once(o.tls ? "secureConnect" : "connect", begin);
-      // Errors before the handshake starts (ECONNREFUSED, DNS, TLS) arrive through fail() too.
-      onClose = (err) => reject(err ?? new ConnectionClosedError({ replyCode: 0, replyText: "closed during connect", initiatedBy: "library" }));
-      conn.once("close", onClose);
-    });
+    // Errors before the handshake starts (ECONNREFUSED, DNS, TLS) fail the attempt too.
+    await control.handshake(o, socket, o.transport ? undefined : o.tls ? "secureConnect" : "connect");
   } catch (e) {
     if (e instanceof ConnectionClosedError && e.initiatedBy === "library" && e.replyCode === 0) {
       throw new ConnectionClosedError({ replyCode: 0, replyText: `could not connect to ${redact(where)}: ${e.replyText.replace(/^connection lost: /, "")}`, initiatedBy: "library", cause: e.cause });
@@ -86,10 +81,8 @@ async function connectTo(given: ResolvedOptions, signal: AbortSignal | undefined
     throw e;
   } finally {
     clearTimeout(timer);
-    if (onClose) conn.off("close", onClose);
     signal?.removeEventListener("abort", onAbort);
   }
-  return control;
 }
 
 /** Refresh the secret of `control`'s connection before it expires, until the connection closes. */
@@ -100,7 +93,7 @@ function keepFresh(control: ConnectionControl, refresh: SecretRefresh): void {
       return conn.closed;
     },
     get open() {
-      return control.phase === "open";
+      return control.phase === "open" || control.phase === "restoring";
     },
     updateSecret: (secret, reason) => conn.updateSecret(secret, reason),
     updated: (expiresAt) => conn.emit("secretUpdated", expiresAt),

@@ -1,12 +1,18 @@
 /**
- * A connection: one socket, the handshake (handshake.ts says what to answer, this file keeps
- * the order), channel 0, heartbeats (heartbeat.ts), the channel table, update-secret, and the
- * ways down: close, fail, and suspend for automatic recovery. Every frame is written through
- * outbound.ts. Channels reach the connection through ChannelHost (channel-host.ts); recovery
- * drives it through the two interfaces declared here, RecoveryHooks and ConnectionControl.
+ * A connection: a socket at a time, read by inbound.ts and written by outbound.ts; the
+ * handshake over it (handshake.ts says what to answer, this file keeps the order); channel 0,
+ * heartbeats (heartbeat.ts), the channel table, update-secret, and the ways down: close, fail,
+ * and suspend for automatic recovery, which runs the handshake again over a new socket on this
+ * same connection. Channels reach the connection through ChannelHost (channel-host.ts); connect
+ * and recovery drive it through the two interfaces declared here, RecoveryHooks and
+ * ConnectionControl.
  *
  *   opening -> open -> closing -> closed
- *                \-> recovering -> open     (recovery.ts: a new socket is adopted)
+ *                \-> recovering -> restoring -> open     (recovery.ts)
+ *
+ * A handshake in progress (an attempt) belongs to one socket: when that socket fails, the
+ * attempt fails and the connection stays where it was (opening, or recovering); connect and
+ * recovery then try another.
  */
 import { EventEmitter } from "node:events";
 import type { Duplex } from "node:stream";
@@ -38,8 +44,11 @@ export interface FrameMessage {
   frame: Frame;
 }
 
-/** @internal "recovering": lost, and automatic recovery is reconnecting (see recovery.ts). */
-export type ConnectionPhase = "opening" | "open" | "closing" | "closed" | "recovering";
+/**
+ * @internal "recovering": lost, and automatic recovery is reconnecting; "restoring": a new
+ * socket is open, and recovery is declaring the topology and opening the channels again.
+ */
+export type ConnectionPhase = "opening" | "open" | "closing" | "closed" | "recovering" | "restoring";
 
 /** @internal What a connection asks of its automatic recovery (recovery.ts implements it). */
 export interface RecoveryHooks extends RecoverySettings {
@@ -49,7 +58,7 @@ export interface RecoveryHooks extends RecoverySettings {
   lost(reason: AmqpError): void;
   /** The user closed the connection: stop trying. */
   stop(reason: AmqpError): void;
-  /** Resolves once a new socket is adopted (openChannel while recovering waits for it). */
+  /** Resolves once a new socket is open (openChannel while recovering waits for it). */
   connected(what: string, signal: AbortSignal | undefined): Promise<void>;
 }
 
@@ -58,13 +67,18 @@ export interface ConnectionControl {
   readonly connection: Connection;
   readonly phase: ConnectionPhase;
   readonly options: ResolvedOptions;
-  /** Send the protocol header; resolves on connection.open-ok. */
-  start(): Promise<void>;
-  /** The one way down (or into recovery, when the reason is recoverable). */
+  /**
+   * The handshake over `socket` to `endpoint` (while opening, or recovering): the protocol
+   * header goes out once `socket` emits `ready` (at once without), and it resolves on
+   * connection.open-ok. It rejects when that socket fails or the broker refuses, leaving the
+   * connection opening or recovering: another attempt may follow.
+   */
+  handshake(endpoint: ResolvedOptions, socket: Duplex, ready?: string): Promise<void>;
+  /** Give up the handshake in progress (a connect timeout, an abort): it rejects with `reason`. */
+  abandon(reason: AmqpError): void;
+  /** The one way down, for good. */
   fail(reason: AmqpError): void;
-  /** Recovery: carry on over the socket of `fresh`, a connection just opened to the same broker. */
-  adopt(fresh: ConnectionControl): void;
-  /** Recovery has restored the channels. */
+  /** Recovery has restored the topology and the channels: restoring -> open. */
   restored(): void;
   /** The channels waiting to be restored, in id order. */
   recoveringChannels(): Channel[];
@@ -97,16 +111,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly calls: SyncCalls;
   /** update-secret calls that timed out: their replies, still due in order, are dropped. */
   private lateUpdateSecretOks = 0;
-  private readonly handshake: Handshake;
-  private readonly opened = new Waiters();
+  /** The handshake over the current socket, while it runs (one socket's; see handshake()). */
+  private attempt: { handshake: Handshake; opened: Waiters } | undefined;
+  /** Where the last handshake stopped, to say why a socket closed right after tune-ok. */
+  private handshakeStep = "start";
   private readonly closeOk = new Waiters();
   /** Our connection.close is written: every frame but close/close-ok is discarded (spec connection.close). */
   private closeSent = false;
   private closeReason: AmqpError | undefined;
   private closeCall: Promise<void> | undefined; // what close() resolves, for every call of it
   private readonly channels = new ChannelTable<Channel>();
-  /** Recovery is restoring channels on a new socket: read holds wait until it is done. */
-  private restoring = false;
   private readonly recovery: RecoveryHooks | undefined;
   private readonly host: ChannelHost<Channel>;
   private readonly control: ConnectionControl;
@@ -118,12 +132,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private pingChannel: Promise<Channel> | undefined;
 
   /** @internal use connect() */
-  constructor(options: ResolvedOptions, socket: Duplex, recovery?: (control: ConnectionControl) => RecoveryHooks) {
+  constructor(options: ResolvedOptions, recovery?: (control: ConnectionControl) => RecoveryHooks) {
     super();
     this.options = options;
-    this.inbound = new Inbound(socket, Math.max(options.frameMax || options.maxInboundFrameSize, FRAME_MIN_SIZE), this, {
-      reading: () => this.phase !== "closed" && this.phase !== "recovering",
-      canPause: () => this.phase === "open" && !this.restoring,
+    this.inbound = new Inbound(this, {
+      reading: () => this.phase !== "closed" && (this.phase !== "recovering" || this.attempt !== undefined),
+      // Not while restoring: recovery's own calls must be answered.
+      canPause: () => this.phase === "open",
       received: () => {
         this.heartbeats.received();
         this.out.readTurn();
@@ -133,22 +148,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       drained: () => this.out.onDrain(),
       gone: (err) => this.onSocketGone(err),
     });
-    this.out = new Outbound(socket, FRAME_MIN_SIZE, options.transport === undefined && options.tls === false, this, () => this.phase === "open");
+    this.out = new Outbound(this, () => this.phase === "open");
     this.heartbeats = new Heartbeat({
       takeWritten: () => this.out.takeWritten(),
       beat: () => this.out.heartbeat(),
       tick: () => this.inbound.peek(),
-      silent: (s) => this.fail(new ConnectionClosedError({ replyCode: 0, replyText: `missed heartbeats: nothing from the broker for ${s} s`, initiatedBy: "library" })),
-    });
-    this.handshake = new Handshake(options, {
-      send: (m) => this.out.method(0, m),
-      tuned: (t) => this.tuned(t),
-      opened: () => {
-        this.phase = "open";
-        this.changed();
-        this.opened.wake();
-      },
-      refuse: (err) => this.fail(err),
+      silent: (s) => this.lost(new ConnectionClosedError({ replyCode: 0, replyText: `missed heartbeats: nothing from the broker for ${s} s`, initiatedBy: "library" })),
     });
     this.calls = new SyncCalls(0, (m) => this.out.method(0, m), () => this.lateUpdateSecretOks++);
     this.control = this.controlOf();
@@ -156,9 +161,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.host = this.channelHost();
   }
 
-  /** @internal connect.ts: a connection over `socket`, and what connect and recovery do to it. */
-  static create(options: ResolvedOptions, socket: Duplex, recovery?: (control: ConnectionControl) => RecoveryHooks): ConnectionControl {
-    return new Connection(options, socket, recovery).control;
+  /** @internal connect.ts: a connection, and what connect and recovery do to it. */
+  static create(options: ResolvedOptions, recovery?: (control: ConnectionControl) => RecoveryHooks): ConnectionControl {
+    return new Connection(options, recovery).control;
   }
 
   private channelHost(): ChannelHost<Channel> {
@@ -198,9 +203,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       get options() {
         return self.options;
       },
-      start: () => this.start(),
+      handshake: (endpoint, socket, ready) => this.handshake(endpoint, socket, ready),
+      abandon: (reason) => this.attemptFailed(reason),
       fail: (reason) => this.fail(reason),
-      adopt: (fresh) => this.adopt(fresh.connection),
       restored: () => this.restored(),
       recoveringChannels: () => this.channels.values().filter((c) => c.recovering),
       openUnrecordedChannel: () => this.open(undefined, false),
@@ -218,7 +223,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       case "opening":
         return "connecting";
       case "open":
-        return this.restoring ? "recovering" : this.blocked ? "blocked" : "open";
+        return this.blocked ? "blocked" : "open";
+      case "restoring":
+        return "recovering";
       default:
         return this.phase;
     }
@@ -281,10 +288,49 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // -------------------------------------------------------------------------------------------
   // handshake
 
-  private start(): Promise<void> {
-    const opened = this.opened.wait("connect");
-    this.out.protocolHeader();
-    return opened;
+  /**
+   * Run the handshake over `socket` (see ConnectionControl.handshake): the socket becomes the
+   * connection's, read and written from now on; while it handshakes, its failure fails only the
+   * attempt (attemptFailed).
+   */
+  private handshake(endpoint: ResolvedOptions, socket: Duplex, ready?: string): Promise<void> {
+    if (this.phase !== "opening" && this.phase !== "recovering") return Promise.reject(this.notOpen());
+    this.options = endpoint;
+    const opened = new Waiters();
+    const handshake = new Handshake(endpoint, {
+      send: (m) => this.out.method(0, m),
+      tuned: (t) => this.tuned(t),
+      opened: () => this.opened(),
+      refuse: (err) => this.lost(err),
+    });
+    this.attempt = { handshake, opened };
+    this.handshakeStep = handshake.step;
+    this.inbound.attach(socket, Math.max(endpoint.frameMax || endpoint.maxInboundFrameSize, FRAME_MIN_SIZE));
+    this.out.attach(socket, endpoint.transport === undefined && endpoint.tls === false);
+    const done = opened.wait("connect");
+    if (ready === undefined) this.out.protocolHeader();
+    else socket.once(ready, () => this.attempt?.handshake === handshake && this.out.protocolHeader());
+    return done;
+  }
+
+  /** connection.open-ok: the attempt succeeded; opening -> open, or recovering -> restoring. */
+  private opened(): void {
+    const attempt = this.attempt!;
+    this.attempt = undefined;
+    this.phase = this.phase === "opening" ? "open" : "restoring";
+    this.changed();
+    attempt.opened.wake();
+  }
+
+  /** The socket of the handshake in progress failed (or the attempt was abandoned): it rejects; the connection stays as it was. */
+  private attemptFailed(reason: AmqpError): void {
+    const attempt = this.attempt;
+    if (attempt === undefined) return;
+    this.attempt = undefined;
+    this.heartbeats.stop();
+    this.inbound.detach();
+    this.out.drop(reason);
+    attempt.opened.fail(reason);
   }
 
   private tuned(t: Tuned): void {
@@ -316,15 +362,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       case "connection.secure":
       case "connection.tune":
       case "connection.open-ok":
-        if (this.phase !== "opening") throw new FrameError(505, `${m.name} after the handshake`);
+        if (this.attempt === undefined) throw new FrameError(505, `${m.name} after the handshake`);
         if (m.name === "connection.start") this.serverProperties = m.serverProperties;
-        return this.handshake.onMethod(m);
+        this.attempt.handshake.onMethod(m);
+        this.handshakeStep = this.attempt?.handshake.step ?? "done";
+        return;
       case "connection.close": {
         // The broker closes: answer close-ok (spec 2.2.4, connection.close), then the socket may go.
-        const err = closeError("connection", { replyCode: m.replyCode, replyText: m.replyText, classId: m.classId, methodId: m.methodId, initiatedBy: "server" }, this.phase === "opening");
+        const err = closeError("connection", { replyCode: m.replyCode, replyText: m.replyText, classId: m.classId, methodId: m.methodId, initiatedBy: "server" }, this.attempt !== undefined);
         this.out.method(0, { name: "connection.close-ok" });
         this.out.flush();
-        return this.fail(err);
+        return this.lost(err);
       }
       case "connection.close-ok":
         if (this.phase !== "closing") throw new FrameError(505, "connection.close-ok without a close");
@@ -367,7 +415,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private async open(wait: WaitOptions | undefined, recorded: boolean): Promise<Channel> {
     if (this.phase === "recovering" && this.recovery) await this.recovery.connected("openChannel", wait?.signal);
-    if (this.phase !== "open") throw this.notOpen();
+    if (!this.live) throw this.notOpen();
     if (wait?.signal?.aborted) throw new AbortError("openChannel aborted");
     const id = this.channels.allocate(this.channelMax);
     const ch = new Channel(this.host, this, id, recorded);
@@ -379,6 +427,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** @internal How many channel ids are taken (test/fault/cycles.ts). */
   get openChannels(): number {
     return this.channels.size;
+  }
+
+  /** A socket is open and the handshake done: open, or restoring after a recovery. */
+  private get live(): boolean {
+    return this.phase === "open" || this.phase === "restoring";
   }
 
   private notOpen(): AmqpError {
@@ -397,7 +450,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** connection.update-secret (RabbitMQ's): a new OAuth 2 token before the old one expires, without reconnecting. */
   async updateSecret(newSecret: string, reason: string): Promise<void> {
-    if (this.phase !== "open") throw this.notOpen();
+    if (!this.live) throw this.notOpen();
     if (this.calls.busy) throw new AmqpError("an update-secret is already in progress");
     await this.calls.call({ name: "connection.update-secret", newSecret, reason }, this.options.timeout, {});
   }
@@ -463,35 +516,47 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.phase === "closed") return;
     // Not during the handshake: before open-ok the spec has the client just close the socket
     // (connection.start, tune); nor while closing, when our connection.close is already out.
-    if (this.phase === "open") {
+    if (this.live) {
       this.out.method(0, { name: "connection.close", replyCode: e.code, replyText: e.message.slice(0, 255), classId: 0, methodId: 0 });
       this.out.flush();
     }
-    this.fail(e);
+    this.lost(e);
   }
 
   private onSocketGone(err: Error | undefined): void {
-    if (this.phase === "closed" || this.phase === "recovering") return; // recovering: the old socket's late events
+    if (this.phase === "closed") return;
     if (this.phase === "closing" && err === undefined) return this.fail(clientClose("connection"));
     const how = err ? `: ${err.message}` : ` (socket closed by the peer${this.inbound.buffered > 0 ? ` in the middle of a frame, ${this.inbound.buffered} bytes of it received` : ""})`;
     // Gone right after our tune-ok: the broker refused what was negotiated (it says nothing, it
     // resets the socket), so name it rather than leave the user with ECONNRESET.
     const during =
-      this.phase === "opening" && this.handshake.step === "open-ok"
+      this.attempt !== undefined && this.handshakeStep === "open-ok"
         ? `the broker closed the connection after tune-ok (negotiated frame_max ${this.frameMax}, channel_max ${this.channelMax}, heartbeat ${this.heartbeat}; RabbitMQ 4.1 and later refuse frame_max below ${FRAME_MAX_FLOOR})`
         : "connection lost";
-    this.fail(new ConnectionClosedError({ replyCode: 0, replyText: `${during}${how}`, initiatedBy: "library", cause: err }));
+    this.lost(new ConnectionClosedError({ replyCode: 0, replyText: `${during}${how}`, initiatedBy: "library", cause: err }));
   }
 
   /**
-   * The one way down: idempotent. Rejects the handshake, every channel's pending calls,
-   * unconfirmed publishes and consumer iterators with the same reason; clears every timer;
-   * drops the socket; emits "close" once. A recoverable loss of an open connection with
-   * recovery on suspends instead.
+   * The socket is lost (it failed, the broker closed the connection or broke the protocol, or
+   * went silent): the attempt on it fails, if it was handshaking; an open connection with
+   * recovery on suspends, when the reason is worth reconnecting after; otherwise the connection
+   * fails.
+   */
+  private lost(reason: AmqpError): void {
+    if (this.attempt !== undefined) return this.attemptFailed(reason);
+    if (this.phase === "recovering" || this.phase === "opening") return; // between attempts: nothing is read
+    if (this.live && this.recovery?.shouldRecover(reason)) return this.suspend(reason);
+    this.fail(reason);
+  }
+
+  /**
+   * The one way down, for good: idempotent. Rejects the handshake, every channel's pending
+   * calls, unconfirmed publishes and consumer iterators with the same reason; clears every
+   * timer; drops the socket; emits "close" once.
    */
   private fail(reason: AmqpError): void {
     if (this.phase === "closed") return;
-    if (this.phase === "open" && this.recovery?.shouldRecover(reason)) return this.suspend(reason);
+    this.attemptFailed(reason);
     this.phase = "closed";
     this.closeReason = reason;
     this.counters.blocked(false);
@@ -499,7 +564,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.down(reason);
     for (const ch of this.channels.values()) ch.fail(reason);
     for (const ch of this.channels.values()) this.retire(ch.id);
-    this.opened.fail(reason);
     this.closeOk.fail(reason);
     this.changed();
     this.emit("close", isClientClose(reason) ? undefined : reason);
@@ -509,6 +573,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private down(reason: AmqpError): void {
     this.heartbeats.stop();
     this.calls.fail(reason);
+    this.inbound.detach();
     this.out.drop(reason);
   }
 
@@ -522,27 +587,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.recovery!.lost(reason);
   }
 
-  /** Recovery: move onto the socket of a freshly opened connection to the same broker. */
-  private adopt(fresh: Connection): void {
-    fresh.heartbeats.stop();
-    fresh.phase = "closed";
-    this.inbound.moveTo(fresh.inbound);
-    this.out.moveTo(fresh.out);
-    this.options = fresh.options;
-    this.frameMax = fresh.frameMax;
-    this.channelMax = fresh.channelMax;
-    this.heartbeat = fresh.heartbeat;
-    this.serverProperties = fresh.serverProperties;
-    this.setBlocked(fresh.blocked); // RabbitMQ may send connection.blocked right after open-ok
-    // Held reading stays off until the channels are restored: recovery's own calls must be answered.
-    this.restoring = true;
-    this.phase = "open";
-    this.heartbeats.start(this.heartbeat);
-  }
-
-  /** Recovery has restored the channels: a read hold taken meanwhile now pauses the socket. */
+  /** Recovery has restored the topology and the channels: a read hold taken meanwhile now pauses the socket. */
   private restored(): void {
-    this.restoring = false;
+    if (this.phase !== "restoring") return;
+    this.phase = "open";
     this.counters.restored();
     this.changed();
     this.inbound.reapply();

@@ -37,13 +37,10 @@ export class Inbound {
 
   /** `owner` is what the frame:in diagnostics channel names as the connection. */
   constructor(
-    socket: Duplex,
-    maxFrameSize: number,
     private readonly owner: object,
     private readonly host: InboundHost,
   ) {
-    this.parser = new FrameParser(maxFrameSize);
-    this.bind(socket);
+    this.parser = new FrameParser(0);
   }
 
   /** Bytes of a frame received so far but not yet complete. */
@@ -57,13 +54,14 @@ export class Inbound {
   }
 
   /**
-   * Listen to a socket. Each listener checks that the socket is still the one read: after a
-   * recovery has moved to a new socket, late events of the old one (its "close" after its
-   * "error") must not touch the new one. The "error" listener stays, so a late error is never
-   * an uncaught exception.
+   * Read `socket` from now on, from its first byte (a fresh parser, frames up to
+   * `maxFrameSize`), and nothing more of the one before. Each listener checks that its socket is
+   * still the one read: late events of an earlier socket (its "close" after its "error") must
+   * not touch this one. The "error" listener stays, so a late error is never an uncaught exception.
    */
-  private bind(socket: Duplex): void {
+  attach(socket: Duplex, maxFrameSize: number): void {
     this.socket = socket;
+    this.parser = new FrameParser(maxFrameSize);
     socket.on("data", (chunk: Buffer) => this.socket === socket && this.onData(chunk));
     socket.on("drain", () => this.socket === socket && this.host.drained());
     socket.on("error", (err: Error) => this.socket === socket && this.host.gone(err));
@@ -71,16 +69,13 @@ export class Inbound {
     socket.on("end", () => this.socket === socket && this.host.gone(undefined));
   }
 
-  /** Recovery: read the socket `from` read (a connection just opened), with its parser; `from` reads nothing more. */
-  moveTo(from: Inbound): void {
-    const socket = from.socket!;
-    from.socket = undefined;
-    this.parser = from.parser;
-    this.bytes += from.bytes; // the new socket's handshake
-    this.bind(socket);
+  /** The socket is given up on: nothing more of it is read (late events included). */
+  detach(): void {
+    this.socket = undefined;
   }
 
   private onData(chunk: Buffer): void {
+    const socket = this.socket;
     this.bytes += chunk.length;
     this.host.received();
     this.reapply(); // held: this chunk was a heartbeat tick's peek
@@ -98,7 +93,8 @@ export class Inbound {
         // A copy: the parser refills its frame with the next one, and a subscriber may keep it.
         if (frameIn.hasSubscribers) frameIn.publish({ connection: this.owner, channel: frame.channel, frame: { ...frame } });
         this.host.frame(frame);
-        if (!this.host.reading()) return; // a frame may have closed the connection
+        // A frame may have closed the connection, or lost this socket.
+        if (!this.host.reading() || this.socket !== socket) return;
       }
     } catch (e) {
       if (e instanceof FrameError) this.host.protocolError(e);

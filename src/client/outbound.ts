@@ -17,7 +17,7 @@
  * broker has not blocked the connection (connection.blocked); else one promise per drain.
  */
 import type { Duplex } from "node:stream";
-import { FrameType, PROTOCOL_HEADER } from "../protocol/constants.js";
+import { FRAME_MIN_SIZE, FrameType, PROTOCOL_HEADER } from "../protocol/constants.js";
 import { encodeHeartbeatFrame, encodeMethodFrame } from "../protocol/frame.js";
 import type { Method } from "../protocol/methods.js";
 import type { BasicProperties } from "../protocol/properties.js";
@@ -36,15 +36,15 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 export class Outbound implements AckWriter {
   /** The negotiated frame_max the encoders split bodies by (0: no limit). */
-  frameMax: number;
+  frameMax = FRAME_MIN_SIZE;
   /** Anything written since the heartbeat last asked (takeWritten). */
   private written = false;
   /** Bytes handed to the socket, to every socket this has written (stats.ts). */
   bytes = 0;
   private readonly writer = new Writer();
-  private socket: Duplex;
-  /** The socket was dropped: nothing more is written until moveTo(). */
-  private dropped = false;
+  private socket!: Duplex;
+  /** No socket, or it was dropped: nothing is written until attach(). */
+  private dropped = true;
   private flushScheduled = false;
   /** True from a read of the socket until the event loop's check phase (readTurn). */
   private reading = false;
@@ -65,20 +65,27 @@ export class Outbound implements AckWriter {
   private blocked = false;
   private readonly unblocked = new Waiters();
 
+  /** A plain TCP socket, whose write() copies into the kernel when nothing is buffered (see writeOut). */
+  private reuseSlabs = false;
+
   /**
-   * `reuseSlabs`: a plain TCP socket, whose write() copies into the kernel when nothing is
-   * buffered (see writeOut). `owner` is what the frame:out diagnostics channel names as the
-   * connection. `holdsAcks` tells whether held acks may wait (the connection is open).
+   * `owner` is what the frame:out diagnostics channel names as the connection. `holdsAcks`
+   * tells whether held acks may wait (the connection is open).
    */
   constructor(
-    socket: Duplex,
-    frameMax: number,
-    private readonly reuseSlabs: boolean,
     private readonly owner: object,
     private readonly holdsAcks: () => boolean,
-  ) {
+  ) {}
+
+  /**
+   * Write to `socket` from now on, with frames of at most frame-min-size until tune says more
+   * (spec 4.2.3). `reuseSlabs`: it is a plain TCP socket (see writeOut).
+   */
+  attach(socket: Duplex, reuseSlabs: boolean): void {
     this.socket = socket;
-    this.frameMax = frameMax;
+    this.reuseSlabs = reuseSlabs;
+    this.frameMax = FRAME_MIN_SIZE;
+    this.dropped = false;
   }
 
   /** Encode one method frame; it leaves with the next flush. Throws TypeError/RangeError on a bad argument, writing nothing. */
@@ -229,7 +236,8 @@ export class Outbound implements AckWriter {
     this.drainPromise = undefined;
     this.drained.fail(reason);
     this.unblocked.fail(reason);
-    const s = this.socket;
+    const s = this.socket as Duplex | undefined;
+    if (s === undefined) return; // never attached
     if (this.writer.length > 0 && s.writable) s.end(this.writer.take());
     else {
       this.writer.take();
@@ -237,16 +245,6 @@ export class Outbound implements AckWriter {
     }
     // end() lets the close frames out; destroy soon after so no socket outlives the connection.
     setImmediate(() => s.destroy()).unref();
-  }
-
-  /** Recovery: write to the socket `from` wrote to (a connection just opened), in its state; `from` writes nothing more. */
-  moveTo(from: Outbound): void {
-    this.socket = from.socket;
-    this.bytes += from.bytes; // the new socket's handshake
-    this.frameMax = from.frameMax;
-    this.blocked = from.blocked;
-    this.dropped = false;
-    from.dropped = true;
   }
 
   /** The protocol header (spec 4.2.2), the first bytes of a connection. */

@@ -60,11 +60,11 @@ export class Recovery implements RecoveryHooks {
   /** The host given up on last: lost while restoring on it, or it closed the connection with 541. Tried last. */
   private passOver: ResolvedOptions | undefined;
 
-  /** `connectTo` opens a plain connection to one endpoint, whose socket `target` then adopts. */
+  /** `connectTo` runs one attempt at one endpoint on `target` (connect.ts): the handshake over a new socket. */
   constructor(
     private readonly target: ConnectionControl,
     private readonly endpoints: readonly ResolvedOptions[],
-    private readonly connectTo: (endpoint: ResolvedOptions, signal: AbortSignal) => Promise<ConnectionControl>,
+    private readonly connectTo: (endpoint: ResolvedOptions, signal: AbortSignal) => Promise<void>,
     private readonly options: ResolvedRecovery,
     private readonly order: HostOrder,
   ) {}
@@ -138,11 +138,12 @@ export class Recovery implements RecoveryHooks {
       this.emit("reconnecting", { attempt, delay, error: this.lastError });
       await sleep(delay, signal);
       if (signal.aborted) return false;
-      let fresh: ConnectionControl | undefined;
+      let connected = false;
       for (const e of hostsToTry(this.endpoints, this.order, this.passOver)) {
         try {
-          fresh = await this.connectTo(e, signal);
+          await this.connectTo(e, signal);
           this.current = e;
+          connected = true;
           break;
         } catch (err) {
           this.lastError = err instanceof AmqpError ? err : new AmqpError(String(err), { cause: err });
@@ -154,13 +155,9 @@ export class Recovery implements RecoveryHooks {
           }
         }
       }
-      if (fresh === undefined) continue;
-      if (signal.aborted) {
-        void fresh.connection.close();
-        return false;
-      }
-      target.adopt(fresh);
-      this.emit("reconnected", { attempt, hostname: fresh.options.hostname, port: fresh.options.port });
+      if (!connected) continue;
+      // Now "restoring": the topology and the channels are put back before it is "open".
+      this.emit("reconnected", { attempt, hostname: target.options.hostname, port: target.options.port });
       this.reconnected.wake();
       for (const [step, what] of [
         [() => this.restoreTopology(), "topology"],
@@ -169,7 +166,7 @@ export class Recovery implements RecoveryHooks {
         try {
           await step();
         } catch (err) {
-          if (target.phase !== "open") break; // lost again (or closed): see below
+          if (target.phase !== "restoring") break; // lost again (or closed): see below
           this.report(err, what);
         }
       }
@@ -215,7 +212,7 @@ export class Recovery implements RecoveryHooks {
       try {
         await fn(ch);
       } catch (err) {
-        if (this.target.phase !== "open") throw err;
+        if (this.target.phase !== "restoring") throw err;
         this.report(err, what);
       }
     };
@@ -246,7 +243,7 @@ export class Recovery implements RecoveryHooks {
       try {
         await ch.restore();
       } catch (err) {
-        if (this.target.phase !== "open") throw err;
+        if (this.target.phase !== "restoring") throw err;
         if (!isClientClose(err)) this.report(err, `channel ${ch.id}`); // not when the user closed it meanwhile
       }
     }
