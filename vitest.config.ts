@@ -13,7 +13,20 @@ const leftOut = probe();
  */
 const onceElsewhere =
   process.env["WARREN_ONCE_ELSEWHERE"] === "1"
-    ? ["test/protocol/**", "test/docs/**", "test/infra/**", "test/soak/**", "test/runtimes/**", "test/tutorial/**", "test/unit/**", "test/client/url.test.ts", "test/client/wait.test.ts", "test/client/delivery-tags.test.ts", "test/client/hosts.test.ts", "test/client/conformance-doc.test.ts"]
+    ? [
+        "test/protocol/**",
+        "test/docs/**",
+        "test/infra/**",
+        "test/soak/**",
+        "test/runtimes/**",
+        "test/tutorial/**",
+        "test/unit/**",
+        "test/client/url.test.ts",
+        "test/client/wait.test.ts",
+        "test/client/delivery-tags.test.ts",
+        "test/client/hosts.test.ts",
+        "test/client/conformance-doc.test.ts",
+      ]
     : [];
 
 /**

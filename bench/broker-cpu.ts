@@ -17,7 +17,11 @@ const CLK_TCK = (() => {
 /** The pid of the local broker's Erlang VM, or undefined when it cannot be found. */
 export function findBrokerPid(): number | undefined {
   try {
-    const out = execFileSync("rabbitmqctl", ["eval", "os:getpid()."], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 20000 });
+    const out = execFileSync("rabbitmqctl", ["eval", "os:getpid()."], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 20000,
+    });
     const pid = Number(out.trim().replace(/"/g, ""));
     if (pid > 0) return pid;
   } catch {

@@ -25,12 +25,21 @@ const factory = await load();
 const control = await Control.open(job.url);
 for (const name of job.scenarios) {
   const scenario = SCENARIOS[name]!;
-  if (job.profileDir) process.env.BENCH_CPU_PROF = `${job.profileDir}/${name}-${job.client}-r${job.round ?? 1}.cpuprofile`;
+  if (job.profileDir)
+    process.env.BENCH_CPU_PROF = `${job.profileDir}/${name}-${job.client}-r${job.round ?? 1}.cpuprofile`;
   try {
-    const m = await scenario.run({ url: job.url, brokerPid: job.brokerPid ?? undefined, factory, control, sizes: job.sizes });
+    const m = await scenario.run({
+      url: job.url,
+      brokerPid: job.brokerPid ?? undefined,
+      factory,
+      control,
+      sizes: job.sizes,
+    });
     process.stdout.write(`@@RESULT ${JSON.stringify({ scenario: name, client: job.client, m })}\n`);
   } catch (e) {
-    process.stdout.write(`@@RESULT ${JSON.stringify({ scenario: name, client: job.client, error: e instanceof Error ? e.message : String(e) })}\n`);
+    process.stdout.write(
+      `@@RESULT ${JSON.stringify({ scenario: name, client: job.client, error: e instanceof Error ? e.message : String(e) })}\n`,
+    );
   }
 }
 await control.close();

@@ -57,7 +57,13 @@ interface AmqplibFrame {
 }
 const amqpFrame = require(join(AMQPLIB_DIR, "lib/frame.js")) as {
   parseFrame(bin: Buffer, max: number): AmqplibFrame | false;
-  decodeFrame(frame: AmqplibFrame): { id?: number; channel: number; fields?: Record<string, unknown>; content?: Buffer; size?: number };
+  decodeFrame(frame: AmqplibFrame): {
+    id?: number;
+    channel: number;
+    fields?: Record<string, unknown>;
+    content?: Buffer;
+    size?: number;
+  };
   makeBodyFrame(channel: number, payload: Buffer): Buffer;
 };
 const amqpDefs = require(join(AMQPLIB_DIR, "lib/defs.js")) as {
@@ -78,9 +84,20 @@ const CHANNEL = 1;
 const CHUNK = 64 * 1024;
 
 /** Properties an application typically sets: a content type, persistence, an id, one header. */
-const properties = { contentType: "application/json", deliveryMode: 2, messageId: "msg-000000000001", headers: { "x-trace": "4bf92f3577b34da6" } } satisfies BasicProperties;
+const properties = {
+  contentType: "application/json",
+  deliveryMode: 2,
+  messageId: "msg-000000000001",
+  headers: { "x-trace": "4bf92f3577b34da6" },
+} satisfies BasicProperties;
 const publish = { exchange: "bench.exchange", routingKey: "bench.routing.key" };
-const amqplibPublishFields = { ticket: 0, exchange: "bench.exchange", routingKey: "bench.routing.key", mandatory: false, immediate: false };
+const amqplibPublishFields = {
+  ticket: 0,
+  exchange: "bench.exchange",
+  routingKey: "bench.routing.key",
+  mandatory: false,
+  immediate: false,
+};
 
 let sink = 0; // everything a batch produces feeds this, so no work can be optimised away
 
@@ -114,7 +131,8 @@ function amqplibPublishBuffers(body: Buffer): Buffer[] {
   pframe.copy(both, mframe.copy(both, 0));
   const out: Buffer[] = [both];
   const maxBody = FRAME_MAX - amqpDefs.FRAME_OVERHEAD;
-  for (let offset = 0; offset < body.length; offset += maxBody) out.push(amqpFrame.makeBodyFrame(CHANNEL, body.subarray(offset, offset + maxBody)));
+  for (let offset = 0; offset < body.length; offset += maxBody)
+    out.push(amqpFrame.makeBodyFrame(CHANNEL, body.subarray(offset, offset + maxBody)));
   return out;
 }
 
@@ -131,10 +149,24 @@ function amqplibEncoder(body: Buffer): (n: number) => void {
 function deliverStream(body: Buffer, n: number): Buffer[] {
   const w = new Writer(1 << 20);
   for (let i = 0; i < n; i++) {
-    const deliver: Method = { name: "basic.deliver", consumerTag: "amq.ctag-Ks0LbEKdF8nV2hXGvD0_2g", deliveryTag: i + 1, redelivered: false, exchange: "bench.exchange", routingKey: "bench.routing.key" };
+    const deliver: Method = {
+      name: "basic.deliver",
+      consumerTag: "amq.ctag-Ks0LbEKdF8nV2hXGvD0_2g",
+      deliveryTag: i + 1,
+      redelivered: false,
+      exchange: "bench.exchange",
+      routingKey: "bench.routing.key",
+    };
     encodeMethodFrame(w, CHANNEL, deliver, FRAME_MAX);
     // Every message its own id, as a real stream has: only what repeats can be shared.
-    encodeHeaderFrame(w, CHANNEL, 60, body.length, { ...properties, messageId: `msg-${String(i).padStart(12, "0")}` }, FRAME_MAX);
+    encodeHeaderFrame(
+      w,
+      CHANNEL,
+      60,
+      body.length,
+      { ...properties, messageId: `msg-${String(i).padStart(12, "0")}` },
+      FRAME_MAX,
+    );
     encodeBodyFrames(w, CHANNEL, body, FRAME_MAX);
   }
   const all = Buffer.from(w.take());
@@ -200,7 +232,10 @@ function scenarios(): Scenario[] {
   const small = Buffer.alloc(16, 0x61);
   const large = Buffer.alloc(4096, 0x62);
   const out: Scenario[] = [];
-  for (const [label, body, messages] of [["16 B", small, 50_000], ["4 KiB", large, 20_000]] as const) {
+  for (const [label, body, messages] of [
+    ["16 B", small, 50_000],
+    ["4 KiB", large, 20_000],
+  ] as const) {
     out.push({
       name: `encode publish ${label}`,
       messages,
@@ -216,7 +251,10 @@ function scenarios(): Scenario[] {
       },
     });
   }
-  for (const [label, body, messages] of [["16 B", small, 50_000], ["4 KiB", large, 10_000]] as const) {
+  for (const [label, body, messages] of [
+    ["16 B", small, 50_000],
+    ["4 KiB", large, 10_000],
+  ] as const) {
     const streams = new Map<number, Buffer[]>();
     const stream = (n: number) => streams.get(n) ?? (streams.set(n, deliverStream(body, n)), streams.get(n)!);
     out.push({
@@ -261,7 +299,8 @@ const gc: () => void = (() => {
 /** Used bytes of the heap spaces that hold objects; code spaces are left out, as the JIT filling them is not the codec allocating. */
 function dataHeapUsed(): number {
   let used = 0;
-  for (const space of v8.getHeapSpaceStatistics()) if (!space.space_name.startsWith("code")) used += space.space_used_size;
+  for (const space of v8.getHeapSpaceStatistics())
+    if (!space.space_name.startsWith("code")) used += space.space_used_size;
   return used;
 }
 
@@ -332,7 +371,11 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-export async function codecBench(opts: { quick: boolean; only?: string | undefined; clients?: readonly Client[] | undefined }): Promise<CodecResult[]> {
+export async function codecBench(opts: {
+  quick: boolean;
+  only?: string | undefined;
+  clients?: readonly Client[] | undefined;
+}): Promise<CodecResult[]> {
   checkSameBytes();
   const warmup = opts.quick ? 3 : 5;
   const rounds = opts.quick ? 7 : 31;
@@ -378,11 +421,23 @@ export function formatCodecTable(results: CodecResult[]): string {
   for (const r of results) {
     const base = results.find((x) => x.scenario === r.scenario && x.client === "amqplib");
     const ratio = r.client === "warren" && base ? `${(r.opsPerSec.median / base.opsPerSec.median).toFixed(2)}x` : "";
-    rows.push([r.scenario, r.client, fmt(r.opsPerSec.median), `${fmt(r.opsPerSec.min)} .. ${fmt(r.opsPerSec.max)}`, fmt(r.bytesPerMsg), ratio]);
+    rows.push([
+      r.scenario,
+      r.client,
+      fmt(r.opsPerSec.median),
+      `${fmt(r.opsPerSec.min)} .. ${fmt(r.opsPerSec.max)}`,
+      fmt(r.bytesPerMsg),
+      ratio,
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: string[]) => `| ${row.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(" | ")} |`;
-  return [line(rows[0]!), `|${widths.map((w, i) => (i >= 2 ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2))).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
+  const line = (row: string[]) =>
+    `| ${row.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(" | ")} |`;
+  return [
+    line(rows[0]!),
+    `|${widths.map((w, i) => (i >= 2 ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2))).join("|")}|`,
+    ...rows.slice(1).map(line),
+  ].join("\n");
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -395,6 +450,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const client = arg("--client") as Client | undefined;
   const t0 = Date.now();
   const results = await codecBench({ quick, only: arg("--only"), ...(client ? { clients: [client] } : {}) });
-  console.log(`warren vs amqplib ${(JSON.parse(readFileSync(join(AMQPLIB_DIR, "package.json"), "utf8")) as { version: string }).version} codec, Node ${process.version}, ${quick ? "--quick" : "full"} run in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `warren vs amqplib ${(JSON.parse(readFileSync(join(AMQPLIB_DIR, "package.json"), "utf8")) as { version: string }).version} codec, Node ${process.version}, ${quick ? "--quick" : "full"} run in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
   console.log(formatCodecTable(results));
 }

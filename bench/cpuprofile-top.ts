@@ -33,4 +33,5 @@ for (let i = 0; i < p.samples.length; i++) {
   self.set(key, (self.get(key) ?? 0) + dt);
 }
 const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, count);
-for (const [k, v] of rows) console.log(`${((v / total) * 100).toFixed(1).padStart(5)}%  ${(v / 1000).toFixed(0).padStart(6)} ms  ${k}`);
+for (const [k, v] of rows)
+  console.log(`${((v / total) * 100).toFixed(1).padStart(5)}%  ${(v / 1000).toFixed(0).padStart(6)} ms  ${k}`);

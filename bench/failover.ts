@@ -20,7 +20,8 @@ import { Connection as RabbitClient } from "rabbitmq-client";
 import { connect } from "../src/index.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const sh = (...args: string[]) => promisify(execFile)("bash", [`${ROOT}scripts/rabbitmq43.sh`, ...args], { timeout: 180_000 });
+const sh = (...args: string[]) =>
+  promisify(execFile)("bash", [`${ROOT}scripts/rabbitmq43.sh`, ...args], { timeout: 180_000 });
 const PORTS = { c1: 5681, c2: 5682, c3: 5683 } as const;
 const url = (n: keyof typeof PORTS) => `amqp://guest:guest@127.0.0.1:${PORTS[n]}`;
 const URLS = [url("c1"), url("c2"), url("c3")];
@@ -56,14 +57,24 @@ const CLIENTS: Record<string, (queue: string) => Promise<Side>> = {
     };
   },
   async "rabbitmq-client"(queue) {
-    const conn = new RabbitClient({ hosts: URLS.map((u) => new URL(u).host), username: "guest", password: "guest", retryLow: 100, retryHigh: 1000, connectionTimeout: 5000 });
+    const conn = new RabbitClient({
+      hosts: URLS.map((u) => new URL(u).host),
+      username: "guest",
+      password: "guest",
+      retryLow: 100,
+      retryHigh: 1000,
+      connectionTimeout: 5000,
+    });
     conn.on("error", () => undefined); // it reports each lost socket here, and reconnects by itself
     const publisher = conn.createPublisher({ confirm: true, maxAttempts: 1 });
     let consumer: { close(): Promise<void> } | undefined;
     return {
       publish: (id) => publisher.send({ routingKey: queue, messageId: id, durable: true }, id),
       consume: async (onMessage) => {
-        consumer = conn.createConsumer({ queue, queueOptions: { passive: true }, qos: { prefetchCount: 50 } }, async (msg) => onMessage(msg.messageId!));
+        consumer = conn.createConsumer(
+          { queue, queueOptions: { passive: true }, qos: { prefetchCount: 50 } },
+          async (msg) => onMessage(msg.messageId!),
+        );
       },
       close: async () => {
         await Promise.allSettled([publisher.close(), consumer?.close()]);
@@ -73,7 +84,10 @@ const CLIENTS: Record<string, (queue: string) => Promise<Side>> = {
   },
   async cloudamqp(queue) {
     const options = { reconnectInterval: 100, maxReconnectInterval: 1000, logger: null };
-    const [pubSession, subSession] = await Promise.all([AMQPSession.connect(url("c1"), options), AMQPSession.connect(url("c1"), options)]);
+    const [pubSession, subSession] = await Promise.all([
+      AMQPSession.connect(url("c1"), options),
+      AMQPSession.connect(url("c1"), options),
+    ]);
     const pubQueue = await pubSession.queue(queue, { passive: true });
     const subQueue = await subSession.queue(queue, { passive: true });
     return {
@@ -101,7 +115,11 @@ async function declareQueue(): Promise<string> {
   const queue = `failover-${process.pid}-${Date.now()}`;
   const conn = await connect(url("c2"));
   const ch = await conn.openChannel();
-  await ch.queueDeclare(queue, { durable: true, queueType: "quorum", arguments: { "x-queue-leader-locator": "client-local", "x-consumer-disconnected-timeout": 1000 } });
+  await ch.queueDeclare(queue, {
+    durable: true,
+    queueType: "quorum",
+    arguments: { "x-queue-leader-locator": "client-local", "x-consumer-disconnected-timeout": 1000 },
+  });
   await conn.close();
   return queue;
 }
@@ -110,7 +128,8 @@ async function leftIn(queue: string): Promise<string[]> {
   const conn = await connect(url("c2"));
   const ch = await conn.openChannel();
   const ids: string[] = [];
-  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) ids.push(m.properties.messageId!);
+  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true }))
+    ids.push(m.properties.messageId!);
   await ch.queueDelete(queue);
   await conn.close();
   return ids;
@@ -155,7 +174,12 @@ async function measure(client: string): Promise<Result> {
       ),
     );
     await new Promise((r) => setTimeout(r, PUBLISH_EVERY_MS));
-    if (firstConfirm !== undefined && firstDelivery !== undefined && Date.now() - Math.max(firstConfirm, firstDelivery) > 2000) break;
+    if (
+      firstConfirm !== undefined &&
+      firstDelivery !== undefined &&
+      Date.now() - Math.max(firstConfirm, firstDelivery) > 2000
+    )
+      break;
   }
   await Promise.race([Promise.allSettled(inFlight), new Promise((r) => setTimeout(r, 10_000))]);
   await new Promise((r) => setTimeout(r, 2000)); // let the consumer catch up
@@ -198,22 +222,33 @@ const median = (xs: (number | undefined)[]): number | undefined => {
 const summary = Object.keys(CLIENTS).map((client) => {
   const rs = results.filter((r) => r.client === client);
   const sum = (k: "confirmed" | "failed" | "lost" | "duplicates") => rs.reduce((n, r) => n + r[k], 0);
-  return { client, firstConfirmMs: median(rs.map((r) => r.firstConfirmMs)), firstDeliveryMs: median(rs.map((r) => r.firstDeliveryMs)), confirmed: sum("confirmed"), failed: sum("failed"), lost: sum("lost"), duplicates: sum("duplicates") };
+  return {
+    client,
+    firstConfirmMs: median(rs.map((r) => r.firstConfirmMs)),
+    firstDeliveryMs: median(rs.map((r) => r.firstDeliveryMs)),
+    confirmed: sum("confirmed"),
+    failed: sum("failed"),
+    lost: sum("lost"),
+    duplicates: sum("duplicates"),
+  };
 });
 const ms = (v: number | undefined) => (v === undefined ? `none within ${WINDOW_MS / 1000} s` : `${v} ms`);
 const lines = [
   `# Failover: kill the node a client is connected to (RabbitMQ 4.3, three nodes, ${new Date().toISOString().slice(0, 10)})`,
   "",
-  "`npm run bench:failover`. A publisher in confirm mode (one message every 5 ms) and a manual-ack consumer, both on c1, on a quorum queue led from c2; c1 SIGKILLed 2 s in. \"First after the kill\": from the SIGKILL of the node's VM to the first confirm, and the first delivery, of a message published after it.",
+  '`npm run bench:failover`. A publisher in confirm mode (one message every 5 ms) and a manual-ack consumer, both on c1, on a quorum queue led from c2; c1 SIGKILLed 2 s in. "First after the kill": from the SIGKILL of the node\'s VM to the first confirm, and the first delivery, of a message published after it.',
   "",
   `Median of ${ROUNDS} rounds for the times; counts summed over the rounds.`,
   "",
   "| client | first confirm after the kill | first delivery after the kill | confirmed | failed | confirmed but lost | delivered twice |",
   "|---|---|---|---|---|---|---|",
-  ...summary.map((r) => `| ${r.client} | ${ms(r.firstConfirmMs)} | ${ms(r.firstDeliveryMs)} | ${r.confirmed} | ${r.failed} | ${r.lost} | ${r.duplicates} |`),
+  ...summary.map(
+    (r) =>
+      `| ${r.client} | ${ms(r.firstConfirmMs)} | ${ms(r.firstDeliveryMs)} | ${r.confirmed} | ${r.failed} | ${r.lost} | ${r.duplicates} |`,
+  ),
   "| amqplib | no recovery of its own | no recovery of its own | | | | |",
   "",
-  "\"Delivered twice\" counts ids the consumer got more than once: the window it held unacked at the kill comes back redelivered (at-least-once), which is expected; \"confirmed but lost\" must be 0.",
+  '"Delivered twice" counts ids the consumer got more than once: the window it held unacked at the kill comes back redelivered (at-least-once), which is expected; "confirmed but lost" must be 0.',
   "",
 ];
 writeFileSync(`${ROOT}bench/results/failover.md`, lines.join("\n"));

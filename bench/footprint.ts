@@ -40,9 +40,19 @@ function resolveDir(dep: string, from: string, root: string): string | undefined
   }
 }
 
-function npmPack(spec: string, cwd: string): { size: number; unpackedSize: number; version: string; files: { path: string }[] } {
-  const out = execFileSync("npm", ["pack", spec, "--dry-run", "--json", "--ignore-scripts"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 120_000 });
-  const info = (JSON.parse(out) as { size: number; unpackedSize: number; version: string; files: { path: string }[] }[])[0]!;
+function npmPack(
+  spec: string,
+  cwd: string,
+): { size: number; unpackedSize: number; version: string; files: { path: string }[] } {
+  const out = execFileSync("npm", ["pack", spec, "--dry-run", "--json", "--ignore-scripts"], {
+    cwd,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+    timeout: 120_000,
+  });
+  const info = (
+    JSON.parse(out) as { size: number; unpackedSize: number; version: string; files: { path: string }[] }[]
+  )[0]!;
   return info;
 }
 
@@ -60,7 +70,13 @@ export function footprint(root: string, clients: Record<string, string>): Footpr
   });
   for (const [client, pkg] of Object.entries(clients)) {
     const dir = join(root, "node_modules", pkg);
-    const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string; main?: string; types?: string; typings?: string; dependencies?: Record<string, string> };
+    const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+      version: string;
+      main?: string;
+      types?: string;
+      typings?: string;
+      dependencies?: Record<string, string>;
+    };
     // Installed: the package directory (nested node_modules included) plus hoisted runtime deps.
     const seen = new Set<string>([dir]);
     const queue = [dir];
@@ -94,7 +110,10 @@ export function footprint(root: string, clients: Record<string, string>): Footpr
       installedBytes: installed,
       dependencies: deps,
       // TypeScript also finds declarations beside the main entry (lib/index.js -> lib/index.d.ts).
-      typesIncluded: manifest.types !== undefined || manifest.typings !== undefined || existsSync(join(dir, (manifest.main ?? "index.js").replace(/\.js$/, ".d.ts"))),
+      typesIncluded:
+        manifest.types !== undefined ||
+        manifest.typings !== undefined ||
+        existsSync(join(dir, (manifest.main ?? "index.js").replace(/\.js$/, ".d.ts"))),
     });
   }
   return rows;

@@ -16,7 +16,11 @@ export interface Machine {
 export function machine(command: string): Machine {
   let rabbitmq = "unknown";
   try {
-    rabbitmq = execFileSync("rabbitmqctl", ["version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 20000 }).trim();
+    rabbitmq = execFileSync("rabbitmqctl", ["version"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 20000,
+    }).trim();
   } catch {
     // leave unknown
   }

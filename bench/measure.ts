@@ -30,7 +30,11 @@ export interface Measurement {
  * BENCH_CPU_PROF=<file.cpuprofile>: profile just the measured span (100 µs sampling), for
  * `npx tsx bench/cpuprofile-top.ts <file>`. Off in normal runs.
  */
-export async function measure(n: number, brokerPid: number | undefined, run: () => Promise<void>): Promise<Measurement> {
+export async function measure(
+  n: number,
+  brokerPid: number | undefined,
+  run: () => Promise<void>,
+): Promise<Measurement> {
   // Read per call: bench/child.ts names one profile per scenario with --cpu-prof.
   const PROFILE = process.env.BENCH_CPU_PROF;
   let session: Session | undefined;
@@ -53,5 +57,12 @@ export async function measure(n: number, brokerPid: number | undefined, run: () 
     writeFileSync(PROFILE!, JSON.stringify(profile));
     session.disconnect();
   }
-  return { n, seconds, opsPerSec: n / seconds, cpuUserUs: c.user / n, cpuSysUs: c.system / n, brokerCpuUs: (b1 - b0) / n };
+  return {
+    n,
+    seconds,
+    opsPerSec: n / seconds,
+    cpuUserUs: c.user / n,
+    cpuSysUs: c.system / n,
+    brokerCpuUs: (b1 - b0) / n,
+  };
 }

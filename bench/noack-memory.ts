@@ -31,7 +31,10 @@ const ch = await conn.openChannel();
 const { queue } = await ch.queueDeclare("", { exclusive: true });
 await ch.confirmSelect({ maxUnconfirmed: 5000 });
 const started = Date.now();
-for (let i = 0; i < n; i += 10_000) await ch.publishBatch(Array.from({ length: Math.min(10_000, n - i) }, () => ({ exchange: "", routingKey: queue, body })));
+for (let i = 0; i < n; i += 10_000)
+  await ch.publishBatch(
+    Array.from({ length: Math.min(10_000, n - i) }, () => ({ exchange: "", routingKey: queue, body })),
+  );
 console.log(`published ${n} messages of ${body.length} B in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 global.gc?.();

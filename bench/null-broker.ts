@@ -137,7 +137,19 @@ class Session {
           name: "connection.start",
           versionMajor: 0,
           versionMinor: 9,
-          serverProperties: { product: "warren null broker", version: "0", capabilities: { publisher_confirms: true, "basic.nack": true, consumer_cancel_notify: true, per_consumer_qos: true, "connection.blocked": true, authentication_failure_close: true, exchange_exchange_bindings: true } },
+          serverProperties: {
+            product: "warren null broker",
+            version: "0",
+            capabilities: {
+              publisher_confirms: true,
+              "basic.nack": true,
+              consumer_cancel_notify: true,
+              per_consumer_qos: true,
+              "connection.blocked": true,
+              authentication_failure_close: true,
+              exchange_exchange_bindings: true,
+            },
+          },
           mechanisms: "PLAIN AMQPLAIN",
           locales: "en_US",
         }),
@@ -150,7 +162,8 @@ class Session {
       const type = buf[off]!;
       const channel = (buf[off + 1]! << 8) | buf[off + 2]!;
       const p = off + 7;
-      const ch = this.last !== undefined && this.last.id === channel ? this.last : (this.last = this.channels.get(channel));
+      const ch =
+        this.last !== undefined && this.last.id === channel ? this.last : (this.last = this.channels.get(channel));
       if (type === 1) this.onMethod(channel, ch, buf, p, size);
       else if (type === 2) this.onHeader(ch, buf, p);
       else if (type === 3) this.onBody(ch, buf, p, size);
@@ -189,7 +202,14 @@ class Session {
       pending.targets = targets;
       pending.size = 0;
       pending.received = 0;
-      pending.chunks = targets.length === 1 ? (targets[0]!.consumers.length > 0 ? [] : undefined) : targets.some((q) => q.consumers.length > 0) ? [] : undefined;
+      pending.chunks =
+        targets.length === 1
+          ? targets[0]!.consumers.length > 0
+            ? []
+            : undefined
+          : targets.some((q) => q.consumers.length > 0)
+            ? []
+            : undefined;
       return;
     }
     if ((id === ACK || id === REJECT || id === NACK) && ch !== undefined) {
@@ -309,12 +329,19 @@ class Session {
         return;
       case "queue.declare": {
         if (m.passive && !queues.has(m.queue)) {
-          reply({ name: "channel.close", replyCode: 404, replyText: `NOT_FOUND - no queue '${m.queue}'`, classId: 50, methodId: 10 });
+          reply({
+            name: "channel.close",
+            replyCode: 404,
+            replyText: `NOT_FOUND - no queue '${m.queue}'`,
+            classId: 50,
+            methodId: 10,
+          });
           if (ch) this.closeChannel(ch);
           return;
         }
         const q = queueOf(m.queue === "" ? `amq.gen-null-${++serverNamed}` : m.queue);
-        if (!m.noWait) reply({ name: "queue.declare-ok", queue: q.name, messageCount: q.count, consumerCount: q.consumers.length });
+        if (!m.noWait)
+          reply({ name: "queue.declare-ok", queue: q.name, messageCount: q.count, consumerCount: q.consumers.length });
         return;
       }
       case "queue.bind":
@@ -392,7 +419,8 @@ class Session {
   /** How many deliveries may go to `c` now (a block at most). */
   private room(c: Consumer): number {
     let n = Math.min(c.queue.count, 512);
-    if (!c.noAck && c.channel.prefetch > 0) n = Math.min(n, c.channel.prefetch - (c.channel.delivered - c.channel.ackedThrough - c.channel.ackedAbove.size));
+    if (!c.noAck && c.channel.prefetch > 0)
+      n = Math.min(n, c.channel.prefetch - (c.channel.delivered - c.channel.ackedThrough - c.channel.ackedAbove.size));
     return Math.max(0, n);
   }
 
@@ -417,7 +445,14 @@ class Session {
 
   /** A real body, published to a queue with a consumer on this session: delivered at once. */
   deliverNow(c: Consumer, body: Buffer): void {
-    const m = methodFrame(c.channel.id, { name: "basic.deliver", consumerTag: c.tag, deliveryTag: ++c.channel.delivered, redelivered: false, exchange: "", routingKey: c.queue.name });
+    const m = methodFrame(c.channel.id, {
+      name: "basic.deliver",
+      consumerTag: c.tag,
+      deliveryTag: ++c.channel.delivered,
+      redelivered: false,
+      exchange: "",
+      routingKey: c.queue.name,
+    });
     if (c.noAck) c.channel.ackedThrough = c.channel.delivered;
     this.send(Buffer.concat([m, contentFrames(c.channel.id, body)]));
     this.flush();
@@ -425,7 +460,14 @@ class Session {
 }
 
 function consumerOf(ch: ChannelState, queue: Queue, tag: string, noAck: boolean): Consumer {
-  const method = methodFrame(ch.id, { name: "basic.deliver", consumerTag: tag, deliveryTag: 0, redelivered: false, exchange: "", routingKey: queue.name });
+  const method = methodFrame(ch.id, {
+    name: "basic.deliver",
+    consumerTag: tag,
+    deliveryTag: 0,
+    redelivered: false,
+    exchange: "",
+    routingKey: queue.name,
+  });
   const template = Buffer.concat([method, contentFrames(ch.id, Buffer.alloc(queue.bodySize, "x"))]);
   // frame header (7) + class/method ids (4) + consumer tag shortstr (1 + length): the tag's u64.
   return { tag, channel: ch, queue, noAck, template, tagOffset: 7 + 4 + 1 + Buffer.byteLength(tag) };

@@ -25,15 +25,22 @@ function figure(x: number, k: keyof typeof UNIT): string {
 }
 
 const report = JSON.parse(readFileSync(process.argv[2] ?? "bench/results/latest-null.json", "utf8")) as Report;
-const get = (sc: string, c: string) => report.summaries.find((s) => s.scenario === sc && s.client === c && s.figure.n > 0);
-const rows = ["| scenario | warren | amqplib | cloudamqp | rabbitmq-client | raw | warren × best peer | warren / raw | client CPU µs/msg: warren / best peer / raw |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|"];
+const get = (sc: string, c: string) =>
+  report.summaries.find((s) => s.scenario === sc && s.client === c && s.figure.n > 0);
+const rows = [
+  "| scenario | warren | amqplib | cloudamqp | rabbitmq-client | raw | warren × best peer | warren / raw | client CPU µs/msg: warren / best peer / raw |",
+  "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+];
 for (const sc of new Set(report.summaries.map((s) => s.scenario))) {
   const w = get(sc, "warren");
   if (!w) continue;
   const k = kind(w);
   const raw = get(sc, "raw");
   const peers = PEERS.map((p) => get(sc, p)).filter((s) => s !== undefined);
-  const best = peers.reduce<Summary | undefined>((a, s) => (a === undefined || advantage(w, s) < advantage(w, a) ? s : a), undefined);
+  const best = peers.reduce<Summary | undefined>(
+    (a, s) => (a === undefined || advantage(w, s) < advantage(w, a) ? s : a),
+    undefined,
+  );
   const x = best ? advantage(w, best) : NaN;
   const cells = ["warren", ...PEERS, "raw"].map((c) => {
     const s = get(sc, c);
@@ -42,7 +49,13 @@ for (const sc of new Set(report.summaries.map((s) => s.scenario))) {
     return s === best && x < 1 ? `**${f}**` : f;
   });
   const vsBest = best ? `${x.toFixed(2)}× (${best.client}), ${roundsAhead(w, best)}${x < 1 ? " **behind**" : ""}` : "–";
-  const vsRaw = !raw ? "–" : k === "throughput" ? `${((w.figure.median / raw.figure.median) * 100).toFixed(0)}%` : k === "latency" ? `p50 ${w.p50!.median.toFixed(3)} / ${raw.p50!.median.toFixed(3)}` : `+${(w.figure.median - raw.figure.median).toFixed(0)} MB`;
+  const vsRaw = !raw
+    ? "–"
+    : k === "throughput"
+      ? `${((w.figure.median / raw.figure.median) * 100).toFixed(0)}%`
+      : k === "latency"
+        ? `p50 ${w.p50!.median.toFixed(3)} / ${raw.p50!.median.toFixed(3)}`
+        : `+${(w.figure.median - raw.figure.median).toFixed(0)} MB`;
   const cpu = k === "memory" ? "" : [w, best, raw].map((s) => (s ? s.cpuClientUs.median.toFixed(2) : "–")).join(" / ");
   rows.push(`| ${w.title} (${UNIT[k]}) | ${cells.join(" | ")} | ${vsBest} | ${vsRaw} | ${cpu} |`);
 }

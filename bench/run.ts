@@ -17,7 +17,16 @@ import { findBrokerPid } from "./broker-cpu.js";
 import type { ChildJob } from "./child.js";
 import { footprint } from "./footprint.js";
 import { machine } from "./machine.js";
-import { clientOnlyGoals, goals, markdown, summarize, type CodecRow, type Report, type RoundResult, type ScenarioInfo } from "./report.js";
+import {
+  clientOnlyGoals,
+  goals,
+  markdown,
+  summarize,
+  type CodecRow,
+  type Report,
+  type RoundResult,
+  type ScenarioInfo,
+} from "./report.js";
 import { SCENARIOS, type Sizes } from "./scenarios/index.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -41,8 +50,30 @@ const rounds = Number(opt("--rounds") ?? (quick ? 2 : 6));
 const memoryRounds = Number(opt("--memory-rounds") ?? (quick ? 1 : 2));
 
 const sizes: Sizes = quick
-  ? { publish16: 60_000, publish4k: 15_000, confirms: 20_000, confirmWindow: 1000, consume: 20_000, prefetch: 1000, latencySeconds: 1, latencyRate: 2000, memoryPublish: 200_000, naive: 50_000 }
-  : { publish16: 200_000, publish4k: 40_000, confirms: 100_000, confirmWindow: 1000, consume: 100_000, prefetch: 1000, latencySeconds: 5, latencyRate: 2000, memoryPublish: 1_000_000, naive: 200_000 };
+  ? {
+      publish16: 60_000,
+      publish4k: 15_000,
+      confirms: 20_000,
+      confirmWindow: 1000,
+      consume: 20_000,
+      prefetch: 1000,
+      latencySeconds: 1,
+      latencyRate: 2000,
+      memoryPublish: 200_000,
+      naive: 50_000,
+    }
+  : {
+      publish16: 200_000,
+      publish4k: 40_000,
+      confirms: 100_000,
+      confirmWindow: 1000,
+      consume: 100_000,
+      prefetch: 1000,
+      latencySeconds: 5,
+      latencyRate: 2000,
+      memoryPublish: 1_000_000,
+      naive: 200_000,
+    };
 
 const kinds: Record<string, ScenarioInfo> = {};
 for (const [name, s] of Object.entries(SCENARIOS)) {
@@ -76,7 +107,11 @@ async function waitForBroker(): Promise<void> {
 /** Run one child; a child that dies or overruns yields an error row per scenario it owed. */
 function runChild(job: ChildJob, round: number, timeoutMs: number): Promise<RoundResult[]> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--max-old-space-size=8192", "--import", "tsx", join(ROOT, "bench/child.ts"), JSON.stringify(job)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      ["--max-old-space-size=8192", "--import", "tsx", join(ROOT, "bench/child.ts"), JSON.stringify(job)],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -91,7 +126,19 @@ function runChild(job: ChildJob, round: number, timeoutMs: number): Promise<Roun
         rows.push({ ...r, round });
       }
       for (const s of job.scenarios) {
-        if (!rows.some((r) => r.scenario === s)) rows.push({ scenario: s, client: job.client, round, error: code === null ? `child killed after ${timeoutMs / 1000} s` : `child exited ${code}: ${(err.split("\n").find((l) => /Error/.test(l)) ?? err.trim().split("\n").pop() ?? "").trim()}`.slice(0, 300) });
+        if (!rows.some((r) => r.scenario === s))
+          rows.push({
+            scenario: s,
+            client: job.client,
+            round,
+            error:
+              code === null
+                ? `child killed after ${timeoutMs / 1000} s`
+                : `child exited ${code}: ${(err.split("\n").find((l) => /Error/.test(l)) ?? err.trim().split("\n").pop() ?? "").trim()}`.slice(
+                    0,
+                    300,
+                  ),
+          });
       }
       resolve(rows);
     });
@@ -114,7 +161,12 @@ async function runJob(job: ChildJob, round: number, timeoutMs: number): Promise<
 function brief(r: RoundResult): string {
   if (r.error || !r.m) return `${r.scenario}: ERROR ${r.error}`;
   const m = r.m;
-  const fig = m.p99 !== undefined ? `p99 ${m.p99.toFixed(2)} ms` : m.peakRss !== undefined ? `${(m.peakRss / 2 ** 20).toFixed(0)} MB` : `${Math.round(m.opsPerSec)}/s`;
+  const fig =
+    m.p99 !== undefined
+      ? `p99 ${m.p99.toFixed(2)} ms`
+      : m.peakRss !== undefined
+        ? `${(m.peakRss / 2 ** 20).toFixed(0)} MB`
+        : `${Math.round(m.opsPerSec)}/s`;
   return `${r.scenario}: ${fig}, cpu ${(m.cpuUserUs + m.cpuSysUs).toFixed(2)} µs`;
 }
 
@@ -127,7 +179,10 @@ async function build(): Promise<void> {
 
 /** The stand-in broker, in a process of its own (its CPU is measured as the broker's). */
 async function startNullBroker(): Promise<{ url: string; pid: number; stop: () => void }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench/null-broker.ts"), "0"], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench/null-broker.ts"), "0"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   // A run that throws still exits, and takes the child with it; a finished run must stop() it,
   // since the child keeps this process's event loop alive.
   process.on("exit", () => child.kill());
@@ -150,15 +205,24 @@ if (stand) {
   await waitForBroker();
   brokerPid = findBrokerPid();
 }
-log(`warren bench (${quick ? "quick" : "full"}): ${rounds} rounds, clients ${clients.join(", ")}, broker pid ${brokerPid ?? "unknown"}`);
+log(
+  `warren bench (${quick ? "quick" : "full"}): ${rounds} rounds, clients ${clients.join(", ")}, broker pid ${brokerPid ?? "unknown"}`,
+);
 const results: RoundResult[] = [];
 
 for (let round = 1; round <= rounds && suite.length > 0; round++) {
   for (const client of clients) {
     let scenarios = suite;
     // The two latency runs swap places every other round, so neither always comes first.
-    if (round % 2 === 0 && scenarios.includes("latency-default") && scenarios.includes("latency-nodelay")) scenarios = scenarios.map((s) => (s === "latency-default" ? "latency-nodelay" : s === "latency-nodelay" ? "latency-default" : s));
-    const rows = await runJob({ client, scenarios, url, brokerPid, sizes, profileDir, round }, round, quick ? 120_000 : 400_000);
+    if (round % 2 === 0 && scenarios.includes("latency-default") && scenarios.includes("latency-nodelay"))
+      scenarios = scenarios.map((s) =>
+        s === "latency-default" ? "latency-nodelay" : s === "latency-nodelay" ? "latency-default" : s,
+      );
+    const rows = await runJob(
+      { client, scenarios, url, brokerPid, sizes, profileDir, round },
+      round,
+      quick ? 120_000 : 400_000,
+    );
     results.push(...rows);
     log(`round ${round} ${client}: ${rows.map(brief).join(" | ")}`);
   }
@@ -166,7 +230,11 @@ for (let round = 1; round <= rounds && suite.length > 0; round++) {
 for (let round = 1; round <= memoryRounds; round++) {
   for (const scenario of isolated) {
     for (const client of clients) {
-      const rows = await runJob({ client, scenarios: [scenario], url, brokerPid, sizes, profileDir, round }, round, 300_000);
+      const rows = await runJob(
+        { client, scenarios: [scenario], url, brokerPid, sizes, profileDir, round },
+        round,
+        300_000,
+      );
       results.push(...rows);
       log(`memory round ${round} ${client}: ${rows.map(brief).join(" | ")}`);
     }
@@ -189,7 +257,11 @@ let fp: Report["footprint"];
 if (flag("--no-footprint")) fp = { error: "skipped (--no-footprint)" };
 else {
   try {
-    fp = footprint(ROOT, { amqplib: "amqplib", cloudamqp: "@cloudamqp/amqp-client", "rabbitmq-client": "rabbitmq-client" });
+    fp = footprint(ROOT, {
+      amqplib: "amqplib",
+      cloudamqp: "@cloudamqp/amqp-client",
+      "rabbitmq-client": "rabbitmq-client",
+    });
   } catch (e) {
     fp = { error: e instanceof Error ? e.message : String(e) };
   }
@@ -211,7 +283,9 @@ const report: Report = {
 const dir = join(ROOT, "bench/results");
 mkdirSync(dir, { recursive: true });
 // Only a full run of every scenario and client replaces latest.{json,md}, the figures the README quotes.
-const suffix = (nullBroker ? "-null" : "") + (quick || only || opt("--clients") || flag("--no-codec") || flag("--no-footprint") ? "-partial" : "");
+const suffix =
+  (nullBroker ? "-null" : "") +
+  (quick || only || opt("--clients") || flag("--no-codec") || flag("--no-footprint") ? "-partial" : "");
 writeFileSync(join(dir, `latest${suffix}.json`), JSON.stringify(report, null, 2) + "\n");
 const md = markdown(report, kinds);
 writeFileSync(join(dir, `latest${suffix}.md`), md);

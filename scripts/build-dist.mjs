@@ -18,22 +18,44 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = resolve(process.argv[2] ?? "dist");
-const common = { format: "esm", platform: "node", target: "node20", minify: true, keepNames: true, legalComments: "none", logLevel: "error" };
+const common = {
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  minify: true,
+  keepNames: true,
+  legalComments: "none",
+  logLevel: "error",
+};
 
 await build({ ...common, entryPoints: [join(root, "src/index.ts")], bundle: true, outfile: join(dist, "index.js") });
 // warren/otel: its own module; @opentelemetry/api is the user's (an optional peer dependency),
 // and what it takes from the library is types only.
-await build({ ...common, entryPoints: [join(root, "src/otel/index.ts")], bundle: true, external: ["@opentelemetry/api"], outfile: join(dist, "otel.js") });
+await build({
+  ...common,
+  entryPoints: [join(root, "src/otel/index.ts")],
+  bundle: true,
+  external: ["@opentelemetry/api"],
+  outfile: join(dist, "otel.js"),
+});
 
 // The programs that are bins; demo.ts and find-broker.ts run from source only (npm run demo).
 const tutorialSrc = join(root, "src/tutorial");
-const programs = readdirSync(tutorialSrc).filter((f) => f.endsWith(".ts") && !["demo.ts", "find-broker.ts"].includes(f));
-await build({ ...common, entryPoints: programs.map((f) => join(tutorialSrc, f)), bundle: false, outdir: join(dist, "tutorial") });
-
-const walk = (dir) => readdirSync(dir).flatMap((name) => {
-  const p = join(dir, name);
-  return statSync(p).isDirectory() ? walk(p) : [p];
+const programs = readdirSync(tutorialSrc).filter(
+  (f) => f.endsWith(".ts") && !["demo.ts", "find-broker.ts"].includes(f),
+);
+await build({
+  ...common,
+  entryPoints: programs.map((f) => join(tutorialSrc, f)),
+  bundle: false,
+  outdir: join(dist, "tutorial"),
 });
+
+const walk = (dir) =>
+  readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
 
 /**
  * One declaration file as an editor's user needs it. tsc writes each member on its own line,

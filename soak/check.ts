@@ -57,7 +57,10 @@ export function check(events: readonly Event[], options: CheckOptions = {}): Rep
   const confirmTimes: number[] = [];
   const rejected: Record<string, number> = {};
   let nacked = 0;
-  const seen = Object.fromEntries(CONSUMERS.map((c) => [c, new Map<string, number>()])) as Record<ConsumerName, Map<string, number>>;
+  const seen = Object.fromEntries(CONSUMERS.map((c) => [c, new Map<string, number>()])) as Record<
+    ConsumerName,
+    Map<string, number>
+  >;
   const redelivered = Object.fromEntries(CONSUMERS.map((c) => [c, 0])) as Record<ConsumerName, number>;
   const offsets = new Map<number, number>();
   const phantoms = new Set<string>();
@@ -162,13 +165,18 @@ export function check(events: readonly Event[], options: CheckOptions = {}): Rep
   const pending = [...sent].filter((id) => !settled.has(id));
 
   const failures: string[] = [];
-  for (const c of CONSUMERS) if (consumers[c].lost.length > 0) failures.push(`${consumers[c].lost.length} confirmed messages never reached the ${c} consumer (first: ${consumers[c].lost[0]})`);
+  for (const c of CONSUMERS)
+    if (consumers[c].lost.length > 0)
+      failures.push(
+        `${consumers[c].lost.length} confirmed messages never reached the ${c} consumer (first: ${consumers[c].lost[0]})`,
+      );
   if (phantoms.size > 0) failures.push(`${phantoms.size} delivered messages were never sent`);
   if (pending.length > 0) failures.push(`${pending.length} publishes never settled (first: ${pending[0]})`);
   if (repeated > 0) failures.push(`${repeated} stream offsets delivered again`);
   if (skipped > 0) failures.push(`${skipped} stream offsets skipped`);
   if (first !== 0 && offsets.size > 0) failures.push(`the stream consumer started at offset ${first}, not 0`);
-  if (stall.ms > stallLimit) failures.push(`no confirm for ${stall.ms} ms from t=${stall.from} ms with no fault active`);
+  if (stall.ms > stallLimit)
+    failures.push(`no confirm for ${stall.ms} ms from t=${stall.from} ms with no fault active`);
   if (unhandled.length > 0) failures.push(`${unhandled.length} unhandled rejections (first: ${unhandled[0]})`);
   for (const what of hangs) failures.push(`hang: ${what}`);
 
@@ -195,7 +203,12 @@ export function check(events: readonly Event[], options: CheckOptions = {}): Rep
  * The longest stretch of [start, end] with no confirm in it and no fault window over it: each
  * gap between confirms is cut by the fault windows, and the longest piece left counts.
  */
-export function longestStall(start: number, end: number, confirmTimes: readonly number[], windows: readonly [number, number][]): { ms: number; from: number } {
+export function longestStall(
+  start: number,
+  end: number,
+  confirmTimes: readonly number[],
+  windows: readonly [number, number][],
+): { ms: number; from: number } {
   const points = [start, ...[...confirmTimes].filter((t) => t >= start && t <= end).sort((a, b) => a - b), end];
   const sorted = [...windows].sort((a, b) => a[0] - b[0]);
   let best = { ms: 0, from: start };
@@ -216,9 +229,17 @@ const mb = (bytes: number | undefined): string => (bytes === undefined ? "?" : `
 
 /** The report's one line of figures. */
 export function summary(r: Report): string {
-  const rejected = Object.entries(r.rejected).map(([k, n]) => `${n} ${k}`).join(", ") || "0";
-  const perConsumer = CONSUMERS.map((c) => `${c} ${r.consumers[c].lost.length}/${r.consumers[c].duplicates}/${r.consumers[c].redelivered}`).join(", ");
-  const faults = Object.entries(r.faults).map(([k, n]) => `${k} ${n}`).join(", ") || "none";
+  const rejected =
+    Object.entries(r.rejected)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(", ") || "0";
+  const perConsumer = CONSUMERS.map(
+    (c) => `${c} ${r.consumers[c].lost.length}/${r.consumers[c].duplicates}/${r.consumers[c].redelivered}`,
+  ).join(", ");
+  const faults =
+    Object.entries(r.faults)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(", ") || "none";
   return (
     `sent ${r.sent}, confirmed ${r.confirmed}, nacked ${r.nacked}, rejected ${rejected}, pending ${r.pending.length}; ` +
     `lost/duplicates/redelivered: ${perConsumer}; phantoms ${r.phantoms.length}; ` +

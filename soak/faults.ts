@@ -145,7 +145,13 @@ export async function runFaults(ctx: FaultContext, stopping: AbortSignal): Promi
       } catch (e) {
         // The tool failed (a rabbitmqctl that timed out on a loaded machine), not the client:
         // recorded, whatever the fault left undone is undone, and the run goes on.
-        ctx.history.record({ k: "fault", kind: fault.kind, target, phase: "end", error: e instanceof Error ? e.message.split("\n")[0]! : String(e) });
+        ctx.history.record({
+          k: "fault",
+          kind: fault.kind,
+          target,
+          phase: "end",
+          error: e instanceof Error ? e.message.split("\n")[0]! : String(e),
+        });
         await restoreAll(ctx.proxies).catch(() => undefined);
       }
     }

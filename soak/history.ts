@@ -52,7 +52,8 @@ export class History {
 
   async close(): Promise<void> {
     const file = this.file;
-    if (file !== undefined) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    if (file !== undefined)
+      await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
   }
 }
 

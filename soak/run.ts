@@ -50,12 +50,16 @@ const seconds = Number(args.seconds);
 const seed = args.seed !== undefined ? Number(args.seed) : Math.floor(Math.random() * 2 ** 31);
 const rate = Number(args.rate);
 const kinds = new Set(args.faults.split(",").filter(Boolean) as FaultKind[]);
-for (const kind of kinds) if (!FAULT_KINDS.includes(kind)) throw new Error(`unknown fault kind ${kind} (${FAULT_KINDS.join(", ")})`);
-if (!(seconds > 0 && rate > 0 && Number.isInteger(seed))) throw new Error("--seconds and --rate must be positive, --seed an integer");
+for (const kind of kinds)
+  if (!FAULT_KINDS.includes(kind)) throw new Error(`unknown fault kind ${kind} (${FAULT_KINDS.join(", ")})`);
+if (!(seconds > 0 && rate > 0 && Number.isInteger(seed)))
+  throw new Error("--seconds and --rate must be positive, --seed an integer");
 const historyPath = args.history ?? `soak/history/${seed}.jsonl`;
 mkdirSync(new URL("../soak/history/", import.meta.url), { recursive: true });
 console.log(`soak: seed ${seed}, ${seconds} s at ${rate}/s, faults ${[...kinds].join(",")}; history ${historyPath}`);
-console.log(`      to replay: npm run soak -- --seconds ${seconds} --seed ${seed} --rate ${rate} --faults ${[...kinds].join(",")}`);
+console.log(
+  `      to replay: npm run soak -- --seconds ${seconds} --seed ${seed} --rate ${rate} --faults ${[...kinds].join(",")}`,
+);
 
 const history = new History(historyPath);
 // The clients' stray failures, recorded for the checker while they run (removed before the check:
@@ -92,15 +96,36 @@ function memory(when: "start" | "end") {
 }
 
 function watch(conn: Connection, who: string) {
-  for (const what of ["disconnect", "reconnected", "recoveryError", "recoveryFailed", "blocked", "unblocked", "queueRenamed"] as const) {
-    conn.on(what, (...info: unknown[]) => history.record({ k: "client", who, what, detail: info.map((i) => (i instanceof Error ? i.message : JSON.stringify(i))).join(" ") }));
+  for (const what of [
+    "disconnect",
+    "reconnected",
+    "recoveryError",
+    "recoveryFailed",
+    "blocked",
+    "unblocked",
+    "queueRenamed",
+  ] as const) {
+    conn.on(what, (...info: unknown[]) =>
+      history.record({
+        k: "client",
+        who,
+        what,
+        detail: info.map((i) => (i instanceof Error ? i.message : JSON.stringify(i))).join(" "),
+      }),
+    );
   }
 }
 
 function delivered(c: ConsumerName, msg: Message) {
   const id = msg.properties.messageId ?? "";
   const offset = msg.properties.headers?.["x-stream-offset"];
-  history.record({ k: "delivered", c, id, redelivered: msg.fields.redelivered, ...(offset !== undefined ? { offset: Number(offset) } : {}) });
+  history.record({
+    k: "delivered",
+    c,
+    id,
+    redelivered: msg.fields.redelivered,
+    ...(offset !== undefined ? { offset: Number(offset) } : {}),
+  });
 }
 
 const proxies: Partial<Record<NodeName, Proxy>> = {};
@@ -109,7 +134,8 @@ const stopping = new AbortController();
 try {
   await cluster("netns-cluster-start");
   for (const node of NODES) proxies[node] = await startProxy({ target: await address(node) });
-  const through = (order: NodeName[]) => order.map((n) => proxies[n]!.url(`amqp://guest:guest@${proxies[n]!.host}:${proxies[n]!.port}`));
+  const through = (order: NodeName[]) =>
+    order.map((n) => proxies[n]!.url(`amqp://guest:guest@${proxies[n]!.host}:${proxies[n]!.port}`));
 
   const admin = await connect(await direct("n1"));
   const ach = await admin.openChannel();
@@ -123,8 +149,18 @@ try {
   for (const q of Object.values(queues)) await ach.queueBind(q, name);
   await admin.close();
 
-  const pub = await connect({ url: through(["n1", "n2", "n3"]), connectionName: "soak-publisher", heartbeat: HEARTBEAT_S, recovery: RECOVERY });
-  const cons = await connect({ url: through(["n2", "n3", "n1"]), connectionName: "soak-consumers", heartbeat: HEARTBEAT_S, recovery: RECOVERY });
+  const pub = await connect({
+    url: through(["n1", "n2", "n3"]),
+    connectionName: "soak-publisher",
+    heartbeat: HEARTBEAT_S,
+    recovery: RECOVERY,
+  });
+  const cons = await connect({
+    url: through(["n2", "n3", "n1"]),
+    connectionName: "soak-consumers",
+    heartbeat: HEARTBEAT_S,
+    recovery: RECOVERY,
+  });
   watch(pub, "publisher");
   watch(cons, "consumers");
 
@@ -150,9 +186,19 @@ try {
     },
     { settle: "auto", arguments: { "x-stream-offset": "first" }, resubscribe: RESUBSCRIBE },
   );
-  for (const [who, consumer] of [["callback", callback], ["stream", stream]] as const) {
+  for (const [who, consumer] of [
+    ["callback", callback],
+    ["stream", stream],
+  ] as const) {
     for (const what of ["cancelled", "resubscribed", "resubscribeFailed"] as const) {
-      consumer.on(what, (info: unknown) => history.record({ k: "client", who, what, detail: info instanceof Error ? info.message : JSON.stringify({ ...(info as object), channel: undefined }) }));
+      consumer.on(what, (info: unknown) =>
+        history.record({
+          k: "client",
+          who,
+          what,
+          detail: info instanceof Error ? info.message : JSON.stringify({ ...(info as object), channel: undefined }),
+        }),
+      );
     }
   }
   // The iterator: a for-await loop, started again on a new channel if it ends.
@@ -168,7 +214,8 @@ try {
         for await (const msg of ich.consume(queues.iterator)) {
           delivered("iterator", msg);
           const refused = msg.ack();
-          if (refused !== undefined) history.record({ k: "client", who: "iterator", what: "ack refused", detail: refused.message });
+          if (refused !== undefined)
+            history.record({ k: "client", who: "iterator", what: "ack refused", detail: refused.message });
           else history.record({ k: "acked", c: "iterator", id: msg.properties.messageId ?? "" });
         }
         history.record({ k: "client", who: "iterator", what: "loop ended" });
@@ -197,7 +244,12 @@ try {
         history.record({ k: "sent", id });
         const p = pch.publish(name, "", `${id} ${"x".repeat(100)}`, { messageId: id, deliveryMode: 2 }).then(
           () => history.record({ k: "confirmed", id }),
-          (err: unknown) => history.record(err instanceof NackError ? { k: "nacked", id } : { k: "rejected", id, error: `${(err as Error).name}: ${(err as Error).message}` }),
+          (err: unknown) =>
+            history.record(
+              err instanceof NackError
+                ? { k: "nacked", id }
+                : { k: "rejected", id, error: `${(err as Error).name}: ${(err as Error).message}` },
+            ),
         );
         inflight.add(p);
         void p.finally(() => inflight.delete(p));
@@ -206,7 +258,16 @@ try {
     }
   })();
 
-  const faults = runFaults({ history, random: seeded(seed), proxies: proxies as Record<NodeName, Proxy>, heartbeatMs: HEARTBEAT_S * 1000, kinds }, stopping.signal);
+  const faults = runFaults(
+    {
+      history,
+      random: seeded(seed),
+      proxies: proxies as Record<NodeName, Proxy>,
+      heartbeatMs: HEARTBEAT_S * 1000,
+      kinds,
+    },
+    stopping.signal,
+  );
   await sleep(seconds * 1000);
   stopping.abort();
   // Publishing ends on time; the faults in progress are undone meanwhile (a partition's heal

@@ -9,19 +9,44 @@
  */
 export { connect } from "./client/connect.js";
 export { Connection, type FrameMessage } from "./client/connection.js";
-export type { ConnectionEvents, ConnectionState, RecoveryEvents, ReconnectingInfo } from "./client/connection-events.js";
+export type {
+  ConnectionEvents,
+  ConnectionState,
+  RecoveryEvents,
+  ReconnectingInfo,
+} from "./client/connection-events.js";
 export type { ChannelStats, ConnectionStats, ConsumerStats, DeliveryStats, PublishStats } from "./client/stats.js";
-export { Publisher, PublishInterruptedError, PublishRefusedError, type PublisherEvents, type PublisherOptions } from "./client/publisher.js";
+export {
+  Publisher,
+  PublishInterruptedError,
+  PublishRefusedError,
+  type PublisherEvents,
+  type PublisherOptions,
+} from "./client/publisher.js";
 export type { ConnectOptions, RecoveryOptions } from "./client/options.js";
 export type { HostOrder } from "./client/hosts.js";
 export type { Credentials, CredentialsProvider } from "./client/credentials.js";
-export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult, PublishOptions, WaitOptions } from "./client/channel-options.js";
+export type {
+  ChannelEvents,
+  ConfirmSelectOptions,
+  ExchangeDeclareOptions,
+  QueueDeclareOptions,
+  QueueDeclareResult,
+  PublishOptions,
+  WaitOptions,
+} from "./client/channel-options.js";
 export { Channel, type Consumer, type Publication } from "./client/channel.js";
 export type { CallbackConsumer, ConsumerEvents } from "./client/callback-consumer.js";
 export { MessageStream, type ConsumeOptions } from "./client/consumer.js";
 export type { ResubscribeOptions } from "./client/resubscribe.js";
 export { declareRetryTopology, RetryTopology, type RetryTopologyOptions } from "./client/retry.js";
-export { acquiredCount, deliveryCount, type Message, type DeliveryFields, type ReturnedMessage } from "./client/message.js";
+export {
+  acquiredCount,
+  deliveryCount,
+  type Message,
+  type DeliveryFields,
+  type ReturnedMessage,
+} from "./client/message.js";
 export { createRpcClient, RpcClient, type RpcOptions, type CallOptions } from "./client/rpc.js";
 export { createRpcServer, type RpcServer, type RpcServerOptions, type RpcReply } from "./client/rpc-server.js";
 export type { Mechanism } from "./client/sasl.js";

@@ -34,7 +34,6 @@ function section(start: string): string {
 /** The README's library examples: each is a program in test/readme/, shown whole. */
 const EXAMPLES = readdirSync(join(ROOT, "test/readme")).filter((f) => f.endsWith(".ts"));
 
-
 describe("README", () => {
   test("its library examples are the programs in test/readme/, importing from the package", () => {
     const shownBlocks = blocks(readme, "ts");
@@ -63,7 +62,10 @@ describe("README", () => {
     const snippets = blocks(section("## Tutorial 3, Publish/Subscribe, with warren"), "ts");
     expect(snippets.length).toBeGreaterThanOrEqual(7);
     for (const snippet of snippets) {
-      expect(sources.some((source) => source.includes(snippet.trimEnd())), snippet).toBe(true);
+      expect(
+        sources.some((source) => source.includes(snippet.trimEnd())),
+        snippet,
+      ).toBe(true);
     }
     // The two whole programs, as they end.
     const emitLog = readFileSync(join(ROOT, "src/tutorial/emit_log.ts"), "utf8");
@@ -94,7 +96,13 @@ describe("README", () => {
   test("CONTRIBUTING.md, which the README points to, names files that exist", () => {
     expect(readme).toContain("(CONTRIBUTING.md)");
     const contributing = readFileSync(join(ROOT, "CONTRIBUTING.md"), "utf8");
-    for (const file of ["test/helpers/global-setup.ts", "src/tutorial/find-broker.ts", "scripts/build-dist.mjs", "spec/CONFORMANCE.md", "bench/README.md"]) {
+    for (const file of [
+      "test/helpers/global-setup.ts",
+      "src/tutorial/find-broker.ts",
+      "scripts/build-dist.mjs",
+      "spec/CONFORMANCE.md",
+      "bench/README.md",
+    ]) {
       expect(contributing).toContain(file.split("/").at(-1));
       expect(existsSync(join(ROOT, file)), file).toBe(true);
     }

@@ -6,7 +6,6 @@
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import { type BenchClient, type ConnectOpts, PROBE_EVERY, counter, publishInBatches, windowed } from "./types.js";
 
-
 export async function createCloudamqp(opts: ConnectOpts): Promise<BenchClient> {
   const client = new AMQPClient(opts.url);
   const conn = await client.connect();

@@ -5,9 +5,10 @@
 import { Connection } from "rabbitmq-client";
 import { type BenchClient, type ConnectOpts, PROBE_EVERY, counter, publishInBatches, windowed } from "./types.js";
 
-
 export async function createRabbitmqClient(opts: ConnectOpts): Promise<BenchClient> {
-  const conn = new Connection(opts.noDelay === undefined ? { url: opts.url } : { url: opts.url, noDelay: opts.noDelay });
+  const conn = new Connection(
+    opts.noDelay === undefined ? { url: opts.url } : { url: opts.url, noDelay: opts.noDelay },
+  );
   await conn.onConnect(10000);
   const ch = await conn.acquire();
   return {

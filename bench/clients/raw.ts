@@ -49,13 +49,15 @@ const u64 = (v: number) => {
 };
 const shortstr = (s: string) => Buffer.concat([u8(Buffer.byteLength(s)), Buffer.from(s)]);
 const longstr = (s: string) => Buffer.concat([u32(Buffer.byteLength(s)), Buffer.from(s)]);
-const method = (channel: number, classId: number, methodId: number, ...args: Buffer[]) => frame(1, channel, Buffer.concat([u16(classId), u16(methodId), ...args]));
+const method = (channel: number, classId: number, methodId: number, ...args: Buffer[]) =>
+  frame(1, channel, Buffer.concat([u16(classId), u16(methodId), ...args]));
 
 /** method + header + body frames of one publish (to the default exchange unless one is named). */
 export function publishFrames(routingKey: string, body: Buffer, frameMax: number, exchange = "", channel = 1): Buffer {
   const parts = [method(channel, 60, 40, u16(0), shortstr(exchange), shortstr(routingKey), u8(0))];
   parts.push(frame(2, channel, Buffer.concat([u16(60), u16(0), u64(body.length), u16(0)])));
-  for (let off = 0; off < body.length; off += frameMax - 8) parts.push(frame(3, channel, body.subarray(off, Math.min(body.length, off + frameMax - 8))));
+  for (let off = 0; off < body.length; off += frameMax - 8)
+    parts.push(frame(3, channel, body.subarray(off, Math.min(body.length, off + frameMax - 8))));
   return Buffer.concat(parts);
 }
 
@@ -108,7 +110,8 @@ export async function createRaw(opts: ConnectOpts): Promise<BenchClient> {
     await call(method(ch, 20, 10, shortstr("")), CHANNEL_OPEN_OK);
     return ch;
   };
-  const closeChannel = (ch: number) => call(method(ch, 20, 40, u16(200), shortstr(""), u16(0), u16(0)), CHANNEL_CLOSE_OK);
+  const closeChannel = (ch: number) =>
+    call(method(ch, 20, 40, u16(200), shortstr(""), u16(0), u16(0)), CHANNEL_CLOSE_OK);
   let template: { key: string; frames: Buffer } | undefined;
 
   const onMethod = (p: Buffer) => {
@@ -148,8 +151,10 @@ export async function createRaw(opts: ConnectOpts): Promise<BenchClient> {
       off += size + 8;
       if (type === 1) {
         const id = buf.readUInt32BE(at);
-        if (id === BASIC_DELIVER && onDeliver) onDeliver(readTag(buf, at + 5 + buf[at + 4]!)); // after the consumer tag
-        else if ((id === BASIC_ACK || id === BASIC_NACK) && onAck) onAck(readTag(buf, at + 4), (buf[at + 12]! & 1) === 1, id === BASIC_NACK);
+        if (id === BASIC_DELIVER && onDeliver)
+          onDeliver(readTag(buf, at + 5 + buf[at + 4]!)); // after the consumer tag
+        else if ((id === BASIC_ACK || id === BASIC_NACK) && onAck)
+          onAck(readTag(buf, at + 4), (buf[at + 12]! & 1) === 1, id === BASIC_NACK);
         else onMethod(buf.subarray(at, at + size));
       } else if (type === 3) onBody?.(buf.subarray(at, at + size)); // bodies of one frame each: the latency messages are 16 B
     }

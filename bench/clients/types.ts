@@ -37,7 +37,11 @@ export const PROBE_EVERY = 1024;
  * done() when it completes. Shared by every client's confirm scenario so the pipelining is the
  * same for all.
  */
-export function windowed(n: number, window: number, start: (i: number, done: (err?: unknown) => void) => void): Promise<void> {
+export function windowed(
+  n: number,
+  window: number,
+  start: (i: number, done: (err?: unknown) => void) => void,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let started = 0;
     let finished = 0;

@@ -138,7 +138,13 @@ async function latencyRun(ctx: Ctx, noDelay: boolean | undefined): Promise<Measu
     });
     const warm = Math.floor(received / 10);
     const s = samples.subarray(warm, received).sort();
-    return { ...m, p50: percentileSorted(s, 50), p99: percentileSorted(s, 99), p999: percentileSorted(s, 99.9), n: received };
+    return {
+      ...m,
+      p50: percentileSorted(s, 50),
+      p99: percentileSorted(s, 99),
+      p999: percentileSorted(s, 99.9),
+      n: received,
+    };
   } finally {
     await pub.close();
     await sub.close();
@@ -179,8 +185,18 @@ async function memoryRun(ctx: Ctx, naive: boolean): Promise<Measurement> {
 }
 
 export const SCENARIOS: Record<string, Scenario> = {
-  "publish-16B": { title: "publish 16 B, until the broker holds all", unit: "msg/s", isolated: false, run: (c) => publishRun(c, body16, c.sizes.publish16, "pub16") },
-  "publish-4KiB": { title: "publish 4 KiB, until the broker holds all", unit: "msg/s", isolated: false, run: (c) => publishRun(c, body4k, c.sizes.publish4k, "pub4k") },
+  "publish-16B": {
+    title: "publish 16 B, until the broker holds all",
+    unit: "msg/s",
+    isolated: false,
+    run: (c) => publishRun(c, body16, c.sizes.publish16, "pub16"),
+  },
+  "publish-4KiB": {
+    title: "publish 4 KiB, until the broker holds all",
+    unit: "msg/s",
+    isolated: false,
+    run: (c) => publishRun(c, body4k, c.sizes.publish4k, "pub4k"),
+  },
   "confirms-16B": {
     title: "publish with confirms, pipelined",
     unit: "msg/s",
@@ -190,7 +206,9 @@ export const SCENARIOS: Record<string, Scenario> = {
       const q = await c.control.queue("confirm");
       try {
         await client.publishConfirmed(q, body16, warmup(c.sizes.confirms), c.sizes.confirmWindow); // warm-up, not measured
-        return await measure(c.sizes.confirms, c.brokerPid, () => client.publishConfirmed(q, body16, c.sizes.confirms, c.sizes.confirmWindow));
+        return await measure(c.sizes.confirms, c.brokerPid, () =>
+          client.publishConfirmed(q, body16, c.sizes.confirms, c.sizes.confirmWindow),
+        );
       } finally {
         await client.close();
         await c.control.delete(q);
@@ -199,8 +217,28 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
   "consume-ack": { title: "consume, manual ack", unit: "msg/s", isolated: false, run: (c) => consumeRun(c, false) },
   "consume-noack": { title: "consume, noAck", unit: "msg/s", isolated: false, run: (c) => consumeRun(c, true) },
-  "latency-default": { title: "fanout latency, default socket options", unit: "ms", isolated: false, run: (c) => latencyRun(c, undefined) },
-  "latency-nodelay": { title: "fanout latency, TCP_NODELAY on", unit: "ms", isolated: false, run: (c) => latencyRun(c, true) },
-  "memory-publish": { title: "peak memory, publishing with flow control", unit: "MB", isolated: true, run: (c) => memoryRun(c, false) },
-  "memory-naive": { title: "peak memory, naive publisher (awaits nothing)", unit: "MB", isolated: true, run: (c) => memoryRun(c, true) },
+  "latency-default": {
+    title: "fanout latency, default socket options",
+    unit: "ms",
+    isolated: false,
+    run: (c) => latencyRun(c, undefined),
+  },
+  "latency-nodelay": {
+    title: "fanout latency, TCP_NODELAY on",
+    unit: "ms",
+    isolated: false,
+    run: (c) => latencyRun(c, true),
+  },
+  "memory-publish": {
+    title: "peak memory, publishing with flow control",
+    unit: "MB",
+    isolated: true,
+    run: (c) => memoryRun(c, false),
+  },
+  "memory-naive": {
+    title: "peak memory, naive publisher (awaits nothing)",
+    unit: "MB",
+    isolated: true,
+    run: (c) => memoryRun(c, true),
+  },
 };

@@ -13,7 +13,14 @@
 import { EventEmitter } from "node:events";
 import type { QueueDeclareOptions } from "./channel-options.js";
 import type { ConsumeOptions, StreamHost } from "./consumer.js";
-import { AbortError, AccessRefusedError, AmqpError, ChannelClosedError, ConsumerCancelledError, ConsumerEndedError } from "./errors.js";
+import {
+  AbortError,
+  AccessRefusedError,
+  AmqpError,
+  ChannelClosedError,
+  ConsumerCancelledError,
+  ConsumerEndedError,
+} from "./errors.js";
 import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
 import { HeldWatch } from "./held-watch.js";
 import { Delivery, type Message } from "./message.js";
@@ -93,7 +100,9 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
       holdReading: () => this.#channel.holdReading(),
       releaseReading: () => this.#channel.releaseReading(),
     };
-    this.#sink = new HandlerSink(handler, { ...handlerOptions(options), watch: this.#watch() }, host, (err) => this.#ended(err));
+    this.#sink = new HandlerSink(handler, { ...handlerOptions(options), watch: this.#watch() }, host, (err) =>
+      this.#ended(err),
+    );
   }
 
   /** The consumer tag it consumes under now (a new one after each resubscribe). */
@@ -113,7 +122,8 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
     const o = this.#options;
     // A prefetch of twice the handlers keeps the next delivery at hand when one finishes, and no
     // more than that waiting in memory (an unlimited prefetch would bring the whole queue here).
-    if (o.concurrency !== undefined && o.noAck !== true && this.#channel.consumerPrefetch === 0) await this.#channel.prefetch(2 * o.concurrency);
+    if (o.concurrency !== undefined && o.noAck !== true && this.#channel.consumerPrefetch === 0)
+      await this.#channel.prefetch(2 * o.concurrency);
     this.#prefetch = this.#channel.consumerPrefetch;
     this.#tag = await this.#channel.startConsumer(this.#queue, this.#sink, o);
     if (signal?.aborted) this.#onAbort();
@@ -144,7 +154,8 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
    * connection.
    */
   pause(options: { drain?: boolean; timeout?: number } = {}): Promise<void> {
-    if (options.timeout !== undefined && !isTimeout(options.timeout)) return Promise.reject(badTimeout("pause", options.timeout));
+    if (options.timeout !== undefined && !isTimeout(options.timeout))
+      return Promise.reject(badTimeout("pause", options.timeout));
     return this.#inTurn(async () => {
       this.#checkLive("pause");
       if (!this.#paused) {
@@ -184,7 +195,12 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
 
   /** Its deliveries so far (across resubscribes and recoveries), what waits for a handler, what runs (stats.ts). */
   stats(): ConsumerStats {
-    return { delivered: this.#sink.delivered, buffered: this.#sink.buffered, handlersRunning: this.#sink.running, paused: this.#paused };
+    return {
+      delivered: this.#sink.delivered,
+      buffered: this.#sink.buffered,
+      handlersRunning: this.#sink.running,
+      paused: this.#paused,
+    };
   }
 
   #inTurn(step: () => Promise<void>): Promise<void> {
@@ -195,7 +211,13 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
 
   #checkLive(what: string): void {
     if (!this.#stopped.signal.aborted) return;
-    throw this.#endReason ?? new ConsumerEndedError(this.#tag, `${what}: consumer ${this.#tag} was cancelled (cancel() or its signal); consume again for a new one`);
+    throw (
+      this.#endReason ??
+      new ConsumerEndedError(
+        this.#tag,
+        `${what}: consumer ${this.#tag} was cancelled (cancel() or its signal); consume again for a new one`,
+      )
+    );
   }
 
   /** The consumer timeout warning, when asked for (consumerTimeout, warnAt). */
@@ -204,9 +226,16 @@ export class CallbackConsumer<C> extends EventEmitter<ConsumerEvents<C>> {
     if (o.consumerTimeout === undefined || o.noAck === true) return undefined;
     const share = o.warnAt ?? 0.8;
     if (!isTimeout(o.consumerTimeout)) throw badTimeout("consume: consumerTimeout", o.consumerTimeout);
-    if (!(share > 0 && share <= 1)) throw new RangeError(`consume: warnAt must be a share of consumerTimeout, above 0 and at most 1, got ${String(o.warnAt)}`);
+    if (!(share > 0 && share <= 1))
+      throw new RangeError(
+        `consume: warnAt must be a share of consumerTimeout, above 0 and at most 1, got ${String(o.warnAt)}`,
+      );
     const timeout = o.consumerTimeout;
-    return new HeldWatch(timeout * share, (m) => m instanceof Delivery && m.channel.isSettled(m), (msg, heldFor) => this.#channel.heldTooLong(msg, heldFor, timeout));
+    return new HeldWatch(
+      timeout * share,
+      (m) => m instanceof Delivery && m.channel.isSettled(m),
+      (msg, heldFor) => this.#channel.heldTooLong(msg, heldFor, timeout),
+    );
   }
 
   /** The sink ended: cancelled by us (err undefined), by the broker, or the channel closed. */

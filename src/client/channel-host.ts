@@ -11,7 +11,14 @@ import type { Topology } from "./topology.js";
 
 /** The write path a channel uses (outbound.ts). */
 export interface ChannelWriter extends AckWriter {
-  publish(channel: number, exchange: string, routingKey: string, mandatory: boolean, properties: BasicProperties, body: Uint8Array): void;
+  publish(
+    channel: number,
+    exchange: string,
+    routingKey: string,
+    mandatory: boolean,
+    properties: BasicProperties,
+    body: Uint8Array,
+  ): void;
   /** Backpressure: resolved while the socket can take more. */
   writable(): Promise<void>;
 }
@@ -48,4 +55,3 @@ export interface ChannelHost<Ch> {
   holdReading(): void;
   releaseReading(): void;
 }
-

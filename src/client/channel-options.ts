@@ -86,7 +86,13 @@ export interface QueueDeclareResult {
 
 /** A declare's `arguments` with its typed queue options written in under their x- names. */
 export function queueArguments(o: QueueDeclareOptions): FieldTable {
-  if (o.queueType === undefined && o.deliveryLimit === undefined && o.deadLetterStrategy === undefined && o.delayedRetry === undefined) return o.arguments ?? {};
+  if (
+    o.queueType === undefined &&
+    o.deliveryLimit === undefined &&
+    o.deadLetterStrategy === undefined &&
+    o.delayedRetry === undefined
+  )
+    return o.arguments ?? {};
   const args: FieldTable = { ...o.arguments };
   if (o.queueType !== undefined) args["x-queue-type"] = o.queueType;
   if (o.deliveryLimit !== undefined) args["x-delivery-limit"] = o.deliveryLimit;

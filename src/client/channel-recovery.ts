@@ -81,7 +81,8 @@ export class ChannelRecovery {
 
   private async reopen(): Promise<void> {
     const { ch, record } = this;
-    const qos = (q: { count: number; size: number }, global: boolean) => ch.replay({ name: "basic.qos", prefetchSize: q.size, prefetchCount: q.count, global });
+    const qos = (q: { count: number; size: number }, global: boolean) =>
+      ch.replay({ name: "basic.qos", prefetchSize: q.size, prefetchCount: q.count, global });
     await ch.replay({ name: "channel.open" });
     ch.tags.restart();
     ch.enter("restoring");
@@ -89,23 +90,34 @@ export class ChannelRecovery {
     // Per-consumer prefetch applies to consumers started after it: replay it consumer by consumer.
     let current = { count: 0, size: 0 };
     for (const [tag, c] of [...record.consumers]) {
-      if (c.prefetch.count !== current.count || c.prefetch.size !== current.size) await qos((current = c.prefetch), false);
+      if (c.prefetch.count !== current.count || c.prefetch.size !== current.size)
+        await qos((current = c.prefetch), false);
       c.queue = this.settings.topology.queueName(c.queue);
-      await ch.replay(consumeMethod(c.queue, tag, { ...c.options, arguments: resumeArguments(c.options.arguments, c.stream) }));
+      await ch.replay(
+        consumeMethod(c.queue, tag, { ...c.options, arguments: resumeArguments(c.options.arguments, c.stream) }),
+      );
     }
     const perConsumer = record.perConsumer;
     if (perConsumer.count !== current.count || perConsumer.size !== current.size) await qos(perConsumer, false);
     if (ch.publishing.inConfirmMode) await ch.replay({ name: "confirm.select", noWait: false });
     ch.enter("open");
     this.lost = undefined;
-    for (const u of this.kept.splice(0)) u.republish!().then(() => u.resolve(), (e: unknown) => u.reject(e));
+    for (const u of this.kept.splice(0))
+      u.republish!().then(
+        () => u.resolve(),
+        (e: unknown) => u.reject(e),
+      );
     ch.publishing.resume();
     this.waiting.wake();
   }
 
   /** While recovering: run `then` once restore() is done (bounded by recovery.waitTimeout and `signal`), in the order of the calls. */
   afterRecovery<T>(what: string, signal: AbortSignal | undefined, then: () => Promise<T>): Promise<T> {
-    return this.waiting.wait(`${what} (waiting for the connection to recover)`, { timeout: this.settings.waitTimeout, signal }, then);
+    return this.waiting.wait(
+      `${what} (waiting for the connection to recover)`,
+      { timeout: this.settings.waitTimeout, signal },
+      then,
+    );
   }
 
   /** The channel is gone: what waited for its recovery rejects with `reason`, and nothing is replayed. */

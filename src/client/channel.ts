@@ -71,7 +71,15 @@ import { SyncCalls, type ReplyTo, type RequestMethod, type SyncCallOptions } fro
 import { resumeArguments, type Topology } from "./topology.js";
 import { badTimeout, isTimeout } from "./wait.js";
 
-export type { ChannelEvents, ConfirmSelectOptions, ExchangeDeclareOptions, PublishOptions, QueueDeclareOptions, QueueDeclareResult, WaitOptions } from "./channel-options.js";
+export type {
+  ChannelEvents,
+  ConfirmSelectOptions,
+  ExchangeDeclareOptions,
+  PublishOptions,
+  QueueDeclareOptions,
+  QueueDeclareResult,
+  WaitOptions,
+} from "./channel-options.js";
 
 export type { Publication } from "./publish-batch.js";
 
@@ -121,8 +129,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.connection = connection;
     this.id = id;
     this.tags = new DeliveryTags(id, host.out);
-    this.calls = new SyncCalls(id, (m) => this.tags.send(m), (err) => this.abandon(err));
-    this.content = new ContentAssembly(id, () => host.options.maxMessageSize, (m, properties, body) => this.onContent(m, properties, body));
+    this.calls = new SyncCalls(
+      id,
+      (m) => this.tags.send(m),
+      (err) => this.abandon(err),
+    );
+    this.content = new ContentAssembly(
+      id,
+      () => host.options.maxMessageSize,
+      (m, properties, body) => this.onContent(m, properties, body),
+    );
     this.publishing = new Publishing(this.publishingHost());
     if (host.recovery !== undefined) {
       this.recovery = new ChannelRecovery(this.recoveredChannel(), host.recovery);
@@ -195,13 +211,21 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** The one way a synchronous request goes out; resolves with its reply. */
-  private call<M extends RequestMethod>(method: M, options: SyncCallOptions<ReplyTo<M>> & Phase = {}): Promise<ReplyTo<M>> {
+  private call<M extends RequestMethod>(
+    method: M,
+    options: SyncCallOptions<ReplyTo<M>> & Phase = {},
+  ): Promise<ReplyTo<M>> {
     const refused = this.refuse(method.name, options);
-    if (refused !== undefined) return refused === "wait" ? this.recovery!.afterRecovery(method.name, options.signal, () => this.call(method, options)) : Promise.reject(refused);
+    if (refused !== undefined)
+      return refused === "wait"
+        ? this.recovery!.afterRecovery(method.name, options.signal, () => this.call(method, options))
+        : Promise.reject(refused);
     const timeout = options.timeout ?? this.host.options.timeout;
     if (!isTimeout(timeout)) return Promise.reject(badTimeout(method.name, timeout));
     if (!callTrace.hasSubscribers) return this.calls.call(method, timeout, options);
-    return traced(callTrace, { server: this.server, channel: this.id, method: method.name }, () => this.calls.call(method, timeout, options));
+    return traced(callTrace, { server: this.server, channel: this.id, method: method.name }, () =>
+      this.calls.call(method, timeout, options),
+    );
   }
 
   /** Why a call may not go out now: "wait" for a recovery, or the error it rejects with. */
@@ -209,7 +233,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const { opening = false, closing = false } = options;
     const s = this.state;
     if ((s === "recovering" || s === "restoring") && !opening) return "wait";
-    if (s === "closed" || s === "closing" || (s === "opening" && !opening) || (this.host.closing && !closing)) return this.closedError();
+    if (s === "closed" || s === "closing" || (s === "opening" && !opening) || (this.host.closing && !closing))
+      return this.closedError();
     if (options.signal?.aborted) return new AbortError(`${what} aborted before it was sent`);
     return undefined;
   }
@@ -224,7 +249,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** exchange.declare. Type: "direct", "fanout", "topic", "headers", or a plugin's type. */
   async exchangeDeclare(exchange: string, type: string, options: ExchangeDeclareOptions = {}): Promise<void> {
-    const declared = { type, durable: options.durable ?? false, autoDelete: options.autoDelete ?? false, internal: options.internal ?? false, arguments: options.arguments ?? {} };
+    const declared = {
+      type,
+      durable: options.durable ?? false,
+      autoDelete: options.autoDelete ?? false,
+      internal: options.internal ?? false,
+      arguments: options.arguments ?? {},
+    };
     const passive = options.passive ?? false;
     await this.call({ name: "exchange.declare", exchange, passive, noWait: false, ...declared }, options);
     if (!passive) this.topology?.exchangeDeclared(exchange, declared);
@@ -237,37 +268,71 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** Route messages from `source` to `destination` (RabbitMQ exchange-to-exchange binding). */
-  async exchangeBind(destination: string, source: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
+  async exchangeBind(
+    destination: string,
+    source: string,
+    routingKey = "",
+    args: FieldTable = {},
+    wait?: WaitOptions,
+  ): Promise<void> {
     await this.call({ name: "exchange.bind", destination, source, routingKey, noWait: false, arguments: args }, wait);
     this.topology?.bound({ kind: "exchange", destination, source, routingKey, arguments: args });
   }
 
   /** Remove an exchange-to-exchange binding (exchange.unbind). */
-  async exchangeUnbind(destination: string, source: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
+  async exchangeUnbind(
+    destination: string,
+    source: string,
+    routingKey = "",
+    args: FieldTable = {},
+    wait?: WaitOptions,
+  ): Promise<void> {
     await this.call({ name: "exchange.unbind", destination, source, routingKey, noWait: false, arguments: args }, wait);
     this.topology?.unbound({ kind: "exchange", destination, source, routingKey, arguments: args });
   }
 
   /** queue.declare; "" asks the broker to name the queue (returned as `queue`). */
   async queueDeclare(queue = "", options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
-    const declared = { durable: options.durable ?? false, exclusive: options.exclusive ?? false, autoDelete: options.autoDelete ?? false, arguments: queueArguments(options) };
+    const declared = {
+      durable: options.durable ?? false,
+      exclusive: options.exclusive ?? false,
+      autoDelete: options.autoDelete ?? false,
+      arguments: queueArguments(options),
+    };
     const passive = options.passive ?? false;
     const m = await this.call({ name: "queue.declare", queue, passive, noWait: false, ...declared }, options);
     if (!passive) this.topology?.queueDeclared(queue, m.queue, declared);
     if (declared.arguments["x-queue-mode"] !== undefined && brokerAtLeast(this.host.serverProperties, 3, 12)) {
-      this.warn(new IgnoredArgumentWarning("x-queue-mode", `queue ${JSON.stringify(m.queue)} was declared with x-queue-mode, which RabbitMQ 3.12 and later ignore (every classic queue keeps its messages on disk, as lazy ones did); leave it out`));
+      this.warn(
+        new IgnoredArgumentWarning(
+          "x-queue-mode",
+          `queue ${JSON.stringify(m.queue)} was declared with x-queue-mode, which RabbitMQ 3.12 and later ignore (every classic queue keeps its messages on disk, as lazy ones did); leave it out`,
+        ),
+      );
     }
     return { queue: m.queue, messageCount: m.messageCount, consumerCount: m.consumerCount };
   }
 
   /** queue.bind: route messages from `exchange` with `routingKey` to `queue`. */
-  async queueBind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
+  async queueBind(
+    queue: string,
+    exchange: string,
+    routingKey = "",
+    args: FieldTable = {},
+    wait?: WaitOptions,
+  ): Promise<void> {
     await this.call({ name: "queue.bind", queue, exchange, routingKey, noWait: false, arguments: args }, wait);
     this.topology?.bound({ kind: "queue", destination: queue, source: exchange, routingKey, arguments: args });
   }
 
   /** queue.unbind: remove a binding made with queueBind(). */
-  async queueUnbind(queue: string, exchange: string, routingKey = "", args: FieldTable = {}, wait?: WaitOptions): Promise<void> {
+  async queueUnbind(
+    queue: string,
+    exchange: string,
+    routingKey = "",
+    args: FieldTable = {},
+    wait?: WaitOptions,
+  ): Promise<void> {
     await this.call({ name: "queue.unbind", queue, exchange, routingKey, arguments: args }, wait);
     this.topology?.unbound({ kind: "queue", destination: queue, source: exchange, routingKey, arguments: args });
   }
@@ -279,8 +344,20 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** queue.delete; `ifUnused` / `ifEmpty`: only without consumers / messages. Returns how many messages it held. */
-  async queueDelete(queue: string, options: { ifUnused?: boolean; ifEmpty?: boolean } & WaitOptions = {}): Promise<{ messageCount: number }> {
-    const m = await this.call({ name: "queue.delete", queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false, noWait: false }, options);
+  async queueDelete(
+    queue: string,
+    options: { ifUnused?: boolean; ifEmpty?: boolean } & WaitOptions = {},
+  ): Promise<{ messageCount: number }> {
+    const m = await this.call(
+      {
+        name: "queue.delete",
+        queue,
+        ifUnused: options.ifUnused ?? false,
+        ifEmpty: options.ifEmpty ?? false,
+        noWait: false,
+      },
+      options,
+    );
     this.topology?.queueDeleted(queue);
     return { messageCount: m.messageCount };
   }
@@ -300,7 +377,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * connection is lost rejects with the loss reason (a recoverable ConnectionClosedError), or with
    * recovery.republishUnconfirmed is sent again and resolves on the new connection's confirm.
    */
-  publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    options: PublishOptions = {},
+  ): Promise<void> {
     return this.publishing.publish(exchange, routingKey, body, options);
   }
 
@@ -350,9 +432,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * limit per consumer, so warren emits a "warning" (DeprecatedFeatureWarning) there.
    */
   async prefetch(count: number, options: { global?: boolean; size?: number } & WaitOptions = {}): Promise<void> {
-    await this.call({ name: "basic.qos", prefetchSize: options.size ?? 0, prefetchCount: count, global: options.global ?? false }, options);
+    await this.call(
+      { name: "basic.qos", prefetchSize: options.size ?? 0, prefetchCount: count, global: options.global ?? false },
+      options,
+    );
     if (options.global === true && brokerAtLeast(this.host.serverProperties, 4, 3)) {
-      this.warn(new DeprecatedFeatureWarning("global_qos", `prefetch(${count}, { global: true }) on channel ${this.id} is applied per consumer, not shared by the channel`));
+      this.warn(
+        new DeprecatedFeatureWarning(
+          "global_qos",
+          `prefetch(${count}, { global: true }) on channel ${this.id} is applied per consumer, not shared by the channel`,
+        ),
+      );
     }
     this.tags.prefetch(count);
     if (options.global !== true) this.perConsumerPrefetch = count;
@@ -363,7 +453,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
   consume(queue: string, onMessage: (msg: Message) => unknown, options?: ConsumeOptions): Promise<Consumer>;
   /** Start a consumer read with `for await`; `break` cancels it. */
   consume(queue: string, options?: ConsumeOptions): MessageStream;
-  consume(queue: string, a?: ((msg: Message) => unknown) | ConsumeOptions, b?: ConsumeOptions): Promise<Consumer> | MessageStream {
+  consume(
+    queue: string,
+    a?: ((msg: Message) => unknown) | ConsumeOptions,
+    b?: ConsumeOptions,
+  ): Promise<Consumer> | MessageStream {
     if (typeof a !== "function") return new MessageStream(this.streamHost(), queue, a ?? {});
     try {
       return new CallbackConsumer<Channel>(this.consumerChannel(), queue, a, b ?? {}).start();
@@ -378,7 +472,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       startConsumer: (queue, sink, options) => this.startConsumer(queue, sink, options),
       cancel: (tag) => this.cancel(tag),
       giveBack: (msgs) => this.giveBack(msgs),
-      processContext: (queue, message) => ({ server: this.server, channel: this.id, queue, message }) satisfies ProcessContext,
+      processContext: (queue, message) =>
+        ({ server: this.server, channel: this.id, queue, message }) satisfies ProcessContext,
       holdReading: () => this.host.holdReading(),
       releaseReading: () => this.host.releaseReading(),
     };
@@ -407,9 +502,21 @@ export class Channel extends EventEmitter<ChannelEvents> {
       queueExists: (queue) => this.queueExists(queue),
       openSibling: async () => (await this.host.openChannel(true)).consumerChannel(),
       consumerFailed: (err, msg) =>
-        emitOrWarn(this, "consumerError", [err, msg], () => `warren: a consumer callback failed on channel ${this.id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
+        emitOrWarn(
+          this,
+          "consumerError",
+          [err, msg],
+          () =>
+            `warren: a consumer callback failed on channel ${this.id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        ),
       heldTooLong: (msg, heldFor, consumerTimeout) =>
-        emitOrWarn(this, "consumerTimeoutWarning", [msg, heldFor], () => `warren: delivery ${msg.fields.deliveryTag} on channel ${this.id} has been held unacknowledged for ${heldFor} ms of a ${consumerTimeout} ms consumer timeout`),
+        emitOrWarn(
+          this,
+          "consumerTimeoutWarning",
+          [msg, heldFor],
+          () =>
+            `warren: delivery ${msg.fields.deliveryTag} on channel ${this.id} has been held unacknowledged for ${heldFor} ms of a ${consumerTimeout} ms consumer timeout`,
+        ),
     };
   }
 
@@ -474,17 +581,25 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** basic.get: one message, or null when the queue is empty. */
   get(queue: string, options: { noAck?: boolean } & WaitOptions = {}): Promise<Message | null> {
     const refused = this.refuse("basic.get", options);
-    if (refused !== undefined) return refused === "wait" ? this.recovery!.afterRecovery("basic.get", options.signal, () => this.get(queue, options)) : Promise.reject(refused);
+    if (refused !== undefined)
+      return refused === "wait"
+        ? this.recovery!.afterRecovery("basic.get", options.signal, () => this.get(queue, options))
+        : Promise.reject(refused);
     const timeout = options.timeout ?? this.host.options.timeout;
     if (!isTimeout(timeout)) return Promise.reject(badTimeout("basic.get", timeout));
     const method = { name: "basic.get", queue, noAck: options.noAck ?? false } as const;
     if (!callTrace.hasSubscribers) return this.calls.get(method, timeout, options);
-    return traced(callTrace, { server: this.server, channel: this.id, method: method.name }, () => this.calls.get(method, timeout, options));
+    return traced(callTrace, { server: this.server, channel: this.id, method: method.name }, () =>
+      this.calls.get(method, timeout, options),
+    );
   }
 
   /** basic.recover: redeliver every unacked message (requeue true: possibly to other consumers). */
   async recover(options: { requeue?: boolean } & WaitOptions = {}): Promise<void> {
-    await this.call({ name: "basic.recover", requeue: options.requeue ?? true }, { ...options, onReply: () => this.tags.redelivered() });
+    await this.call(
+      { name: "basic.recover", requeue: options.requeue ?? true },
+      { ...options, onReply: () => this.tags.redelivered() },
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -505,12 +620,21 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * 4.3 it counts like a reject (Message.nack says more).
    */
   nack(msg: Message | number, options: { multiple?: boolean; requeue?: boolean } = {}): AmqpError | undefined {
-    return this.settleOnce(msg, "basic.nack", (deliveryTag) => this.tags.settle({ name: "basic.nack", deliveryTag, multiple: options.multiple ?? false, requeue: options.requeue ?? true }));
+    return this.settleOnce(msg, "basic.nack", (deliveryTag) =>
+      this.tags.settle({
+        name: "basic.nack",
+        deliveryTag,
+        multiple: options.multiple ?? false,
+        requeue: options.requeue ?? true,
+      }),
+    );
   }
 
   /** basic.reject: this delivery failed; requeue defaults to true. Counted toward x-delivery-limit on every RabbitMQ (Message.reject). */
   reject(msg: Message | number, options: { requeue?: boolean } = {}): AmqpError | undefined {
-    return this.settleOnce(msg, "basic.reject", (deliveryTag) => this.tags.settle({ name: "basic.reject", deliveryTag, requeue: options.requeue ?? true }));
+    return this.settleOnce(msg, "basic.reject", (deliveryTag) =>
+      this.tags.settle({ name: "basic.reject", deliveryTag, requeue: options.requeue ?? true }),
+    );
   }
 
   /**
@@ -520,11 +644,19 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * recovery has opened again and is restoring (its fresh deliveries must be settled, or a full
    * prefetch window stalls the consumer); never once the connection is closing.
    */
-  private settleOnce(msg: Message | number, what: string, send: (tag: number) => AmqpError | undefined): AmqpError | undefined {
+  private settleOnce(
+    msg: Message | number,
+    what: string,
+    send: (tag: number) => AmqpError | undefined,
+  ): AmqpError | undefined {
     if (!((this.state === "open" || this.state === "restoring") && !this.host.closing)) return this.closedError();
     const tag = tagOf(msg);
-    if (msg instanceof Delivery && msg.channel !== this) return new AmqpError(`${what} of delivery ${tag}: it came on another channel, and delivery tags are per channel`);
-    if (this.isSettled(msg, tag)) return new AmqpError(`${what} of delivery ${tag}: it is settled already (acked, nacked, rejected, covered by a multiple ack, or delivered with noAck), and a second settle would close the channel (406)`);
+    if (msg instanceof Delivery && msg.channel !== this)
+      return new AmqpError(`${what} of delivery ${tag}: it came on another channel, and delivery tags are per channel`);
+    if (this.isSettled(msg, tag))
+      return new AmqpError(
+        `${what} of delivery ${tag}: it is settled already (acked, nacked, rejected, covered by a multiple ack, or delivered with noAck), and a second settle would close the channel (406)`,
+      );
     const err = send(tag);
     if (err === undefined && msg instanceof Delivery) msg.settled = true;
     return err;
@@ -546,7 +678,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private giveBack(msgs: readonly Message[]): void {
     // Also while the connection closes (its close cancels the consumers first), until connection.close is out.
     if (!((this.state === "open" || this.state === "restoring") && !this.host.closeSent)) return;
-    const tags = msgs.filter((m) => m.properties.headers?.["x-stream-offset"] === undefined).map((m) => m.fields.deliveryTag);
+    const tags = msgs
+      .filter((m) => m.properties.headers?.["x-stream-offset"] === undefined)
+      .map((m) => m.fields.deliveryTag);
     if (tags.length > 0) this.tags.giveBack(tags);
   }
 
@@ -576,8 +710,23 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const w = this.publishing.confirms;
     const { buffered, running } = this.consumers.load();
     return {
-      publishes: { sent: c.sent, confirmed: w.confirmed, nacked: w.nacked, returned: c.returned, timedOut: c.timedOut, unconfirmed: w.count },
-      deliveries: { received: c.received, redelivered: c.redelivered, acked: t.acked, nacked: t.nacked, rejected: t.rejected, buffered, handlersRunning: running },
+      publishes: {
+        sent: c.sent,
+        confirmed: w.confirmed,
+        nacked: w.nacked,
+        returned: c.returned,
+        timedOut: c.timedOut,
+        unconfirmed: w.count,
+      },
+      deliveries: {
+        received: c.received,
+        redelivered: c.redelivered,
+        acked: t.acked,
+        nacked: t.nacked,
+        rejected: t.rejected,
+        buffered,
+        handlersRunning: running,
+      },
     };
   }
 
@@ -621,7 +770,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       else if (m.name === "channel.close") this.host.out.method(this.id, { name: "channel.close-ok" });
       return;
     }
-    if (this.content.expecting) throw new FrameError(505, `${m.name} on channel ${this.id} while a message's content was expected`);
+    if (this.content.expecting)
+      throw new FrameError(505, `${m.name} on channel ${this.id} while a message's content was expected`);
     switch (m.name) {
       case "basic.deliver":
       case "basic.return":
@@ -634,7 +784,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
         return this.calls.reply(null, m);
       case "basic.ack":
       case "basic.nack":
-        if (!this.publishing.inConfirmMode) throw new FrameError(505, `${m.name} on channel ${this.id}, which is not in confirm mode`);
+        if (!this.publishing.inConfirmMode)
+          throw new FrameError(505, `${m.name} on channel ${this.id}, which is not in confirm mode`);
         return this.publishing.confirmed(m);
       case "basic.cancel":
         return this.onServerCancel(m);
@@ -687,7 +838,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private onServerClose(m: MethodOf<"channel.close">): void {
-    const err = closeError("channel", { replyCode: m.replyCode, replyText: m.replyText, classId: m.classId, methodId: m.methodId, initiatedBy: "server" });
+    const err = closeError("channel", {
+      replyCode: m.replyCode,
+      replyText: m.replyText,
+      classId: m.classId,
+      methodId: m.methodId,
+      initiatedBy: "server",
+    });
     this.tags.dropHeld(); // the broker has closed the channel: held acks are moot, it requeues
     this.host.out.method(this.id, { name: "channel.close-ok" });
     this.host.release(this.id);
@@ -770,7 +927,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   private refuseContent(size: number): void {
     const text = `a message body of ${size} bytes is over maxMessageSize (${this.host.options.maxMessageSize})`;
-    this.beginClose(new ChannelClosedError({ replyCode: ReplyCode.CONTENT_TOO_LARGE, replyText: text, initiatedBy: "library" }), ReplyCode.CONTENT_TOO_LARGE, text);
+    this.beginClose(
+      new ChannelClosedError({ replyCode: ReplyCode.CONTENT_TOO_LARGE, replyText: text, initiatedBy: "library" }),
+      ReplyCode.CONTENT_TOO_LARGE,
+      text,
+    );
   }
 
   /** Close the channel because warren can no longer trust its state (a timed-out call). */
@@ -808,7 +969,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   private closedError(): AmqpError {
     const lost = this.state === "recovering" ? this.recovery?.reason : undefined;
-    return lost ?? this.closeReason ?? this.host.reason ?? new ChannelClosedError({ replyCode: 0, replyText: "channel is not open", initiatedBy: "library" });
+    return (
+      lost ??
+      this.closeReason ??
+      this.host.reason ??
+      new ChannelClosedError({ replyCode: 0, replyText: "channel is not open", initiatedBy: "library" })
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -839,7 +1005,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.state !== "open" || this.host.closing) return;
     this.consumers.stopAll();
     await this.cancelAll({});
-    if (this.consumers.busy) await Promise.all(this.consumers.all().map((sink) => sink.drain?.(this.host.options.timeout)));
+    if (this.consumers.busy)
+      await Promise.all(this.consumers.all().map((sink) => sink.drain?.(this.host.options.timeout)));
   }
 
   /** @internal The connection closes: cancel every consumer first (see stopHandlers), with the close's own calls. */

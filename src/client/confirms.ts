@@ -64,7 +64,9 @@ export class ConfirmWindow {
 
   /** The next publish on the wire: resolves on its ack, rejects with NackError on its nack. */
   add(republish?: () => Promise<void>, mandatory?: Published): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.track(republish || mandatory ? { resolve, reject, republish, mandatory } : { resolve, reject }));
+    return new Promise<void>((resolve, reject) =>
+      this.track(republish || mandatory ? { resolve, reject, republish, mandatory } : { resolve, reject }),
+    );
   }
 
   /** The next publish on the wire, settled through `u` (a message of a batch: publish-batch.ts). */
@@ -78,7 +80,14 @@ export class ConfirmWindow {
     const { exchange, routingKey, replyCode, replyText } = fields;
     for (const u of this.list) {
       const p = u?.mandatory;
-      if (p === undefined || u!.returned !== undefined || p.exchange !== exchange || p.routingKey !== routingKey || !body.equals(p.body)) continue;
+      if (
+        p === undefined ||
+        u!.returned !== undefined ||
+        p.exchange !== exchange ||
+        p.routingKey !== routingKey ||
+        !body.equals(p.body)
+      )
+        continue;
       u!.returned = new ReturnedError(replyCode, replyText, exchange, routingKey);
       return;
     }
@@ -138,7 +147,9 @@ export class ConfirmWindow {
   waitAll(bounds: Bounds): Promise<void> {
     if (this.count === 0) return RESOLVED;
     const confirmed = this.allConfirmed.wait("waitForConfirms");
-    return bounds.timeout === undefined && bounds.signal === undefined ? confirmed : bounded(confirmed, bounds, "waitForConfirms");
+    return bounds.timeout === undefined && bounds.signal === undefined
+      ? confirmed
+      : bounded(confirmed, bounds, "waitForConfirms");
   }
 
   /** Empties the window, handing back what was waiting in it, in order. */

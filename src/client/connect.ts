@@ -9,7 +9,13 @@ import type { Duplex } from "node:stream";
 import { Connection, type ConnectionControl } from "./connection.js";
 import { SecretRefresh, fetchCredentials } from "./credentials.js";
 import { AbortError, AmqpError, ConnectionClosedError, TimeoutError, emitOrWarn } from "./errors.js";
-import { checkCredentials, resolveOptions, resolveRecovery, type ConnectOptions, type ResolvedOptions } from "./options.js";
+import {
+  checkCredentials,
+  resolveOptions,
+  resolveRecovery,
+  type ConnectOptions,
+  type ResolvedOptions,
+} from "./options.js";
 import { Recovery } from "./recovery.js";
 import { hostOrder, hostsToTry } from "./hosts.js";
 import { redact } from "./url.js";
@@ -23,17 +29,29 @@ import { redact } from "./url.js";
  */
 export async function connect(urlOrOptions?: string | ConnectOptions): Promise<Connection> {
   const given: ConnectOptions = typeof urlOrOptions === "string" ? { url: urlOrOptions } : (urlOrOptions ?? {});
-  const urls: readonly (string | undefined)[] = typeof given.url === "string" || given.url === undefined ? [given.url] : given.url;
+  const urls: readonly (string | undefined)[] =
+    typeof given.url === "string" || given.url === undefined ? [given.url] : given.url;
   if (urls.length === 0) throw new TypeError("connect: url is an empty list");
   const endpoints = urls.map((url) => resolveOptions({ ...given, url }));
   const order = hostOrder(given.hostOrder);
-  const options = given.recovery === undefined || given.recovery === false ? undefined : resolveRecovery(given.recovery === true ? {} : given.recovery);
+  const options =
+    given.recovery === undefined || given.recovery === false
+      ? undefined
+      : resolveRecovery(given.recovery === true ? {} : given.recovery);
   const provider = endpoints[0]!.credentials;
   const refresh = provider && new SecretRefresh(provider);
   let recovering: Recovery | undefined;
   const control = Connection.create(
     endpoints[0]!,
-    options && ((c) => (recovering = new Recovery(c, endpoints, (endpoint, signal) => attempt(c, endpoint, signal, refresh), options, order))),
+    options &&
+      ((c) =>
+        (recovering = new Recovery(
+          c,
+          endpoints,
+          (endpoint, signal) => attempt(c, endpoint, signal, refresh),
+          options,
+          order,
+        ))),
   );
   let lastError: unknown;
   for (const o of hostsToTry(endpoints, order)) {
@@ -56,7 +74,12 @@ export async function connect(urlOrOptions?: string | ConnectOptions): Promise<C
  * credentials when they come from a provider (credentials.ts), then the socket (or transport),
  * then the handshake, within connectionTimeout. A failed attempt leaves the connection as it was.
  */
-async function attempt(control: ConnectionControl, given: ResolvedOptions, signal: AbortSignal | undefined, refresh?: SecretRefresh): Promise<void> {
+async function attempt(
+  control: ConnectionControl,
+  given: ResolvedOptions,
+  signal: AbortSignal | undefined,
+  refresh?: SecretRefresh,
+): Promise<void> {
   if (signal?.aborted) throw new AbortError("connect aborted");
   let o = given;
   if (given.credentials !== undefined) {
@@ -68,7 +91,10 @@ async function attempt(control: ConnectionControl, given: ResolvedOptions, signa
   }
   const socket = o.transport ? o.transport() : openSocket(o);
   const where = `${o.tls ? "amqps" : "amqp"}://${o.hostname}:${o.port}`;
-  const timer = setTimeout(() => control.abandon(new TimeoutError(`could not connect to ${where} within ${o.connectionTimeout} ms`)), o.connectionTimeout);
+  const timer = setTimeout(
+    () => control.abandon(new TimeoutError(`could not connect to ${where} within ${o.connectionTimeout} ms`)),
+    o.connectionTimeout,
+  );
   const onAbort = () => control.abandon(new AbortError("connect aborted"));
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
@@ -76,7 +102,12 @@ async function attempt(control: ConnectionControl, given: ResolvedOptions, signa
     await control.handshake(o, socket, o.transport ? undefined : o.tls ? "secureConnect" : "connect");
   } catch (e) {
     if (e instanceof ConnectionClosedError && e.initiatedBy === "library" && e.replyCode === 0) {
-      throw new ConnectionClosedError({ replyCode: 0, replyText: `could not connect to ${redact(where)}: ${e.replyText.replace(/^connection lost: /, "")}`, initiatedBy: "library", cause: e.cause });
+      throw new ConnectionClosedError({
+        replyCode: 0,
+        replyText: `could not connect to ${redact(where)}: ${e.replyText.replace(/^connection lost: /, "")}`,
+        initiatedBy: "library",
+        cause: e.cause,
+      });
     }
     throw e;
   } finally {
@@ -97,14 +128,25 @@ function keepFresh(control: ConnectionControl, refresh: SecretRefresh): void {
     },
     updateSecret: (secret, reason) => conn.updateSecret(secret, reason),
     updated: (expiresAt) => conn.emit("secretUpdated", expiresAt),
-    failed: (err) => emitOrWarn(conn, "secretUpdateFailed", [err], () => `warren: refreshing the connection's secret failed: ${err.message}`),
+    failed: (err) =>
+      emitOrWarn(
+        conn,
+        "secretUpdateFailed",
+        [err],
+        () => `warren: refreshing the connection's secret failed: ${err.message}`,
+      ),
   });
   conn.once("close", () => refresh.stop());
 }
 
 function openSocket(o: ResolvedOptions): Duplex {
   const socket = o.tls
-    ? tls.connect({ servername: net.isIP(o.hostname) ? undefined : o.hostname, ...o.tls, host: o.hostname, port: o.port })
+    ? tls.connect({
+        servername: net.isIP(o.hostname) ? undefined : o.hostname,
+        ...o.tls,
+        host: o.hostname,
+        port: o.port,
+      })
     : net.connect({ host: o.hostname, port: o.port });
   socket.setNoDelay(o.noDelay);
   return socket;

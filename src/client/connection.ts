@@ -23,7 +23,15 @@ import type { FieldTable } from "../protocol/table.js";
 import { Channel } from "./channel.js";
 import type { ChannelHost, RecoverySettings } from "./channel-host.js";
 import type { WaitOptions } from "./channel-options.js";
-import { AbortError, AmqpError, CLIENT_CLOSE, ConnectionClosedError, clientClose, closeError, isClientClose } from "./errors.js";
+import {
+  AbortError,
+  AmqpError,
+  CLIENT_CLOSE,
+  ConnectionClosedError,
+  clientClose,
+  closeError,
+  isClientClose,
+} from "./errors.js";
 import { callingSinks } from "./handler.js";
 import { Handshake, type Tuned } from "./handshake.js";
 import { ChannelTable } from "./channel-table.js";
@@ -153,9 +161,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       takeWritten: () => this.out.takeWritten(),
       beat: () => this.out.heartbeat(),
       tick: () => this.inbound.peek(),
-      silent: (s) => this.lost(new ConnectionClosedError({ replyCode: 0, replyText: `missed heartbeats: nothing from the broker for ${s} s`, initiatedBy: "library" })),
+      silent: (s) =>
+        this.lost(
+          new ConnectionClosedError({
+            replyCode: 0,
+            replyText: `missed heartbeats: nothing from the broker for ${s} s`,
+            initiatedBy: "library",
+          }),
+        ),
     });
-    this.calls = new SyncCalls(0, (m) => this.out.method(0, m), () => this.lateUpdateSecretOks++);
+    this.calls = new SyncCalls(
+      0,
+      (m) => this.out.method(0, m),
+      () => this.lateUpdateSecretOks++,
+    );
     this.control = this.controlOf();
     this.recovery = recovery?.(this.control);
     this.host = this.channelHost();
@@ -369,7 +388,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return;
       case "connection.close": {
         // The broker closes: answer close-ok (spec 2.2.4, connection.close), then the socket may go.
-        const err = closeError("connection", { replyCode: m.replyCode, replyText: m.replyText, classId: m.classId, methodId: m.methodId, initiatedBy: "server" }, this.attempt !== undefined);
+        const err = closeError(
+          "connection",
+          {
+            replyCode: m.replyCode,
+            replyText: m.replyText,
+            classId: m.classId,
+            methodId: m.methodId,
+            initiatedBy: "server",
+          },
+          this.attempt !== undefined,
+        );
         this.out.method(0, { name: "connection.close-ok" });
         this.out.flush();
         return this.lost(err);
@@ -435,7 +464,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private notOpen(): AmqpError {
-    return this.closeReason ?? new ConnectionClosedError({ replyCode: 0, replyText: "connection is not open", initiatedBy: "library" });
+    return (
+      this.closeReason ??
+      new ConnectionClosedError({ replyCode: 0, replyText: "connection is not open", initiatedBy: "library" })
+    );
   }
 
   /**
@@ -473,7 +505,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       for (const ch of this.channels.values()) ch.stopConsumers();
       // With no handler running, the close begins now: calls made after close() fail.
       const busy = options.drain === false ? [] : this.channels.values().filter((ch) => ch.handlersRunning);
-      this.closeCall = busy.length === 0 ? this.shutdown() : Promise.all(busy.map((ch) => ch.stopHandlers())).then(() => this.shutdown());
+      this.closeCall =
+        busy.length === 0
+          ? this.shutdown()
+          : Promise.all(busy.map((ch) => ch.stopHandlers())).then(() => this.shutdown());
     }
     // A handler that closes the connection waits for the close: the drain must not wait for it.
     for (const sink of callers) sink.closing?.(this.closeCall);
@@ -499,7 +534,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if ((this.phase as ConnectionPhase) === "closed") return;
     // Held acks first (flush writes them): the broker discards what follows connection.close.
     this.out.flush();
-    this.out.method(0, { name: "connection.close", replyCode: ReplyCode.REPLY_SUCCESS, replyText: CLIENT_CLOSE, classId: 0, methodId: 0 });
+    this.out.method(0, {
+      name: "connection.close",
+      replyCode: ReplyCode.REPLY_SUCCESS,
+      replyText: CLIENT_CLOSE,
+      classId: 0,
+      methodId: 0,
+    });
     this.closeSent = true;
     this.out.flush();
     await this.closeOk.wait("connection.close", { timeout }).catch(() => undefined);
@@ -517,7 +558,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     // Not during the handshake: before open-ok the spec has the client just close the socket
     // (connection.start, tune); nor while closing, when our connection.close is already out.
     if (this.live) {
-      this.out.method(0, { name: "connection.close", replyCode: e.code, replyText: e.message.slice(0, 255), classId: 0, methodId: 0 });
+      this.out.method(0, {
+        name: "connection.close",
+        replyCode: e.code,
+        replyText: e.message.slice(0, 255),
+        classId: 0,
+        methodId: 0,
+      });
       this.out.flush();
     }
     this.lost(e);
@@ -526,14 +573,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private onSocketGone(err: Error | undefined): void {
     if (this.phase === "closed") return;
     if (this.phase === "closing" && err === undefined) return this.fail(clientClose("connection"));
-    const how = err ? `: ${err.message}` : ` (socket closed by the peer${this.inbound.buffered > 0 ? ` in the middle of a frame, ${this.inbound.buffered} bytes of it received` : ""})`;
+    const how = err
+      ? `: ${err.message}`
+      : ` (socket closed by the peer${this.inbound.buffered > 0 ? ` in the middle of a frame, ${this.inbound.buffered} bytes of it received` : ""})`;
     // Gone right after our tune-ok: the broker refused what was negotiated (it says nothing, it
     // resets the socket), so name it rather than leave the user with ECONNRESET.
     const during =
       this.attempt !== undefined && this.handshakeStep === "open-ok"
         ? `the broker closed the connection after tune-ok (negotiated frame_max ${this.frameMax}, channel_max ${this.channelMax}, heartbeat ${this.heartbeat}; RabbitMQ 4.1 and later refuse frame_max below ${FRAME_MAX_FLOOR})`
         : "connection lost";
-    this.lost(new ConnectionClosedError({ replyCode: 0, replyText: `${during}${how}`, initiatedBy: "library", cause: err }));
+    this.lost(
+      new ConnectionClosedError({ replyCode: 0, replyText: `${during}${how}`, initiatedBy: "library", cause: err }),
+    );
   }
 
   /**

@@ -160,7 +160,8 @@ export class MessageStream implements AsyncIterableIterator<Message> {
   constructor(host: StreamHost, queue: string, options: ConsumeOptions) {
     const hwm = options.highWaterMark ?? 1000;
     // 0 would pause the socket for good (it resumes below half the mark); NaN would remove the bound.
-    if (!Number.isSafeInteger(hwm) || hwm < 1) throw new RangeError(`consume: highWaterMark must be a positive integer, got ${String(hwm)}`);
+    if (!Number.isSafeInteger(hwm) || hwm < 1)
+      throw new RangeError(`consume: highWaterMark must be a positive integer, got ${String(hwm)}`);
     this.highWaterMark = hwm;
     this.host = host;
     this.queue = queue;
@@ -255,7 +256,8 @@ export class MessageStream implements AsyncIterableIterator<Message> {
 
   /** A message goes to the loop body: with tracing, its step begins (and ends at the next step). */
   private handOut(msg: Message): Message {
-    if (processTrace.hasSubscribers) processTrace.start.publish((this.step = this.host.processContext(this.queue, msg)));
+    if (processTrace.hasSubscribers)
+      processTrace.start.publish((this.step = this.host.processContext(this.queue, msg)));
     return msg;
   }
 

@@ -116,7 +116,16 @@ export class ConsumerTable {
 
 /** basic.consume for `queue` with these options, as the user starts it and as recovery restarts it. */
 export function consumeMethod(queue: string, consumerTag: string, o: ConsumeOptions): MethodOf<"basic.consume"> {
-  return { name: "basic.consume", queue, consumerTag, noLocal: o.noLocal ?? false, noAck: o.noAck ?? false, exclusive: o.exclusive ?? false, noWait: false, arguments: (o.arguments as FieldTable | undefined) ?? {} };
+  return {
+    name: "basic.consume",
+    queue,
+    consumerTag,
+    noLocal: o.noLocal ?? false,
+    noAck: o.noAck ?? false,
+    exclusive: o.exclusive ?? false,
+    noWait: false,
+    arguments: (o.arguments as FieldTable | undefined) ?? {},
+  };
 }
 
 /** Stream consumers' positions, by the sink that consumes: the same sink started again resumes where it was. */

@@ -49,8 +49,10 @@ export class ContentAssembly {
 
   /** The content header; TOO_LARGE when its body may not be buffered (nothing is kept then). */
   header(frame: HeaderFrame): typeof TOO_LARGE | undefined {
-    if (this.method === undefined || this.properties !== undefined) throw new FrameError(505, `content header on channel ${this.channel} without a method before it`);
-    if (frame.classId !== ClassId.basic) throw new FrameError(505, `content header for class ${frame.classId}, expected basic (${ClassId.basic})`);
+    if (this.method === undefined || this.properties !== undefined)
+      throw new FrameError(505, `content header on channel ${this.channel} without a method before it`);
+    if (frame.classId !== ClassId.basic)
+      throw new FrameError(505, `content header for class ${frame.classId}, expected basic (${ClassId.basic})`);
     if (frame.bodySize > this.maxMessageSize()) return TOO_LARGE;
     this.properties = frame.properties;
     this.size = frame.bodySize;
@@ -60,9 +62,14 @@ export class ContentAssembly {
 
   /** A body frame; the message is complete with its last byte. A single-frame body is the frame's own bytes, not a copy. */
   body(payload: Buffer): void {
-    if (this.properties === undefined) throw new FrameError(505, `content body on channel ${this.channel} without a header before it`);
+    if (this.properties === undefined)
+      throw new FrameError(505, `content body on channel ${this.channel} without a header before it`);
     const received = this.received + payload.length;
-    if (received > this.size) throw new FrameError(501, `content body of ${received}+ bytes is longer than the ${this.size} its header declared`);
+    if (received > this.size)
+      throw new FrameError(
+        501,
+        `content body of ${received}+ bytes is longer than the ${this.size} its header declared`,
+      );
     if (received === this.size && this.chunks.length === 0) return this.complete(payload);
     this.chunks.push(payload);
     this.received = received;

@@ -39,10 +39,17 @@ export async function fetchCredentials(provider: CredentialsProvider): Promise<F
   } catch (e) {
     throw new AmqpError(`the credentials provider failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
-  if (typeof c !== "object" || c === null || typeof c.password !== "string") throw new TypeError(`the credentials provider must give { password: string, username?, expiresAt? }, got ${c === null ? "null" : typeof c}`);
-  if (c.username !== undefined && typeof c.username !== "string") throw new TypeError(`the credentials provider's username must be a string, got ${typeof c.username}`);
+  if (typeof c !== "object" || c === null || typeof c.password !== "string")
+    throw new TypeError(
+      `the credentials provider must give { password: string, username?, expiresAt? }, got ${c === null ? "null" : typeof c}`,
+    );
+  if (c.username !== undefined && typeof c.username !== "string")
+    throw new TypeError(`the credentials provider's username must be a string, got ${typeof c.username}`);
   const expiresAt = c.expiresAt instanceof Date ? c.expiresAt.getTime() : c.expiresAt;
-  if (expiresAt !== undefined && !Number.isFinite(expiresAt)) throw new TypeError(`the credentials provider's expiresAt must be a Date or ms since the epoch, got ${String(c.expiresAt)}`);
+  if (expiresAt !== undefined && !Number.isFinite(expiresAt))
+    throw new TypeError(
+      `the credentials provider's expiresAt must be a Date or ms since the epoch, got ${String(c.expiresAt)}`,
+    );
   return { username: c.username, password: c.password, expiresAt };
 }
 

@@ -104,7 +104,8 @@ export class DeliveryTags implements AckHolder {
 
   /** basic.ack of `tag`: held when it is the next in order, else sent at once. */
   ack(tag: number, multiple: boolean): AmqpError | undefined {
-    if (multiple || tag !== this.settledThrough + 1 || !Number.isSafeInteger(tag)) return this.settle({ name: "basic.ack", deliveryTag: tag, multiple });
+    if (multiple || tag !== this.settledThrough + 1 || !Number.isSafeInteger(tag))
+      return this.settle({ name: "basic.ack", deliveryTag: tag, multiple });
     this.mark(tag);
     this.acked++;
     if (this.held === 0) {
@@ -120,7 +121,10 @@ export class DeliveryTags implements AckHolder {
   /** Send an ack, nack or reject now; an error (never thrown) when it cannot be sent. */
   settle(m: Settle): AmqpError | undefined {
     if (Number.isNaN(m.deliveryTag)) return new AmqpError(`${m.name}: expected a Message or a delivery tag`);
-    if (this.offset !== 0 && m.deliveryTag <= this.offset) return new AmqpError(`${m.name} of delivery ${m.deliveryTag}, from before the connection was recovered, not sent: the broker has requeued that message`);
+    if (this.offset !== 0 && m.deliveryTag <= this.offset)
+      return new AmqpError(
+        `${m.name} of delivery ${m.deliveryTag}, from before the connection was recovered, not sent: the broker has requeued that message`,
+      );
     try {
       this.send(this.offset === 0 ? m : { ...m, deliveryTag: m.deliveryTag - this.offset });
     } catch (e) {
@@ -150,7 +154,8 @@ export class DeliveryTags implements AckHolder {
       through = next;
     }
     if (i > 1) this.settle({ name: "basic.nack", deliveryTag: through, multiple: true, requeue: true });
-    for (const tag of sorted.slice(i > 1 ? i : 0)) this.settle({ name: "basic.nack", deliveryTag: tag, multiple: false, requeue: true });
+    for (const tag of sorted.slice(i > 1 ? i : 0))
+      this.settle({ name: "basic.nack", deliveryTag: tag, multiple: false, requeue: true });
   }
 
   /** Every frame of the channel goes out through here, after the acks it holds. */

@@ -33,12 +33,24 @@ export const frameIn = diagnostics.channel("warren:frame:in");
 export const frameOut = diagnostics.channel("warren:frame:out");
 
 /** A published content-bearing method as the frames it was written as: method, header, bodies. */
-export function traceContent(connection: object, channel: number, method: Method, properties: BasicProperties, body: Uint8Array, frameMax: number): void {
+export function traceContent(
+  connection: object,
+  channel: number,
+  method: Method,
+  properties: BasicProperties,
+  body: Uint8Array,
+  frameMax: number,
+): void {
   const pub = (frame: Frame) => frameOut.publish({ connection, channel, frame });
   pub({ type: FrameType.Method, channel, method });
   pub({ type: FrameType.Header, channel, classId: ClassId.basic, bodySize: body.length, properties });
   const max = frameMax ? frameMax - 8 : body.length || 1;
-  for (let off = 0; off < body.length; off += max) pub({ type: FrameType.Body, channel, payload: Buffer.from(body.buffer, body.byteOffset + off, Math.min(max, body.length - off)) });
+  for (let off = 0; off < body.length; off += max)
+    pub({
+      type: FrameType.Body,
+      channel,
+      payload: Buffer.from(body.buffer, body.byteOffset + off, Math.min(max, body.length - off)),
+    });
 }
 
 /** Where the broker is: for the server.address and server.port of a span. */
@@ -98,7 +110,12 @@ function tracing<C extends object>(name: string): Tracing<C> {
   const t = diagnostics.tracingChannel<C>(name);
   if (typeof t.hasSubscribers !== "boolean") {
     Object.defineProperty(t, "hasSubscribers", {
-      get: () => t.start.hasSubscribers || t.end.hasSubscribers || t.asyncStart.hasSubscribers || t.asyncEnd.hasSubscribers || t.error.hasSubscribers,
+      get: () =>
+        t.start.hasSubscribers ||
+        t.end.hasSubscribers ||
+        t.asyncStart.hasSubscribers ||
+        t.asyncEnd.hasSubscribers ||
+        t.error.hasSubscribers,
     });
   }
   return t;

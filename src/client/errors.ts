@@ -27,11 +27,18 @@ export interface CloseReason {
 }
 
 /** Reply codes after which trying again can succeed: transient conditions, not refusals. */
-const RECOVERABLE: ReadonlySet<number> = new Set([0, ReplyCode.CONNECTION_FORCED, ReplyCode.RESOURCE_LOCKED, ReplyCode.RESOURCE_ERROR, ReplyCode.INTERNAL_ERROR]);
+const RECOVERABLE: ReadonlySet<number> = new Set([
+  0,
+  ReplyCode.CONNECTION_FORCED,
+  ReplyCode.RESOURCE_LOCKED,
+  ReplyCode.RESOURCE_ERROR,
+  ReplyCode.INTERNAL_ERROR,
+]);
 
 function methodNameOf(classId: number | undefined, methodId: number | undefined): MethodName | undefined {
   if (!classId) return undefined;
-  for (const [name, [c, m]] of Object.entries(methodIds)) if (c === classId && m === methodId) return name as MethodName;
+  for (const [name, [c, m]] of Object.entries(methodIds))
+    if (c === classId && m === methodId) return name as MethodName;
   return undefined;
 }
 
@@ -51,14 +58,20 @@ abstract class ClosedError extends AmqpError {
     const method = methodNameOf(r.classId, r.methodId);
     const code = r.replyCode ? `${r.replyCode} ${replyCodeName(r.replyCode)}` : "";
     const by = r.initiatedBy === "server" ? "by the broker" : r.initiatedBy === "client" ? "by the client" : "";
-    super([`${what} closed`, by, code && `(${code})`].filter(Boolean).join(" ") + `: ${r.replyText}` + (method ? ` [${method}]` : ""), r.cause === undefined ? undefined : { cause: r.cause });
+    super(
+      [`${what} closed`, by, code && `(${code})`].filter(Boolean).join(" ") +
+        `: ${r.replyText}` +
+        (method ? ` [${method}]` : ""),
+      r.cause === undefined ? undefined : { cause: r.cause },
+    );
     this.replyCode = r.replyCode;
     this.replyText = r.replyText;
     this.classId = r.classId ?? 0;
     this.methodId = r.methodId ?? 0;
     this.method = method;
     this.initiatedBy = r.initiatedBy;
-    this.recoverable = RECOVERABLE.has(r.replyCode) || (r.initiatedBy === "library" && r.replyCode !== ReplyCode.FRAME_ERROR);
+    this.recoverable =
+      RECOVERABLE.has(r.replyCode) || (r.initiatedBy === "library" && r.replyCode !== ReplyCode.FRAME_ERROR);
   }
 }
 
@@ -158,7 +171,9 @@ export class ReturnedError extends AmqpError {
     readonly exchange: string,
     readonly routingKey: string,
   ) {
-    super(`the broker returned the mandatory publish to ${JSON.stringify(exchange)} with routing key ${JSON.stringify(routingKey)}: ${replyCode} ${replyText}`);
+    super(
+      `the broker returned the mandatory publish to ${JSON.stringify(exchange)} with routing key ${JSON.stringify(routingKey)}: ${replyCode} ${replyText}`,
+    );
   }
 }
 
@@ -176,7 +191,9 @@ export class PublishBatchError extends AmqpError {
     size: number,
   ) {
     const first = failures[0]!;
-    super(`${failures.length} of the ${size} messages of the batch failed; the first, #${first.index}: ${first.error instanceof Error ? first.error.message : String(first.error)}`);
+    super(
+      `${failures.length} of the ${size} messages of the batch failed; the first, #${first.index}: ${first.error instanceof Error ? first.error.message : String(first.error)}`,
+    );
     this.recoverable = failures.every((f) => (f.error as { recoverable?: unknown } | undefined)?.recoverable === true);
   }
 }
@@ -190,7 +207,9 @@ export class ConsumerCancelledError extends AmqpError {
   override name = "ConsumerCancelledError";
   readonly consumerTag: string;
   constructor(consumerTag: string) {
-    super(`consumer ${consumerTag} was cancelled by the broker: its queue was deleted or became unavailable, or a delivery stayed unacknowledged past the consumer timeout (quorum queues); consume again once the queue is back, and ack within consumer_timeout / x-consumer-timeout`);
+    super(
+      `consumer ${consumerTag} was cancelled by the broker: its queue was deleted or became unavailable, or a delivery stayed unacknowledged past the consumer timeout (quorum queues); consume again once the queue is back, and ack within consumer_timeout / x-consumer-timeout`,
+    );
     this.consumerTag = consumerTag;
   }
 }
@@ -238,7 +257,8 @@ export class ConsumerTimeoutError extends PreconditionFailedError {
     super(r);
     const ms = /Timeout value used: (\d+)/.exec(r.replyText)?.[1];
     this.timeout = ms === undefined ? undefined : Number(ms);
-    this.message += " (a delivery was not acknowledged within the consumer timeout; ack sooner, or raise consumer_timeout or the queue's x-consumer-timeout)";
+    this.message +=
+      " (a delivery was not acknowledged within the consumer timeout; ack sooner, or raise consumer_timeout or the queue's x-consumer-timeout)";
   }
 }
 
@@ -264,7 +284,8 @@ export class QueueArgumentError extends PreconditionFailedError {
 
 const ARGUMENT_HINTS: Record<string, string> = {
   "x-queue-version": "RabbitMQ 4.0 and later have only version 2 classic queues; leave it out",
-  "x-max-priority": "a quorum queue's priorities are built in on RabbitMQ 4.x (0-31, a message without one counts as 4); leave it out",
+  "x-max-priority":
+    "a quorum queue's priorities are built in on RabbitMQ 4.x (0-31, a message without one counts as 4); leave it out",
 };
 
 /**
@@ -317,8 +338,14 @@ interface Emitter {
  * Tell the listeners of `event`, or with none a process warning (made only then): what the user
  * should hear of is never dropped, and never thrown into the event loop as an unheard "error".
  */
-export function emitOrWarn<A extends unknown[]>(emitter: Emitter, event: string, args: A, warning: () => string | Error): void {
-  if (emitter.listenerCount(event) > 0) (emitter.emit as unknown as (event: string, ...args: A) => boolean).call(emitter, event, ...args);
+export function emitOrWarn<A extends unknown[]>(
+  emitter: Emitter,
+  event: string,
+  args: A,
+  warning: () => string | Error,
+): void {
+  if (emitter.listenerCount(event) > 0)
+    (emitter.emit as unknown as (event: string, ...args: A) => boolean).call(emitter, event, ...args);
   else process.emitWarning(warning());
 }
 
@@ -342,7 +369,11 @@ export function isClientClose(e: unknown): boolean {
 }
 
 /** @internal The error class for a close of this reply code at this level. */
-export function closeError(level: "channel" | "connection", r: CloseReason, handshake = false): ChannelClosedError | ConnectionClosedError {
+export function closeError(
+  level: "channel" | "connection",
+  r: CloseReason,
+  handshake = false,
+): ChannelClosedError | ConnectionClosedError {
   if (level === "channel") {
     switch (r.replyCode) {
       case ReplyCode.NOT_FOUND:
@@ -356,7 +387,9 @@ export function closeError(level: "channel" | "connection", r: CloseReason, hand
         if (/delivery acknowledgement on channel \d+ timed out/.test(r.replyText)) return new ConsumerTimeoutError(r);
         // RabbitMQ: "invalid arg 'x-queue-version' for queue 'q' ...", "inequivalent arg 'x-queue-type' for queue 'q' ..."
         const arg = /\b(invalid|inequivalent) arg '([^']+)' for queue/.exec(r.replyText);
-        return arg !== null ? new QueueArgumentError(r, arg[2]!, arg[1] as "invalid" | "inequivalent") : new PreconditionFailedError(r);
+        return arg !== null
+          ? new QueueArgumentError(r, arg[2]!, arg[1] as "invalid" | "inequivalent")
+          : new PreconditionFailedError(r);
       }
       default:
         return new ChannelClosedError(r);

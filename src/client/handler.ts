@@ -121,7 +121,9 @@ export class HandlerSink implements ConsumerSink {
     const outer = calling;
     calling = this;
     try {
-      r = processTrace.hasSubscribers ? traced(processTrace, this.host.context(msg), () => this.handler(msg)) : this.handler(msg);
+      r = processTrace.hasSubscribers
+        ? traced(processTrace, this.host.context(msg), () => this.handler(msg))
+        : this.handler(msg);
     } catch (e) {
       return this.finish(msg, e, true);
     } finally {
@@ -272,7 +274,10 @@ type Finish = (msg: Message, err: unknown, failed: boolean) => void;
  */
 function namedSettler(name: string, finish: Finish): (r: PromiseLike<unknown>, msg: Message) => Promise<void> {
   try {
-    const make = new Function("finish", `return async function ${name}(r, msg) { try { await r; } catch (e) { return finish(msg, e, true); } finish(msg, undefined, false); };`);
+    const make = new Function(
+      "finish",
+      `return async function ${name}(r, msg) { try { await r; } catch (e) { return finish(msg, e, true); } finish(msg, undefined, false); };`,
+    );
     return make(finish) as (r: PromiseLike<unknown>, msg: Message) => Promise<void>;
   } catch {
     return {
@@ -298,11 +303,22 @@ export function handlerOptions(o: {
   highWaterMark?: number;
 }): HandlerOptions {
   const concurrency = o.concurrency ?? 1;
-  if (!(Number.isSafeInteger(concurrency) && concurrency >= 1)) throw new RangeError(`consume: concurrency must be a positive integer, got ${String(o.concurrency)}`);
+  if (!(Number.isSafeInteger(concurrency) && concurrency >= 1))
+    throw new RangeError(`consume: concurrency must be a positive integer, got ${String(o.concurrency)}`);
   const settle = o.settle ?? "manual";
-  if (settle !== "manual" && settle !== "auto") throw new TypeError(`consume: settle must be "manual" or "auto", got ${JSON.stringify(o.settle)}`);
+  if (settle !== "manual" && settle !== "auto")
+    throw new TypeError(`consume: settle must be "manual" or "auto", got ${JSON.stringify(o.settle)}`);
   const highWaterMark = o.highWaterMark ?? 1000;
-  if (!Number.isSafeInteger(highWaterMark) || highWaterMark < 1) throw new RangeError(`consume: highWaterMark must be a positive integer, got ${String(o.highWaterMark)}`);
-  if (o.retry !== undefined && typeof o.retry?.failed !== "function") throw new TypeError("consume: retry must have a failed(msg) method (a RetryTopology)");
-  return { noAck: o.noAck ?? false, concurrency, settle, requeue: o.requeue ?? onceMore, retry: o.retry, highWaterMark };
+  if (!Number.isSafeInteger(highWaterMark) || highWaterMark < 1)
+    throw new RangeError(`consume: highWaterMark must be a positive integer, got ${String(o.highWaterMark)}`);
+  if (o.retry !== undefined && typeof o.retry?.failed !== "function")
+    throw new TypeError("consume: retry must have a failed(msg) method (a RetryTopology)");
+  return {
+    noAck: o.noAck ?? false,
+    concurrency,
+    settle,
+    requeue: o.requeue ?? onceMore,
+    retry: o.retry,
+    highWaterMark,
+  };
 }

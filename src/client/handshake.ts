@@ -45,14 +45,27 @@ function clientProperties(o: ResolvedOptions): FieldTable {
 }
 
 /** The answer to connection.start, or why there is none (the broker does not offer our mechanism). */
-export function startOk(o: ResolvedOptions, start: MethodOf<"connection.start">): MethodOf<"connection.start-ok"> | string {
-  if (!start.mechanisms.split(" ").includes(o.mechanism)) return `the broker does not offer SASL mechanism ${o.mechanism} (it offers ${start.mechanisms})`;
-  return { name: "connection.start-ok", clientProperties: clientProperties(o), mechanism: o.mechanism, response: secureOk(o).response, locale: "en_US" };
+export function startOk(
+  o: ResolvedOptions,
+  start: MethodOf<"connection.start">,
+): MethodOf<"connection.start-ok"> | string {
+  if (!start.mechanisms.split(" ").includes(o.mechanism))
+    return `the broker does not offer SASL mechanism ${o.mechanism} (it offers ${start.mechanisms})`;
+  return {
+    name: "connection.start-ok",
+    clientProperties: clientProperties(o),
+    mechanism: o.mechanism,
+    response: secureOk(o).response,
+    locale: "en_US",
+  };
 }
 
 /** PLAIN, AMQPLAIN and EXTERNAL need no challenge round: a connection.secure is answered with the same credentials. */
 export function secureOk(o: ResolvedOptions): MethodOf<"connection.secure-ok"> {
-  return { name: "connection.secure-ok", response: saslResponse(o.mechanism, o.username, o.password) as unknown as string };
+  return {
+    name: "connection.secure-ok",
+    response: saslResponse(o.mechanism, o.username, o.password) as unknown as string,
+  };
 }
 
 export interface Tuned {
@@ -67,12 +80,16 @@ export interface Tuned {
  * A string says why the broker's proposal is refused.
  */
 export function negotiate(o: ResolvedOptions, tune: MethodOf<"connection.tune">): Tuned | string {
-  if (tune.frameMax !== 0 && tune.frameMax < FRAME_MIN_SIZE) return `the broker proposed frame_max ${tune.frameMax}, below the minimum of ${FRAME_MIN_SIZE}`;
+  if (tune.frameMax !== 0 && tune.frameMax < FRAME_MIN_SIZE)
+    return `the broker proposed frame_max ${tune.frameMax}, below the minimum of ${FRAME_MIN_SIZE}`;
   const lower = (a: number, b: number) => (a === 0 ? b : b === 0 ? a : Math.min(a, b));
   return {
     frameMax: lower(o.frameMax, tune.frameMax),
     channelMax: lower(o.channelMax, tune.channelMax) || 0xffff,
-    heartbeat: o.heartbeat === 0 || tune.heartbeat === 0 ? Math.max(o.heartbeat, tune.heartbeat) : Math.min(o.heartbeat, tune.heartbeat),
+    heartbeat:
+      o.heartbeat === 0 || tune.heartbeat === 0
+        ? Math.max(o.heartbeat, tune.heartbeat)
+        : Math.min(o.heartbeat, tune.heartbeat),
   };
 }
 
@@ -98,7 +115,13 @@ export class Handshake {
     private readonly host: HandshakeHost,
   ) {}
 
-  onMethod(m: MethodOf<"connection.start"> | MethodOf<"connection.secure"> | MethodOf<"connection.tune"> | MethodOf<"connection.open-ok">): void {
+  onMethod(
+    m:
+      | MethodOf<"connection.start">
+      | MethodOf<"connection.secure">
+      | MethodOf<"connection.tune">
+      | MethodOf<"connection.open-ok">,
+  ): void {
     switch (m.name) {
       case "connection.start":
         this.expect(m.name, "start", "tune");
@@ -109,7 +132,10 @@ export class Handshake {
       case "connection.tune": {
         this.expect(m.name, "tune", "open-ok");
         const tuned = negotiate(this.options, m);
-        if (typeof tuned === "string") return this.host.refuse(new ConnectionClosedError({ replyCode: ReplyCode.NOT_ALLOWED, replyText: tuned, initiatedBy: "library" }));
+        if (typeof tuned === "string")
+          return this.host.refuse(
+            new ConnectionClosedError({ replyCode: ReplyCode.NOT_ALLOWED, replyText: tuned, initiatedBy: "library" }),
+          );
         this.host.tuned(tuned);
         this.host.send({ name: "connection.tune-ok", ...tuned });
         return this.host.send({ name: "connection.open", virtualHost: this.options.vhost });
@@ -121,13 +147,24 @@ export class Handshake {
   }
 
   private expect(name: string, step: HandshakeStep, next: HandshakeStep): void {
-    if (this.step !== step) throw new FrameError(505, `${name} out of order in the handshake (expected ${this.step === "tune" ? "connection.secure or connection.tune" : `connection.${this.step}`})`);
+    if (this.step !== step)
+      throw new FrameError(
+        505,
+        `${name} out of order in the handshake (expected ${this.step === "tune" ? "connection.secure or connection.tune" : `connection.${this.step}`})`,
+      );
     this.step = next;
   }
 
   private onStart(m: MethodOf<"connection.start">): void {
     const reply = startOk(this.options, m);
-    if (typeof reply === "string") return this.host.refuse(closeError("connection", { replyCode: ReplyCode.ACCESS_REFUSED, replyText: reply, initiatedBy: "library" }, true));
+    if (typeof reply === "string")
+      return this.host.refuse(
+        closeError(
+          "connection",
+          { replyCode: ReplyCode.ACCESS_REFUSED, replyText: reply, initiatedBy: "library" },
+          true,
+        ),
+      );
     try {
       // Before tune, frame_max is frame-min-size: RabbitMQ drops a larger start-ok
       // (frame_too_large) and the connect would only time out.
@@ -135,7 +172,9 @@ export class Handshake {
     } catch (e) {
       const why = e instanceof RangeError ? e.message : String(e);
       const replyText = `connection.start-ok cannot be sent (${why}): before connection.tune a broker accepts frames of at most ${FRAME_MIN_SIZE} bytes, so clientProperties, the user name and the password must fit in that`;
-      this.host.refuse(new ConnectionClosedError({ replyCode: ReplyCode.FRAME_ERROR, replyText, initiatedBy: "library", cause: e }));
+      this.host.refuse(
+        new ConnectionClosedError({ replyCode: ReplyCode.FRAME_ERROR, replyText, initiatedBy: "library", cause: e }),
+      );
     }
   }
 }

@@ -12,7 +12,12 @@
 export type HostOrder = "in-order" | "shuffle";
 
 /** The hosts to try, in order: `endpoints` as given or shuffled, with `last` (if among them) moved to the end. */
-export function hostsToTry<T>(endpoints: readonly T[], order: HostOrder, last?: T, random: () => number = Math.random): T[] {
+export function hostsToTry<T>(
+  endpoints: readonly T[],
+  order: HostOrder,
+  last?: T,
+  random: () => number = Math.random,
+): T[] {
   const hosts = [...endpoints];
   if (order === "shuffle") {
     for (let i = hosts.length - 1; i > 0; i--) {

@@ -83,7 +83,12 @@ export class Inbound {
     // Before the first frame, a broker that speaks another protocol version answers with its
     // own header (spec 4.2.2); 'A' is no frame type, so it can only be that.
     if (this.parser.buffered === 0 && chunk[0] === 0x41 /* 'A' */) {
-      this.host.protocolError(new FrameError(501, `the broker refused protocol AMQP 0-9-1 and offered ${JSON.stringify(chunk.subarray(0, 8).toString("latin1"))}`));
+      this.host.protocolError(
+        new FrameError(
+          501,
+          `the broker refused protocol AMQP 0-9-1 and offered ${JSON.stringify(chunk.subarray(0, 8).toString("latin1"))}`,
+        ),
+      );
       return;
     }
     this.parser.push(chunk);
@@ -91,7 +96,8 @@ export class Inbound {
       let frame: Frame | undefined;
       while ((frame = this.parser.next()) !== undefined) {
         // A copy: the parser refills its frame with the next one, and a subscriber may keep it.
-        if (frameIn.hasSubscribers) frameIn.publish({ connection: this.owner, channel: frame.channel, frame: { ...frame } });
+        if (frameIn.hasSubscribers)
+          frameIn.publish({ connection: this.owner, channel: frame.channel, frame: { ...frame } });
         this.host.frame(frame);
         // A frame may have closed the connection, or lost this socket.
         if (!this.host.reading() || this.socket !== socket) return;

@@ -113,7 +113,9 @@ export interface ResolvedOptions {
   transport: (() => Duplex) | undefined;
 }
 
-export function resolveOptions(input: string | (Omit<ConnectOptions, "url"> & { url?: string | undefined }) | undefined): ResolvedOptions {
+export function resolveOptions(
+  input: string | (Omit<ConnectOptions, "url"> & { url?: string | undefined }) | undefined,
+): ResolvedOptions {
   const o = typeof input === "string" ? { url: input } : (input ?? {});
   const u = parseUrl(o.url ?? "amqp://localhost");
   const tlsOpt = o.tls ?? u.tls;
@@ -150,31 +152,44 @@ export function resolveOptions(input: string | (Omit<ConnectOptions, "url"> & { 
  */
 function checkOptions(r: ResolvedOptions): ResolvedOptions {
   const int = (name: string, v: number, min: number, max: number) => {
-    if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`connect: ${name} must be an integer from ${min} to ${max}, got ${v}`);
+    if (!Number.isInteger(v) || v < min || v > max)
+      throw new RangeError(`connect: ${name} must be an integer from ${min} to ${max}, got ${v}`);
   };
   int("port", r.port, 1, 65535);
   int("heartbeat", r.heartbeat, 0, 65535);
   int("channelMax", r.channelMax, 0, 65535);
   int("frameMax", r.frameMax, 0, 0xffffffff);
-  if (r.frameMax !== 0 && r.frameMax < FRAME_MAX_FLOOR) throw new RangeError(`connect: frameMax must be 0 (no limit) or at least ${FRAME_MAX_FLOOR} (RabbitMQ 4.1 and later refuse less), got ${r.frameMax}`);
-  for (const name of ["connectionTimeout", "timeout"] as const) if (!isTimeout(r[name])) throw new RangeError(`connect: ${name} must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${r[name]}`);
+  if (r.frameMax !== 0 && r.frameMax < FRAME_MAX_FLOOR)
+    throw new RangeError(
+      `connect: frameMax must be 0 (no limit) or at least ${FRAME_MAX_FLOOR} (RabbitMQ 4.1 and later refuse less), got ${r.frameMax}`,
+    );
+  for (const name of ["connectionTimeout", "timeout"] as const)
+    if (!isTimeout(r[name]))
+      throw new RangeError(
+        `connect: ${name} must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${r[name]}`,
+      );
   checkCredentials(r);
-  if (!["PLAIN", "AMQPLAIN", "EXTERNAL"].includes(r.mechanism)) throw new TypeError(`connect: unknown SASL mechanism ${JSON.stringify(r.mechanism)} (PLAIN, AMQPLAIN or EXTERNAL)`);
+  if (!["PLAIN", "AMQPLAIN", "EXTERNAL"].includes(r.mechanism))
+    throw new TypeError(`connect: unknown SASL mechanism ${JSON.stringify(r.mechanism)} (PLAIN, AMQPLAIN or EXTERNAL)`);
   return r;
 }
 
 /** RFC 4616: PLAIN separates its fields with NUL, so a NUL inside one would log in as someone else. */
 export function checkCredentials(r: Pick<ResolvedOptions, "mechanism" | "username" | "password">): void {
-  if (r.mechanism === "PLAIN" && (r.username.includes("\0") || r.password.includes("\0"))) throw new TypeError("connect: a user name or password for SASL PLAIN cannot contain a NUL character");
+  if (r.mechanism === "PLAIN" && (r.username.includes("\0") || r.password.includes("\0")))
+    throw new TypeError("connect: a user name or password for SASL PLAIN cannot contain a NUL character");
 }
 
 /** `credentials`, or a `password` function as a provider of the password alone. */
 function credentialsOf(o: Pick<ConnectOptions, "password" | "credentials">): CredentialsProvider | undefined {
-  if (o.credentials !== undefined && typeof o.credentials !== "function") throw new TypeError(`connect: credentials must be a function, got ${typeof o.credentials}`);
-  if (o.credentials !== undefined && o.password !== undefined) throw new TypeError("connect: give either password or credentials, not both");
+  if (o.credentials !== undefined && typeof o.credentials !== "function")
+    throw new TypeError(`connect: credentials must be a function, got ${typeof o.credentials}`);
+  if (o.credentials !== undefined && o.password !== undefined)
+    throw new TypeError("connect: give either password or credentials, not both");
   const password = o.password;
   if (password === undefined || typeof password === "string") return o.credentials;
-  if (typeof password !== "function") throw new TypeError(`connect: password must be a string or a function, got ${typeof password}`);
+  if (typeof password !== "function")
+    throw new TypeError(`connect: password must be a string or a function, got ${typeof password}`);
   return async () => ({ password: await password() });
 }
 
@@ -216,18 +231,21 @@ export function resolveRecovery(o: RecoveryOptions): ResolvedRecovery {
     waitTimeout: o.waitTimeout === undefined ? undefined : timerMs(o.waitTimeout, "waitTimeout"),
     republishUnconfirmed: o.republishUnconfirmed ?? false,
   };
-  if (!(r.jitter >= 0 && r.jitter <= 1)) throw new RangeError(`recovery.jitter must be between 0 and 1, got ${o.jitter}`);
+  if (!(r.jitter >= 0 && r.jitter <= 1))
+    throw new RangeError(`recovery.jitter must be between 0 and 1, got ${o.jitter}`);
   if (!(r.maxAttempts >= 1)) throw new RangeError(`recovery.maxAttempts must be at least 1, got ${o.maxAttempts}`);
   return r;
 }
 
 function nonNegative(v: number, name: string): number {
-  if (!(typeof v === "number" && v >= 0)) throw new RangeError(`recovery.${name} must be a number >= 0, got ${String(v)}`);
+  if (!(typeof v === "number" && v >= 0))
+    throw new RangeError(`recovery.${name} must be a number >= 0, got ${String(v)}`);
   return v;
 }
 
 /** A delay in ms, handed to setTimeout as it is. */
 function timerMs(v: number, name: string): number {
-  if (nonNegative(v, name) > MAX_TIMER_MS) throw new RangeError(`recovery.${name} must be at most ${MAX_TIMER_MS} ms (setTimeout's limit), got ${String(v)}`);
+  if (nonNegative(v, name) > MAX_TIMER_MS)
+    throw new RangeError(`recovery.${name} must be at most ${MAX_TIMER_MS} ms (setTimeout's limit), got ${String(v)}`);
   return v;
 }

@@ -97,18 +97,34 @@ export class Outbound implements AckWriter {
 
   encodeMethod(channel: number, m: Method): void {
     encodeMethodFrame(this.writer, channel, m, this.frameMax);
-    if (frameOut.hasSubscribers) frameOut.publish({ connection: this.owner, channel, frame: { type: FrameType.Method, channel, method: m } });
+    if (frameOut.hasSubscribers)
+      frameOut.publish({ connection: this.owner, channel, frame: { type: FrameType.Method, channel, method: m } });
   }
 
   /** basic.publish with its content: method, header and body frames, contiguous; all or nothing. */
-  publish(channel: number, exchange: string, routingKey: string, mandatory: boolean, properties: BasicProperties, body: Uint8Array): void {
+  publish(
+    channel: number,
+    exchange: string,
+    routingKey: string,
+    mandatory: boolean,
+    properties: BasicProperties,
+    body: Uint8Array,
+  ): void {
     if (this.dropped) return;
     const w = this.writer;
     // Past the slab's free space: send what is pending first rather than grow the slab, which
     // would copy the pending bytes only to send them together.
     if (w.length > 0 && w.pos + body.length + 512 > w.buf.length) this.writeOut();
     encodePublish(w, channel, exchange, routingKey, mandatory, properties, body, this.frameMax);
-    if (frameOut.hasSubscribers) traceContent(this.owner, channel, { name: "basic.publish", exchange, routingKey, mandatory, immediate: false }, properties, body, this.frameMax);
+    if (frameOut.hasSubscribers)
+      traceContent(
+        this.owner,
+        channel,
+        { name: "basic.publish", exchange, routingKey, mandatory, immediate: false },
+        properties,
+        body,
+        this.frameMax,
+      );
     this.afterWrite();
   }
 
@@ -116,7 +132,8 @@ export class Outbound implements AckWriter {
   heartbeat(): void {
     if (this.dropped) return;
     encodeHeartbeatFrame(this.writer);
-    if (frameOut.hasSubscribers) frameOut.publish({ connection: this.owner, channel: 0, frame: { type: FrameType.Heartbeat, channel: 0 } });
+    if (frameOut.hasSubscribers)
+      frameOut.publish({ connection: this.owner, channel: 0, frame: { type: FrameType.Heartbeat, channel: 0 } });
     this.flush();
   }
 

@@ -59,7 +59,10 @@ export class PublishInterruptedError extends AmqpError {
   readonly routingKey: string;
   readonly recoverable = true;
   constructor(exchange: string, routingKey: string, cause: AmqpError) {
-    super(`publish to exchange "${exchange}" with routing key "${routingKey}" interrupted before its confirm: ${cause.message}`, { cause });
+    super(
+      `publish to exchange "${exchange}" with routing key "${routingKey}" interrupted before its confirm: ${cause.message}`,
+      { cause },
+    );
     this.exchange = exchange;
     this.routingKey = routingKey;
   }
@@ -115,7 +118,12 @@ export class Publisher extends EventEmitter<PublisherEvents> {
    * PublishInterruptedError (another one did, before this was confirmed), or what any publish
    * rejects with. Publishes go out in the order of the calls, across heals.
    */
-  publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions = {}): Promise<void> {
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    options: PublishOptions = {},
+  ): Promise<void> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     const settled = new Promise<void>((resolve, reject) => {
       const p: Pending = { exchange, routingKey, body, options, resolve, reject };
@@ -163,7 +171,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   async #openChannel(): Promise<Channel> {
     const ch = await this.#open();
-    await ch.confirmSelect(this.#options.maxUnconfirmed === undefined ? {} : { maxUnconfirmed: this.#options.maxUnconfirmed });
+    await ch.confirmSelect(
+      this.#options.maxUnconfirmed === undefined ? {} : { maxUnconfirmed: this.#options.maxUnconfirmed },
+    );
     ch.once("close", (err) => void this.#heal(ch, err));
     return ch;
   }
@@ -199,7 +209,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     for (const p of orphans) this.#inflight.delete(p);
     const reason = err ?? this.#closed ?? clientClose("channel");
     const culprit = reason instanceof ChannelClosedError ? culpritOf(reason, orphans) : undefined;
-    if (culprit !== undefined) culprit.reject(new PublishRefusedError(culprit.exchange, culprit.routingKey, reason as ChannelClosedError));
+    if (culprit !== undefined)
+      culprit.reject(new PublishRefusedError(culprit.exchange, culprit.routingKey, reason as ChannelClosedError));
     const rest = orphans.filter((p) => p !== culprit);
     // Closed with its connection (a lost one that recovery restores does not close its channels): nothing to carry on on.
     if (err instanceof ConnectionClosedError) this.#closed ??= err;
@@ -210,7 +221,12 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       for (const p of this.#queue.splice(0)) p.reject(this.#closed ?? reason);
       return;
     }
-    this.emit("healed", { error: err, refused: culprit === undefined ? 0 : 1, interrupted: again ? 0 : rest.length, republished: again ? rest.length : 0 });
+    this.emit("healed", {
+      error: err,
+      refused: culprit === undefined ? 0 : 1,
+      interrupted: again ? 0 : rest.length,
+      republished: again ? rest.length : 0,
+    });
     if (this.#queue.length > 0) this.#ensureChannel();
   }
 }
@@ -225,7 +241,8 @@ function culpritOf(err: ChannelClosedError, orphans: readonly Pending[]): Pendin
   if (err.method !== "basic.publish" || orphans.length === 0) return undefined;
   const exchange = /exchange '(.*)' in vhost '/.exec(err.replyText)?.[1];
   const size = /message size (\d+)/.exec(err.replyText)?.[1];
-  const match = (p: Pending) => (exchange !== undefined ? p.exchange === exchange : size !== undefined ? byteLength(p.body) === Number(size) : false);
+  const match = (p: Pending) =>
+    exchange !== undefined ? p.exchange === exchange : size !== undefined ? byteLength(p.body) === Number(size) : false;
   return orphans.find(match) ?? orphans[0];
 }
 

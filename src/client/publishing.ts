@@ -72,14 +72,34 @@ export class Publishing {
     // Traced (diagnostics.ts): the subscriber sees, and may add headers to, a copy of the properties.
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
     const properties = options.headers === undefined ? { ...options } : { ...options, headers: { ...options.headers } };
-    const ctx: PublishContext = { server: this.ch.server, channel: this.ch.id, exchange, routingKey, properties, body: bytes, mandatory: options.mandatory === true, confirm: this.confirming };
-    return traced(publishTrace, ctx, () => this.send(exchange, routingKey, bytes, ctx.properties as PublishOptions, false));
+    const ctx: PublishContext = {
+      server: this.ch.server,
+      channel: this.ch.id,
+      exchange,
+      routingKey,
+      properties,
+      body: bytes,
+      mandatory: options.mandatory === true,
+      confirm: this.confirming,
+    };
+    return traced(publishTrace, ctx, () =>
+      this.send(exchange, routingKey, bytes, ctx.properties as PublishOptions, false),
+    );
   }
 
   /** publish(); `hasTurn`: the confirm window has just made room for this one (whenRoom). */
-  private send(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions, hasTurn: boolean): Promise<void> {
+  private send(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    options: PublishOptions,
+    hasTurn: boolean,
+  ): Promise<void> {
     const gate = this.ch.gate;
-    if (gate === "recovering") return this.timing(this.ch.afterRecovery("publish", options.signal, () => this.send(exchange, routingKey, body, options, false)));
+    if (gate === "recovering")
+      return this.timing(
+        this.ch.afterRecovery("publish", options.signal, () => this.send(exchange, routingKey, body, options, false)),
+      );
     if (gate === "closed") return Promise.reject(this.ch.closedError());
     const bytes = toBytes(body);
     if (bytes instanceof TypeError) return Promise.reject(bytes);
@@ -90,19 +110,36 @@ export class Publishing {
     // channel.flow active=false (spec channel.flow): the broker asked for no content until it
     // says active again; or confirm.select is queued, and only publishes written after it are
     // counted. The publish waits unsent; those waiting go out in their order.
-    if (!this.flowActive || this.selectQueued) return this.stopped.wait("publish (stopped by channel.flow or a queued confirm.select; not sent)", { signal }, () => this.send(exchange, routingKey, body, options, false));
-    if (this.confirming && !hasTurn && !this.confirms.hasRoom) return this.timing(this.confirms.whenRoom({ signal, timeout }, () => this.send(exchange, routingKey, body, options, true)));
+    if (!this.flowActive || this.selectQueued)
+      return this.stopped.wait(
+        "publish (stopped by channel.flow or a queued confirm.select; not sent)",
+        { signal },
+        () => this.send(exchange, routingKey, body, options, false),
+      );
+    if (this.confirming && !hasTurn && !this.confirms.hasRoom)
+      return this.timing(
+        this.confirms.whenRoom({ signal, timeout }, () => this.send(exchange, routingKey, body, options, true)),
+      );
     try {
       this.write(exchange, routingKey, bytes, options);
     } catch (e) {
       return Promise.reject(e);
     }
     if (this.confirming) {
-      const confirmed = this.confirms.add(this.republisher(exchange, routingKey, bytes, options), mandatory(exchange, routingKey, bytes, options));
+      const confirmed = this.confirms.add(
+        this.republisher(exchange, routingKey, bytes, options),
+        mandatory(exchange, routingKey, bytes, options),
+      );
       return signal ? bounded(confirmed, { signal }, "publish (sent; waiting for the broker's confirm)") : confirmed;
     }
     const written = this.ch.out.writable();
-    return signal ? bounded(written, { signal }, "publish (sent; waiting for the socket to drain or the connection to be unblocked)") : written;
+    return signal
+      ? bounded(
+          written,
+          { signal },
+          "publish (sent; waiting for the socket to drain or the connection to be unblocked)",
+        )
+      : written;
   }
 
   /** Hand one publish to the socket, every check passed; throws on a bad argument, with nothing written. */
@@ -124,13 +161,19 @@ export class Publishing {
   }
 
   /** With recovery.republishUnconfirmed: how a publish still unconfirmed when the connection goes is sent again. */
-  private republisher(exchange: string, routingKey: string, bytes: Uint8Array, options: PublishOptions): (() => Promise<void>) | undefined {
+  private republisher(
+    exchange: string,
+    routingKey: string,
+    bytes: Uint8Array,
+    options: PublishOptions,
+  ): (() => Promise<void>) | undefined {
     return this.ch.republishes ? () => this.send(exchange, routingKey, bytes, options, false) : undefined;
   }
 
   /** publishBatch (Channel.publishBatch says what it promises). */
   publishBatch(messages: readonly Publication[]): Promise<void> {
-    if (!Array.isArray(messages)) return Promise.reject(new TypeError(`publishBatch takes an array of messages, got ${typeof messages}`));
+    if (!Array.isArray(messages))
+      return Promise.reject(new TypeError(`publishBatch takes an array of messages, got ${typeof messages}`));
     const outcome = new BatchOutcome(messages.length);
     this.sendBatch(messages, 0, outcome, false);
     return outcome.done;
@@ -147,7 +190,12 @@ export class Publishing {
     for (let i = from; i < messages.length; i++) {
       const m = messages[i];
       if (typeof m !== "object" || m === null) {
-        outcome.failed(i, new TypeError(`publishBatch: message #${i} must be an object { exchange, routingKey, body, options? }, got ${m === null ? "null" : typeof m}`));
+        outcome.failed(
+          i,
+          new TypeError(
+            `publishBatch: message #${i} must be an object { exchange, routingKey, body, options? }, got ${m === null ? "null" : typeof m}`,
+          ),
+        );
         continue;
       }
       const { exchange, routingKey, body, options = NO_OPTIONS } = m;
@@ -162,7 +210,9 @@ export class Publishing {
       // goes on while the window has room, and out of room it goes on first (pause).
       if (this.confirming) {
         if (!turn && !this.confirms.hasRoom) {
-          this.confirms.whenRoom({}, async () => this.sendBatch(messages, i, outcome, true)).catch((e: unknown) => outcome.failFrom(i, e));
+          this.confirms
+            .whenRoom({}, async () => this.sendBatch(messages, i, outcome, true))
+            .catch((e: unknown) => outcome.failFrom(i, e));
           return;
         }
         if (turn && this.confirms.count >= this.confirms.limit) {
@@ -179,7 +229,15 @@ export class Publishing {
         outcome.failed(i, e);
         continue;
       }
-      if (this.confirming) this.confirms.track(new BatchEntry(outcome, i, this.republisher(exchange, routingKey, bytes, options), mandatory(exchange, routingKey, bytes, options)));
+      if (this.confirming)
+        this.confirms.track(
+          new BatchEntry(
+            outcome,
+            i,
+            this.republisher(exchange, routingKey, bytes, options),
+            mandatory(exchange, routingKey, bytes, options),
+          ),
+        );
       else written.push(i);
     }
     if (written.length === 0) return;
@@ -193,7 +251,8 @@ export class Publishing {
   /** confirm.select (Channel.confirmSelect says what it promises). */
   async confirmSelect(options: ConfirmSelectOptions): Promise<void> {
     const limit = options.maxUnconfirmed ?? Infinity;
-    if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 1)) throw new RangeError(`confirmSelect: maxUnconfirmed must be a positive integer, got ${String(limit)}`);
+    if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 1))
+      throw new RangeError(`confirmSelect: maxUnconfirmed must be a positive integer, got ${String(limit)}`);
     this.confirms.limit = limit;
     // The broker numbers the publishes that follow confirm.select on the wire (RabbitMQ
     // "Publisher Confirms"), not those after select-ok: counting starts as the method is
@@ -217,7 +276,8 @@ export class Publishing {
 
   /** waitForConfirms (Channel.waitForConfirms says what it promises). */
   waitForConfirms(options: WaitOptions): Promise<void> {
-    if (options.timeout !== undefined && !isTimeout(options.timeout)) return Promise.reject(badTimeout("waitForConfirms", options.timeout));
+    if (options.timeout !== undefined && !isTimeout(options.timeout))
+      return Promise.reject(badTimeout("waitForConfirms", options.timeout));
     return this.confirms.waitAll(options);
   }
 
@@ -275,10 +335,17 @@ export class Publishing {
 /** A publish body as bytes, or the TypeError that refuses it. */
 function toBytes(body: unknown): Uint8Array | TypeError {
   const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
-  return bytes instanceof Uint8Array ? bytes : new TypeError(`publish body must be a string, Buffer or Uint8Array, got ${typeof body}`);
+  return bytes instanceof Uint8Array
+    ? bytes
+    : new TypeError(`publish body must be a string, Buffer or Uint8Array, got ${typeof body}`);
 }
 
 /** A mandatory publish: what the confirm window matches a basic.return against. */
-function mandatory(exchange: string, routingKey: string, body: Uint8Array, options: PublishOptions): Published | undefined {
+function mandatory(
+  exchange: string,
+  routingKey: string,
+  body: Uint8Array,
+  options: PublishOptions,
+): Published | undefined {
   return options.mandatory === true ? { exchange, routingKey, body } : undefined;
 }

@@ -84,11 +84,19 @@ export class Recovery implements RecoveryHooks {
 
   /** Whether a loss for this reason is worth reconnecting after (not a refusal, not a protocol error, not our own close). */
   shouldRecover(reason: AmqpError): boolean {
-    return !this.abort.signal.aborted && reason instanceof ConnectionClosedError && reason.recoverable && reason.initiatedBy !== "client";
+    return (
+      !this.abort.signal.aborted &&
+      reason instanceof ConnectionClosedError &&
+      reason.recoverable &&
+      reason.initiatedBy !== "client"
+    );
   }
 
   connected(what: string, signal: AbortSignal | undefined): Promise<void> {
-    return this.reconnected.wait(`${what} (waiting for the connection to recover)`, { timeout: this.waitTimeout, signal });
+    return this.reconnected.wait(`${what} (waiting for the connection to recover)`, {
+      timeout: this.waitTimeout,
+      signal,
+    });
   }
 
   private emit<K extends keyof ConnectionEvents>(event: K, ...args: ConnectionEvents[K]): void {
@@ -113,7 +121,9 @@ export class Recovery implements RecoveryHooks {
       .catch((err: unknown) => {
         // A bug in recovery itself, or a listener that threw: close rather than leave the
         // connection hanging in "recovering".
-        this.target.fail(err instanceof AmqpError ? err : new AmqpError(`recovery failed: ${String(err)}`, { cause: err }));
+        this.target.fail(
+          err instanceof AmqpError ? err : new AmqpError(`recovery failed: ${String(err)}`, { cause: err }),
+        );
       });
   }
 
@@ -230,7 +240,8 @@ export class Recovery implements RecoveryHooks {
     }
     for (const b of [...t.bindings.values()]) {
       const what = `binding ${b.source} -> ${b.destination} (${JSON.stringify(b.routingKey)})`;
-      if (b.kind === "queue") await attempt(what, (c) => c.queueBind(b.destination, b.source, b.routingKey, b.arguments));
+      if (b.kind === "queue")
+        await attempt(what, (c) => c.queueBind(b.destination, b.source, b.routingKey, b.arguments));
       else await attempt(what, (c) => c.exchangeBind(b.destination, b.source, b.routingKey, b.arguments));
     }
     const last = ch as Channel | undefined;

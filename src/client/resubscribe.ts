@@ -40,12 +40,20 @@ export function resubscribeOptions(o: boolean | ResubscribeOptions | undefined):
   const r = o === true ? {} : o;
   const delay = (name: "initialDelay" | "maxDelay", fallback: number) => {
     const v = r[name] ?? fallback;
-    if (!(typeof v === "number" && v >= 0 && v <= MAX_TIMER_MS)) throw new RangeError(`consume: resubscribe.${name} must be a number of ms from 0 to ${MAX_TIMER_MS}, got ${String(v)}`);
+    if (!(typeof v === "number" && v >= 0 && v <= MAX_TIMER_MS))
+      throw new RangeError(
+        `consume: resubscribe.${name} must be a number of ms from 0 to ${MAX_TIMER_MS}, got ${String(v)}`,
+      );
     return v;
   };
   const maxAttempts = r.maxAttempts ?? Infinity;
-  if (!(maxAttempts >= 1)) throw new RangeError(`consume: resubscribe.maxAttempts must be at least 1, got ${String(r.maxAttempts)}`);
-  return { backoff: { initialDelay: delay("initialDelay", 100), maxDelay: delay("maxDelay", 30_000), factor: 2, jitter: 0.5 }, maxAttempts, declare: r.declare };
+  if (!(maxAttempts >= 1))
+    throw new RangeError(`consume: resubscribe.maxAttempts must be at least 1, got ${String(r.maxAttempts)}`);
+  return {
+    backoff: { initialDelay: delay("initialDelay", 100), maxDelay: delay("maxDelay", 30_000), factor: 2, jitter: 0.5 },
+    maxAttempts,
+    declare: r.declare,
+  };
 }
 
 /** What one attempt does. */
@@ -60,7 +68,12 @@ export interface ResubscribeSteps {
 }
 
 /** Attempts with backoff until one consumes; rejects with why it gave up. `signal`: the user cancelled. */
-export async function resubscribe(queue: string, steps: ResubscribeSteps, r: Resubscribe, signal: AbortSignal): Promise<string> {
+export async function resubscribe(
+  queue: string,
+  steps: ResubscribeSteps,
+  r: Resubscribe,
+  signal: AbortSignal,
+): Promise<string> {
   let last: unknown;
   for (let attempt = 1; attempt <= r.maxAttempts; attempt++) {
     await sleep(backoffDelay(attempt, r.backoff), signal);
@@ -80,5 +93,10 @@ export async function resubscribe(queue: string, steps: ResubscribeSteps, r: Res
     }
   }
   const why = last instanceof Error ? `: ${last.message}` : "";
-  throw new AmqpError(steps.live() ? `gave up resubscribing to ${queue} after ${r.maxAttempts} attempts${why}` : `cannot resubscribe to ${queue}: the connection closed${why}`, { cause: last });
+  throw new AmqpError(
+    steps.live()
+      ? `gave up resubscribing to ${queue} after ${r.maxAttempts} attempts${why}`
+      : `cannot resubscribe to ${queue}: the connection closed${why}`,
+    { cause: last },
+  );
 }

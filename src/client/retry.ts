@@ -58,7 +58,13 @@ export class RetryTopology {
   attempt(msg: Pick<Message, "properties">): number {
     const deaths = msg.properties.headers?.["x-death"];
     if (!Array.isArray(deaths)) return 1;
-    const entry = deaths.find((d) => d !== null && typeof d === "object" && (d as FieldTable)["queue"] === this.queue && (d as FieldTable)["reason"] === "rejected") as FieldTable | undefined;
+    const entry = deaths.find(
+      (d) =>
+        d !== null &&
+        typeof d === "object" &&
+        (d as FieldTable)["queue"] === this.queue &&
+        (d as FieldTable)["reason"] === "rejected",
+    ) as FieldTable | undefined;
     const count = entry?.["count"];
     return (typeof count === "number" ? count : typeof count === "bigint" ? Number(count) : 0) + 1;
   }
@@ -104,15 +110,32 @@ export class RetryTopology {
  * comes back after `delay` ms, at most `attempts` deliveries in all, then waits in the parking
  * queue for someone to look at it. Consume `queue` with `{ settle: "auto", retry }`.
  */
-export async function declareRetryTopology(channel: Channel, queue: string, options: RetryTopologyOptions): Promise<RetryTopology> {
-  if (queue === "") throw new TypeError("declareRetryTopology: the queue needs a name (the retry queue dead-letters back to it)");
-  if (!isTimeout(options.delay)) throw new RangeError(`declareRetryTopology: delay must be a number of ms from 1 to 2^31 - 1, got ${String(options.delay)}`);
-  if (!(Number.isSafeInteger(options.attempts) && options.attempts >= 1)) throw new RangeError(`declareRetryTopology: attempts must be a positive integer, got ${String(options.attempts)}`);
+export async function declareRetryTopology(
+  channel: Channel,
+  queue: string,
+  options: RetryTopologyOptions,
+): Promise<RetryTopology> {
+  if (queue === "")
+    throw new TypeError("declareRetryTopology: the queue needs a name (the retry queue dead-letters back to it)");
+  if (!isTimeout(options.delay))
+    throw new RangeError(
+      `declareRetryTopology: delay must be a number of ms from 1 to 2^31 - 1, got ${String(options.delay)}`,
+    );
+  if (!(Number.isSafeInteger(options.attempts) && options.attempts >= 1))
+    throw new RangeError(`declareRetryTopology: attempts must be a positive integer, got ${String(options.attempts)}`);
   const topology = new RetryTopology(channel, queue, options);
   const queueType = options.queueType ?? "quorum";
   const back = (to: string): FieldTable => ({ "x-dead-letter-exchange": "", "x-dead-letter-routing-key": to });
   await channel.queueDeclare(topology.parkingQueue, { durable: true, queueType });
-  await channel.queueDeclare(topology.retryQueue, { durable: true, queueType, arguments: { "x-message-ttl": options.delay, ...back(queue) } });
-  await channel.queueDeclare(queue, { durable: true, queueType, arguments: { ...options.arguments, ...back(topology.retryQueue) } });
+  await channel.queueDeclare(topology.retryQueue, {
+    durable: true,
+    queueType,
+    arguments: { "x-message-ttl": options.delay, ...back(queue) },
+  });
+  await channel.queueDeclare(queue, {
+    durable: true,
+    queueType,
+    arguments: { ...options.arguments, ...back(topology.retryQueue) },
+  });
   return topology;
 }

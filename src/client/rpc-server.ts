@@ -34,7 +34,12 @@ export interface RpcServer {
 }
 
 /** Serve `queue` on `channel` (which is put in confirm mode). */
-export async function createRpcServer(channel: Channel, queue: string, handler: (request: Message) => RpcReply | Promise<RpcReply>, options: RpcServerOptions = {}): Promise<RpcServer> {
+export async function createRpcServer(
+  channel: Channel,
+  queue: string,
+  handler: (request: Message) => RpcReply | Promise<RpcReply>,
+  options: RpcServerOptions = {},
+): Promise<RpcServer> {
   await channel.confirmSelect();
   const consumer: Consumer = await channel.consume(
     queue,
@@ -48,10 +53,19 @@ export async function createRpcServer(channel: Channel, queue: string, handler: 
       try {
         reply = await handler(request);
       } catch (e) {
-        reply = { body: "", properties: { headers: { [RPC_ERROR_HEADER]: e instanceof Error ? e.message : String(e) } } };
+        reply = {
+          body: "",
+          properties: { headers: { [RPC_ERROR_HEADER]: e instanceof Error ? e.message : String(e) } },
+        };
       }
-      const { body, properties } = typeof reply === "string" || reply instanceof Uint8Array ? { body: reply, properties: {} } : reply;
-      await channel.publish("", replyTo, body, correlationId === undefined ? properties ?? {} : { ...properties, correlationId });
+      const { body, properties } =
+        typeof reply === "string" || reply instanceof Uint8Array ? { body: reply, properties: {} } : reply;
+      await channel.publish(
+        "",
+        replyTo,
+        body,
+        correlationId === undefined ? (properties ?? {}) : { ...properties, correlationId },
+      );
       channel.ack(request);
     },
     options.concurrency === undefined ? {} : { concurrency: options.concurrency },

@@ -73,7 +73,10 @@ export class RpcClient {
     if (id === undefined) return;
     const failed = msg.properties.headers?.[RPC_ERROR_HEADER];
     if (failed === undefined) this.take(id)?.resolve(msg);
-    else this.take(id)?.reject(new RpcError(`RPC call failed on the server: ${typeof failed === "string" ? failed : String(failed)}`));
+    else
+      this.take(id)?.reject(
+        new RpcError(`RPC call failed on the server: ${typeof failed === "string" ? failed : String(failed)}`),
+      );
   }
 
   /** Publish a request and wait for its reply. */
@@ -83,10 +86,17 @@ export class RpcClient {
     if (!isTimeout(timeout)) return Promise.reject(badTimeout("RPC call", timeout));
     const correlationId = props.correlationId ?? this.prefix + (this.nextId++).toString(36);
     // Replies are matched by correlation id alone: a second call under a pending id would take the first one's reply.
-    if (this.pending.has(correlationId)) return Promise.reject(new TypeError(`RPC call: correlation id ${JSON.stringify(correlationId)} is already waiting for a reply`));
+    if (this.pending.has(correlationId))
+      return Promise.reject(
+        new TypeError(`RPC call: correlation id ${JSON.stringify(correlationId)} is already waiting for a reply`),
+      );
     let entry: Pending | undefined;
-    const reply = new Promise<Message>((resolve, reject) => this.pending.set(correlationId, (entry = { resolve, reject })));
-    this.channel.publish(exchange, routingKey, body, { ...props, correlationId, replyTo: REPLY_TO }).catch((e: unknown) => this.take(correlationId)?.reject(e));
+    const reply = new Promise<Message>((resolve, reject) =>
+      this.pending.set(correlationId, (entry = { resolve, reject })),
+    );
+    this.channel
+      .publish(exchange, routingKey, body, { ...props, correlationId, replyTo: REPLY_TO })
+      .catch((e: unknown) => this.take(correlationId)?.reject(e));
     // A timeout or abort ends the call: a reply after it finds nobody waiting.
     return bounded(reply, { timeout, signal }, `RPC ${routingKey} (correlation id ${correlationId})`).finally(() => {
       if (this.pending.get(correlationId) === entry) this.pending.delete(correlationId);

@@ -77,7 +77,9 @@ export class SyncCalls {
    * the caller stops waiting.
    */
   call<M extends RequestMethod>(method: M, timeout: number, options: SyncCallOptions<ReplyTo<M>>): Promise<ReplyTo<M>> {
-    return this.queueCall(method, [`${method.name}-ok` as MethodName], timeout, options as SyncCallOptions) as Promise<ReplyTo<M>>;
+    return this.queueCall(method, [`${method.name}-ok` as MethodName], timeout, options as SyncCallOptions) as Promise<
+      ReplyTo<M>
+    >;
   }
 
   /** basic.get: resolves with the message (get-ok, then its content) or null (get-empty). */
@@ -85,7 +87,12 @@ export class SyncCalls {
     return this.queueCall(method, ["basic.get-ok", "basic.get-empty"], timeout, options) as Promise<Message | null>;
   }
 
-  private queueCall(method: Method, replies: readonly MethodName[], timeout: number, options: SyncCallOptions): Promise<Reply> {
+  private queueCall(
+    method: Method,
+    replies: readonly MethodName[],
+    timeout: number,
+    options: SyncCallOptions,
+  ): Promise<Reply> {
     const { signal, onSend, onReply } = options;
     return new Promise<Reply>((resolve, reject) => {
       const call: SyncCall = { method, replies, resolve, reject, onSend, onReply, timeout };
@@ -136,7 +143,10 @@ export class SyncCalls {
   expect(m: Method): void {
     const call = this.inFlight;
     if (call === undefined || !call.replies.includes(m.name)) {
-      throw new FrameError(505, `unexpected ${m.name} on channel ${this.channel}${call ? ` (waiting for ${call.replies.join(" or ")})` : ""}`);
+      throw new FrameError(
+        505,
+        `unexpected ${m.name} on channel ${this.channel}${call ? ` (waiting for ${call.replies.join(" or ")})` : ""}`,
+      );
     }
   }
 

@@ -30,7 +30,10 @@ export interface StreamPosition {
 }
 
 /** The basic.consume arguments that start a consumer (again): a stream consumer's resume after its last delivery. */
-export function resumeArguments(args: Record<string, unknown> | undefined, stream: StreamPosition | undefined): Record<string, unknown> {
+export function resumeArguments(
+  args: Record<string, unknown> | undefined,
+  stream: StreamPosition | undefined,
+): Record<string, unknown> {
   const offset = stream?.offset;
   if (offset === undefined) return args ?? {};
   return { ...args, "x-stream-offset": typed("l", typeof offset === "bigint" ? offset + 1n : offset + 1) };
@@ -141,7 +144,8 @@ export class Topology {
 
   exchangeDeleted(name: string): void {
     this.exchanges.delete(name);
-    for (const [k, b] of this.bindings) if (b.source === name || (b.kind === "exchange" && b.destination === name)) this.bindings.delete(k);
+    for (const [k, b] of this.bindings)
+      if (b.source === name || (b.kind === "exchange" && b.destination === name)) this.bindings.delete(k);
   }
 
   queueDeclared(asked: string, name: string, r: Omit<QueueRecord, "serverNamed">): void {

@@ -40,7 +40,8 @@ export function parseUrl(url: string): ParsedUrl {
     throw new TypeError(`not a valid AMQP URI: ${JSON.stringify(redact(url))}`);
   }
   const proto = u.protocol;
-  if (proto !== "amqp:" && proto !== "amqps:") throw new TypeError(`AMQP URI must start with amqp:// or amqps://, got ${JSON.stringify(proto)}`);
+  if (proto !== "amqp:" && proto !== "amqps:")
+    throw new TypeError(`AMQP URI must start with amqp:// or amqps://, got ${JSON.stringify(proto)}`);
   const tls = proto === "amqps:";
   const path = u.pathname;
   const vhost = path === "" || path === "/" ? "/" : decode(path.slice(1), "vhost");
@@ -57,7 +58,8 @@ export function parseUrl(url: string): ParsedUrl {
     const field = Object.hasOwn(QUERY_NUMBERS, key) ? QUERY_NUMBERS[key] : undefined;
     if (field) {
       const n = Number(value);
-      if (!Number.isInteger(n) || n < 0) throw new TypeError(`URI option ${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
+      if (!Number.isInteger(n) || n < 0)
+        throw new TypeError(`URI option ${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
       out[field] = n;
     } else if (key === "connection_name") {
       out.connectionName = value;

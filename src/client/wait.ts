@@ -20,7 +20,9 @@ export function isTimeout(v: unknown): v is number {
 
 /** A timeout setTimeout cannot honour, refused with the name of what was given it. */
 export function badTimeout(what: string, timeout: unknown): RangeError {
-  return new RangeError(`${what}: timeout must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${String(timeout)}`);
+  return new RangeError(
+    `${what}: timeout must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${String(timeout)}`,
+  );
 }
 
 /** What ends a wait early: `timeout` ms (TimeoutError), `signal` (AbortError). */
@@ -62,7 +64,8 @@ export class Waiters<T = void> {
     const timeout = bounds?.timeout;
     if (signal?.aborted) return Promise.reject(new AbortError(`${what} aborted`));
     return new Promise<R>((resolve, reject) => {
-      const wake = onWake === undefined ? (resolve as unknown as (v: T) => void) : (v: T) => run(onWake, v, resolve, reject);
+      const wake =
+        onWake === undefined ? (resolve as unknown as (v: T) => void) : (v: T) => run(onWake, v, resolve, reject);
       if (signal === undefined && timeout === undefined) return this.add({ resolve: wake, reject });
       let timer: NodeJS.Timeout | undefined;
       const cleanup = () => {
@@ -80,7 +83,8 @@ export class Waiters<T = void> {
         entry.reject(e);
       };
       const onAbort = () => leave(new AbortError(`${what} aborted`));
-      if (timeout !== undefined) timer = setTimeout(() => leave(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
+      if (timeout !== undefined)
+        timer = setTimeout(() => leave(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
       signal?.addEventListener("abort", onAbort, { once: true });
       this.add(entry);
     });
@@ -126,7 +130,12 @@ export class Waiters<T = void> {
   }
 }
 
-function run<T, R>(fn: (v: T) => R | PromiseLike<R>, v: T, resolve: (r: R | PromiseLike<R>) => void, reject: (e: unknown) => void): void {
+function run<T, R>(
+  fn: (v: T) => R | PromiseLike<R>,
+  v: T,
+  resolve: (r: R | PromiseLike<R>) => void,
+  reject: (e: unknown) => void,
+): void {
   try {
     resolve(fn(v));
   } catch (e) {
@@ -136,7 +145,11 @@ function run<T, R>(fn: (v: T) => R | PromiseLike<R>, v: T, resolve: (r: R | Prom
 
 /** Any thenable, not only this realm's Promise (a vm context's, a test environment's). */
 export function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
+  return (
+    (typeof v === "object" || typeof v === "function") &&
+    v !== null &&
+    typeof (v as { then?: unknown }).then === "function"
+  );
 }
 
 /**
@@ -161,7 +174,8 @@ export function bounded<T>(p: Promise<T>, bounds: Bounds, what: string): Promise
       reject(err);
     };
     const onAbort = () => stop(new AbortError(`${what} aborted`));
-    if (timeout !== undefined) timer = setTimeout(() => stop(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
+    if (timeout !== undefined)
+      timer = setTimeout(() => stop(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
     signal?.addEventListener("abort", onAbort, { once: true });
     p.then(
       (v) => (cleanup(), resolve(v)),

@@ -115,8 +115,12 @@ const getter: TextMapGetter<FieldTable | undefined> = {
 
 /** Start making spans for every warren connection in this process. */
 export function instrumentWarren(options: WarrenInstrumentationOptions = {}): WarrenInstrumentation {
-  const tracer: Tracer | undefined = options.traces === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(NAME, VERSION);
-  const instruments = options.metrics === false ? undefined : meters(options.meterProvider ?? metrics.getMeterProvider());
+  const tracer: Tracer | undefined =
+    options.traces === false
+      ? undefined
+      : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(NAME, VERSION);
+  const instruments =
+    options.metrics === false ? undefined : meters(options.meterProvider ?? metrics.getMeterProvider());
   const publish = diagnostics.tracingChannel<PublishContext>("warren:publish");
   const process = diagnostics.tracingChannel<ProcessContext>("warren:process");
 
@@ -130,7 +134,10 @@ export function instrumentWarren(options: WarrenInstrumentationOptions = {}): Wa
     if (span === undefined) return;
     if (ctx.error !== undefined) {
       span.recordException(ctx.error instanceof Error ? ctx.error : String(ctx.error));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: ctx.error instanceof Error ? ctx.error.message : String(ctx.error) });
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: ctx.error instanceof Error ? ctx.error.message : String(ctx.error),
+      });
       span.setAttribute("error.type", ctx.error instanceof Error ? ctx.error.name : "Error");
     }
     span.end();
@@ -181,7 +188,9 @@ export function instrumentWarren(options: WarrenInstrumentationOptions = {}): Wa
             "messaging.operation.type": "process",
             "messaging.destination.name": m.fields.exchange,
             "messaging.destination.subscription.name": ctx.queue,
-            ...(m.fields.routingKey !== "" ? { "messaging.rabbitmq.destination.routing_key": m.fields.routingKey } : {}),
+            ...(m.fields.routingKey !== ""
+              ? { "messaging.rabbitmq.destination.routing_key": m.fields.routingKey }
+              : {}),
             "messaging.rabbitmq.message.delivery_tag": m.fields.deliveryTag,
             ...message(m.properties.messageId, m.properties.correlationId, m.body.length),
           },
@@ -214,22 +223,51 @@ function meters(provider: MeterProvider): Instruments {
   const meter = provider.getMeter(NAME, VERSION);
   const advice = { explicitBucketBoundaries: DURATION_BUCKETS };
   return {
-    sent: meter.createCounter("messaging.client.sent.messages", { unit: "{message}", description: "Messages a producer attempted to send to the broker (with error.type when it failed)." }),
-    consumed: meter.createCounter("messaging.client.consumed.messages", { unit: "{message}", description: "Messages delivered to the application (one per handler call or iterator step)." }),
-    operationDuration: meter.createHistogram("messaging.client.operation.duration", { unit: "s", description: "Duration of a publish, from the call to its promise settling (written, or confirmed in confirm mode).", advice }),
-    processDuration: meter.createHistogram("messaging.process.duration", { unit: "s", description: "Duration of processing one delivery: the handler's run, or one iterator step.", advice }),
+    sent: meter.createCounter("messaging.client.sent.messages", {
+      unit: "{message}",
+      description: "Messages a producer attempted to send to the broker (with error.type when it failed).",
+    }),
+    consumed: meter.createCounter("messaging.client.consumed.messages", {
+      unit: "{message}",
+      description: "Messages delivered to the application (one per handler call or iterator step).",
+    }),
+    operationDuration: meter.createHistogram("messaging.client.operation.duration", {
+      unit: "s",
+      description:
+        "Duration of a publish, from the call to its promise settling (written, or confirmed in confirm mode).",
+      advice,
+    }),
+    processDuration: meter.createHistogram("messaging.process.duration", {
+      unit: "s",
+      description: "Duration of processing one delivery: the handler's run, or one iterator step.",
+      advice,
+    }),
   };
 }
 
 /** One operation's measurements, with the attributes the conventions name for these metrics (no per-message ones: they would explode the series). */
 function record(instruments: Instruments, ctx: PublishContext | ProcessContext, seconds: number): void {
-  const error: Attributes = ctx.error === undefined ? {} : { "error.type": ctx.error instanceof Error ? ctx.error.name : "Error" };
+  const error: Attributes =
+    ctx.error === undefined ? {} : { "error.type": ctx.error instanceof Error ? ctx.error.name : "Error" };
   if ("message" in ctx) {
-    const attributes = { ...common(ctx.server), "messaging.operation.name": "process", "messaging.operation.type": "process", "messaging.destination.name": ctx.message.fields.exchange, "messaging.destination.subscription.name": ctx.queue, ...error };
+    const attributes = {
+      ...common(ctx.server),
+      "messaging.operation.name": "process",
+      "messaging.operation.type": "process",
+      "messaging.destination.name": ctx.message.fields.exchange,
+      "messaging.destination.subscription.name": ctx.queue,
+      ...error,
+    };
     instruments.consumed.add(1, attributes);
     instruments.processDuration.record(seconds, attributes);
   } else {
-    const attributes = { ...common(ctx.server), "messaging.operation.name": "publish", "messaging.operation.type": "send", "messaging.destination.name": ctx.exchange, ...error };
+    const attributes = {
+      ...common(ctx.server),
+      "messaging.operation.name": "publish",
+      "messaging.operation.type": "send",
+      "messaging.destination.name": ctx.exchange,
+      ...error,
+    };
     instruments.sent.add(1, attributes);
     instruments.operationDuration.record(seconds, attributes);
   }

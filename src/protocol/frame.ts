@@ -54,7 +54,8 @@ export type Frame = MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame;
 // encoding
 
 function beginFrame(w: Writer, type: number, channel: number): number {
-  if (!(channel >= 0 && channel <= 0xffff && channel === (channel | 0))) throw new RangeError(`channel must be 0..65535, got ${channel}`);
+  if (!(channel >= 0 && channel <= 0xffff && channel === (channel | 0)))
+    throw new RangeError(`channel must be 0..65535, got ${channel}`);
   w.ensure(FRAME_HEADER_SIZE);
   const mark = w.mark();
   const b = w.buf;
@@ -90,7 +91,14 @@ export function encodeMethodFrame(w: Writer, channel: number, method: Method, fr
 }
 
 /** @internal */
-export function encodeHeaderFrame(w: Writer, channel: number, classId: number, bodySize: number, properties: BasicProperties, frameMax = 0): void {
+export function encodeHeaderFrame(
+  w: Writer,
+  channel: number,
+  classId: number,
+  bodySize: number,
+  properties: BasicProperties,
+  frameMax = 0,
+): void {
   const mark = beginFrame(w, FrameType.Header, channel);
   try {
     w.ensure(12);
@@ -126,7 +134,14 @@ export function encodeBodyFrames(w: Writer, channel: number, body: Uint8Array, f
 }
 
 /** @internal Header and body frames of one content. Only the header can fail (a bad property), and it leaves nothing written. */
-export function encodeContent(w: Writer, channel: number, classId: number, properties: BasicProperties, body: Uint8Array, frameMax = 0): void {
+export function encodeContent(
+  w: Writer,
+  channel: number,
+  classId: number,
+  properties: BasicProperties,
+  body: Uint8Array,
+  frameMax = 0,
+): void {
   encodeHeaderFrame(w, channel, classId, body.length, properties, frameMax);
   encodeBodyFrames(w, channel, body, frameMax);
 }

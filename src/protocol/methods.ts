@@ -22,23 +22,85 @@ type FieldDef = readonly [name: string | null, domain: Domain];
 type MethodDef = readonly [classId: number, methodId: number, fields: readonly FieldDef[]];
 
 const R = null;
-const closeFields = [["replyCode", "short"], ["replyText", "shortstr"], ["classId", "short"], ["methodId", "short"]] as const;
-const bindFields = [[R, "short"], ["destination", "shortstr"], ["source", "shortstr"], ["routingKey", "shortstr"], ["noWait", "bit"], ["arguments", "table"]] as const;
+const closeFields = [
+  ["replyCode", "short"],
+  ["replyText", "shortstr"],
+  ["classId", "short"],
+  ["methodId", "short"],
+] as const;
+const bindFields = [
+  [R, "short"],
+  ["destination", "shortstr"],
+  ["source", "shortstr"],
+  ["routingKey", "shortstr"],
+  ["noWait", "bit"],
+  ["arguments", "table"],
+] as const;
 
 export const METHODS = {
-  "connection.start": [10, 10, [["versionMajor", "octet"], ["versionMinor", "octet"], ["serverProperties", "table"], ["mechanisms", "longstr"], ["locales", "longstr"]]],
-  "connection.start-ok": [10, 11, [["clientProperties", "table"], ["mechanism", "shortstr"], ["response", "longstr"], ["locale", "shortstr"]]],
+  "connection.start": [
+    10,
+    10,
+    [
+      ["versionMajor", "octet"],
+      ["versionMinor", "octet"],
+      ["serverProperties", "table"],
+      ["mechanisms", "longstr"],
+      ["locales", "longstr"],
+    ],
+  ],
+  "connection.start-ok": [
+    10,
+    11,
+    [
+      ["clientProperties", "table"],
+      ["mechanism", "shortstr"],
+      ["response", "longstr"],
+      ["locale", "shortstr"],
+    ],
+  ],
   "connection.secure": [10, 20, [["challenge", "longstr"]]],
   "connection.secure-ok": [10, 21, [["response", "longstr"]]],
-  "connection.tune": [10, 30, [["channelMax", "short"], ["frameMax", "long"], ["heartbeat", "short"]]],
-  "connection.tune-ok": [10, 31, [["channelMax", "short"], ["frameMax", "long"], ["heartbeat", "short"]]],
-  "connection.open": [10, 40, [["virtualHost", "shortstr"], [R, "shortstr"], [R, "bit"]]],
+  "connection.tune": [
+    10,
+    30,
+    [
+      ["channelMax", "short"],
+      ["frameMax", "long"],
+      ["heartbeat", "short"],
+    ],
+  ],
+  "connection.tune-ok": [
+    10,
+    31,
+    [
+      ["channelMax", "short"],
+      ["frameMax", "long"],
+      ["heartbeat", "short"],
+    ],
+  ],
+  "connection.open": [
+    10,
+    40,
+    [
+      ["virtualHost", "shortstr"],
+      [R, "shortstr"],
+      [R, "bit"],
+    ],
+  ],
   "connection.open-ok": [10, 41, [[R, "shortstr"]]],
   "connection.close": [10, 50, closeFields],
   "connection.close-ok": [10, 51, []],
   "connection.blocked": [10, 60, [["reason", "shortstr"]]],
   "connection.unblocked": [10, 61, []],
-  "connection.update-secret": [10, 70, [["newSecret", "longstr"], ["reason", "shortstr"]]],
+  "connection.update-secret": [
+    10,
+    70,
+    [
+      ["newSecret", "longstr"],
+      ["reason", "shortstr"],
+    ],
+  ],
   "connection.update-secret-ok": [10, 71, []],
 
   "channel.open": [20, 10, [[R, "shortstr"]]],
@@ -48,44 +110,224 @@ export const METHODS = {
   "channel.close": [20, 40, closeFields],
   "channel.close-ok": [20, 41, []],
 
-  "exchange.declare": [40, 10, [[R, "short"], ["exchange", "shortstr"], ["type", "shortstr"], ["passive", "bit"], ["durable", "bit"], ["autoDelete", "bit"], ["internal", "bit"], ["noWait", "bit"], ["arguments", "table"]]],
+  "exchange.declare": [
+    40,
+    10,
+    [
+      [R, "short"],
+      ["exchange", "shortstr"],
+      ["type", "shortstr"],
+      ["passive", "bit"],
+      ["durable", "bit"],
+      ["autoDelete", "bit"],
+      ["internal", "bit"],
+      ["noWait", "bit"],
+      ["arguments", "table"],
+    ],
+  ],
   "exchange.declare-ok": [40, 11, []],
-  "exchange.delete": [40, 20, [[R, "short"], ["exchange", "shortstr"], ["ifUnused", "bit"], ["noWait", "bit"]]],
+  "exchange.delete": [
+    40,
+    20,
+    [
+      [R, "short"],
+      ["exchange", "shortstr"],
+      ["ifUnused", "bit"],
+      ["noWait", "bit"],
+    ],
+  ],
   "exchange.delete-ok": [40, 21, []],
   "exchange.bind": [40, 30, bindFields],
   "exchange.bind-ok": [40, 31, []],
   "exchange.unbind": [40, 40, bindFields],
   "exchange.unbind-ok": [40, 51, []], // 51, not 41: RabbitMQ's extension numbers it so
 
-  "queue.declare": [50, 10, [[R, "short"], ["queue", "shortstr"], ["passive", "bit"], ["durable", "bit"], ["exclusive", "bit"], ["autoDelete", "bit"], ["noWait", "bit"], ["arguments", "table"]]],
-  "queue.declare-ok": [50, 11, [["queue", "shortstr"], ["messageCount", "long"], ["consumerCount", "long"]]],
-  "queue.bind": [50, 20, [[R, "short"], ["queue", "shortstr"], ["exchange", "shortstr"], ["routingKey", "shortstr"], ["noWait", "bit"], ["arguments", "table"]]],
+  "queue.declare": [
+    50,
+    10,
+    [
+      [R, "short"],
+      ["queue", "shortstr"],
+      ["passive", "bit"],
+      ["durable", "bit"],
+      ["exclusive", "bit"],
+      ["autoDelete", "bit"],
+      ["noWait", "bit"],
+      ["arguments", "table"],
+    ],
+  ],
+  "queue.declare-ok": [
+    50,
+    11,
+    [
+      ["queue", "shortstr"],
+      ["messageCount", "long"],
+      ["consumerCount", "long"],
+    ],
+  ],
+  "queue.bind": [
+    50,
+    20,
+    [
+      [R, "short"],
+      ["queue", "shortstr"],
+      ["exchange", "shortstr"],
+      ["routingKey", "shortstr"],
+      ["noWait", "bit"],
+      ["arguments", "table"],
+    ],
+  ],
   "queue.bind-ok": [50, 21, []],
-  "queue.purge": [50, 30, [[R, "short"], ["queue", "shortstr"], ["noWait", "bit"]]],
+  "queue.purge": [
+    50,
+    30,
+    [
+      [R, "short"],
+      ["queue", "shortstr"],
+      ["noWait", "bit"],
+    ],
+  ],
   "queue.purge-ok": [50, 31, [["messageCount", "long"]]],
-  "queue.delete": [50, 40, [[R, "short"], ["queue", "shortstr"], ["ifUnused", "bit"], ["ifEmpty", "bit"], ["noWait", "bit"]]],
+  "queue.delete": [
+    50,
+    40,
+    [
+      [R, "short"],
+      ["queue", "shortstr"],
+      ["ifUnused", "bit"],
+      ["ifEmpty", "bit"],
+      ["noWait", "bit"],
+    ],
+  ],
   "queue.delete-ok": [50, 41, [["messageCount", "long"]]],
-  "queue.unbind": [50, 50, [[R, "short"], ["queue", "shortstr"], ["exchange", "shortstr"], ["routingKey", "shortstr"], ["arguments", "table"]]],
+  "queue.unbind": [
+    50,
+    50,
+    [
+      [R, "short"],
+      ["queue", "shortstr"],
+      ["exchange", "shortstr"],
+      ["routingKey", "shortstr"],
+      ["arguments", "table"],
+    ],
+  ],
   "queue.unbind-ok": [50, 51, []],
 
-  "basic.qos": [60, 10, [["prefetchSize", "long"], ["prefetchCount", "short"], ["global", "bit"]]],
+  "basic.qos": [
+    60,
+    10,
+    [
+      ["prefetchSize", "long"],
+      ["prefetchCount", "short"],
+      ["global", "bit"],
+    ],
+  ],
   "basic.qos-ok": [60, 11, []],
-  "basic.consume": [60, 20, [[R, "short"], ["queue", "shortstr"], ["consumerTag", "shortstr"], ["noLocal", "bit"], ["noAck", "bit"], ["exclusive", "bit"], ["noWait", "bit"], ["arguments", "table"]]],
+  "basic.consume": [
+    60,
+    20,
+    [
+      [R, "short"],
+      ["queue", "shortstr"],
+      ["consumerTag", "shortstr"],
+      ["noLocal", "bit"],
+      ["noAck", "bit"],
+      ["exclusive", "bit"],
+      ["noWait", "bit"],
+      ["arguments", "table"],
+    ],
+  ],
   "basic.consume-ok": [60, 21, [["consumerTag", "shortstr"]]],
-  "basic.cancel": [60, 30, [["consumerTag", "shortstr"], ["noWait", "bit"]]],
+  "basic.cancel": [
+    60,
+    30,
+    [
+      ["consumerTag", "shortstr"],
+      ["noWait", "bit"],
+    ],
+  ],
   "basic.cancel-ok": [60, 31, [["consumerTag", "shortstr"]]],
-  "basic.publish": [60, 40, [[R, "short"], ["exchange", "shortstr"], ["routingKey", "shortstr"], ["mandatory", "bit"], ["immediate", "bit"]]],
-  "basic.return": [60, 50, [["replyCode", "short"], ["replyText", "shortstr"], ["exchange", "shortstr"], ["routingKey", "shortstr"]]],
-  "basic.deliver": [60, 60, [["consumerTag", "shortstr"], ["deliveryTag", "longlong"], ["redelivered", "bit"], ["exchange", "shortstr"], ["routingKey", "shortstr"]]],
-  "basic.get": [60, 70, [[R, "short"], ["queue", "shortstr"], ["noAck", "bit"]]],
-  "basic.get-ok": [60, 71, [["deliveryTag", "longlong"], ["redelivered", "bit"], ["exchange", "shortstr"], ["routingKey", "shortstr"], ["messageCount", "long"]]],
+  "basic.publish": [
+    60,
+    40,
+    [
+      [R, "short"],
+      ["exchange", "shortstr"],
+      ["routingKey", "shortstr"],
+      ["mandatory", "bit"],
+      ["immediate", "bit"],
+    ],
+  ],
+  "basic.return": [
+    60,
+    50,
+    [
+      ["replyCode", "short"],
+      ["replyText", "shortstr"],
+      ["exchange", "shortstr"],
+      ["routingKey", "shortstr"],
+    ],
+  ],
+  "basic.deliver": [
+    60,
+    60,
+    [
+      ["consumerTag", "shortstr"],
+      ["deliveryTag", "longlong"],
+      ["redelivered", "bit"],
+      ["exchange", "shortstr"],
+      ["routingKey", "shortstr"],
+    ],
+  ],
+  "basic.get": [
+    60,
+    70,
+    [
+      [R, "short"],
+      ["queue", "shortstr"],
+      ["noAck", "bit"],
+    ],
+  ],
+  "basic.get-ok": [
+    60,
+    71,
+    [
+      ["deliveryTag", "longlong"],
+      ["redelivered", "bit"],
+      ["exchange", "shortstr"],
+      ["routingKey", "shortstr"],
+      ["messageCount", "long"],
+    ],
+  ],
   "basic.get-empty": [60, 72, [[R, "shortstr"]]],
-  "basic.ack": [60, 80, [["deliveryTag", "longlong"], ["multiple", "bit"]]],
-  "basic.reject": [60, 90, [["deliveryTag", "longlong"], ["requeue", "bit"]]],
+  "basic.ack": [
+    60,
+    80,
+    [
+      ["deliveryTag", "longlong"],
+      ["multiple", "bit"],
+    ],
+  ],
+  "basic.reject": [
+    60,
+    90,
+    [
+      ["deliveryTag", "longlong"],
+      ["requeue", "bit"],
+    ],
+  ],
   "basic.recover-async": [60, 100, [["requeue", "bit"]]],
   "basic.recover": [60, 110, [["requeue", "bit"]]],
   "basic.recover-ok": [60, 111, []],
-  "basic.nack": [60, 120, [["deliveryTag", "longlong"], ["multiple", "bit"], ["requeue", "bit"]]],
+  "basic.nack": [
+    60,
+    120,
+    [
+      ["deliveryTag", "longlong"],
+      ["multiple", "bit"],
+      ["requeue", "bit"],
+    ],
+  ],
 
   "confirm.select": [85, 10, [["noWait", "bit"]]],
   "confirm.select-ok": [85, 11, []],
@@ -101,9 +343,17 @@ export const METHODS = {
 type Defs = typeof METHODS;
 export type MethodName = keyof Defs;
 
-type JsType<D> = D extends "shortstr" | "longstr" ? string : D extends "bit" ? boolean : D extends "table" ? FieldTable : number;
+type JsType<D> = D extends "shortstr" | "longstr"
+  ? string
+  : D extends "bit"
+    ? boolean
+    : D extends "table"
+      ? FieldTable
+      : number;
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
-type ArgsOf<F extends readonly FieldDef[]> = Simplify<{ [E in F[number] as E[0] extends string ? E[0] : never]: JsType<E[1]> }>;
+type ArgsOf<F extends readonly FieldDef[]> = Simplify<{
+  [E in F[number] as E[0] extends string ? E[0] : never]: JsType<E[1]>;
+}>;
 
 /** The arguments of one method, without its name. */
 export type MethodArgs<N extends MethodName> = ArgsOf<Defs[N][2]>;
@@ -124,7 +374,9 @@ type Encoder = (w: Writer, m: Method) => void;
 type Decoder = (r: Reader) => Method;
 
 function compileEncoder(name: string, [classId, methodId, fields]: MethodDef): Encoder {
-  const lines = [`w.ensure(4); const b = w.buf, p = w.pos; b[p] = ${classId >> 8}; b[p + 1] = ${classId & 255}; b[p + 2] = ${methodId >> 8}; b[p + 3] = ${methodId & 255}; w.pos = p + 4;`];
+  const lines = [
+    `w.ensure(4); const b = w.buf, p = w.pos; b[p] = ${classId >> 8}; b[p + 1] = ${classId & 255}; b[p + 2] = ${methodId >> 8}; b[p + 3] = ${methodId & 255}; w.pos = p + 4;`,
+  ];
   let bits: string[] = [];
   const flush = () => {
     if (bits.length) lines.push(`w.octet(${bits.join(" | ")});`);

@@ -145,7 +145,8 @@ export function decodeProperties(r: Reader): BasicProperties {
   if (flags & 0x0040) {
     const secs = r.longlong();
     // Past 8.64e12 s (year 275760) a Date is Invalid: refuse rather than hand out a lost value.
-    if (secs > MAX_DATE_SECONDS) throw new FrameError(502, `content header timestamp ${secs} s is beyond the range of a Date`);
+    if (secs > MAX_DATE_SECONDS)
+      throw new FrameError(502, `content header timestamp ${secs} s is beyond the range of a Date`);
     p.timestamp = new Date(secs * 1000);
   }
   if (flags & 0x0020) p.type = r.shortstr();

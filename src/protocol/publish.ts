@@ -36,7 +36,16 @@ function hasProperties(p: BasicProperties): boolean {
  * 255 bytes, a bad property, a header over frame_max) nothing is left written and the error
  * names the field. `channel` is the caller's own (1..65535), not user input.
  */
-export function encodePublish(w: Writer, channel: number, exchange: string, routingKey: string, mandatory: boolean, properties: BasicProperties, body: Uint8Array, frameMax: number): void {
+export function encodePublish(
+  w: Writer,
+  channel: number,
+  exchange: string,
+  routingKey: string,
+  mandatory: boolean,
+  properties: BasicProperties,
+  body: Uint8Array,
+  frameMax: number,
+): void {
   const mark = w.mark();
   try {
     w.ensure(FRAME_HEADER_SIZE + 6); // each name reserves its own room

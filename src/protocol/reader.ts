@@ -104,10 +104,15 @@ export class Reader {
     this.pos += len;
     if (len === 0) return "";
     const cache = this.cache;
-    if (cache === undefined || len > STRING_CACHE_MAX) return HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
+    if (cache === undefined || len > STRING_CACHE_MAX)
+      return HAS_UTF8_SLICE
+        ? (b as Utf8Sliceable).utf8Slice(start, start + len)
+        : b.toString("utf8", start, start + len);
     const seen = cache.find(b, start, len);
     if (seen !== undefined) return seen;
-    const s = HAS_UTF8_SLICE ? (b as Utf8Sliceable).utf8Slice(start, start + len) : b.toString("utf8", start, start + len);
+    const s = HAS_UTF8_SLICE
+      ? (b as Utf8Sliceable).utf8Slice(start, start + len)
+      : b.toString("utf8", start, start + len);
     cache.add(b, start, len, s);
     return s;
   }

@@ -34,7 +34,10 @@ export class StringCache {
 
   /** The string of b[start .. start + len) if it is here (1 <= len <= STRING_CACHE_MAX). */
   find(b: Buffer, start: number, len: number): string | undefined {
-    const h = Math.imul(len | (b[start]! << 8) | (b[start + (len >> 1)]! << 16) | (b[start + len - 1]! << 24), 0x9e3779b1);
+    const h = Math.imul(
+      len | (b[start]! << 8) | (b[start + (len >> 1)]! << 16) | (b[start + len - 1]! << 24),
+      0x9e3779b1,
+    );
     const set = (h >>> (32 - SET_BITS)) << 1;
     this.set = set;
     if (this.viewOf !== b) {

@@ -43,7 +43,8 @@ import type { Reader } from "./reader.js";
 import { put32, type Writer } from "./writer.js";
 
 /** A field value's type tag on the wire (RabbitMQ's table types, a superset of the spec's 4.2.5.5). */
-export type FieldTag = "t" | "b" | "B" | "s" | "u" | "I" | "i" | "l" | "f" | "d" | "D" | "S" | "x" | "A" | "T" | "F" | "V";
+export type FieldTag =
+  "t" | "b" | "B" | "s" | "u" | "I" | "i" | "l" | "f" | "d" | "D" | "S" | "x" | "A" | "T" | "F" | "V";
 
 /** A decimal: value * 10^-scale (scale an octet, value a signed 32-bit integer). */
 export class Decimal {
@@ -211,7 +212,8 @@ function encodeValue(w: Writer, v: FieldValue, parent: string, key: string | num
       return;
     case "l": {
       const big = toBigInt(v, parent, key);
-      if (big < -(2n ** 63n) || big >= 2n ** 63n) throw new RangeError(`${fieldName(parent, key)} does not fit a signed 64-bit integer`);
+      if (big < -(2n ** 63n) || big >= 2n ** 63n)
+        throw new RangeError(`${fieldName(parent, key)} does not fit a signed 64-bit integer`);
       w.ensure(8);
       w.buf.writeBigInt64BE(big, w.pos);
       w.pos += 8;
@@ -237,7 +239,8 @@ function encodeValue(w: Writer, v: FieldValue, parent: string, key: string | num
       return;
     }
     case "S":
-      if (typeof v !== "string" && !(v instanceof Uint8Array)) throw new TypeError(`${fieldName(parent, key)} must be a string for tag S`);
+      if (typeof v !== "string" && !(v instanceof Uint8Array))
+        throw new TypeError(`${fieldName(parent, key)} must be a string for tag S`);
       w.longstr(v);
       return;
     case "x":
@@ -250,13 +253,15 @@ function encodeValue(w: Writer, v: FieldValue, parent: string, key: string | num
       return;
     case "T": {
       const secs = v instanceof Date ? Math.floor(v.getTime() / 1000) : v;
-      if (typeof secs === "number" && Number.isNaN(secs)) throw new RangeError(`${fieldName(parent, key)} is an invalid Date`);
+      if (typeof secs === "number" && Number.isNaN(secs))
+        throw new RangeError(`${fieldName(parent, key)} is an invalid Date`);
       if (typeof secs === "bigint") w.longlong(secs, fieldName(parent, key));
       else w.longlong(int(secs, parent, key, 0, Number.MAX_SAFE_INTEGER));
       return;
     }
     case "F":
-      if (typeof v !== "object" || v === null || Array.isArray(v)) throw new TypeError(`${fieldName(parent, key)} must be an object for tag F`);
+      if (typeof v !== "object" || v === null || Array.isArray(v))
+        throw new TypeError(`${fieldName(parent, key)} must be an object for tag F`);
       encodeTable(w, v as FieldTable, fieldName(parent, key), depth);
       return;
     case "V":
@@ -273,7 +278,8 @@ function num(v: FieldValue, parent: string, key: string | number): number {
 
 function int(v: FieldValue, parent: string, key: string | number, min: number, max: number): number {
   if (typeof v === "bigint") v = Number(v);
-  if (typeof v !== "number" || !Number.isInteger(v)) throw new TypeError(`${fieldName(parent, key)} must be an integer`);
+  if (typeof v !== "number" || !Number.isInteger(v))
+    throw new TypeError(`${fieldName(parent, key)} must be an integer`);
   if (v < min || v > max) throw new RangeError(`${fieldName(parent, key)} must be in ${min}..${max}, got ${v}`);
   return v;
 }
@@ -301,7 +307,8 @@ export function decodeTable(r: Reader, depth = 0): FieldTable {
       const value = decodeValue(r, depth + 1);
       // "__proto__" from the wire is an ordinary key: assigning it would replace the table's
       // prototype instead (and let a peer plant inherited properties on it).
-      if (key === "__proto__") Object.defineProperty(table, key, { value, enumerable: true, writable: true, configurable: true });
+      if (key === "__proto__")
+        Object.defineProperty(table, key, { value, enumerable: true, writable: true, configurable: true });
       else table[key] = value;
     }
   } finally {

@@ -156,7 +156,8 @@ export class Writer {
       if (v < 0n || v > 0xffffffffffffffffn) throw rangeError(field, v, "an unsigned 64-bit integer");
       this.buf.writeBigUInt64BE(v, this.pos);
     } else {
-      if (!(v >= 0 && Number.isSafeInteger(v))) throw rangeError(field, v, "an unsigned integer below 2^53 (use a bigint beyond)");
+      if (!(v >= 0 && Number.isSafeInteger(v)))
+        throw rangeError(field, v, "an unsigned integer below 2^53 (use a bigint beyond)");
       put32(this.buf, this.pos, Math.floor(v / 0x100000000));
       put32(this.buf, this.pos + 4, v >>> 0);
     }
@@ -167,7 +168,8 @@ export class Writer {
   shortstr(s: string, field = "shortstr", suffix = ""): void {
     if (typeof s !== "string") throw new TypeError(`${field}${suffix} must be a string, got ${typeof s}`);
     // Every UTF-16 unit is at least one UTF-8 byte: refuse a long string before reserving 3x its size.
-    if (s.length > 255) throw new RangeError(`${field}${suffix} is at least ${s.length} bytes; a short string holds at most 255`);
+    if (s.length > 255)
+      throw new RangeError(`${field}${suffix} is at least ${s.length} bytes; a short string holds at most 255`);
     if (s.length <= ASCII_LOOP_MAX && this.ascii(s, 1)) {
       this.buf[this.pos] = s.length;
       this.pos += 1 + s.length;

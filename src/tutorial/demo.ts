@@ -92,7 +92,9 @@ class Running {
     const deadline = Date.now() + STEP_TIMEOUT_MS;
     while (!done()) {
       if (this.child.exitCode !== null) {
-        throw new Error(`${this.label} exited (code ${this.child.exitCode}) before ${what}:\n${this.traced.slice(-3).join("\n")}`);
+        throw new Error(
+          `${this.label} exited (code ${this.child.exitCode}) before ${what}:\n${this.traced.slice(-3).join("\n")}`,
+        );
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`${this.label}: gave up waiting for ${what}`);
@@ -199,7 +201,8 @@ async function demo(broker: FoundBroker): Promise<void> {
         : `(rabbitmqctl here answers for another broker than ${redactUrl(broker.url)}: it lists neither receiver's queue; set WARREN_RABBITMQCTL to that broker's rabbitmqctl. The bindings, as the receivers' --trace shows them:)`,
     );
     for (const r of receivers) {
-      for (const line of r.traced.filter((l) => l.includes("queue.bind "))) say(`  ${r.label}: ${line.replace(/^-> /, "")}`);
+      for (const line of r.traced.filter((l) => l.includes("queue.bind ")))
+        say(`  ${r.label}: ${line.replace(/^-> /, "")}`);
     }
   }
 
@@ -208,7 +211,8 @@ async function demo(broker: FoundBroker): Promise<void> {
   for (const r of receivers) {
     const code = await r.exited;
     say(`${r.label} exited with code ${code}`);
-    if (code !== 0) throw new Error(`${r.label} exited with code ${code}: ${r.errors().join(" ") || "(nothing on stderr)"}`);
+    if (code !== 0)
+      throw new Error(`${r.label} exited with code ${code}: ${r.errors().join(" ") || "(nothing on stderr)"}`);
   }
 
   heading("Their exclusive queues are gone");
@@ -258,7 +262,8 @@ async function start(): Promise<void> {
     const url = new URL(broker.url);
     if (url.protocol === "amqp:") {
       const answer = await probeAmqp(url.hostname.replace(/^\[|\]$/g, ""), Number(url.port || 5672));
-      if (answer !== true) noBroker(`AMQP_URL is ${redactUrl(broker.url)}, but no AMQP broker answers there (${answer})`);
+      if (answer !== true)
+        noBroker(`AMQP_URL is ${redactUrl(broker.url)}, but no AMQP broker answers there (${answer})`);
     }
   }
   say(`Broker: ${redactUrl(broker.url)} (${broker.source === "env" ? "from AMQP_URL" : broker.source})`);

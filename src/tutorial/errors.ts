@@ -3,13 +3,7 @@
  * the person running `receive_logs` wants to know that RabbitMQ is not running, or that
  * the password is wrong, not where in warren that was noticed.
  */
-import {
-  AuthenticationError,
-  ChannelClosedError,
-  ConnectionClosedError,
-  FrameError,
-  TimeoutError,
-} from "../index.js";
+import { AuthenticationError, ChannelClosedError, ConnectionClosedError, FrameError, TimeoutError } from "../index.js";
 
 /** The URL with its password hidden, fit to print. */
 export function redactUrl(url: string): string {

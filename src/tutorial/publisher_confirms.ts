@@ -82,10 +82,7 @@ async function publishMessagesInBatch(open: () => Promise<Channel>, count: numbe
   return elapsed;
 }
 
-async function handlePublishConfirmsAsynchronously(
-  open: () => Promise<Channel>,
-  count: number,
-): Promise<number> {
+async function handlePublishConfirmsAsynchronously(open: () => Promise<Channel>, count: number): Promise<number> {
   const { ch, queue } = await confirmingChannel(open);
   // The messages the broker has not confirmed yet, by sequence number.
   const outstandingConfirms = new Map<number, string>();

@@ -25,7 +25,8 @@ main(async ({ ch, print, untilStopped }) => {
     const text = msg.body.toString();
     const n = Number(text);
     print(` [.] fib(${text})`);
-    const response = Number.isSafeInteger(n) && n >= 0 ? String(fib(n)) : `error: "${text}" is not a non-negative integer`;
+    const response =
+      Number.isSafeInteger(n) && n >= 0 ? String(fib(n)) : `error: "${text}" is not a non-negative integer`;
     const { replyTo, correlationId } = msg.properties;
     if (replyTo) {
       await ch.publish("", replyTo, response, correlationId === undefined ? {} : { correlationId });

@@ -13,7 +13,14 @@ import net from "node:net";
 import { describe, expect, test } from "vitest";
 import { AbortError, connect } from "../../src/index.js";
 import { brokerAddress, getBrokerUrl } from "../helpers/broker.js";
-import { Connection as C, longstr, methodFrame, shortstr, standardHandshake, startFakeServer } from "../helpers/fake-server.js";
+import {
+  Connection as C,
+  longstr,
+  methodFrame,
+  shortstr,
+  standardHandshake,
+  startFakeServer,
+} from "../helpers/fake-server.js";
 import { startProxy } from "../helpers/proxy.js";
 import { eventually, outcome, untilReady, useConnections } from "./util.js";
 
@@ -26,7 +33,10 @@ describe("awaited publishes", () => {
     // socket's own buffer is what publishes run into.
     const proxy = await startProxy({ target: brokerAddress(url) });
     let socket!: net.Socket;
-    const conn = await open({ heartbeat: 0, transport: () => (socket = net.connect({ host: proxy.host, port: proxy.port })) });
+    const conn = await open({
+      heartbeat: 0,
+      transport: () => (socket = net.connect({ host: proxy.host, port: proxy.port })),
+    });
     const ch = await conn.openChannel();
     const { queue } = await ch.queueDeclare("", { exclusive: true });
     const size = 256 * 1024;
@@ -170,7 +180,9 @@ describe("connection.blocked (fake server)", () => {
       await waiting;
       expect(conn.blocked).toBe(false);
       // An already-aborted signal: nothing is sent at all.
-      expect(((await outcome(ch.publish("", "q", "z", { signal: AbortSignal.abort() }))) as { error: unknown }).error).toBeInstanceOf(AbortError);
+      expect(
+        ((await outcome(ch.publish("", "q", "z", { signal: AbortSignal.abort() }))) as { error: unknown }).error,
+      ).toBeInstanceOf(AbortError);
     } finally {
       await server.close();
       await conn.close();

@@ -8,7 +8,15 @@
 import diagnostics from "node:diagnostics_channel";
 import { once } from "node:events";
 import { describe, expect, test } from "vitest";
-import { AccessRefusedError, ReturnedError, type Channel, DeprecatedFeatureWarning, type FrameMessage, type Message, type ReturnedMessage } from "../../src/index.js";
+import {
+  AccessRefusedError,
+  ReturnedError,
+  type Channel,
+  DeprecatedFeatureWarning,
+  type FrameMessage,
+  type Message,
+  type ReturnedMessage,
+} from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
 import { brokerAtLeast, eventually, outcome, queueCounts, take, untilReady, useConnections } from "./util.js";
 
@@ -68,7 +76,9 @@ describe("basic.qos", () => {
     expect(got.length).toBe(inFlight);
     const ready = (await queueCounts(ch, q1)).messageCount + (await queueCounts(ch, q2)).messageCount;
     expect(ready).toBe(20 - inFlight);
-    expect(warnings.map((w) => [w.feature, w.setting])).toEqual(denied ? [["global_qos", "deprecated_features.permit.global_qos = true"]] : []);
+    expect(warnings.map((w) => [w.feature, w.setting])).toEqual(
+      denied ? [["global_qos", "deprecated_features.permit.global_qos = true"]] : [],
+    );
     ch.ack(got.at(-1)!.fields.deliveryTag, { multiple: true });
     await eventually(() => got.length === 2 * inFlight, `${inFlight} more after acking all`);
   });
@@ -97,7 +107,9 @@ describe("basic.publish mandatory -> basic.return", () => {
     await ch.publish("", queue, "routed", { mandatory: true });
     await ch.publish("", uniqueName("no-such-queue"), "dropped");
     // A return comes before its ack, and the publish's promise hears it (confirm.test.ts).
-    await expect(ch.publish("", uniqueName("no-such-queue"), "returned", { mandatory: true })).rejects.toBeInstanceOf(ReturnedError);
+    await expect(ch.publish("", uniqueName("no-such-queue"), "returned", { mandatory: true })).rejects.toBeInstanceOf(
+      ReturnedError,
+    );
     expect(returns.map((r) => r.body.toString())).toEqual(["returned"]);
   });
 });
@@ -113,7 +125,12 @@ describe("basic.consume", () => {
     const msgs = await t.done;
     expect(msgs.map((m) => m.body.toString())).toEqual(["0", "1", "2", "3", "4"]);
     expect(msgs.map((m) => m.fields.deliveryTag)).toEqual([1, 2, 3, 4, 5]);
-    expect(msgs[0]!.fields).toMatchObject({ consumerTag: "my-tag ✓", redelivered: false, exchange: "", routingKey: queue });
+    expect(msgs[0]!.fields).toMatchObject({
+      consumerTag: "my-tag ✓",
+      redelivered: false,
+      exchange: "",
+      routingKey: queue,
+    });
     const other = await conn.openChannel();
     const r = await outcome(other.consume(queue, () => undefined));
     expect((r as { error: unknown }).error).toBeInstanceOf(AccessRefusedError);
@@ -145,7 +162,8 @@ describe("basic.consume", () => {
     const delivered: number[] = [];
     const listener = (m: unknown) => {
       const f = m as FrameMessage;
-      if (f.connection === conn && f.channel === ch.id && f.frame.type === 1 && f.frame.method.name === "basic.deliver") delivered.push(1);
+      if (f.connection === conn && f.channel === ch.id && f.frame.type === 1 && f.frame.method.name === "basic.deliver")
+        delivered.push(1);
     };
     diagnostics.subscribe("warren:frame:in", listener);
     try {
@@ -246,7 +264,10 @@ describe("ack / nack / reject", () => {
     ch.nack(ms[2]!, { requeue: true }); // 2 back
     ch.nack(ms[4]!, { requeue: false }); // 4 dropped; 3 unacked
     const probe = await conn.openChannel();
-    const back = await eventually(() => probe.get(queue, { noAck: true }).then((m) => m ?? undefined), "the requeued message");
+    const back = await eventually(
+      () => probe.get(queue, { noAck: true }).then((m) => m ?? undefined),
+      "the requeued message",
+    );
     expect(back.body.toString()).toBe("2");
     expect(back.fields.redelivered).toBe(true);
     await readyAfterClose(ch, queue, 1); // only 3 comes back
@@ -260,7 +281,10 @@ describe("ack / nack / reject", () => {
     const [a, b] = await fetch(ch, queue, 2);
     ch.reject(a!, { requeue: false });
     ch.reject(b!); // requeue by default
-    const again = await eventually(() => ch.get(queue, { noAck: true }).then((m) => m ?? undefined), "the requeued message");
+    const again = await eventually(
+      () => ch.get(queue, { noAck: true }).then((m) => m ?? undefined),
+      "the requeued message",
+    );
     expect(again.body.toString()).toBe("1");
     expect(again.fields.redelivered).toBe(true);
     expect(await ch.get(queue)).toBeNull();

@@ -7,7 +7,15 @@
  */
 import diagnostics from "node:diagnostics_channel";
 import { describe, expect, test } from "vitest";
-import { AbortError, AmqpError, ChannelClosedError, TimeoutError, connect, type Channel, type Message } from "../../src/index.js";
+import {
+  AbortError,
+  AmqpError,
+  ChannelClosedError,
+  TimeoutError,
+  connect,
+  type Channel,
+  type Message,
+} from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
 import {
   Cursor,
@@ -94,7 +102,15 @@ describe("after close", () => {
       results = [ch.ack(msg), ch.nack(msg), ch.reject(msg), ch.ack(msg, { multiple: true })];
     }).not.toThrow();
     for (const r of results) expect(r).toBeInstanceOf(ChannelClosedError);
-    const calls: Promise<unknown>[] = [ch.publish("", queue, "after"), ch.get(queue), ch.prefetch(1), ch.queuePurge(queue), ch.confirmSelect(), ch.txSelect(), ch.recover()];
+    const calls: Promise<unknown>[] = [
+      ch.publish("", queue, "after"),
+      ch.get(queue),
+      ch.prefetch(1),
+      ch.queuePurge(queue),
+      ch.confirmSelect(),
+      ch.txSelect(),
+      ch.recover(),
+    ];
     for (const r of await Promise.all(calls.map((p) => outcome(p)))) {
       expect(r.ok).toBe(false);
       expect((r as { error: ChannelClosedError }).error).toMatchObject({ replyCode: 200, initiatedBy: "client" });
@@ -153,7 +169,9 @@ describe("what the broker will not do on request (fake server)", () => {
       await c.expectMethod(20, 40); // the client's channel.close
       seen.push("client close");
       // Ours crosses it: the client must answer close-ok even though it is closing itself.
-      await c.send(methodFrame(ch, 20, 40, Buffer.concat([u16(406), shortstr("PRECONDITION_FAILED - crossing"), u16(0), u16(0)])));
+      await c.send(
+        methodFrame(ch, 20, 40, Buffer.concat([u16(406), shortstr("PRECONDITION_FAILED - crossing"), u16(0), u16(0)])),
+      );
       await c.expectMethod(20, 41);
       seen.push("client close-ok");
       await c.send(methodFrame(ch, 20, 41));
@@ -178,13 +196,22 @@ describe("what the broker will not do on request (fake server)", () => {
       const ch = await openChannelOnServer(c);
       await c.expectMethod(60, 20); // basic.consume
       await c.send(methodFrame(ch, 60, 21, shortstr("ctag")));
-      const deliver = (tag: number) => methodFrame(ch, 60, 60, Buffer.concat([shortstr("ctag"), u64(tag), u8(0), shortstr(""), shortstr("q")]));
+      const deliver = (tag: number) =>
+        methodFrame(ch, 60, 60, Buffer.concat([shortstr("ctag"), u64(tag), u8(0), shortstr(""), shortstr("q")]));
       // The broker cancels the consumer (so the client's close cancels nothing first), and a
       // delivery crossing that cancel has its method out before the client's close, its content after it.
       await c.send(methodFrame(ch, 60, 30, Buffer.concat([shortstr("ctag"), u8(1)]))); // basic.cancel, no-wait
       await c.send(deliver(1));
       await c.expectMethod(20, 40); // the client's channel.close
-      await c.send(Buffer.concat([headerFrame(ch, 60, 5), bodyFrame(ch, "first"), deliver(2), headerFrame(ch, 60, 6), bodyFrame(ch, "second")]));
+      await c.send(
+        Buffer.concat([
+          headerFrame(ch, 60, 5),
+          bodyFrame(ch, "first"),
+          deliver(2),
+          headerFrame(ch, 60, 6),
+          bodyFrame(ch, "second"),
+        ]),
+      );
       await c.send(methodFrame(ch, 20, 41)); // close-ok
       // The connection is still fine: a new channel opens.
       await openChannelOnServer(c);
@@ -434,8 +461,14 @@ describe("per-call timeout and AbortSignal (fake server)", () => {
     await ch.consume(queue, () => undefined, { signal: ac.signal });
     expect((await ch.queueDeclare(queue, { passive: true })).consumerCount).toBe(1);
     ac.abort();
-    await eventually(async () => (await ch.queueDeclare(queue, { passive: true })).consumerCount === 0, "the consumer to be cancelled");
-    expect(((await outcome(ch.consume(queue, () => undefined, { signal: AbortSignal.abort() }))) as { error: unknown }).error).toBeInstanceOf(AbortError);
+    await eventually(
+      async () => (await ch.queueDeclare(queue, { passive: true })).consumerCount === 0,
+      "the consumer to be cancelled",
+    );
+    expect(
+      ((await outcome(ch.consume(queue, () => undefined, { signal: AbortSignal.abort() }))) as { error: unknown })
+        .error,
+    ).toBeInstanceOf(AbortError);
   });
 });
 
@@ -452,12 +485,12 @@ describe("unicode", () => {
     const body = "héllo wörld — 你好 🐇\u0000end";
     const t = take(1);
     await ch.consume(q, t.onMessage, { noAck: true });
-    await ch.publish(x, key, body, { headers: { "ключ": "значение ✓" }, type: "тип" });
+    await ch.publish(x, key, body, { headers: { ключ: "значение ✓" }, type: "тип" });
     const [m] = (await t.done) as [Message];
     expect(m.body.toString("utf8")).toBe(body);
     expect(m.fields.exchange).toBe(x);
     expect(m.fields.routingKey).toBe(key);
-    expect(m.properties.headers).toEqual({ "ключ": "значение ✓" });
+    expect(m.properties.headers).toEqual({ ключ: "значение ✓" });
     expect(m.properties.type).toBe("тип");
     expect((await ch.queueDeclare(q, { passive: true })).queue).toBe(q);
   });

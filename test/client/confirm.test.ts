@@ -6,7 +6,17 @@
  * nacks what it cannot take.
  */
 import { describe, expect, test } from "vitest";
-import { AbortError, ConnectionClosedError, NackError, NotFoundError, PreconditionFailedError, ReturnedError, TimeoutError, connect, type ReturnedMessage } from "../../src/index.js";
+import {
+  AbortError,
+  ConnectionClosedError,
+  NackError,
+  NotFoundError,
+  PreconditionFailedError,
+  ReturnedError,
+  TimeoutError,
+  connect,
+  type ReturnedMessage,
+} from "../../src/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { longstr, methodFrame, standardHandshake, startFakeServer } from "../helpers/fake-server.js";
 import { startProxy } from "../helpers/proxy.js";
@@ -23,7 +33,11 @@ async function neverConfirms() {
     await c.send(methodFrame(ch.channel, 20, 11, longstr("")));
     await c.expectMethod(85, 10); // confirm.select
     await c.send(methodFrame(ch.channel, 85, 11));
-    for (let m = await c.readMethod().catch(() => undefined); m !== undefined; m = await c.readMethod().catch(() => undefined)) {
+    for (
+      let m = await c.readMethod().catch(() => undefined);
+      m !== undefined;
+      m = await c.readMethod().catch(() => undefined)
+    ) {
       if (m.classId === 60 && m.methodId === 40) publishes.count++;
     }
   });
@@ -46,7 +60,11 @@ describe("mandatory publishes in confirm mode", () => {
     // Every third is unroutable; bodies repeat, so a return is matched by exchange and routing key as well as by body.
     const routed = (i: number) => i % 3 !== 0;
     const results = await Promise.all(
-      Array.from({ length: N }, (_, i) => outcome(ch.publish(x, routed(i) ? "routed" : "nowhere", `body ${i % 7}`, { mandatory: true, messageId: String(i) }))),
+      Array.from({ length: N }, (_, i) =>
+        outcome(
+          ch.publish(x, routed(i) ? "routed" : "nowhere", `body ${i % 7}`, { mandatory: true, messageId: String(i) }),
+        ),
+      ),
     );
     const rejected = results.flatMap((r, i) => (r.ok ? [] : [i]));
     const expectedReturned = Array.from({ length: N }, (_, i) => i).filter((i) => !routed(i));
@@ -54,12 +72,18 @@ describe("mandatory publishes in confirm mode", () => {
     for (const i of rejected) {
       const r = results[i]!;
       expect(!r.ok && r.error).toBeInstanceOf(ReturnedError);
-      expect(!r.ok && r.error).toMatchObject({ replyCode: 312, replyText: "NO_ROUTE", exchange: x, routingKey: "nowhere" });
+      expect(!r.ok && r.error).toMatchObject({
+        replyCode: 312,
+        replyText: "NO_ROUTE",
+        exchange: x,
+        routingKey: "nowhere",
+      });
     }
     expect(returns.map((r) => Number(r.properties.messageId)).sort((a, b) => a - b)).toEqual(expectedReturned);
     // The queue holds exactly the publishes that resolved.
     const got: number[] = [];
-    for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) got.push(Number(m.properties.messageId));
+    for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true }))
+      got.push(Number(m.properties.messageId));
     expect(got).toEqual(Array.from({ length: N }, (_, i) => i).filter(routed));
   });
 
@@ -80,12 +104,15 @@ describe("confirmSelect({ maxUnconfirmed })", () => {
     const wire = watchConfirmWindow(conn);
     try {
       const N = 400;
-      await Promise.all(Array.from({ length: N }, (_, i) => ch.publish("", queue, String(i), { messageId: String(i) })));
+      await Promise.all(
+        Array.from({ length: N }, (_, i) => ch.publish("", queue, String(i), { messageId: String(i) })),
+      );
       expect(wire.written).toBe(N);
       expect(wire.most).toBeGreaterThan(1); // it did pipeline
       expect(wire.most).toBeLessThanOrEqual(8);
       const got: string[] = [];
-      for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) got.push(m.body.toString());
+      for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true }))
+        got.push(m.body.toString());
       expect(got).toEqual(Array.from({ length: N }, (_, i) => String(i)));
     } finally {
       wire.stop();
@@ -145,7 +172,10 @@ describe("confirm.select", () => {
 
   test("a nack rejects that publish with NackError; the others resolve (x-max-length + reject-publish)", async () => {
     const ch = await (await open()).openChannel();
-    const { queue } = await ch.queueDeclare("", { exclusive: true, arguments: { "x-max-length": 2, "x-overflow": "reject-publish" } });
+    const { queue } = await ch.queueDeclare("", {
+      exclusive: true,
+      arguments: { "x-max-length": 2, "x-overflow": "reject-publish" },
+    });
     await ch.confirmSelect();
     const results = await Promise.all(["a", "b", "c", "d"].map((b) => outcome(ch.publish("", queue, b))));
     expect(results.map((r) => r.ok)).toEqual([true, true, false, false]);

@@ -11,9 +11,27 @@ import net from "node:net";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { AbortError, AuthenticationError, ConnectionClosedError, NotAllowedError, TimeoutError, connect } from "../../src/index.js";
+import {
+  AbortError,
+  AuthenticationError,
+  ConnectionClosedError,
+  NotAllowedError,
+  TimeoutError,
+  connect,
+} from "../../src/index.js";
 import { getBrokerUrl, rabbitmqctl, uniqueName } from "../helpers/broker.js";
-import { Cursor, longstr, methodFrame, shortstr, standardHandshake, startFakeServer, table, u16, u32, u8 } from "../helpers/fake-server.js";
+import {
+  Cursor,
+  longstr,
+  methodFrame,
+  shortstr,
+  standardHandshake,
+  startFakeServer,
+  table,
+  u16,
+  u32,
+  u8,
+} from "../helpers/fake-server.js";
 import { eventually, outcome, useConnections } from "./util.js";
 import { describeNeeding, testNeeding } from "../helpers/capabilities.js";
 
@@ -59,7 +77,9 @@ describeNeeding("rabbitmqctl", "URI forms", () => {
 
   test("user, password and vhost are percent-decoded", async () => {
     const where = hostPort(await getBrokerUrl());
-    const conn = await connect(`amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${where}/${encodeURIComponent(vhost)}`);
+    const conn = await connect(
+      `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${where}/${encodeURIComponent(vhost)}`,
+    );
     try {
       const ch = await conn.openChannel();
       // The queue lands in that vhost: list it there.
@@ -74,7 +94,11 @@ describeNeeding("rabbitmqctl", "URI forms", () => {
 
   test("vhost %2F is the default vhost /, as are no path and a lone /", async () => {
     const where = hostPort(await getBrokerUrl());
-    for (const url of [`amqp://guest:guest@${where}/%2F`, `amqp://guest:guest@${where}`, `amqp://guest:guest@${where}/`]) {
+    for (const url of [
+      `amqp://guest:guest@${where}/%2F`,
+      `amqp://guest:guest@${where}`,
+      `amqp://guest:guest@${where}/`,
+    ]) {
       const conn = await connect(url);
       const ch = await conn.openChannel();
       const q = uniqueName("uri-default");
@@ -114,7 +138,17 @@ describeNeeding("rabbitmqctl", "URI forms", () => {
   test("the options object overrides the URI's parts", async () => {
     const where = hostPort(await getBrokerUrl());
     const [hostname, port] = where.split(":") as [string, string];
-    const conn = await connect({ url: "amqp://nobody:nothing@unused.invalid:1/nowhere", hostname, port: Number(port), username: "guest", password: "guest", vhost: "/", heartbeat: 9, frameMax: 16384, channelMax: 21 });
+    const conn = await connect({
+      url: "amqp://nobody:nothing@unused.invalid:1/nowhere",
+      hostname,
+      port: Number(port),
+      username: "guest",
+      password: "guest",
+      vhost: "/",
+      heartbeat: 9,
+      frameMax: 16384,
+      channelMax: 21,
+    });
     try {
       expect([conn.heartbeat, conn.frameMax, conn.channelMax]).toEqual([9, 16384, 21]);
       const ch = await conn.openChannel();
@@ -187,15 +221,26 @@ describe("client properties", () => {
     }
   });
 
-  testNeeding("rabbitmqctl", "RabbitMQ lists the connection name and product, and the negotiated frame_max and channel_max", async () => {
-    const name = `warren-props-${randomUUID()}`;
-    await open({ connectionName: name, frameMax: 32768, channelMax: 99 });
-    const out = await rabbitmqctl(["list_connections", "client_properties", "frame_max", "channel_max", "--quiet", "--no-table-headers"]);
-    const line = out.split("\n").find((l) => l.includes(name));
-    expect(line).toBeDefined();
-    expect(line).toContain('{"product","warren"}');
-    expect(line).toMatch(/\t32768\t99$/);
-  });
+  testNeeding(
+    "rabbitmqctl",
+    "RabbitMQ lists the connection name and product, and the negotiated frame_max and channel_max",
+    async () => {
+      const name = `warren-props-${randomUUID()}`;
+      await open({ connectionName: name, frameMax: 32768, channelMax: 99 });
+      const out = await rabbitmqctl([
+        "list_connections",
+        "client_properties",
+        "frame_max",
+        "channel_max",
+        "--quiet",
+        "--no-table-headers",
+      ]);
+      const line = out.split("\n").find((l) => l.includes(name));
+      expect(line).toBeDefined();
+      expect(line).toContain('{"product","warren"}');
+      expect(line).toMatch(/\t32768\t99$/);
+    },
+  );
 });
 
 describe("authentication", () => {
@@ -237,7 +282,10 @@ describe("authentication", () => {
       expect(seen[0]!.response.toString("utf8")).toBe("\u0000ü\u0000p:w");
       // AMQPLAIN: table entries (shortstr key, tag, value) with no leading table length.
       const amqplain = seen[1]!.response;
-      expect(new Cursor(Buffer.concat([u32(amqplain.length), amqplain])).table()).toEqual({ LOGIN: "ü", PASSWORD: "p:w" });
+      expect(new Cursor(Buffer.concat([u32(amqplain.length), amqplain])).table()).toEqual({
+        LOGIN: "ü",
+        PASSWORD: "p:w",
+      });
       expect(seen[2]!.response.length).toBe(0);
     } finally {
       await server.close();
@@ -247,7 +295,14 @@ describe("authentication", () => {
   test("a connection.secure challenge is answered with connection.secure-ok carrying the response", async () => {
     let answer: string | undefined;
     const server = await startFakeServer(async (c) => {
-      await c.send(methodFrame(0, 10, 10, Buffer.concat([u8(0), u8(9), table({ product: "fake" }), longstr("PLAIN"), longstr("en_US")])));
+      await c.send(
+        methodFrame(
+          0,
+          10,
+          10,
+          Buffer.concat([u8(0), u8(9), table({ product: "fake" }), longstr("PLAIN"), longstr("en_US")]),
+        ),
+      );
       await c.expectMethod(10, 11); // start-ok
       await c.send(methodFrame(0, 10, 20, longstr("challenge"))); // connection.secure
       answer = new Cursor((await c.expectMethod(10, 21)).args).longstr().toString("utf8"); // secure-ok
@@ -316,7 +371,9 @@ describe("connect waits are bounded", () => {
     const silent = await silentServer();
     try {
       const ac = new AbortController();
-      const pending = outcome(connect({ hostname: "127.0.0.1", port: silent.port, connectionTimeout: 20_000, signal: ac.signal }));
+      const pending = outcome(
+        connect({ hostname: "127.0.0.1", port: silent.port, connectionTimeout: 20_000, signal: ac.signal }),
+      );
       setTimeout(() => ac.abort(), 50);
       const r = await pending;
       expect((r as { error: unknown }).error).toBeInstanceOf(AbortError);
@@ -391,7 +448,11 @@ describe("lifecycle", () => {
       await conn.close();
       console.log("closed");
     `;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: root, env: { ...process.env, AMQP_URL: await getBrokerUrl() }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: root,
+      env: { ...process.env, AMQP_URL: await getBrokerUrl() },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));

@@ -32,7 +32,10 @@ afterEach(async () => {
 });
 
 /** Answers channel.open and basic.get with a get-ok: a header declaring bodySize, then these body frames. */
-async function overrunServer(bodySize: number, bodies: string[]): Promise<{ server: FakeServer; closeCode: Promise<number> }> {
+async function overrunServer(
+  bodySize: number,
+  bodies: string[],
+): Promise<{ server: FakeServer; closeCode: Promise<number> }> {
   let report!: (code: number) => void;
   const closeCode = new Promise<number>((resolve) => (report = resolve));
   const server = await startFakeServer(async (conn) => {
@@ -42,11 +45,13 @@ async function overrunServer(bodySize: number, bodies: string[]): Promise<{ serv
     const get = await conn.expectMethod(60, 70);
     const ch = get.channel;
     // basic.get-ok: delivery-tag, redelivered, exchange, routing-key, message-count
-    await conn.send(Buffer.concat([
-      methodFrame(ch, 60, 71, Buffer.concat([u64(1), u8(0), shortstr(""), shortstr("q"), u32(0)])),
-      headerFrame(ch, 60, bodySize),
-      ...bodies.map((b) => bodyFrame(ch, b)),
-    ]));
+    await conn.send(
+      Buffer.concat([
+        methodFrame(ch, 60, 71, Buffer.concat([u64(1), u8(0), shortstr(""), shortstr("q"), u32(0)])),
+        headerFrame(ch, 60, bodySize),
+        ...bodies.map((b) => bodyFrame(ch, b)),
+      ]),
+    );
     for (;;) {
       const frame = await conn.readFrame();
       if (frame.type !== FRAME_METHOD) continue;

@@ -149,17 +149,32 @@ describe("properties and headers", () => {
     expect(got.length).toBe(1);
     // RabbitMQ 4.x keeps messages in its own container format and encodes the header anew on
     // delivery: the values come back equal (above), the bytes need not.
-    if (!brokerAtLeast(wire.conn, 4, 0)) expect(headerProperties(got[0]!).equals(headerProperties(sent[0]!))).toBe(true);
+    if (!brokerAtLeast(wire.conn, 4, 0))
+      expect(headerProperties(got[0]!).equals(headerProperties(sent[0]!))).toBe(true);
     await wire.conn.close();
   });
 });
 
 /** The type tag of each top-level entry of a field table starting at `buf[0]` (its long length first). */
 function tableTags(buf: Buffer): Record<string, string> {
-  const fixed: Record<string, number> = { t: 1, b: 1, B: 1, s: 2, u: 2, I: 4, i: 4, l: 8, f: 4, d: 8, D: 5, T: 8, V: 0 };
+  const fixed: Record<string, number> = {
+    t: 1,
+    b: 1,
+    B: 1,
+    s: 2,
+    u: 2,
+    I: 4,
+    i: 4,
+    l: 8,
+    f: 4,
+    d: 8,
+    D: 5,
+    T: 8,
+    V: 0,
+  };
   const end = 4 + buf.readUInt32BE(0);
   const tags: Record<string, string> = {};
-  for (let at = 4; at < end; ) {
+  for (let at = 4; at < end;) {
     const keyLength = buf[at]!;
     const key = buf.toString("utf8", at + 1, at + 1 + keyLength);
     at += 1 + keyLength;
@@ -177,13 +192,52 @@ describe("what the broker changes in headers", () => {
     const ch = await wire.conn.openChannel();
     const { queue: dead } = await ch.queueDeclare("", { exclusive: true });
     // Expires at once into the default exchange, routed to `dead`.
-    const { queue: source } = await ch.queueDeclare("", { exclusive: true, arguments: { "x-message-ttl": 0, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead } });
-    const headers = { b: typed("b", -5), B: typed("B", 200), s: typed("s", -300), u: typed("u", 60000), I: -70000, i: typed("i", 3000000000), l: typed("l", 7), f: typed("f", 0.5), d: 0.25, D: new Decimal(1, 5), S: "s", x: Buffer.from([1]), A: [1], T: new Date(0), F: { k: "v" }, V: null, t: false };
+    const { queue: source } = await ch.queueDeclare("", {
+      exclusive: true,
+      arguments: { "x-message-ttl": 0, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead },
+    });
+    const headers = {
+      b: typed("b", -5),
+      B: typed("B", 200),
+      s: typed("s", -300),
+      u: typed("u", 60000),
+      I: -70000,
+      i: typed("i", 3000000000),
+      l: typed("l", 7),
+      f: typed("f", 0.5),
+      d: 0.25,
+      D: new Decimal(1, 5),
+      S: "s",
+      x: Buffer.from([1]),
+      A: [1],
+      T: new Date(0),
+      F: { k: "v" },
+      V: null,
+      t: false,
+    };
     const t = take(1);
     await ch.consume(dead, t.onMessage, { noAck: true });
     await ch.publish("", source, "dl", { headers });
     const [m] = (await t.done) as [Message];
-    expect(m.properties.headers).toMatchObject({ b: -5, B: 200, s: -300, u: 60000, I: -70000, i: 3000000000, l: 7, f: 0.5, d: 0.25, D: new Decimal(1, 5), S: "s", x: Buffer.from([1]), A: [1], T: new Date(0), F: { k: "v" }, V: null, t: false });
+    expect(m.properties.headers).toMatchObject({
+      b: -5,
+      B: 200,
+      s: -300,
+      u: 60000,
+      I: -70000,
+      i: 3000000000,
+      l: 7,
+      f: 0.5,
+      d: 0.25,
+      D: new Decimal(1, 5),
+      S: "s",
+      x: Buffer.from([1]),
+      A: [1],
+      T: new Date(0),
+      F: { k: "v" },
+      V: null,
+      t: false,
+    });
     expect(m.properties.headers).toHaveProperty("x-death");
     const got = wire.in().filter((f) => f.type === FRAME_HEADER && f.channel === ch.id);
     expect(got.length).toBe(1);
@@ -263,7 +317,12 @@ describe("frames on the wire", () => {
     const { queue } = await a.queueDeclare("", { exclusive: true });
     const big = (n: number) => Buffer.alloc(300_000, n);
     // Issued in one turn: a, b, a, b -- many body frames each.
-    await Promise.all([a.publish("", queue, big(1)), b.publish("", queue, big(2)), a.publish("", queue, big(3)), b.publish("", queue, big(4))]);
+    await Promise.all([
+      a.publish("", queue, big(1)),
+      b.publish("", queue, big(2)),
+      a.publish("", queue, big(3)),
+      b.publish("", queue, big(4)),
+    ]);
     await a.queueDeclare(queue, { passive: true }); // the broker has read them all
     const frames = wire.out().filter((f) => f.channel === a.id || f.channel === b.id);
     // Cut the sequence into publishes: a basic.publish method (60, 40) starts one; every
@@ -282,7 +341,8 @@ describe("frames on the wire", () => {
         }
         continue;
       }
-      if (f.type === FRAME_METHOD && f.payload.readUInt16BE(0) === 60 && f.payload.readUInt16BE(2) === 40) current = { channel: f.channel, bytes: 0, size: -1, first: f.payload.length };
+      if (f.type === FRAME_METHOD && f.payload.readUInt16BE(0) === 60 && f.payload.readUInt16BE(2) === 40)
+        current = { channel: f.channel, bytes: 0, size: -1, first: f.payload.length };
     }
     expect(current).toBeUndefined();
     expect(publishes.map((p) => [p.channel, p.bytes])).toEqual([
@@ -319,7 +379,8 @@ describe("frames on the wire", () => {
       await ch.get(queue);
       await ch.close();
       await wire.conn.close();
-      const mine = (dir: "in" | "out") => traced[dir].filter((m) => m.connection === wire.conn).map((m) => `${m.frame.type}/${m.channel}`);
+      const mine = (dir: "in" | "out") =>
+        traced[dir].filter((m) => m.connection === wire.conn).map((m) => `${m.frame.type}/${m.channel}`);
       const onWire = (frames: RawFrame[]) => frames.map((f) => `${f.type}/${f.channel}`);
       expect(mine("out")).toEqual(onWire(wire.out()));
       expect(mine("in")).toEqual(onWire(wire.in()));

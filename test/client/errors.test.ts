@@ -33,7 +33,12 @@ const open = useConnections();
  * and checks that all four reject with the same typed error; then that the connection and a
  * sibling channel still work and a new channel can be opened.
  */
-async function refusal<E extends ChannelClosedError>(conn: Connection, ch: Channel, fail: () => Promise<unknown>, type: new (...a: never[]) => E): Promise<E> {
+async function refusal<E extends ChannelClosedError>(
+  conn: Connection,
+  ch: Channel,
+  fail: () => Promise<unknown>,
+  type: new (...a: never[]) => E,
+): Promise<E> {
   const sibling = await conn.openChannel();
   const closed = once(ch, "close") as Promise<[unknown]>;
   const results = await Promise.all([
@@ -110,7 +115,12 @@ describe("406 PRECONDITION_FAILED", () => {
     const q = uniqueName("inequivalent");
     await setup.queueDeclare(q, { autoDelete: true, arguments: { "x-message-ttl": 1000 } });
     const ch = await conn.openChannel();
-    const err = await refusal(conn, ch, () => ch.queueDeclare(q, { autoDelete: true, arguments: { "x-message-ttl": 2000 } }), PreconditionFailedError);
+    const err = await refusal(
+      conn,
+      ch,
+      () => ch.queueDeclare(q, { autoDelete: true, arguments: { "x-message-ttl": 2000 } }),
+      PreconditionFailedError,
+    );
     expect(err.replyCode).toBe(406);
     expect(err.replyText).toMatch(/inequivalent arg 'x-message-ttl'/);
     expect(err.method).toBe("queue.declare");
@@ -146,7 +156,12 @@ describe("403 ACCESS_REFUSED", () => {
   test("declaring an exchange with the reserved amq. prefix: AccessRefusedError naming exchange.declare", async () => {
     const conn = await open();
     const ch = await conn.openChannel();
-    const err = await refusal(conn, ch, () => ch.exchangeDeclare(`amq.${uniqueName("reserved")}`, "direct"), AccessRefusedError);
+    const err = await refusal(
+      conn,
+      ch,
+      () => ch.exchangeDeclare(`amq.${uniqueName("reserved")}`, "direct"),
+      AccessRefusedError,
+    );
     expect(err.replyCode).toBe(403);
     expect(err.replyText).toMatch(/amq\./);
     expect(err.method).toBe("exchange.declare");

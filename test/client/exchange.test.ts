@@ -11,7 +11,13 @@ import { eventually, outcome, useConnections } from "./util.js";
 const open = useConnections();
 
 /** Publishes `body` to `exchange` with `key` and reports whether it reached `queue` (polled with basic.get). */
-async function routes(ch: Channel, exchange: string, key: string, queue: string, headers?: Record<string, string>): Promise<boolean> {
+async function routes(
+  ch: Channel,
+  exchange: string,
+  key: string,
+  queue: string,
+  headers?: Record<string, string>,
+): Promise<boolean> {
   const body = `probe-${Math.random()}`;
   await ch.confirmSelect().catch(() => undefined);
   await ch.publish(exchange, key, body, headers ? { headers } : {});
@@ -29,7 +35,12 @@ describe("exchange.declare", () => {
     const fanout = uniqueName("x-fanout");
     const topic = uniqueName("x-topic");
     const headers = uniqueName("x-headers");
-    for (const [name, type] of [[direct, "direct"], [fanout, "fanout"], [topic, "topic"], [headers, "headers"]] as const) {
+    for (const [name, type] of [
+      [direct, "direct"],
+      [fanout, "fanout"],
+      [topic, "topic"],
+      [headers, "headers"],
+    ] as const) {
       await ch.exchangeDeclare(name, type, { autoDelete: true });
     }
     await ch.queueBind(queue, direct, "red");
@@ -123,7 +134,10 @@ describe("exchange.bind / exchange.unbind", () => {
     await ch.queueBind(queue, destination, "k");
     await ch.exchangeBind(destination, source, "k");
     await ch.publish(source, "k", "via");
-    const m: Message = await eventually(() => ch.get(queue, { noAck: true }).then((x) => x ?? undefined), "the routed message");
+    const m: Message = await eventually(
+      () => ch.get(queue, { noAck: true }).then((x) => x ?? undefined),
+      "the routed message",
+    );
     expect(m.fields.exchange).toBe(source);
     expect(m.fields.routingKey).toBe("k");
   });

@@ -28,7 +28,8 @@ async function withDeadLetters(ch: Channel, n: number): Promise<{ queue: string;
 
 async function drainIds(ch: Channel, queue: string): Promise<number[]> {
   const ids: number[] = [];
-  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) ids.push(Number(m.properties.messageId));
+  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true }))
+    ids.push(Number(m.properties.messageId));
   return ids.sort((a, b) => a - b);
 }
 
@@ -46,7 +47,12 @@ async function expectAllAcked(ch: Channel, queue: string): Promise<void> {
  * `n` messages, all delivered at once (prefetch n) to a consumer whose handlers wait for
  * `release()`; resolves once `concurrency` handlers are running.
  */
-async function gated(ch: Channel, n: number, concurrency: number, o: { name?: string; prefetch?: number | "default" } = {}) {
+async function gated(
+  ch: Channel,
+  n: number,
+  concurrency: number,
+  o: { name?: string; prefetch?: number | "default" } = {},
+) {
   const queue = await filled(ch, n, {}, o.name);
   if (o.prefetch !== "default") await ch.prefetch(o.prefetch ?? n);
   const started: number[] = [];
@@ -92,7 +98,8 @@ describe("concurrency", () => {
       );
       await eventually(() => seen.length === N, `${N} handled`);
       expect(most).toBe(concurrency ?? 1);
-      if (concurrency === undefined) expect(seen).toEqual(range(N)); // one at a time: in order
+      if (concurrency === undefined)
+        expect(seen).toEqual(range(N)); // one at a time: in order
       else expect([...seen].sort((a, b) => a - b)).toEqual(range(N));
       await expectAllAcked(ch, queue);
     });
@@ -124,7 +131,10 @@ describe('settle: "auto"', () => {
       { settle: "auto", requeue: false, concurrency: 4 },
     );
     const failing = range(N).filter((i) => i % 4 === 1);
-    await eventually(async () => (await queueCounts(ch, dead)).messageCount === failing.length, "the failed ones dead-lettered");
+    await eventually(
+      async () => (await queueCounts(ch, dead)).messageCount === failing.length,
+      "the failed ones dead-lettered",
+    );
     expect([...handled].sort((a, b) => a - b)).toEqual(range(N)); // each once: nothing requeued
     expect([...failedIds].sort((a, b) => a - b)).toEqual(failing);
     expect(await drainIds(ch, dead)).toEqual(failing);
@@ -179,7 +189,10 @@ describe("channel.close() with handlers running", () => {
     expect(finished).toEqual([0, 1, 2]);
     expect(started).toEqual([0, 1, 2]); // nothing started after the close began
     const check = await conn.openChannel();
-    await eventually(async () => (await queueCounts(check, queue)).messageCount === N - 3, `${N - 3} back in the queue`);
+    await eventually(
+      async () => (await queueCounts(check, queue)).messageCount === N - 3,
+      `${N - 3} back in the queue`,
+    );
     expect(await drainIds(check, queue)).toEqual(range(N).slice(3));
   });
 });
@@ -198,7 +211,10 @@ describe("connection.close() with handlers running", () => {
       await closed;
       expect(finished).toEqual([0, 1, 2]);
       expect(started).toEqual([0, 1, 2]);
-      await eventually(async () => (await queueCounts(check, queue)).messageCount === N - 3, `${N - 3} back in the queue`);
+      await eventually(
+        async () => (await queueCounts(check, queue)).messageCount === N - 3,
+        `${N - 3} back in the queue`,
+      );
       expect(await drainIds(check, queue)).toEqual(range(N).slice(3));
     } finally {
       await check.queueDelete(name);
@@ -255,7 +271,8 @@ describe("consumerTimeout: a warning before the broker acts", () => {
     await ch.consume(
       queue,
       (msg) => {
-        if (msg.properties.messageId === "1") slow.push(msg); // held
+        if (msg.properties.messageId === "1")
+          slow.push(msg); // held
         else msg.ack();
       },
       { consumerTimeout: 400, warnAt: 0.5 },
@@ -272,6 +289,8 @@ describe("consumerTimeout: a warning before the broker acts", () => {
   test("bad options are refused", async () => {
     const ch = await (await open()).openChannel();
     await expect(ch.consume("q", () => undefined, { consumerTimeout: 0 })).rejects.toBeInstanceOf(RangeError);
-    await expect(ch.consume("q", () => undefined, { consumerTimeout: 1000, warnAt: 2 })).rejects.toBeInstanceOf(RangeError);
+    await expect(ch.consume("q", () => undefined, { consumerTimeout: 1000, warnAt: 2 })).rejects.toBeInstanceOf(
+      RangeError,
+    );
   });
 });

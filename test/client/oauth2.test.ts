@@ -9,12 +9,21 @@ import { createHmac, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { promisify } from "node:util";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
-import { AuthenticationError, ConnectionForcedError, NotAllowedError, connect, type AmqpError, type Connection, type ConnectOptions } from "../../src/index.js";
+import {
+  AuthenticationError,
+  ConnectionForcedError,
+  NotAllowedError,
+  connect,
+  type AmqpError,
+  type Connection,
+  type ConnectOptions,
+} from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
 import { ROOT } from "../tutorial/programs.js";
 import { outcome } from "./util.js";
 
-const script = (...args: string[]) => promisify(execFile)("bash", [`${ROOT}/scripts/rabbitmq43.sh`, ...args], { timeout: 180_000 });
+const script = (...args: string[]) =>
+  promisify(execFile)("bash", [`${ROOT}/scripts/rabbitmq43.sh`, ...args], { timeout: 180_000 });
 
 const key = randomBytes(32);
 const kid = `warren-test-${process.pid}-${Date.now()}`;
@@ -40,7 +49,13 @@ function token(ttl: number, sub = "svc"): string {
   const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
   const now = Math.floor(Date.now() / 1000);
   const head = b64({ alg: "HS256", typ: "JWT", kid });
-  const body = b64({ sub, aud: "warren", scope: "warren.configure:*/* warren.read:*/* warren.write:*/*", iat: now, exp: now + ttl });
+  const body = b64({
+    sub,
+    aud: "warren",
+    scope: "warren.configure:*/* warren.read:*/* warren.write:*/*",
+    iat: now,
+    exp: now + ttl,
+  });
   return `${head}.${body}.${createHmac("sha256", key).update(`${head}.${body}`).digest("base64url")}`;
 }
 
@@ -121,7 +136,10 @@ describe("OAuth 2 tokens (RabbitMQ 4.3, rabbitmq_auth_backend_oauth2)", () => {
   test("a reconnect whose fresh token is refused stops recovery with AuthenticationError, instead of retrying forever", async () => {
     let calls = 0;
     // The first token is good for 2 s; every later one is already expired.
-    const conn = await open({ credentials: async () => ({ password: token(calls++ === 0 ? 2 : -60) }), recovery: { initialDelay: 10, maxDelay: 20 } });
+    const conn = await open({
+      credentials: async () => ({ password: token(calls++ === 0 ? 2 : -60) }),
+      recovery: { initialDelay: 10, maxDelay: 20 },
+    });
     const failed = once(conn, "recoveryFailed") as Promise<[AmqpError]>;
     const closed = once(conn, "close") as Promise<[AmqpError]>;
     const [err] = await failed;
@@ -135,9 +153,13 @@ describe("OAuth 2 tokens (RabbitMQ 4.3, rabbitmq_auth_backend_oauth2)", () => {
   test("a provider that fails, or gives no password, is a clear error; nothing is sent", async () => {
     const failing = await outcome(open({ credentials: () => Promise.reject(new Error("IdP unreachable")) }));
     expect(!failing.ok && (failing.error as Error).message).toMatch(/credentials provider failed: IdP unreachable/);
-    const bad = await outcome(open({ credentials: (() => ({ token: "x" })) as unknown as NonNullable<ConnectOptions["credentials"]> }));
+    const bad = await outcome(
+      open({ credentials: (() => ({ token: "x" })) as unknown as NonNullable<ConnectOptions["credentials"]> }),
+    );
     expect(!bad.ok && bad.error).toBeInstanceOf(TypeError);
-    await expect(connect({ url, password: "p", credentials: async () => ({ password: "q" }) })).rejects.toBeInstanceOf(TypeError);
+    await expect(connect({ url, password: "p", credentials: async () => ({ password: "q" }) })).rejects.toBeInstanceOf(
+      TypeError,
+    );
   });
 
   test("a refresh the broker refuses is reported (secretUpdateFailed) with the broker's reason, 530, with which it closes the connection", async () => {
@@ -146,7 +168,10 @@ describe("OAuth 2 tokens (RabbitMQ 4.3, rabbitmq_auth_backend_oauth2)", () => {
     // broker never closes for expiry first however slow the machine: the refresh gives a token
     // whose signature is wrong.
     const conn = await open({
-      credentials: async () => ({ password: calls++ === 0 ? token(60) : token(60).replace(/\.[^.]*$/, ".AAAA"), expiresAt: Date.now() + 1500 }),
+      credentials: async () => ({
+        password: calls++ === 0 ? token(60) : token(60).replace(/\.[^.]*$/, ".AAAA"),
+        expiresAt: Date.now() + 1500,
+      }),
     });
     const closed = once(conn, "close") as Promise<[AmqpError]>;
     const [err] = (await once(conn, "secretUpdateFailed")) as [AmqpError];

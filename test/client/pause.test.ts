@@ -24,7 +24,11 @@ async function recovering(): Promise<{ conn: Connection; reset: () => void }> {
   const url = await getBrokerUrl();
   const proxy = await startProxy({ target: brokerAddress(url) });
   cleanups.push(() => proxy.close());
-  const conn = await connect({ url: proxy.url(url), connectionName: uniqueName("pause"), recovery: { initialDelay: 10, maxDelay: 100 } });
+  const conn = await connect({
+    url: proxy.url(url),
+    connectionName: uniqueName("pause"),
+    recovery: { initialDelay: 10, maxDelay: 100 },
+  });
   cleanups.push(() => conn.close());
   return { conn, reset: () => proxy.resetAll() };
 }
@@ -62,10 +66,13 @@ describe("pause() and resume()", () => {
     // round trip on the consumer's own channel first: the broker has taken its acks before the
     // reset below (they are on their way when pause() resolves, not necessarily arrived).
     await queueCounts(ch, queue);
-    await eventually(async () => {
-      const c = await queueCounts(setup, queue);
-      return c.messageCount === N - atPause && c.consumerCount === 0;
-    }, `${N - atPause} ready and no consumer`);
+    await eventually(
+      async () => {
+        const c = await queueCounts(setup, queue);
+        return c.messageCount === N - atPause && c.consumerCount === 0;
+      },
+      `${N - atPause} ready and no consumer`,
+    );
 
     reset();
     await once(conn, "reconnected");
@@ -89,7 +96,8 @@ describe("pause() and resume()", () => {
     expect(deliveries.acked).toBe(N);
 
     await consumer.cancel();
-    for (const r of [await outcome(consumer.pause()), await outcome(consumer.resume())]) expect(!r.ok && r.error instanceof ConsumerEndedError).toBe(true);
+    for (const r of [await outcome(consumer.pause()), await outcome(consumer.resume())])
+      expect(!r.ok && r.error instanceof ConsumerEndedError).toBe(true);
   });
 
   test("paused while it heals (its queue deleted and declared again): it does not consume again until resume()", async () => {
@@ -99,7 +107,10 @@ describe("pause() and resume()", () => {
     durable(queue);
     await ch.queueDeclare(queue, {});
     const got: string[] = [];
-    const consumer = await ch.consume(queue, (m) => void got.push(m.body.toString()), { noAck: true, resubscribe: { initialDelay: 20, maxDelay: 50, declare: {} } });
+    const consumer = await ch.consume(queue, (m) => void got.push(m.body.toString()), {
+      noAck: true,
+      resubscribe: { initialDelay: 20, maxDelay: 50, declare: {} },
+    });
     const healing = once(consumer, "cancelled");
     await ch.queueDelete(queue); // the broker cancels the consumer; it heals by declaring the queue again
     await healing;

@@ -7,7 +7,14 @@ import { randomBytes } from "node:crypto";
 import diagnostics from "node:diagnostics_channel";
 import net from "node:net";
 import { describe, expect, test } from "vitest";
-import { ChannelClosedError, NackError, PublishBatchError, ReturnedError, type Channel, type Publication } from "../../src/index.js";
+import {
+  ChannelClosedError,
+  NackError,
+  PublishBatchError,
+  ReturnedError,
+  type Channel,
+  type Publication,
+} from "../../src/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { startProxy } from "../helpers/proxy.js";
 import { outcome, untilReady, useConnections, watchConfirmWindow } from "./util.js";
@@ -17,12 +24,14 @@ const open = useConnections();
 /** Every message in the queue, by message id, in the order the queue holds them. */
 async function drain(ch: Channel, queue: string): Promise<number[]> {
   const got: number[] = [];
-  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) got.push(Number(m.properties.messageId));
+  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true }))
+    got.push(Number(m.properties.messageId));
   return got;
 }
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => i);
-const batchTo = (queue: string, n: number): Publication[] => ids(n).map((i) => ({ exchange: "", routingKey: queue, body: `m${i}`, options: { messageId: String(i) } }));
+const batchTo = (queue: string, n: number): Publication[] =>
+  ids(n).map((i) => ({ exchange: "", routingKey: queue, body: `m${i}`, options: { messageId: String(i) } }));
 
 /** The PublishBatchError a batch rejected with. */
 async function failure(p: Promise<void>): Promise<PublishBatchError> {
@@ -48,7 +57,10 @@ describe("publishBatch outside confirm mode", () => {
     // buffer is what the batch runs into.
     const proxy = await startProxy({ target: brokerAddress(url) });
     let socket!: net.Socket;
-    const conn = await open({ heartbeat: 0, transport: () => (socket = net.connect({ host: proxy.host, port: proxy.port })) });
+    const conn = await open({
+      heartbeat: 0,
+      transport: () => (socket = net.connect({ host: proxy.host, port: proxy.port })),
+    });
     try {
       const ch = await conn.openChannel();
       const { queue } = await ch.queueDeclare("", { exclusive: true });
@@ -58,7 +70,14 @@ describe("publishBatch outside confirm mode", () => {
       let waited = 0;
       proxy.pauseReading("up");
       for (let b = 0; b < batches; b++) {
-        const p = ch.publishBatch(ids(perBatch).map((i) => ({ exchange: "", routingKey: queue, body, options: { messageId: String(b * perBatch + i) } })));
+        const p = ch.publishBatch(
+          ids(perBatch).map((i) => ({
+            exchange: "",
+            routingKey: queue,
+            body,
+            options: { messageId: String(b * perBatch + i) },
+          })),
+        );
         if (socket.writableNeedDrain) {
           waited++;
           proxy.resumeReading("up"); // the wait is seen: let it drain
@@ -86,7 +105,11 @@ describe("publishBatch outside confirm mode", () => {
     batch[4] = { ...batch[4]!, options: { messageId: "4", priority: 300 } }; // an octet
     const err = await failure(ch.publishBatch(batch));
     expect(err.failures.map((f) => f.index)).toEqual([1, 3, 4]);
-    expect(err.failures.map((f) => (f.error as Error).constructor.name)).toEqual(["TypeError", "TypeError", "RangeError"]);
+    expect(err.failures.map((f) => (f.error as Error).constructor.name)).toEqual([
+      "TypeError",
+      "TypeError",
+      "RangeError",
+    ]);
     expect(err.recoverable).toBe(false);
     await untilReady(ch, queue, 3);
     expect(await drain(ch, queue)).toEqual([0, 2, 5]);
@@ -115,7 +138,9 @@ describe("publishBatch in confirm mode", () => {
     const wire = watchConfirmWindow(conn);
     try {
       const before = Array.from({ length: 20 }, (_, i) => ch.publish("", queue, "", { messageId: String(i) }));
-      const batch = ch.publishBatch(ids(400).map((i) => ({ exchange: "", routingKey: queue, body: "", options: { messageId: String(20 + i) } })));
+      const batch = ch.publishBatch(
+        ids(400).map((i) => ({ exchange: "", routingKey: queue, body: "", options: { messageId: String(20 + i) } })),
+      );
       const after = Array.from({ length: 20 }, (_, i) => ch.publish("", queue, "", { messageId: String(420 + i) }));
       await Promise.all([...before, batch, ...after]);
       expect(wire.written).toBe(440);
@@ -144,7 +169,10 @@ describe("publishBatch in confirm mode", () => {
     const { queue } = await ch.queueDeclare("", { exclusive: true });
     await ch.confirmSelect({ maxUnconfirmed: 2 });
     const earlier = ids(3).map((i) => ch.publish("", queue, "", { messageId: String(i) })); // #2 waits for room
-    const batch = ch.publishBatch([null as unknown as Publication, ...ids(3).map((i) => ({ exchange: "", routingKey: queue, body: "", options: { messageId: String(3 + i) } }))]);
+    const batch = ch.publishBatch([
+      null as unknown as Publication,
+      ...ids(3).map((i) => ({ exchange: "", routingKey: queue, body: "", options: { messageId: String(3 + i) } })),
+    ]);
     await Promise.all(earlier);
     expect((await failure(batch)).failures.map((f) => f.index)).toEqual([0]);
     expect(await drain(ch, queue)).toEqual(ids(6));
@@ -155,7 +183,10 @@ describe("publishBatch in confirm mode", () => {
     const { queue } = await ch.queueDeclare("", { exclusive: true });
     await ch.confirmSelect({ maxUnconfirmed: 4 });
     const traced: string[] = [];
-    const handlers = { start: (ctx: unknown) => void traced.push(String((ctx as { properties: { messageId?: string } }).properties.messageId)) };
+    const handlers = {
+      start: (ctx: unknown) =>
+        void traced.push(String((ctx as { properties: { messageId?: string } }).properties.messageId)),
+    };
     const channel = diagnostics.tracingChannel("warren:publish");
     channel.subscribe(handlers);
     try {
@@ -169,7 +200,10 @@ describe("publishBatch in confirm mode", () => {
 
   test("nacked messages are named by index (NackError); the rest are acked and in the queue (x-max-length + reject-publish)", async () => {
     const ch = await (await open()).openChannel();
-    const { queue } = await ch.queueDeclare("", { exclusive: true, arguments: { "x-max-length": 5, "x-overflow": "reject-publish" } });
+    const { queue } = await ch.queueDeclare("", {
+      exclusive: true,
+      arguments: { "x-max-length": 5, "x-overflow": "reject-publish" },
+    });
     await ch.confirmSelect();
     const err = await failure(ch.publishBatch(batchTo(queue, 20)));
     expect(err.failures.map((f) => f.index)).toEqual(ids(20).slice(5));
@@ -187,7 +221,16 @@ describe("publishBatch in confirm mode", () => {
     await ch.queueBind(queue, x, "routed");
     await ch.confirmSelect();
     const routed = (i: number) => i % 3 !== 0;
-    const err = await failure(ch.publishBatch(ids(300).map((i) => ({ exchange: x, routingKey: routed(i) ? "routed" : "nowhere", body: `body ${i % 7}`, options: { mandatory: true, messageId: String(i) } }))));
+    const err = await failure(
+      ch.publishBatch(
+        ids(300).map((i) => ({
+          exchange: x,
+          routingKey: routed(i) ? "routed" : "nowhere",
+          body: `body ${i % 7}`,
+          options: { mandatory: true, messageId: String(i) },
+        })),
+      ),
+    );
     expect(err.failures.map((f) => f.index)).toEqual(ids(300).filter((i) => !routed(i)));
     for (const f of err.failures) expect(f.error).toMatchObject({ replyCode: 312, exchange: x, routingKey: "nowhere" });
     expect(err.failures[0]!.error).toBeInstanceOf(ReturnedError);

@@ -5,7 +5,14 @@
  * bad one; the next publishes in order on the fresh channel, in confirm mode.
  */
 import { afterEach, describe, expect, test } from "vitest";
-import { ConnectionClosedError, NotFoundError, PublishInterruptedError, PublishRefusedError, type Channel, type Publisher } from "../../src/index.js";
+import {
+  ConnectionClosedError,
+  NotFoundError,
+  PublishInterruptedError,
+  PublishRefusedError,
+  type Channel,
+  type Publisher,
+} from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
 import { brokerAtLeast, eventually, outcome, queueCounts, useConnections } from "./util.js";
 
@@ -21,7 +28,8 @@ const BAD = 100;
 /** Every message in the queue, by id, in the order the queue holds them. */
 async function drain(ch: Channel, queue: string): Promise<number[]> {
   const ids: number[] = [];
-  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) ids.push(Number(m.properties.messageId));
+  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true }))
+    ids.push(Number(m.properties.messageId));
   return ids;
 }
 
@@ -39,7 +47,13 @@ async function setup(options: { republish?: boolean } = {}) {
 /** N publishes made at once, #BAD to a missing exchange: each one's outcome. */
 function burst(publisher: Publisher, queue: string, missing: string) {
   return Promise.all(
-    Array.from({ length: N }, (_, i) => outcome(i === BAD ? publisher.publish(missing, "key", "bad", { messageId: String(i) }) : publisher.publish("", queue, String(i), { messageId: String(i) }))),
+    Array.from({ length: N }, (_, i) =>
+      outcome(
+        i === BAD
+          ? publisher.publish(missing, "key", "bad", { messageId: String(i) })
+          : publisher.publish("", queue, String(i), { messageId: String(i) }),
+      ),
+    ),
   );
 }
 
@@ -47,7 +61,11 @@ function refused(r: { ok: boolean; error?: unknown }, missing: string): void {
   expect(r.ok).toBe(false);
   const e = r.error as PublishRefusedError;
   expect(e).toBeInstanceOf(PublishRefusedError);
-  expect({ exchange: e.exchange, routingKey: e.routingKey, replyCode: e.replyCode }).toEqual({ exchange: missing, routingKey: "key", replyCode: 404 });
+  expect({ exchange: e.exchange, routingKey: e.routingKey, replyCode: e.replyCode }).toEqual({
+    exchange: missing,
+    routingKey: "key",
+    replyCode: 404,
+  });
   expect(e.cause).toBeInstanceOf(NotFoundError);
 }
 
@@ -69,7 +87,9 @@ describe("createPublisher()", () => {
     });
     // The broker drops what follows the bad publish on its channel: none of those was confirmed.
     for (let i = BAD + 1; i < N; i++) expect(interrupted.has(i)).toBe(true);
-    expect(healed).toEqual([{ error: expect.any(NotFoundError), refused: 1, interrupted: interrupted.size, republished: 0 }]);
+    expect(healed).toEqual([
+      { error: expect.any(NotFoundError), refused: 1, interrupted: interrupted.size, republished: 0 },
+    ]);
 
     await publisher.publish("", queue, "after", { messageId: String(N) });
     expect(publisher.channel).not.toBe(first);
@@ -127,7 +147,8 @@ describe("createPublisher()", () => {
     expect(e).toBeInstanceOf(PublishRefusedError);
     expect(e.replyCode).toBe(406);
     const ids: string[] = [];
-    for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) ids.push(m.properties.messageId ?? "");
+    for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true }))
+      ids.push(m.properties.messageId ?? "");
     expect(ids.filter((id) => id === "before").length).toBeGreaterThanOrEqual(1); // twice if it was queued, then sent again
     expect(ids.at(-1)).toBe("after");
     expect(ids).not.toContain("big");
@@ -135,7 +156,9 @@ describe("createPublisher()", () => {
 
   test("close() waits for what is in flight, then later publishes reject", async () => {
     const { ch, queue, publisher } = await setup();
-    const pending = Array.from({ length: 20 }, (_, i) => publisher.publish("", queue, String(i), { messageId: String(i) }));
+    const pending = Array.from({ length: 20 }, (_, i) =>
+      publisher.publish("", queue, String(i), { messageId: String(i) }),
+    );
     await publisher.close();
     await Promise.all(pending);
     expect((await queueCounts(ch, queue)).messageCount).toBe(20);

@@ -19,7 +19,11 @@ describe("queue.declare", () => {
     await ch.publish("", r.queue, "one");
     await untilReady(ch, r.queue, 1);
     await ch.consume(r.queue, () => undefined);
-    expect(await ch.queueDeclare(r.queue, { passive: true })).toEqual({ queue: r.queue, messageCount: 0, consumerCount: 1 });
+    expect(await ch.queueDeclare(r.queue, { passive: true })).toEqual({
+      queue: r.queue,
+      messageCount: 0,
+      consumerCount: 1,
+    });
   });
 
   test("exclusive: gone when its connection closes", async () => {
@@ -43,7 +47,7 @@ describe("queue.declare", () => {
     await eventually(async () => {
       const probe = await conn.openChannel();
       const r = await outcome(probe.queueDeclare(q, { passive: true }));
-      return !r.ok && (r.error instanceof NotFoundError);
+      return !r.ok && r.error instanceof NotFoundError;
     }, "the auto-delete queue to go");
   });
 

@@ -28,12 +28,26 @@ import {
 } from "../../src/index.js";
 import { ROOT } from "../tutorial/programs.js";
 import { uniqueName } from "../helpers/broker.js";
-import { Cursor, bodyFrame, headerFrame, longstr, methodFrame, shortstr, standardHandshake, startFakeServer, u16, u64, u8, type FakeConnection } from "../helpers/fake-server.js";
+import {
+  Cursor,
+  bodyFrame,
+  headerFrame,
+  longstr,
+  methodFrame,
+  shortstr,
+  standardHandshake,
+  startFakeServer,
+  u16,
+  u64,
+  u8,
+  type FakeConnection,
+} from "../helpers/fake-server.js";
 import { failOnUnhandledRejection } from "../helpers/leaks.js";
 import { eventually, outcome, queueCounts } from "./util.js";
 
 failOnUnhandledRejection();
-const script = (...args: string[]) => promisify(execFile)("bash", [`${ROOT}/scripts/rabbitmq43.sh`, ...args], { timeout: 180_000 });
+const script = (...args: string[]) =>
+  promisify(execFile)("bash", [`${ROOT}/scripts/rabbitmq43.sh`, ...args], { timeout: 180_000 });
 
 let single: string;
 let strict: string;
@@ -49,7 +63,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 async function open(url: string, options: { recovery?: boolean } = {}): Promise<Connection> {
-  const conn = await connect({ url, connectionName: uniqueName("rabbitmq43"), ...(options.recovery ? { recovery: { initialDelay: 10 } } : {}) });
+  const conn = await connect({
+    url,
+    connectionName: uniqueName("rabbitmq43"),
+    ...(options.recovery ? { recovery: { initialDelay: 10 } } : {}),
+  });
   cleanups.push(() => conn.close());
   return conn;
 }
@@ -85,7 +103,9 @@ describe("deprecated features", () => {
   test("a global prefetch on 4.3 warns (DeprecatedFeatureWarning) that the limit is applied per consumer", async () => {
     const conn = await open(single);
     const ch = await conn.openChannel();
-    const warned = new Promise<DeprecatedFeatureWarning>((resolve) => ch.once("warning", (w) => w instanceof DeprecatedFeatureWarning && resolve(w)));
+    const warned = new Promise<DeprecatedFeatureWarning>((resolve) =>
+      ch.once("warning", (w) => w instanceof DeprecatedFeatureWarning && resolve(w)),
+    );
     await ch.prefetch(10, { global: true });
     const w = await warned;
     expect(w.feature).toBe("global_qos");
@@ -111,14 +131,19 @@ describe("consumer timeouts", () => {
     const ch = await conn.openChannel();
     const queues = [uniqueName("consumer-timeout-callback"), uniqueName("consumer-timeout-iterator")] as const;
     for (const queue of queues) {
-      await ch.queueDeclare(queue, { durable: true, arguments: { "x-queue-type": "quorum", "x-consumer-timeout": 1000 } });
+      await ch.queueDeclare(queue, {
+        durable: true,
+        arguments: { "x-queue-type": "quorum", "x-consumer-timeout": 1000 },
+      });
       cleanups.push(async () => (await (await open(single)).openChannel()).queueDelete(queue));
     }
     await ch.confirmSelect();
     await ch.publish("", queues[0], "held", { messageId: "held" });
     await ch.publish("", queues[1], "held too", { messageId: "held too" });
 
-    const ended = new Promise<AmqpError>((resolve) => void ch.consume(queues[0], () => undefined, { onCancel: resolve }));
+    const ended = new Promise<AmqpError>(
+      (resolve) => void ch.consume(queues[0], () => undefined, { onCancel: resolve }),
+    );
     const stream = ch.consume(queues[1]);
     const first = await stream.next(); // held, never acked
     expect(first.done).toBe(false);
@@ -129,26 +154,41 @@ describe("consumer timeouts", () => {
     expect((!r.ok && (r.error as Error).message) || "").toMatch(/consumer timeout/);
     // Each delivery is back in its queue, ready for another consumer.
     const check = await (await open(single)).openChannel();
-    for (const queue of queues) await eventually(async () => (await queueCounts(check, queue)).messageCount === 1, `the message ready again in ${queue}`);
+    for (const queue of queues)
+      await eventually(
+        async () => (await queueCounts(check, queue)).messageCount === 1,
+        `the message ready again in ${queue}`,
+      );
   });
 
   test("with resubscribe, a consumer the timeout cancelled consumes again and gets the message back (redelivered), once", async () => {
     const conn = await open(single);
     const ch = await conn.openChannel();
     const queue = uniqueName("consumer-timeout-heal");
-    await ch.queueDeclare(queue, { durable: true, arguments: { "x-queue-type": "quorum", "x-consumer-timeout": 1000 } });
+    await ch.queueDeclare(queue, {
+      durable: true,
+      arguments: { "x-queue-type": "quorum", "x-consumer-timeout": 1000 },
+    });
     cleanups.push(async () => (await (await open(single)).openChannel()).queueDelete(queue));
     await ch.confirmSelect();
     await ch.publish("", queue, "slow", { messageId: "slow" });
     const seen: boolean[] = [];
     // The first delivery is never acked (the consumer timeout cancels it); the redelivery is.
-    const consumer = await ch.consume(queue, (msg: Message) => void (seen.push(msg.fields.redelivered) && msg.fields.redelivered && ch.ack(msg)), { resubscribe: { initialDelay: 10 } });
+    const consumer = await ch.consume(
+      queue,
+      (msg: Message) => void (seen.push(msg.fields.redelivered) && msg.fields.redelivered && ch.ack(msg)),
+      { resubscribe: { initialDelay: 10 } },
+    );
     await once(consumer, "resubscribed");
     await eventually(() => seen.length === 2, "the redelivery");
     expect(seen).toEqual([false, true]);
     await ch.close(); // whatever was not acked goes back: nothing must
     const check = await (await open(single)).openChannel();
-    await eventually(async () => (await queueCounts(check, queue)).messageCount === 0 && (await queueCounts(check, queue)).consumerCount === 0, "the queue empty");
+    await eventually(
+      async () =>
+        (await queueCounts(check, queue)).messageCount === 0 && (await queueCounts(check, queue)).consumerCount === 0,
+      "the queue empty",
+    );
     await new Promise((r) => setTimeout(r, 100));
     expect((await queueCounts(check, queue)).messageCount).toBe(0);
   });
@@ -165,7 +205,14 @@ describe("consumer timeouts", () => {
       await c.send(methodFrame(m.channel, 60, 21, shortstr("ctag-late")));
       await c.send(methodFrame(m.channel, 60, 30, Buffer.concat([shortstr("ctag-late"), u8(1)]))); // basic.cancel, no-wait
       // basic.deliver: consumer-tag, delivery-tag 7, redelivered, exchange "", routing key "q"
-      await c.send(methodFrame(m.channel, 60, 60, Buffer.concat([shortstr("ctag-late"), u64(7), u8(1), shortstr(""), shortstr("q")])));
+      await c.send(
+        methodFrame(
+          m.channel,
+          60,
+          60,
+          Buffer.concat([shortstr("ctag-late"), u64(7), u8(1), shortstr(""), shortstr("q")]),
+        ),
+      );
       await c.send(headerFrame(m.channel, 60, 4));
       await c.send(bodyFrame(m.channel, "late"));
       const r = new Cursor((await c.expectMethod(60, 120)).args); // basic.nack
@@ -182,7 +229,8 @@ describe("consumer timeouts", () => {
   });
 
   test("a 406 channel close for an unacked delivery is a ConsumerTimeoutError, heard by callback, iterator and RPC consumers", async () => {
-    const text = "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 1800000 ms. This timeout value can be configured, see consumers doc guide to learn more";
+    const text =
+      "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 1800000 ms. This timeout value can be configured, see consumers doc guide to learn more";
     const server = await startFakeServer(async (c: FakeConnection) => {
       await standardHandshake(c);
       const open = await c.expectMethod(20, 10);
@@ -199,7 +247,9 @@ describe("consumer timeouts", () => {
     const conn = await connect({ url: server.url(), timeout: 2000 });
     cleanups.push(() => conn.close());
     const ch = await conn.openChannel();
-    const heard = new Promise<AmqpError>((resolve) => void ch.consume("q", (_m: Message) => undefined, { onCancel: resolve }));
+    const heard = new Promise<AmqpError>(
+      (resolve) => void ch.consume("q", (_m: Message) => undefined, { onCancel: resolve }),
+    );
     const stream = ch.consume("q");
     await stream.consumerTag;
     const rpc = await createRpcClient(ch);
@@ -222,7 +272,13 @@ describe("quorum queues", () => {
     const queue = uniqueName("quorum");
     const dead = uniqueName("dead");
     await ch.queueDeclare(dead, { durable: true, queueType: "quorum" });
-    await ch.queueDeclare(queue, { durable: true, queueType: "quorum", deliveryLimit: 1, deadLetterStrategy: "at-most-once", arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead } });
+    await ch.queueDeclare(queue, {
+      durable: true,
+      queueType: "quorum",
+      deliveryLimit: 1,
+      deadLetterStrategy: "at-most-once",
+      arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead },
+    });
     cleanups.push(async () => {
       const c = await (await open(single)).openChannel();
       await c.queueDelete(queue);
@@ -232,7 +288,9 @@ describe("quorum queues", () => {
     const other = await conn.openChannel();
     const r = await outcome(other.queueDeclare(queue, { durable: true, queueType: "classic" }));
     expect(!r.ok && r.error).toBeInstanceOf(QueueArgumentError);
-    expect(!r.ok && (r.error as QueueArgumentError).argument).toMatch(/^x-(queue-type|dead-letter-exchange|dead-letter-routing-key|delivery-limit)$/);
+    expect(!r.ok && (r.error as QueueArgumentError).argument).toMatch(
+      /^x-(queue-type|dead-letter-exchange|dead-letter-routing-key|delivery-limit)$/,
+    );
     expect(!r.ok && (r.error as QueueArgumentError).reason).toBe("inequivalent");
     await ch.confirmSelect();
     await ch.publish("", queue, "poison", { messageId: "poison" });
@@ -243,7 +301,10 @@ describe("quorum queues", () => {
       ch.reject(m, { requeue: true });
     }
     expect(counts).toEqual([0, 1]);
-    const deadLettered = await eventually(async () => (await ch.get(dead, { noAck: true })) ?? undefined, "the message in the dead-letter queue");
+    const deadLettered = await eventually(
+      async () => (await ch.get(dead, { noAck: true })) ?? undefined,
+      "the message in the dead-letter queue",
+    );
     expect(deadLettered.properties.messageId).toBe("poison");
     expect((await queueCounts(ch, queue)).messageCount).toBe(0);
   });
@@ -252,8 +313,16 @@ describe("quorum queues", () => {
 describe("queue arguments 4.3 no longer takes, and one it added", () => {
   for (const [what, args, argument] of [
     ["x-queue-version 1 (classic queues are version 2 only)", { "x-queue-version": 1 }, "x-queue-version"],
-    ["x-max-priority on a quorum queue (its priorities are built in)", { "x-queue-type": "quorum", "x-max-priority": 10 }, "x-max-priority"],
-    ["x-delayed-retry-min on a classic queue", { "x-delayed-retry-type": "failed", "x-delayed-retry-min": 100 }, "x-delayed-retry-min"],
+    [
+      "x-max-priority on a quorum queue (its priorities are built in)",
+      { "x-queue-type": "quorum", "x-max-priority": 10 },
+      "x-max-priority",
+    ],
+    [
+      "x-delayed-retry-min on a classic queue",
+      { "x-delayed-retry-type": "failed", "x-delayed-retry-min": 100 },
+      "x-delayed-retry-min",
+    ],
   ] as const) {
     test(`${what}: a QueueArgumentError naming the argument, not a bare 406`, async () => {
       const ch = await (await open(single)).openChannel();
@@ -281,7 +350,11 @@ describe("queue arguments 4.3 no longer takes, and one it added", () => {
     const conn = await open(single);
     const ch = await conn.openChannel();
     const queue = uniqueName("delayed");
-    await ch.queueDeclare(queue, { durable: true, queueType: "quorum", delayedRetry: { type: "failed", min: 5000, max: 10_000 } });
+    await ch.queueDeclare(queue, {
+      durable: true,
+      queueType: "quorum",
+      delayedRetry: { type: "failed", min: 5000, max: 10_000 },
+    });
     cleanups.push(async () => (await (await open(single)).openChannel()).queueDelete(queue));
     await ch.confirmSelect();
     await ch.publish("", queue, "a", { messageId: "a" });
@@ -391,7 +464,10 @@ describe("a consume-only user (read permission only)", () => {
     const conn = await open(reader.url);
     const sent = consumesSent(conn);
     const ch = await conn.openChannel();
-    const ended = new Promise<AmqpError>((resolve) => void ch.consume(queue, () => undefined, { resubscribe: { initialDelay: 20, maxDelay: 50 }, onCancel: resolve }));
+    const ended = new Promise<AmqpError>(
+      (resolve) =>
+        void ch.consume(queue, () => undefined, { resubscribe: { initialDelay: 20, maxDelay: 50 }, onCancel: resolve }),
+    );
     await eventually(() => sent.count === 1, "the first basic.consume");
     await script("ctl", "single", "set_permissions", "-p", "/", reader.name, "^$", "^$", "^$");
     // A refused declare closes the consumer's channel (a channel caches what it was permitted):

@@ -6,7 +6,14 @@
  */
 import { once } from "node:events";
 import { describe, expect, test } from "vitest";
-import { AmqpError, ConsumerCancelledError, NotFoundError, PreconditionFailedError, type Channel, type Message } from "../../src/index.js";
+import {
+  AmqpError,
+  ConsumerCancelledError,
+  NotFoundError,
+  PreconditionFailedError,
+  type Channel,
+  type Message,
+} from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
 import { eventually, useConnections } from "./util.js";
 
@@ -42,11 +49,16 @@ describe("resubscribe after a broker-sent basic.cancel", () => {
       const handled: number[] = [];
       const cancels: string[] = [];
       ch.on("cancel", (tag) => cancels.push(tag));
-      const consumer = await ch.consume(queue, (msg) => void handled.push(Number(msg.properties.messageId)), { noAck: true, resubscribe: { initialDelay: 20, maxDelay: 100 } });
+      const consumer = await ch.consume(queue, (msg) => void handled.push(Number(msg.properties.messageId)), {
+        noAck: true,
+        resubscribe: { initialDelay: 20, maxDelay: 100 },
+      });
       const first = consumer.consumerTag;
       await publish(ch, queue, range(0, 5));
       await eventually(() => handled.length === 5, "the first five");
-      const resubscribed = once(consumer, "resubscribed") as Promise<[{ queue: string; from: string; to: string; channel: Channel }]>;
+      const resubscribed = once(consumer, "resubscribed") as Promise<
+        [{ queue: string; from: string; to: string; channel: Channel }]
+      >;
       await other.queueDelete(queue);
       await eventually(() => cancels.length === 1, "the broker's cancel");
       await new Promise((r) => setTimeout(r, 150)); // a few attempts find no queue (on a side channel)
@@ -66,7 +78,10 @@ describe("resubscribe after a broker-sent basic.cancel", () => {
   test("with declare, it declares the queue again itself", () =>
     withQueue(async ({ ch, other, queue }) => {
       const handled: number[] = [];
-      const consumer = await ch.consume(queue, (msg) => void handled.push(Number(msg.properties.messageId)), { noAck: true, resubscribe: { initialDelay: 10, declare: { durable: true } } });
+      const consumer = await ch.consume(queue, (msg) => void handled.push(Number(msg.properties.messageId)), {
+        noAck: true,
+        resubscribe: { initialDelay: 10, declare: { durable: true } },
+      });
       const resubscribed = once(consumer, "resubscribed");
       await other.queueDelete(queue);
       await resubscribed;
@@ -78,7 +93,11 @@ describe("resubscribe after a broker-sent basic.cancel", () => {
   test("it gives up after maxAttempts: resubscribeFailed and onCancel hear it, and the channel stays open", () =>
     withQueue(async ({ ch, other, queue }) => {
       const onCancel: AmqpError[] = [];
-      const consumer = await ch.consume(queue, () => undefined, { noAck: true, onCancel: (e) => onCancel.push(e), resubscribe: { initialDelay: 5, maxAttempts: 3 } });
+      const consumer = await ch.consume(queue, () => undefined, {
+        noAck: true,
+        onCancel: (e) => onCancel.push(e),
+        resubscribe: { initialDelay: 5, maxAttempts: 3 },
+      });
       const cancelled = once(consumer, "cancelled") as Promise<[AmqpError]>;
       const failed = once(consumer, "resubscribeFailed") as Promise<[AmqpError]>;
       await other.queueDelete(queue);
@@ -121,8 +140,12 @@ describe("resubscribe after a broker-sent basic.cancel", () => {
 
   test("bad options are refused", async () => {
     const ch = await (await open()).openChannel();
-    await expect(ch.consume("q", () => undefined, { resubscribe: { maxAttempts: 0 } })).rejects.toBeInstanceOf(RangeError);
-    await expect(ch.consume("q", () => undefined, { resubscribe: { initialDelay: -1 } })).rejects.toBeInstanceOf(RangeError);
+    await expect(ch.consume("q", () => undefined, { resubscribe: { maxAttempts: 0 } })).rejects.toBeInstanceOf(
+      RangeError,
+    );
+    await expect(ch.consume("q", () => undefined, { resubscribe: { initialDelay: -1 } })).rejects.toBeInstanceOf(
+      RangeError,
+    );
   });
 });
 
@@ -131,9 +154,14 @@ describe("resubscribe after its channel is closed under it", () => {
     withQueue(async ({ ch, other, queue }) => {
       const consuming = await ch.connection.openChannel();
       const handled: number[] = [];
-      const consumer = await consuming.consume(queue, (msg) => void handled.push(Number(msg.properties.messageId)), { noAck: true, resubscribe: { initialDelay: 10 } });
+      const consumer = await consuming.consume(queue, (msg) => void handled.push(Number(msg.properties.messageId)), {
+        noAck: true,
+        resubscribe: { initialDelay: 10 },
+      });
       const cancelled = once(consumer, "cancelled") as Promise<[AmqpError]>;
-      const resubscribed = once(consumer, "resubscribed") as Promise<[{ queue: string; from: string; to: string; channel: Channel }]>;
+      const resubscribed = once(consumer, "resubscribed") as Promise<
+        [{ queue: string; from: string; to: string; channel: Channel }]
+      >;
       await publish(ch, queue, range(0, 5));
       await eventually(() => handled.length === 5, "the first five");
       await expect(consuming.queueDeclare(queue, { durable: false })).rejects.toBeInstanceOf(PreconditionFailedError);
@@ -172,7 +200,9 @@ describe("resubscribe after its channel is closed under it", () => {
       await publish(ch, queue, range(0, 6));
       await eventually(() => held.length === 2, "two held (prefetch 2)");
       const resubscribed = once(consumer, "resubscribed") as Promise<[{ channel: Channel }]>;
-      await expect(consuming.queueDeclare(uniqueName("missing"), { passive: true })).rejects.toBeInstanceOf(NotFoundError);
+      await expect(consuming.queueDeclare(uniqueName("missing"), { passive: true })).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
       const [{ channel }] = await resubscribed;
       // The two held ones came back to the queue; the new channel again gets two at a time.
       await eventually(() => held.length === 4, "two more held on the new channel");
@@ -183,11 +213,19 @@ describe("resubscribe after its channel is closed under it", () => {
       for (const msg of held.slice(2)) expect(msg.ack()).toBeUndefined();
       expect(held[0]!.ack()).toBeInstanceOf(AmqpError); // its channel is gone
       await eventually(() => seen.length === 8, "all six handled, two of them twice");
-      await eventually(async () => (await other.queueDeclare(queue, { passive: true })).messageCount === 0, "the queue empty");
+      await eventually(
+        async () => (await other.queueDeclare(queue, { passive: true })).messageCount === 0,
+        "the queue empty",
+      );
       const ids = seen.map((s) => s.id).sort((a, b) => a - b);
       // Only the two held on the closed channel came twice, the second time redelivered.
       expect(ids).toEqual([0, 0, 1, 1, 2, 3, 4, 5]);
-      expect(seen.filter((s) => s.redelivered).map((s) => s.id).sort()).toEqual([0, 1]);
+      expect(
+        seen
+          .filter((s) => s.redelivered)
+          .map((s) => s.id)
+          .sort(),
+      ).toEqual([0, 1]);
       await consumer.cancel();
       await channel.close();
       expect((await other.queueDeclare(queue, { passive: true })).messageCount).toBe(0);
@@ -198,7 +236,11 @@ describe("resubscribe after its channel is closed under it", () => {
     const ch = await conn.openChannel();
     const { queue } = await ch.queueDeclare("", { exclusive: true });
     const onCancel: AmqpError[] = [];
-    const consumer = await ch.consume(queue, () => undefined, { noAck: true, onCancel: (e) => onCancel.push(e), resubscribe: { initialDelay: 5 } });
+    const consumer = await ch.consume(queue, () => undefined, {
+      noAck: true,
+      onCancel: (e) => onCancel.push(e),
+      resubscribe: { initialDelay: 5 },
+    });
     let resubscribed = false;
     consumer.on("resubscribed", () => (resubscribed = true));
     await conn.close();

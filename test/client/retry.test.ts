@@ -13,7 +13,8 @@ const deleteAfter = useDurableQueues(open);
 
 async function drainIds(ch: Channel, queue: string): Promise<number[]> {
   const ids: number[] = [];
-  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true })) ids.push(Number(m.properties.messageId));
+  for (let m = await ch.get(queue, { noAck: true }); m !== null; m = await ch.get(queue, { noAck: true }))
+    ids.push(Number(m.properties.messageId));
   return ids.sort((a, b) => a - b);
 }
 
@@ -27,7 +28,9 @@ describe("declareRetryTopology", () => {
       deleteAfter(queue, retry.retryQueue, retry.parkingQueue);
       const n = 20;
       await ch.confirmSelect();
-      await Promise.all(Array.from({ length: n }, (_, i) => ch.publish("", queue, String(i), { messageId: String(i) })));
+      await Promise.all(
+        Array.from({ length: n }, (_, i) => ch.publish("", queue, String(i), { messageId: String(i) })),
+      );
 
       // Even ids always fail (parked after 3 attempts); odd ids fail once, then succeed.
       const calls = new Map<number, number[]>();

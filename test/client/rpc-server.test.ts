@@ -67,7 +67,10 @@ describe("createRpcServer", () => {
     const conn = await open();
     const ch = await conn.openChannel();
     const { queue: dead } = await ch.queueDeclare("", { exclusive: true });
-    const { queue } = await ch.queueDeclare("", { exclusive: true, arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead } });
+    const { queue } = await ch.queueDeclare("", {
+      exclusive: true,
+      arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead },
+    });
     const errors: unknown[] = [];
     const serverCh = await conn.openChannel();
     serverCh.on("consumerError", (e) => errors.push(e));

@@ -8,7 +8,14 @@
  */
 import diagnostics from "node:diagnostics_channel";
 import { describe, expect, test } from "vitest";
-import { acquiredCount, deliveryCount, type Channel, type Connection, type FrameMessage, type Message } from "../../src/index.js";
+import {
+  acquiredCount,
+  deliveryCount,
+  type Channel,
+  type Connection,
+  type FrameMessage,
+  type Message,
+} from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
 import { brokerAtLeast, eventually, queueCounts, untilReady, useConnections, useDurableQueues } from "./util.js";
 
@@ -44,7 +51,11 @@ describe("a handler that always fails is a failed delivery: x-delivery-limit end
       const dead = uniqueName("settle-dead");
       await ch.queueDeclare(dead, { durable: true, queueType: "quorum" });
       deleteAfter(dead);
-      const queue = await quorum(ch, 1, { "x-delivery-limit": 2, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead });
+      const queue = await quorum(ch, 1, {
+        "x-delivery-limit": 2,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": dead,
+      });
       const consuming = await conn.openChannel();
       consuming.on("consumerError", () => undefined);
       let calls = 0;
@@ -238,7 +249,10 @@ describe("a noAck consumer whose handler is slower than the broker stays bounded
     const n = 20_000;
     await ch.confirmSelect();
     const body = Buffer.alloc(512, 1);
-    for (let i = 0; i < n; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, j) => ch.publish("", queue, body, { messageId: String(i + j) })));
+    for (let i = 0; i < n; i += 1000)
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, j) => ch.publish("", queue, body, { messageId: String(i + j) })),
+      );
     const consuming = await conn.openChannel();
     const read = deliveriesRead(conn);
     let handled = 0;

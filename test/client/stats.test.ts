@@ -5,7 +5,14 @@
  */
 import { once } from "node:events";
 import { afterEach, describe, expect, test } from "vitest";
-import { ConnectionClosedError, ReturnedError, TimeoutError, connect, type Connection, type ConnectionState } from "../../src/index.js";
+import {
+  ConnectionClosedError,
+  ReturnedError,
+  TimeoutError,
+  connect,
+  type Connection,
+  type ConnectionState,
+} from "../../src/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { forceCloseConnection } from "../helpers/force-close.js";
 import { startProxy } from "../helpers/proxy.js";
@@ -22,7 +29,12 @@ async function throughProxy(): Promise<{ conn: Connection; proxy: Awaited<Return
   const url = await getBrokerUrl();
   const proxy = await startProxy({ target: brokerAddress(url) });
   cleanups.push(() => proxy.close());
-  const conn = await connect({ url: proxy.url(url), connectionName: uniqueName("stats"), recovery: { initialDelay: 10, maxDelay: 100 }, timeout: 5000 });
+  const conn = await connect({
+    url: proxy.url(url),
+    connectionName: uniqueName("stats"),
+    recovery: { initialDelay: 10, maxDelay: 100 },
+    timeout: 5000,
+  });
   cleanups.push(() => conn.close());
   return { conn, proxy };
 }
@@ -36,9 +48,18 @@ describe("stats()", () => {
     const body = "x".repeat(100);
     await Promise.all(Array.from({ length: 50 }, (_, i) => pub.publish("", queue, body, { messageId: String(i) })));
     const missing = uniqueName("no-such-queue");
-    const returns = await Promise.all(Array.from({ length: 3 }, () => outcome(pub.publish("", missing, "r", { mandatory: true }))));
+    const returns = await Promise.all(
+      Array.from({ length: 3 }, () => outcome(pub.publish("", missing, "r", { mandatory: true }))),
+    );
     for (const r of returns) expect(!r.ok && r.error instanceof ReturnedError).toBe(true);
-    expect(pub.stats().publishes).toEqual({ sent: 53, confirmed: 53, nacked: 0, returned: 3, timedOut: 0, unconfirmed: 0 });
+    expect(pub.stats().publishes).toEqual({
+      sent: 53,
+      confirmed: 53,
+      nacked: 0,
+      returned: 3,
+      timedOut: 0,
+      unconfirmed: 0,
+    });
 
     // ids 0-29 acked; 30-39 nacked once (back to the queue, then acked when redelivered); 40-49 rejected without requeue.
     const sub = await conn.openChannel();
@@ -58,7 +79,15 @@ describe("stats()", () => {
     await done;
     // The settles are written by now (a round trip on the channel follows them), and counted when written.
     await sub.prefetch(10);
-    expect(sub.stats().deliveries).toEqual({ received: 60, redelivered: 10, acked: 40, nacked: 10, rejected: 10, buffered: 0, handlersRunning: 0 });
+    expect(sub.stats().deliveries).toEqual({
+      received: 60,
+      redelivered: 10,
+      acked: 40,
+      nacked: 10,
+      rejected: 10,
+      buffered: 0,
+      handlersRunning: 0,
+    });
 
     await pub.close();
     const all = conn.stats();
@@ -96,7 +125,14 @@ describe("stats()", () => {
     const first = outcome(pub.publish("", queue, "a"));
     const second = await outcome(pub.publish("", queue, "b", { timeout: 50 }));
     expect(!second.ok && second.error instanceof TimeoutError).toBe(true);
-    expect(pub.stats().publishes).toEqual({ sent: 1, confirmed: 0, nacked: 0, returned: 0, timedOut: 1, unconfirmed: 1 });
+    expect(pub.stats().publishes).toEqual({
+      sent: 1,
+      confirmed: 0,
+      nacked: 0,
+      returned: 0,
+      timedOut: 1,
+      unconfirmed: 1,
+    });
     proxy.heal();
     await first;
   });

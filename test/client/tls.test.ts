@@ -32,9 +32,23 @@ const servernames: (string | false)[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "warren-tls-"));
   await run("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-    "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1",
-    "-subj", "/CN=warren.test", "-addext", "subjectAltName=DNS:warren.test",
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    join(dir, "key.pem"),
+    "-out",
+    join(dir, "cert.pem"),
+    "-days",
+    "1",
+    "-subj",
+    "/CN=warren.test",
+    "-addext",
+    "subjectAltName=DNS:warren.test",
   ]);
   cert = await readFile(join(dir, "cert.pem"));
   key = await readFile(join(dir, "key.pem"));
@@ -87,13 +101,17 @@ describe("amqps://", () => {
   });
 
   test("the servername is what is verified: the right ca but a name the certificate does not carry is refused", async () => {
-    const r = await outcome(connect({ url: url(), tls: { ca: cert, servername: "other.test" }, connectionTimeout: 5000 }));
+    const r = await outcome(
+      connect({ url: url(), tls: { ca: cert, servername: "other.test" }, connectionTimeout: 5000 }),
+    );
     const err = (r as { error: ConnectionClosedError }).error;
     expect(err).toBeInstanceOf(ConnectionClosedError);
     expect((err.cause as NodeJS.ErrnoException).code).toBe("ERR_TLS_CERT_ALTNAME_INVALID");
     // Without a servername, the host (an IP here, which the certificate does not name) is checked.
     const r2 = await outcome(connect({ url: url(), tls: { ca: cert }, connectionTimeout: 5000 }));
-    expect(((r2 as { error: ConnectionClosedError }).error.cause as NodeJS.ErrnoException).code).toBe("ERR_TLS_CERT_ALTNAME_INVALID");
+    expect(((r2 as { error: ConnectionClosedError }).error.cause as NodeJS.ErrnoException).code).toBe(
+      "ERR_TLS_CERT_ALTNAME_INVALID",
+    );
   });
 
   test("verification can be turned off only explicitly (rejectUnauthorized: false)", async () => {
@@ -103,7 +121,9 @@ describe("amqps://", () => {
   });
 
   test("a client certificate selects SASL EXTERNAL; this broker does not offer it: AuthenticationError, no hang", async () => {
-    const r = await outcome(connect({ url: url(), tls: { ca: cert, servername: "warren.test", cert, key }, connectionTimeout: 5000 }));
+    const r = await outcome(
+      connect({ url: url(), tls: { ca: cert, servername: "warren.test", cert, key }, connectionTimeout: 5000 }),
+    );
     const err = (r as { error: AuthenticationError }).error;
     expect(err).toBeInstanceOf(AuthenticationError);
     expect(err.message).toMatch(/EXTERNAL/);

@@ -9,7 +9,19 @@
 import diagnostics from "node:diagnostics_channel";
 import { afterEach, describe, expect, test } from "vitest";
 import { ConnectionClosedError, FrameError, connect, type Connection, type FrameMessage } from "../../src/index.js";
-import { longstr, methodFrame, standardHandshake, startFakeServer, table, u16, u32, u8, type FakeServer, type HandshakeOptions, type HandshakeResult } from "../helpers/fake-server.js";
+import {
+  longstr,
+  methodFrame,
+  standardHandshake,
+  startFakeServer,
+  table,
+  u16,
+  u32,
+  u8,
+  type FakeServer,
+  type HandshakeOptions,
+  type HandshakeResult,
+} from "../helpers/fake-server.js";
 import { eventually, outcome, useConnections } from "./util.js";
 
 const open = useConnections();
@@ -19,7 +31,10 @@ afterEach(async () => {
 });
 
 /** Connects to a fake server proposing `tune`; returns the connection and what the client answered in tune-ok. */
-async function negotiate(tune: HandshakeOptions, client: Parameters<typeof connect>[0] & object = {}): Promise<{ conn: Connection; said: HandshakeResult; server: FakeServer }> {
+async function negotiate(
+  tune: HandshakeOptions,
+  client: Parameters<typeof connect>[0] & object = {},
+): Promise<{ conn: Connection; said: HandshakeResult; server: FakeServer }> {
   let said!: HandshakeResult;
   const server = await startFakeServer(async (c) => {
     said = await standardHandshake(c, tune);
@@ -62,7 +77,14 @@ describe("frame_max", () => {
 
   test("a broker that resets the socket after tune-ok (RabbitMQ 4.1+ with frame_max below 8192) gets an error naming what was negotiated", async () => {
     const server = await startFakeServer(async (c) => {
-      await c.send(methodFrame(0, 10, 10, Buffer.concat([u8(0), u8(9), table({ product: "fake" }), longstr("PLAIN"), longstr("en_US")])));
+      await c.send(
+        methodFrame(
+          0,
+          10,
+          10,
+          Buffer.concat([u8(0), u8(9), table({ product: "fake" }), longstr("PLAIN"), longstr("en_US")]),
+        ),
+      );
       await c.expectMethod(10, 11);
       await c.send(methodFrame(0, 10, 30, Buffer.concat([u16(2047), u32(4096), u16(0)]))); // tune, as a 3.x broker may be set up
       await c.expectMethod(10, 31);

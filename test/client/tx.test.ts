@@ -34,7 +34,8 @@ describe("tx", () => {
     await ch.publish("", queue, "4");
     await ch.txCommit();
     const bodies: string[] = [];
-    for (let m = await probe.get(queue, { noAck: true }); m; m = await probe.get(queue, { noAck: true })) bodies.push(m.body.toString());
+    for (let m = await probe.get(queue, { noAck: true }); m; m = await probe.get(queue, { noAck: true }))
+      bodies.push(m.body.toString());
     expect(bodies).toEqual(["1", "2", "4"]);
   });
 
@@ -57,7 +58,9 @@ describe("tx", () => {
     await ch.txRollback(); // b and c stay unacked
     await ch.close();
     await untilReady(setup, queue, 2);
-    const left = [(await setup.get(queue, { noAck: true }))!, (await setup.get(queue, { noAck: true }))!].map((m) => m.body.toString());
+    const left = [(await setup.get(queue, { noAck: true }))!, (await setup.get(queue, { noAck: true }))!].map((m) =>
+      m.body.toString(),
+    );
     expect(left).toEqual(["b", "c"]);
   });
 

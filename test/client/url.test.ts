@@ -6,7 +6,14 @@ import { parseUrl } from "../../src/index.js";
 
 describe("parseUrl", () => {
   test("defaults: guest/guest, port 5672, vhost /", () => {
-    expect(parseUrl("amqp://localhost")).toEqual({ tls: false, hostname: "localhost", port: 5672, username: "guest", password: "guest", vhost: "/" });
+    expect(parseUrl("amqp://localhost")).toEqual({
+      tls: false,
+      hostname: "localhost",
+      port: 5672,
+      username: "guest",
+      password: "guest",
+      vhost: "/",
+    });
   });
 
   test("amqps defaults to port 5671 and tls", () => {
@@ -75,9 +82,15 @@ describe("parseUrl", () => {
   });
 
   test("a malformed percent-escape is a TypeError naming the part, not showing it", () => {
-    expect(() => parseUrl("amqp://us%ZZer@host")).toThrow(new TypeError("AMQP URI: the user has a malformed percent-escape"));
-    expect(() => parseUrl("amqp://user:hunt%E0r2@host")).toThrow(new TypeError("AMQP URI: the password has a malformed percent-escape"));
-    expect(() => parseUrl("amqp://host/v%ZZ")).toThrow(new TypeError("AMQP URI: the vhost has a malformed percent-escape"));
+    expect(() => parseUrl("amqp://us%ZZer@host")).toThrow(
+      new TypeError("AMQP URI: the user has a malformed percent-escape"),
+    );
+    expect(() => parseUrl("amqp://user:hunt%E0r2@host")).toThrow(
+      new TypeError("AMQP URI: the password has a malformed percent-escape"),
+    );
+    expect(() => parseUrl("amqp://host/v%ZZ")).toThrow(
+      new TypeError("AMQP URI: the vhost has a malformed percent-escape"),
+    );
   });
 
   test("another scheme is refused", () => {

@@ -5,7 +5,14 @@
  */
 import diagnostics from "node:diagnostics_channel";
 import { afterEach } from "vitest";
-import { connect, type Channel, type Connection, type ConnectOptions, type FrameMessage, type Message } from "../../src/index.js";
+import {
+  connect,
+  type Channel,
+  type Connection,
+  type ConnectOptions,
+  type FrameMessage,
+  type Message,
+} from "../../src/index.js";
 import { getBrokerUrl } from "../helpers/broker.js";
 
 /**
@@ -41,7 +48,12 @@ export function useDurableQueues(open: () => Promise<Connection>): (...names: st
 }
 
 /** Poll `check` until it returns a value other than undefined/false, or give up after `attempts`. */
-export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, attempts = 200, everyMs = 25): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string,
+  attempts = 200,
+  everyMs = 25,
+): Promise<T> {
   for (let i = 0; i < attempts; i++) {
     const v = await check();
     if (v !== undefined && v !== false) return v;
@@ -51,14 +63,20 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
 }
 
 /** The broker's current ready-message and consumer counts of a queue (a passive declare). */
-export async function queueCounts(ch: Channel, queue: string): Promise<{ messageCount: number; consumerCount: number }> {
+export async function queueCounts(
+  ch: Channel,
+  queue: string,
+): Promise<{ messageCount: number; consumerCount: number }> {
   const r = await ch.queueDeclare(queue, { passive: true });
   return { messageCount: r.messageCount, consumerCount: r.consumerCount };
 }
 
 /** Wait until the queue holds exactly `n` ready messages. */
 export function untilReady(ch: Channel, queue: string, n: number): Promise<true> {
-  return eventually(async () => (await queueCounts(ch, queue)).messageCount === n || undefined, `${n} ready messages in ${queue}`);
+  return eventually(
+    async () => (await queueCounts(ch, queue)).messageCount === n || undefined,
+    `${n} ready messages in ${queue}`,
+  );
 }
 
 /** Resolves with the first `n` messages a callback consumer receives. */
@@ -98,13 +116,18 @@ export function brokerAtLeast(conn: Connection, major: number, minor: number): b
  * Publishes on the wire of `conn`, read off the frame channels: how many were written, and the
  * most ever written and not yet confirmed (acks with multiple counted as the range they cover).
  */
-export function watchConfirmWindow(conn: Connection): { readonly written: number; readonly most: number; stop(): void } {
+export function watchConfirmWindow(conn: Connection): {
+  readonly written: number;
+  readonly most: number;
+  stop(): void;
+} {
   let written = 0;
   let confirmed = 0;
   let most = 0;
   const out = (m: unknown) => {
     const { connection, frame } = m as FrameMessage;
-    if (connection === conn && frame.type === 1 && frame.method.name === "basic.publish") most = Math.max(most, ++written - confirmed);
+    if (connection === conn && frame.type === 1 && frame.method.name === "basic.publish")
+      most = Math.max(most, ++written - confirmed);
   };
   const seen = new Set<number>();
   const inbound = (m: unknown) => {

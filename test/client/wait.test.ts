@@ -8,7 +8,12 @@ import { expect, test } from "vitest";
 import { AbortError } from "../../src/index.js";
 import { Waiters } from "../../src/client/wait.js";
 
-type Op = { op: "wait"; bounded: boolean } | { op: "wakeOne" } | { op: "wake" } | { op: "fail" } | { op: "leave"; pick: number };
+type Op =
+  | { op: "wait"; bounded: boolean }
+  | { op: "wakeOne" }
+  | { op: "wake" }
+  | { op: "fail" }
+  | { op: "leave"; pick: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ op: fc.constant("wait" as const), bounded: fc.boolean() }) },
@@ -35,7 +40,12 @@ test("wakes in arrival order, skips those that left, counts right, at any length
             const ac = o.bounded ? new AbortController() : undefined;
             if (ac) leavers.set(id, ac);
             const p = w.wait("x", ac ? { signal: ac.signal } : undefined, () => void woken.push(id));
-            rejected.push(p.then(() => undefined, (e: unknown) => e));
+            rejected.push(
+              p.then(
+                () => undefined,
+                (e: unknown) => e,
+              ),
+            );
             model.push(id);
             break;
           }
@@ -67,7 +77,9 @@ test("wakes in arrival order, skips those that left, counts right, at any length
       expect(woken).toEqual(expected);
       w.fail(new Error("end"));
       const outcomes = await Promise.all(rejected);
-      expect(outcomes.filter((e) => e instanceof AbortError).length).toBe([...leavers.values()].filter((ac) => ac.signal.aborted).length);
+      expect(outcomes.filter((e) => e instanceof AbortError).length).toBe(
+        [...leavers.values()].filter((ac) => ac.signal.aborted).length,
+      );
     }),
     { numRuns: 60 },
   );

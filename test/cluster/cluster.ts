@@ -17,7 +17,8 @@ const PORTS: Record<Node, number> = { c1: 5681, c2: 5682, c3: 5683 };
 export const url = (node: Node): string => `amqp://guest:guest@127.0.0.1:${PORTS[node]}`;
 export const erlangName = (node: Node): string => `warren-${node}@localhost`;
 
-const script = (...args: string[]) => promisify(execFile)("bash", [`${ROOT}/scripts/rabbitmq43.sh`, ...args], { timeout: 180_000, maxBuffer: 16 << 20 });
+const script = (...args: string[]) =>
+  promisify(execFile)("bash", [`${ROOT}/scripts/rabbitmq43.sh`, ...args], { timeout: 180_000, maxBuffer: 16 << 20 });
 
 /** rabbitmqctl ARGS against `node`; resolves with stdout. */
 export async function ctl(node: Node, ...args: string[]): Promise<string> {
@@ -48,7 +49,10 @@ export async function leaderOf(queue: string, via: Node): Promise<Node> {
  * For a cluster test file: the cluster whole before its tests, and `on(node)` for a plain
  * connection to one node; `cleanup(fn)` runs after each test, last added first.
  */
-export function useCluster(): { on: (node: Node) => Promise<Connection>; cleanup: (fn: () => Promise<unknown>) => void } {
+export function useCluster(): {
+  on: (node: Node) => Promise<Connection>;
+  cleanup: (fn: () => Promise<unknown>) => void;
+} {
   const cleanups: (() => Promise<unknown>)[] = [];
   beforeAll(() => restoreCluster(), 180_000);
   afterEach(async () => {

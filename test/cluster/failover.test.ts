@@ -18,7 +18,11 @@ const { on, cleanup } = useCluster();
 /** A recovering connection to the cluster, trying `first` and then the others. */
 async function recovering(first: Node, options: { republishUnconfirmed?: boolean } = {}): Promise<Connection> {
   const order = [first, ...(["c1", "c2", "c3"] as const).filter((n) => n !== first)];
-  const conn = await connect({ url: order.map(url), recovery: { initialDelay: 50, maxDelay: 500, waitTimeout: 60_000, ...options }, timeout: 15_000 });
+  const conn = await connect({
+    url: order.map(url),
+    recovery: { initialDelay: 50, maxDelay: 500, waitTimeout: 60_000, ...options },
+    timeout: 15_000,
+  });
   cleanup(() => conn.close());
   return conn;
 }
@@ -31,7 +35,11 @@ async function recovering(first: Node, options: { republishUnconfirmed?: boolean
 async function quorumQueue(leader: Node): Promise<string> {
   const queue = uniqueName("cluster-qq");
   const ch = await (await on(leader)).openChannel();
-  await ch.queueDeclare(queue, { durable: true, queueType: "quorum", arguments: { "x-queue-leader-locator": "client-local", "x-consumer-disconnected-timeout": 1000 } });
+  await ch.queueDeclare(queue, {
+    durable: true,
+    queueType: "quorum",
+    arguments: { "x-queue-leader-locator": "client-local", "x-consumer-disconnected-timeout": 1000 },
+  });
   cleanup(async () => {
     await restoreCluster();
     await (await (await on("c1")).openChannel()).queueDelete(queue);
@@ -65,7 +73,13 @@ interface Outcome {
 }
 
 /** Publishes N messages with ids, at most `window` unconfirmed, killing `victim` once `killAt` have resolved. */
-async function publishThroughKill(ch: Channel, queue: string, n: number, killAt: number, victim: Node): Promise<Outcome> {
+async function publishThroughKill(
+  ch: Channel,
+  queue: string,
+  n: number,
+  killAt: number,
+  victim: Node,
+): Promise<Outcome> {
   const out: Outcome = { resolved: new Set(), rejected: new Map(), settledTwice: [] };
   let killed: Promise<void> | undefined;
   const settle = (id: string, err?: unknown) => {
@@ -94,29 +108,34 @@ describe("publishers in confirm mode", () => {
   test.each([
     ["the node the publisher is connected to", "c1", "c1"],
     ["the queue leader's node (the publisher's own node lives)", "c2", "c1"],
-  ] as const)("killing %s: every resolved publish is in the queue, none settled twice, the rest rejected as recoverable", async (_what, leader, publisherNode) => {
-    const queue = await quorumQueue(leader);
-    const conn = await recovering(publisherNode);
-    const ch = await conn.openChannel();
-    await ch.confirmSelect();
-    const victim: Node = leader === publisherNode ? publisherNode : leader;
-    try {
-      const out = await publishThroughKill(ch, queue, 1500, 300, victim);
-      expect(out.settledTwice).toEqual([]);
-      expect(out.resolved.size + out.rejected.size).toBe(1500);
-      for (const e of out.rejected.values()) {
-        expect(e).toBeInstanceOf(ConnectionClosedError);
-        expect((e as ConnectionClosedError).recoverable).toBe(true);
+  ] as const)(
+    "killing %s: every resolved publish is in the queue, none settled twice, the rest rejected as recoverable",
+    async (_what, leader, publisherNode) => {
+      const queue = await quorumQueue(leader);
+      const conn = await recovering(publisherNode);
+      const ch = await conn.openChannel();
+      await ch.confirmSelect();
+      const victim: Node = leader === publisherNode ? publisherNode : leader;
+      try {
+        const out = await publishThroughKill(ch, queue, 1500, 300, victim);
+        expect(out.settledTwice).toEqual([]);
+        expect(out.resolved.size + out.rejected.size).toBe(1500);
+        for (const e of out.rejected.values()) {
+          expect(e).toBeInstanceOf(ConnectionClosedError);
+          expect((e as ConnectionClosedError).recoverable).toBe(true);
+        }
+        const survivor: Node = (["c1", "c2", "c3"] as const).find((n) => n !== victim)!;
+        const inQueue = new Set(await drain(survivor, queue));
+        const lost = [...out.resolved].filter((id) => !inQueue.has(id));
+        console.log(
+          `[cluster] kill ${victim}: ${out.resolved.size} resolved, ${out.rejected.size} rejected, ${inQueue.size} in the queue, ${lost.length} resolved but lost`,
+        );
+        expect(lost).toEqual([]);
+      } finally {
+        await restoreCluster();
       }
-      const survivor: Node = (["c1", "c2", "c3"] as const).find((n) => n !== victim)!;
-      const inQueue = new Set(await drain(survivor, queue));
-      const lost = [...out.resolved].filter((id) => !inQueue.has(id));
-      console.log(`[cluster] kill ${victim}: ${out.resolved.size} resolved, ${out.rejected.size} rejected, ${inQueue.size} in the queue, ${lost.length} resolved but lost`);
-      expect(lost).toEqual([]);
-    } finally {
-      await restoreCluster();
-    }
-  });
+    },
+  );
 
   test("with republishUnconfirmed, the publishes unconfirmed at the kill are sent again: every id is in the queue at least once", async () => {
     const queue = await quorumQueue("c2");
@@ -142,7 +161,9 @@ describe("consumers", () => {
     const queue = await quorumQueue("c2");
     const pub = await (await on("c2")).openChannel();
     await pub.confirmSelect();
-    await Promise.all(Array.from({ length: N }, (_, i) => pub.publish("", queue, `m${i}`, { messageId: `m${i}`, deliveryMode: 2 })));
+    await Promise.all(
+      Array.from({ length: N }, (_, i) => pub.publish("", queue, `m${i}`, { messageId: `m${i}`, deliveryMode: 2 })),
+    );
 
     const conn = await recovering("c1");
     const ch = await conn.openChannel();
@@ -173,8 +194,15 @@ describe("consumers", () => {
       await eventually(() => seen.size === N, `all ${N} ids consumed`, 1200, 50);
       // Drained and all acked: the window held at the kill came back (after
       // x-consumer-disconnected-timeout), redelivered, and was acked on the new connection.
-      await eventually(async () => (await messagesIn(queue)) === 0 && redelivered.size > 0, "every message acked, the held window redelivered", 600, 50);
-      console.log(`[cluster] consumer: first delivery ${firstAfterKill - killedAt} ms after its node was killed; ${redelivered.size} redelivered`);
+      await eventually(
+        async () => (await messagesIn(queue)) === 0 && redelivered.size > 0,
+        "every message acked, the held window redelivered",
+        600,
+        50,
+      );
+      console.log(
+        `[cluster] consumer: first delivery ${firstAfterKill - killedAt} ms after its node was killed; ${redelivered.size} redelivered`,
+      );
       expect(seen.size).toBe(N);
       for (const [id, n] of seen) if (n > 1) expect(redelivered.has(id), `${id} came ${n} times`).toBe(true);
     } finally {

@@ -9,7 +9,13 @@
 import { expect, test } from "vitest";
 import { InternalError, connect, type Connection } from "../../src/index.js";
 import { uniqueName } from "../helpers/broker.js";
-import { connectionCloseFrame, longstr, methodFrame, standardHandshake, startFakeServer } from "../helpers/fake-server.js";
+import {
+  connectionCloseFrame,
+  longstr,
+  methodFrame,
+  standardHandshake,
+  startFakeServer,
+} from "../helpers/fake-server.js";
 import { outcome } from "../client/util.js";
 import { NODES, ctl, url, useCluster } from "./cluster.js";
 
@@ -48,11 +54,22 @@ test("a host that closed the connection with 541 is tried last: recovery moves o
     const open = await c.expectMethod(20, 10);
     await c.send(methodFrame(open.channel, 20, 11, longstr("")));
     await c.expectMethod(50, 10); // queue.declare
-    await c.send(connectionCloseFrame(541, "INTERNAL_ERROR - Could not declare quorum queue 'q' in vhost '/' on node 'minority' because the metadata store operation timed out", 50, 10));
+    await c.send(
+      connectionCloseFrame(
+        541,
+        "INTERNAL_ERROR - Could not declare quorum queue 'q' in vhost '/' on node 'minority' because the metadata store operation timed out",
+        50,
+        10,
+      ),
+    );
     await c.expectMethod(10, 51).catch(() => undefined);
   });
   cleanup(() => minority.close());
-  const conn = await connect({ url: [minority.url(), ...NODES.map(url)], recovery: { initialDelay: 10, maxDelay: 100 }, timeout: 15_000 });
+  const conn = await connect({
+    url: [minority.url(), ...NODES.map(url)],
+    recovery: { initialDelay: 10, maxDelay: 100 },
+    timeout: 15_000,
+  });
   cleanup(() => conn.close());
   const reconnected = new Promise<{ port: number }>((resolve) => conn.once("reconnected", resolve));
   const ch = await conn.openChannel();

@@ -16,7 +16,13 @@ const { on, cleanup } = useCluster();
 
 async function queue(via: Node, args: Record<string, unknown>): Promise<string> {
   const name = uniqueName("cluster-q");
-  await (await (await on(via)).openChannel()).queueDeclare(name, { durable: true, queueType: "quorum", arguments: { "x-consumer-disconnected-timeout": 1000, ...args } as never });
+  await (
+    await (await on(via)).openChannel()
+  ).queueDeclare(name, {
+    durable: true,
+    queueType: "quorum",
+    arguments: { "x-consumer-disconnected-timeout": 1000, ...args } as never,
+  });
   cleanup(async () => {
     await restoreCluster();
     await (await (await on("c1")).openChannel()).queueDelete(name);
@@ -48,7 +54,12 @@ test("single active consumer: when the active consumer's node dies, the standby 
     await eventually(() => a.length === 15, "the active consumer to hold its window", 400, 25);
     expect(b).toEqual([]); // the standby gets nothing while the active one lives
     await kill("c3");
-    await eventually(() => b.length === N - 10, `the standby to get the ${N - 10} the active one did not ack`, 1200, 50);
+    await eventually(
+      () => b.length === N - 10,
+      `the standby to get the ${N - 10} the active one did not ack`,
+      1200,
+      50,
+    );
     expect(new Set([...a.slice(0, 10), ...b])).toEqual(new Set(Array.from({ length: N }, (_, i) => `m${i}`)));
   } finally {
     await restoreCluster();
@@ -86,7 +97,8 @@ describe("a blocked cluster", () => {
       // RabbitMQ blocks a connection when it next publishes under the alarm: probe until it does.
       await eventually(
         async () => {
-          if (reason === undefined) probes.push(ch.publish("", q, `probe-${probes.length}`, { messageId: `probe-${probes.length}` }));
+          if (reason === undefined)
+            probes.push(ch.publish("", q, `probe-${probes.length}`, { messageId: `probe-${probes.length}` }));
           await new Promise((r) => setTimeout(r, 100));
           return reason !== undefined;
         },
@@ -104,7 +116,10 @@ describe("a blocked cluster", () => {
       await unblocked;
       await Promise.all([...pending, ...probes]);
       const total = 50 + probes.length;
-      await eventually(async () => (await ch.queueDeclare(q, { passive: true })).messageCount === total, `all ${total} in the queue`);
+      await eventually(
+        async () => (await ch.queueDeclare(q, { passive: true })).messageCount === total,
+        `all ${total} in the queue`,
+      );
     } finally {
       await ctl("c2", "set_vm_memory_high_watermark", "0.4");
     }

@@ -29,9 +29,17 @@ test("the classic queue's node dies and comes back: the consumer on another node
   const handled: string[] = [];
   const cancels: string[] = [];
   ch.on("cancel", (tag) => cancels.push(tag));
-  const consumer = await ch.consume(q, (m: Message) => void handled.push(m.properties.messageId!), { noAck: true, resubscribe: { initialDelay: 50, maxDelay: 500 } });
+  const consumer = await ch.consume(q, (m: Message) => void handled.push(m.properties.messageId!), {
+    noAck: true,
+    resubscribe: { initialDelay: 50, maxDelay: 500 },
+  });
   const resubscribed = once(consumer, "resubscribed");
-  const publish = (from: number, to: number) => Promise.all(Array.from({ length: to - from }, (_, i) => ch.publish("", q, "x", { messageId: `m${from + i}`, deliveryMode: 2 })));
+  const publish = (from: number, to: number) =>
+    Promise.all(
+      Array.from({ length: to - from }, (_, i) =>
+        ch.publish("", q, "x", { messageId: `m${from + i}`, deliveryMode: 2 }),
+      ),
+    );
   await publish(0, 10);
   await eventually(() => handled.length === 10, "the first ten");
   try {

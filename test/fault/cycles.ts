@@ -37,7 +37,8 @@ async function sample(): Promise<Sample> {
   }
   const resources: Record<string, number> = {};
   // stdout and stderr are pipes or TTYs depending on who started us: not ours to count.
-  for (const r of process.getActiveResourcesInfo()) if (r !== "PipeWrap" && r !== "TTYWrap") resources[r] = (resources[r] ?? 0) + 1;
+  for (const r of process.getActiveResourcesInfo())
+    if (r !== "PipeWrap" && r !== "TTYWrap") resources[r] = (resources[r] ?? 0) + 1;
   return { heapUsed, resources };
 }
 

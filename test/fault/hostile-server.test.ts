@@ -15,7 +15,15 @@
  * channel not open), 505 unexpected-frame (e.g. a content header where a method was due).
  */
 import { afterEach, describe, expect, test } from "vitest";
-import { ChannelClosedError, connect, ConnectionClosedError, FrameError, TimeoutError, type Connection, type ConnectOptions } from "../../src/index.js";
+import {
+  ChannelClosedError,
+  connect,
+  ConnectionClosedError,
+  FrameError,
+  TimeoutError,
+  type Connection,
+  type ConnectOptions,
+} from "../../src/index.js";
 import {
   Connection as C,
   Cursor,
@@ -37,7 +45,13 @@ import {
   type FakeConnection,
   type HandshakeOptions,
 } from "../helpers/fake-server.js";
-import { expectNoLeakedResources, failOnUnhandledRejection, recordCloses, resourceCounts, settled } from "../helpers/leaks.js";
+import {
+  expectNoLeakedResources,
+  failOnUnhandledRejection,
+  recordCloses,
+  resourceCounts,
+  settled,
+} from "../helpers/leaks.js";
 
 failOnUnhandledRejection();
 
@@ -126,7 +140,12 @@ async function run(c: Case): Promise<{ reason: FrameError; received: Received; c
 
 /** basic.deliver arguments: consumer-tag, delivery-tag, redelivered, exchange, routing-key. */
 function deliver(channel: number, tag = 1): Buffer {
-  return methodFrame(channel, BASIC.classId, BASIC.deliver, Buffer.concat([shortstr("ctag"), u64(tag), u8(0), shortstr(""), shortstr("q")]));
+  return methodFrame(
+    channel,
+    BASIC.classId,
+    BASIC.deliver,
+    Buffer.concat([shortstr("ctag"), u64(tag), u8(0), shortstr(""), shortstr("q")]),
+  );
 }
 
 /**
@@ -149,7 +168,8 @@ describe("malformed frames", () => {
   test("a method frame too short to hold its arguments: 502 syntax-error", async () => {
     const { reason, received } = await run({
       // connection.blocked with its reason short string cut off after the length octet
-      attack: (conn) => conn.send(rawFrame(FRAME_METHOD, 0, Buffer.concat([u16(10), u16(60), u8(20), Buffer.from("short")]))),
+      attack: (conn) =>
+        conn.send(rawFrame(FRAME_METHOD, 0, Buffer.concat([u16(10), u16(60), u8(20), Buffer.from("short")]))),
     });
     expect(reason.code).toBe(502);
     expect(received).toMatchObject({ replyCode: 502 });
@@ -162,7 +182,9 @@ describe("malformed frames", () => {
   });
 
   test("a bad frame-end octet: 501 frame-error", async () => {
-    const { reason, received } = await run({ attack: (conn) => conn.send(rawFrame(FRAME_METHOD, 0, Buffer.concat([u16(10), u16(61)]), 0x00)) });
+    const { reason, received } = await run({
+      attack: (conn) => conn.send(rawFrame(FRAME_METHOD, 0, Buffer.concat([u16(10), u16(61)]), 0x00)),
+    });
     expect(reason.code).toBe(501);
     expect(reason.message).toMatch(/frame-end/);
     expect(received).toMatchObject({ replyCode: 501 });
@@ -224,7 +246,13 @@ describe("a message too large to hold", () => {
       await standardHandshake(conn);
       const channel = await acceptChannel(conn);
       await conn.expectMethod(...QUEUE_DECLARE);
-      await conn.send(Buffer.concat([deliver(channel), headerFrame(channel, 60, 2n ** 40n), bodyFrame(channel, Buffer.alloc(100_000))]));
+      await conn.send(
+        Buffer.concat([
+          deliver(channel),
+          headerFrame(channel, 60, 2n ** 40n),
+          bodyFrame(channel, Buffer.alloc(100_000)),
+        ]),
+      );
       await conn.send(bodyFrame(channel, Buffer.alloc(100_000)));
       channelClose = (async () => {
         const close = await conn.expectMethod(CHANNEL.classId, 40);
@@ -290,7 +318,9 @@ describe("methods out of place", () => {
   test("a body longer than its header declared: 501 frame-error", async () => {
     const { reason, received } = await run({
       attack: async (conn, channel) => {
-        await conn.send(Buffer.concat([deliver(channel), headerFrame(channel, 60, 5), bodyFrame(channel, "ten bytes!")]));
+        await conn.send(
+          Buffer.concat([deliver(channel), headerFrame(channel, 60, 5), bodyFrame(channel, "ten bytes!")]),
+        );
       },
     });
     expect(reason.code).toBe(501);
@@ -356,7 +386,12 @@ describe("the server goes quiet or away", () => {
     const before = resourceCounts();
     let received: Promise<Received> | undefined;
     const server = await startFakeServer(async (conn) => {
-      const start = methodFrame(0, C.classId, C.start, Buffer.concat([u8(0), u8(9), nestedTable(5000), u32(5), Buffer.from("PLAIN"), u32(5), Buffer.from("en_US")]));
+      const start = methodFrame(
+        0,
+        C.classId,
+        C.start,
+        Buffer.concat([u8(0), u8(9), nestedTable(5000), u32(5), Buffer.from("PLAIN"), u32(5), Buffer.from("en_US")]),
+      );
       await conn.send(start);
       received = readClose(conn);
       await received;

@@ -78,7 +78,11 @@ async function agreeEventually(m: Model, r: Real): Promise<void> {
   for (let i = 0; i < 200; i++) {
     let same = true;
     for (const q of [0, 1] as const) {
-      if (m.queues[q].exists && (await r.ch.queueDeclare(r.queues[q], { passive: true })).messageCount !== m.queues[q].ready.length) same = false;
+      if (
+        m.queues[q].exists &&
+        (await r.ch.queueDeclare(r.queues[q], { passive: true })).messageCount !== m.queues[q].ready.length
+      )
+        same = false;
     }
     if (same) break;
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -119,7 +123,9 @@ class DeleteQueue implements Cmd {
     qm.ready = [];
     for (const k of KEYS) m.bindings.delete(`${this.q}|${k}`);
     await agree(m, r);
-    await expect(r.ch.connection.openChannel().then((c) => c.queueDeclare(r.queues[this.q], { passive: true }))).rejects.toThrow(/NOT_FOUND|404/);
+    await expect(
+      r.ch.connection.openChannel().then((c) => c.queueDeclare(r.queues[this.q], { passive: true })),
+    ).rejects.toThrow(/NOT_FOUND|404/);
   }
   toString = () => `deleteQueue(${this.q})`;
 }
@@ -262,7 +268,11 @@ const commandArbs = [
   fc.tuple(queueIndex, fc.boolean()).map(([q, n]) => new Get(q, n)),
   queueIndex.map((q) => new Get(q, false)),
   // settling twice as likely, so that deliveries are acked and requeued, not only piled up
-  ...[1, 2].map(() => fc.tuple(fc.constantFrom("ack" as const, "requeue" as const, "drop" as const), fc.boolean()).map(([h, n]) => new Settle(h, n))),
+  ...[1, 2].map(() =>
+    fc
+      .tuple(fc.constantFrom("ack" as const, "requeue" as const, "drop" as const), fc.boolean())
+      .map(([h, n]) => new Settle(h, n)),
+  ),
   queueIndex.map((q) => new Purge(q)),
 ];
 
@@ -275,11 +285,19 @@ test("random sequences of declare/bind/publish/get/ack/reject/purge/delete: the 
       // A fresh channel and fresh names per run, so that one run (or a shrink) cannot see another's leftovers.
       const ch = await conn.openChannel();
       await ch.confirmSelect(); // publish resolves once the broker has routed (and enqueued) the message
-      const real: Real = { ch, queues: [uniqueName("model-q0"), uniqueName("model-q1")], exchange: uniqueName("model-x"), unacked: [] };
+      const real: Real = {
+        ch,
+        queues: [uniqueName("model-q0"), uniqueName("model-q1")],
+        exchange: uniqueName("model-x"),
+        unacked: [],
+      };
       // Start from two queues bound to the exchange (q0 by "a", q1 by "b"), so that most
       // commands find something to act on; deletes and re-declares are among the commands.
       await ch.exchangeDeclare(real.exchange, "direct");
-      for (const [i, k] of [[0, "a"], [1, "b"]] as const) {
+      for (const [i, k] of [
+        [0, "a"],
+        [1, "b"],
+      ] as const) {
         await ch.queueDeclare(real.queues[i]);
         await ch.queueBind(real.queues[i], real.exchange, k);
       }

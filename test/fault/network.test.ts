@@ -13,9 +13,25 @@
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { connect, createRpcClient, ConnectionClosedError, TimeoutError, type RpcClient, type Channel, type Connection, type ConnectOptions, type Message } from "../../src/index.js";
+import {
+  connect,
+  createRpcClient,
+  ConnectionClosedError,
+  TimeoutError,
+  type RpcClient,
+  type Channel,
+  type Connection,
+  type ConnectOptions,
+  type Message,
+} from "../../src/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
-import { expectNoLeakedResources, failOnUnhandledRejection, recordCloses, resourceCounts, settled } from "../helpers/leaks.js";
+import {
+  expectNoLeakedResources,
+  failOnUnhandledRejection,
+  recordCloses,
+  resourceCounts,
+  settled,
+} from "../helpers/leaks.js";
 import { startProxy, type Proxy } from "../helpers/proxy.js";
 import { eventually, queueCounts } from "../client/util.js";
 
@@ -84,7 +100,11 @@ async function parties(conn: Connection, queue: string): Promise<Parties> {
 }
 
 /** Calls made after the fault (or queued behind it): none can be answered. */
-function pendingCalls(p: Parties, queue: string, next: Promise<IteratorResult<Message>>): Record<string, Promise<unknown>> {
+function pendingCalls(
+  p: Parties,
+  queue: string,
+  next: Promise<IteratorResult<Message>>,
+): Record<string, Promise<unknown>> {
   return {
     rpc: p.rpc.queueDeclare(queue, { passive: true }),
     get: p.get.get(queue),
@@ -102,7 +122,9 @@ function pendingCalls(p: Parties, queue: string, next: Promise<IteratorResult<Me
  * ConnectionClosedError), "close" emitted exactly once with it, and the connection closed.
  */
 async function expectAllFailedWith(f: Faulty, calls: Record<string, Promise<unknown>>): Promise<ConnectionClosedError> {
-  const outcomes = Object.fromEntries(await Promise.all(Object.entries(calls).map(async ([k, p]) => [k, await settled(p)] as const)));
+  const outcomes = Object.fromEntries(
+    await Promise.all(Object.entries(calls).map(async ([k, p]) => [k, await settled(p)] as const)),
+  );
   expect(f.closes).toHaveLength(1);
   const reason = f.closes[0];
   expect(reason).toBeInstanceOf(ConnectionClosedError);
@@ -166,7 +188,10 @@ describe("reset mid-frame", () => {
     expect((reason.cause as NodeJS.ErrnoException | undefined)?.code).toBe("ECONNRESET");
     expect(f.proxy.bytes.down).toBeGreaterThanOrEqual(50_000);
     // The broker requeues the delivery it could not finish: the message is not lost.
-    await eventually(async () => (await queueCounts(adminCh, queue)).messageCount === 1, "the message back in the queue");
+    await eventually(
+      async () => (await queueCounts(adminCh, queue)).messageCount === 1,
+      "the message back in the queue",
+    );
 
     await tearDown(f);
     expect(f.closes).toHaveLength(1);
@@ -275,7 +300,10 @@ describe("latency and tiny chunks", () => {
     expect(got.map((m) => m.properties.headers?.["i"])).toEqual([0, 1, 2, 3]);
 
     await ch.publish("", queue, "by get");
-    const m = await eventually(() => ch.get(queue, { noAck: true }).then((r) => r ?? undefined), "a message by basic.get");
+    const m = await eventually(
+      () => ch.get(queue, { noAck: true }).then((r) => r ?? undefined),
+      "a message by basic.get",
+    );
     expect(m.body.toString()).toBe("by get");
     await ch.close();
     await conn.close();
@@ -334,7 +362,10 @@ describe("slow reader", () => {
     stop = true;
     await loop;
     // Every publish that resolved reached the queue.
-    await eventually(async () => (await queueCounts(adminCh, queue)).messageCount === written || undefined, `${written} messages in the queue`);
+    await eventually(
+      async () => (await queueCounts(adminCh, queue)).messageCount === written || undefined,
+      `${written} messages in the queue`,
+    );
 
     await conn.close();
     await proxy.close();
@@ -347,10 +378,18 @@ describe("slow reader", () => {
     const N = 300;
     const pub = await admin.openChannel();
     await pub.confirmSelect();
-    await Promise.all(Array.from({ length: N }, (_, i) => pub.publish("", queue, Buffer.alloc(1024, i % 251), { messageId: String(i) })));
+    await Promise.all(
+      Array.from({ length: N }, (_, i) =>
+        pub.publish("", queue, Buffer.alloc(1024, i % 251), { messageId: String(i) }),
+      ),
+    );
     await pub.close();
     let socket!: net.Socket;
-    const conn = await connect({ url: brokerUrl, heartbeat: 0, transport: () => (socket = net.connect(brokerAddress(brokerUrl))) });
+    const conn = await connect({
+      url: brokerUrl,
+      heartbeat: 0,
+      transport: () => (socket = net.connect(brokerAddress(brokerUrl))),
+    });
     cleanup.push(() => conn.close().catch(() => undefined));
     const ch = await conn.openChannel();
     // noAck: the broker has no prefetch limit to stop it, only TCP backpressure can.
@@ -375,7 +414,11 @@ describe("slow reader", () => {
     let socket!: net.Socket;
     const proxy = await startProxy({ target: brokerAddress(brokerUrl) });
     cleanup.push(() => proxy.close());
-    const conn = await connect({ url: brokerUrl, heartbeat: 0, transport: () => (socket = net.connect({ host: proxy.host, port: proxy.port })) });
+    const conn = await connect({
+      url: brokerUrl,
+      heartbeat: 0,
+      transport: () => (socket = net.connect({ host: proxy.host, port: proxy.port })),
+    });
     cleanup.push(() => conn.close().catch(() => undefined));
     const closes = recordCloses(conn);
     const ch = await conn.openChannel();

@@ -36,7 +36,10 @@ test("callback consumer: onCancel gets a ConsumerCancelledError, the channel emi
   const q2 = uniqueName("deleted-cb-after");
   await ch.queueDeclare(q2, { autoDelete: false });
   await ch.publish("", q2, "after");
-  const msg = await eventually(() => ch.get(q2, { noAck: true }).then((m) => m ?? undefined), "the message on the new queue");
+  const msg = await eventually(
+    () => ch.get(q2, { noAck: true }).then((m) => m ?? undefined),
+    "the message on the new queue",
+  );
   expect(msg.body.toString()).toBe("after");
   await ch.queueDelete(q2);
   expect(got).toHaveLength(1);

@@ -44,7 +44,16 @@ afterEach(async () => {
   expect(unhandled.splice(0), "unhandled rejections").toEqual([]);
 });
 
-const EVENTS = ["disconnect", "reconnecting", "reconnected", "queueRenamed", "topologyRecovered", "recoveryError", "recoveryFailed", "close"] as const;
+const EVENTS = [
+  "disconnect",
+  "reconnecting",
+  "reconnected",
+  "queueRenamed",
+  "topologyRecovered",
+  "recoveryError",
+  "recoveryFailed",
+  "close",
+] as const;
 
 /** A recovering connection with a unique connection name, every recovery event recorded in order. */
 async function openRecovering(options: { url?: string[]; recovery?: RecoveryOptions } = {}) {
@@ -94,151 +103,188 @@ describe("backoff", () => {
     await expect(connect({ url, recovery: { maxAttempts: 0 } })).rejects.toThrow(/recovery\.maxAttempts/);
     await expect(connect({ url, recovery: { initialDelay: -1 } })).rejects.toThrow(/recovery\.initialDelay/);
     // Beyond setTimeout's 2^31 - 1 ms, Node would fire after 1 ms: a "wait forever" that waits not at all.
-    await expect(connect({ url, recovery: { waitTimeout: Infinity } })).rejects.toThrow(/recovery\.waitTimeout must be at most/);
-    await expect(connect({ url, recovery: { maxDelay: 2 ** 31 } })).rejects.toThrow(/recovery\.maxDelay must be at most/);
+    await expect(connect({ url, recovery: { waitTimeout: Infinity } })).rejects.toThrow(
+      /recovery\.waitTimeout must be at most/,
+    );
+    await expect(connect({ url, recovery: { maxDelay: 2 ** 31 } })).rejects.toThrow(
+      /recovery\.maxDelay must be at most/,
+    );
   });
 });
 
 describe("recovery", () => {
-  testNeeding("rabbitmqctl", "after a forced close the same Connection and Channel carry on: topology, prefetch, callback and iterator consumers restored, messages flow again", async () => {
-    const { conn, name, events } = await openRecovering();
-    const ch = await conn.openChannel();
-    const ex = uniqueName("rec-x");
-    const q1 = uniqueName("rec-q1");
-    const q2 = uniqueName("rec-q2");
-    cleanups.push(async () => (await (await openPlain()).openChannel()).exchangeDelete(ex));
-    cleanups.push(async () => {
-      const c = await (await openPlain()).openChannel();
-      await c.queueDelete(q1);
-      await c.queueDelete(q2);
-    });
-    await ch.exchangeDeclare(ex, "direct");
-    // Durable: a named exclusive queue re-declared at once after a loss can race the broker's
-    // removal of the dead connection's copy (seen with RabbitMQ 4.3); exclusive queues are
-    // covered server-named below, where recovery declares them under a new name.
-    await ch.queueDeclare(q1, { durable: true });
-    await ch.queueBind(q1, ex, "one");
-    await ch.queueDeclare(q2, { durable: true });
-    await ch.queueBind(q2, ex, "two");
-    await ch.prefetch(2);
-    const got: Message[] = [];
-    const consumer = await ch.consume(q1, (m) => void got.push(m));
-    const stream = ch.consume(q2, { noAck: true });
-    const streamTag = await stream.consumerTag;
+  testNeeding(
+    "rabbitmqctl",
+    "after a forced close the same Connection and Channel carry on: topology, prefetch, callback and iterator consumers restored, messages flow again",
+    async () => {
+      const { conn, name, events } = await openRecovering();
+      const ch = await conn.openChannel();
+      const ex = uniqueName("rec-x");
+      const q1 = uniqueName("rec-q1");
+      const q2 = uniqueName("rec-q2");
+      cleanups.push(async () => (await (await openPlain()).openChannel()).exchangeDelete(ex));
+      cleanups.push(async () => {
+        const c = await (await openPlain()).openChannel();
+        await c.queueDelete(q1);
+        await c.queueDelete(q2);
+      });
+      await ch.exchangeDeclare(ex, "direct");
+      // Durable: a named exclusive queue re-declared at once after a loss can race the broker's
+      // removal of the dead connection's copy (seen with RabbitMQ 4.3); exclusive queues are
+      // covered server-named below, where recovery declares them under a new name.
+      await ch.queueDeclare(q1, { durable: true });
+      await ch.queueBind(q1, ex, "one");
+      await ch.queueDeclare(q2, { durable: true });
+      await ch.queueBind(q2, ex, "two");
+      await ch.prefetch(2);
+      const got: Message[] = [];
+      const consumer = await ch.consume(q1, (m) => void got.push(m));
+      const stream = ch.consume(q2, { noAck: true });
+      const streamTag = await stream.consumerTag;
 
-    await ch.publish(ex, "one", "before");
-    await ch.publish(ex, "two", "stream-before");
-    await eventually(() => got.length === 1, "the first delivery");
-    expect(ch.ack(got[0]!)).toBeUndefined();
-    expect((await stream.next()).value?.body.toString()).toBe("stream-before");
+      await ch.publish(ex, "one", "before");
+      await ch.publish(ex, "two", "stream-before");
+      await eventually(() => got.length === 1, "the first delivery");
+      expect(ch.ack(got[0]!)).toBeUndefined();
+      expect((await stream.next()).value?.body.toString()).toBe("stream-before");
 
-    const recovered = next(conn, "topologyRecovered");
-    await forceCloseConnection(name);
-    await recovered;
+      const recovered = next(conn, "topologyRecovered");
+      await forceCloseConnection(name);
+      await recovered;
 
-    expect(events.map((e) => e.name)).toEqual(["disconnect", "reconnecting", "reconnected", "topologyRecovered"]);
-    expect(events[0]!.arg).toBeInstanceOf(ConnectionForcedError);
-    expect((events[1]!.arg as ReconnectingInfo).attempt).toBe(1);
-    expect(conn.closed).toBe(false);
-    expect(ch.closed).toBe(false);
+      expect(events.map((e) => e.name)).toEqual(["disconnect", "reconnecting", "reconnected", "topologyRecovered"]);
+      expect(events[0]!.arg).toBeInstanceOf(ConnectionForcedError);
+      expect((events[1]!.arg as ReconnectingInfo).attempt).toBe(1);
+      expect(conn.closed).toBe(false);
+      expect(ch.closed).toBe(false);
 
-    // Five more, none acked: prefetch 2 came back, so exactly two are delivered, three wait.
-    for (let i = 0; i < 5; i++) await ch.publish(ex, "one", `after-${i}`);
-    await eventually(async () => got.length === 3 && (await queueCounts(ch, q1)).messageCount === 3, "two deliveries and three ready");
-    expect(got.slice(1).map((m) => m.body.toString())).toEqual(["after-0", "after-1"]);
-    expect(got[1]!.fields.consumerTag).toBe(consumer.consumerTag);
-    expect(got[1]!.fields.deliveryTag).toBeGreaterThan(got[0]!.fields.deliveryTag);
-    expect((await queueCounts(ch, q1)).consumerCount).toBe(1);
-    // Acks of the new deliveries reach the broker (a wrong tag would close the channel with 406).
-    expect(ch.ack(got[1]!)).toBeUndefined();
-    expect(ch.ack(got[2]!)).toBeUndefined();
-    await eventually(() => got.length === 5, "the rest after the acks");
-    expect(got.slice(3).map((m) => m.body.toString())).toEqual(["after-2", "after-3"]);
+      // Five more, none acked: prefetch 2 came back, so exactly two are delivered, three wait.
+      for (let i = 0; i < 5; i++) await ch.publish(ex, "one", `after-${i}`);
+      await eventually(
+        async () => got.length === 3 && (await queueCounts(ch, q1)).messageCount === 3,
+        "two deliveries and three ready",
+      );
+      expect(got.slice(1).map((m) => m.body.toString())).toEqual(["after-0", "after-1"]);
+      expect(got[1]!.fields.consumerTag).toBe(consumer.consumerTag);
+      expect(got[1]!.fields.deliveryTag).toBeGreaterThan(got[0]!.fields.deliveryTag);
+      expect((await queueCounts(ch, q1)).consumerCount).toBe(1);
+      // Acks of the new deliveries reach the broker (a wrong tag would close the channel with 406).
+      expect(ch.ack(got[1]!)).toBeUndefined();
+      expect(ch.ack(got[2]!)).toBeUndefined();
+      await eventually(() => got.length === 5, "the rest after the acks");
+      expect(got.slice(3).map((m) => m.body.toString())).toEqual(["after-2", "after-3"]);
 
-    // The iterator keeps going under the same consumer tag.
-    await ch.publish(ex, "two", "stream-after");
-    const after = await stream.next();
-    expect(after.value?.body.toString()).toBe("stream-after");
-    expect(after.value?.fields.consumerTag).toBe(streamTag);
-    await stream.return();
-    expect(ch.closed).toBe(false);
-  });
+      // The iterator keeps going under the same consumer tag.
+      await ch.publish(ex, "two", "stream-after");
+      const after = await stream.next();
+      expect(after.value?.body.toString()).toBe("stream-after");
+      expect(after.value?.fields.consumerTag).toBe(streamTag);
+      await stream.return();
+      expect(ch.closed).toBe(false);
+    },
+  );
 
-  testNeeding("rabbitmqctl", "a server-named queue gets a new name: queueRenamed, its bindings (direct and through an exchange-to-exchange binding) and consumer follow; unbound and deleted things stay gone", async () => {
-    const { conn, name } = await openRecovering();
-    const ch = await conn.openChannel();
-    const src = uniqueName("rec-src");
-    const mid = uniqueName("rec-mid");
-    const goneQueue = uniqueName("rec-gone-q");
-    const goneExchange = uniqueName("rec-gone-x");
-    cleanups.push(async () => {
-      const c = await (await openPlain()).openChannel();
-      await c.exchangeDelete(src);
-      await c.exchangeDelete(mid);
-    });
-    await ch.exchangeDeclare(src, "direct");
-    await ch.exchangeDeclare(mid, "fanout");
-    await ch.exchangeBind(mid, src, "via-mid");
-    const { queue: old } = await ch.queueDeclare("", { exclusive: true });
-    await ch.queueBind(old, src, "direct-key");
-    await ch.queueBind(old, mid);
-    await ch.queueBind(old, src, "unbound-key");
-    await ch.queueUnbind(old, src, "unbound-key");
-    await ch.queueDeclare(goneQueue);
-    await ch.queueDelete(goneQueue);
-    await ch.exchangeDeclare(goneExchange, "topic");
-    await ch.exchangeDelete(goneExchange);
-    const got: string[] = [];
-    await ch.consume(old, (m) => void got.push(m.body.toString()), { noAck: true });
+  testNeeding(
+    "rabbitmqctl",
+    "a server-named queue gets a new name: queueRenamed, its bindings (direct and through an exchange-to-exchange binding) and consumer follow; unbound and deleted things stay gone",
+    async () => {
+      const { conn, name } = await openRecovering();
+      const ch = await conn.openChannel();
+      const src = uniqueName("rec-src");
+      const mid = uniqueName("rec-mid");
+      const goneQueue = uniqueName("rec-gone-q");
+      const goneExchange = uniqueName("rec-gone-x");
+      cleanups.push(async () => {
+        const c = await (await openPlain()).openChannel();
+        await c.exchangeDelete(src);
+        await c.exchangeDelete(mid);
+      });
+      await ch.exchangeDeclare(src, "direct");
+      await ch.exchangeDeclare(mid, "fanout");
+      await ch.exchangeBind(mid, src, "via-mid");
+      const { queue: old } = await ch.queueDeclare("", { exclusive: true });
+      await ch.queueBind(old, src, "direct-key");
+      await ch.queueBind(old, mid);
+      await ch.queueBind(old, src, "unbound-key");
+      await ch.queueUnbind(old, src, "unbound-key");
+      await ch.queueDeclare(goneQueue);
+      await ch.queueDelete(goneQueue);
+      await ch.exchangeDeclare(goneExchange, "topic");
+      await ch.exchangeDelete(goneExchange);
+      const got: string[] = [];
+      await ch.consume(old, (m) => void got.push(m.body.toString()), { noAck: true });
 
-    const renamed = next(conn, "queueRenamed");
-    const recovered = next(conn, "topologyRecovered");
-    await forceCloseConnection(name);
-    const [{ from, to }] = await renamed;
-    await recovered;
-    expect(from).toBe(old);
-    expect(to).not.toBe(old);
-    expect(to).toMatch(/^amq\.gen-/);
+      const renamed = next(conn, "queueRenamed");
+      const recovered = next(conn, "topologyRecovered");
+      await forceCloseConnection(name);
+      const [{ from, to }] = await renamed;
+      await recovered;
+      expect(from).toBe(old);
+      expect(to).not.toBe(old);
+      expect(to).toMatch(/^amq\.gen-/);
 
-    const returned = once(ch, "return") as Promise<[ReturnedMessage]>;
-    await ch.publish(src, "direct-key", "direct");
-    await ch.publish(src, "via-mid", "exchange-to-exchange");
-    await ch.publish(src, "unbound-key", "unbound", { mandatory: true });
-    const [ret] = await returned;
-    expect(ret.fields.routingKey).toBe("unbound-key");
-    await eventually(() => got.length === 2, "both routed messages");
-    expect(got).toEqual(["direct", "exchange-to-exchange"]);
-    const counts = await queueCounts(ch, to);
-    expect(counts.consumerCount).toBe(1);
+      const returned = once(ch, "return") as Promise<[ReturnedMessage]>;
+      await ch.publish(src, "direct-key", "direct");
+      await ch.publish(src, "via-mid", "exchange-to-exchange");
+      await ch.publish(src, "unbound-key", "unbound", { mandatory: true });
+      const [ret] = await returned;
+      expect(ret.fields.routingKey).toBe("unbound-key");
+      await eventually(() => got.length === 2, "both routed messages");
+      expect(got).toEqual(["direct", "exchange-to-exchange"]);
+      const counts = await queueCounts(ch, to);
+      expect(counts.consumerCount).toBe(1);
 
-    const plain = await openPlain();
-    await expect((await plain.openChannel()).queueDeclare(old, { passive: true })).rejects.toBeInstanceOf(NotFoundError);
-    await expect((await plain.openChannel()).queueDeclare(goneQueue, { passive: true })).rejects.toBeInstanceOf(NotFoundError);
-    await expect((await plain.openChannel()).exchangeDeclare(goneExchange, "topic", { passive: true })).rejects.toBeInstanceOf(NotFoundError);
-  });
+      const plain = await openPlain();
+      await expect((await plain.openChannel()).queueDeclare(old, { passive: true })).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+      await expect((await plain.openChannel()).queueDeclare(goneQueue, { passive: true })).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+      await expect(
+        (await plain.openChannel()).exchangeDeclare(goneExchange, "topic", { passive: true }),
+      ).rejects.toBeInstanceOf(NotFoundError);
+    },
+  );
 
-  testNeeding("rabbitmqctl", "auto-delete queues: one still consumed comes back with its consumer; one whose last consumer was cancelled (so the broker deleted it) is not brought back", async () => {
-    const { conn, name } = await openRecovering();
-    const ch = await conn.openChannel();
-    const kept = uniqueName("rec-ad-kept");
-    const dropped = uniqueName("rec-ad-dropped");
-    await ch.queueDeclare(kept, { autoDelete: true });
-    await ch.queueDeclare(dropped, { autoDelete: true });
-    const got: string[] = [];
-    await ch.consume(kept, (m) => void got.push(m.body.toString()), { noAck: true });
-    const other = await ch.consume(dropped, () => undefined, { noAck: true });
-    await other.cancel();
-    const plain = await openPlain();
-    await eventually(() => (plain.openChannel().then((c) => c.queueDeclare(dropped, { passive: true })).then(() => false, (e: unknown) => e instanceof NotFoundError)), "the broker to auto-delete the queue");
+  testNeeding(
+    "rabbitmqctl",
+    "auto-delete queues: one still consumed comes back with its consumer; one whose last consumer was cancelled (so the broker deleted it) is not brought back",
+    async () => {
+      const { conn, name } = await openRecovering();
+      const ch = await conn.openChannel();
+      const kept = uniqueName("rec-ad-kept");
+      const dropped = uniqueName("rec-ad-dropped");
+      await ch.queueDeclare(kept, { autoDelete: true });
+      await ch.queueDeclare(dropped, { autoDelete: true });
+      const got: string[] = [];
+      await ch.consume(kept, (m) => void got.push(m.body.toString()), { noAck: true });
+      const other = await ch.consume(dropped, () => undefined, { noAck: true });
+      await other.cancel();
+      const plain = await openPlain();
+      await eventually(
+        () =>
+          plain
+            .openChannel()
+            .then((c) => c.queueDeclare(dropped, { passive: true }))
+            .then(
+              () => false,
+              (e: unknown) => e instanceof NotFoundError,
+            ),
+        "the broker to auto-delete the queue",
+      );
 
-    const recovered = next(conn, "topologyRecovered");
-    await forceCloseConnection(name);
-    await recovered;
-    expect((await queueCounts(ch, kept)).consumerCount).toBe(1);
-    await ch.publish("", kept, "kept");
-    await eventually(() => got.length === 1, "the message on the kept queue");
-    await expect((await plain.openChannel()).queueDeclare(dropped, { passive: true })).rejects.toBeInstanceOf(NotFoundError);
-  });
+      const recovered = next(conn, "topologyRecovered");
+      await forceCloseConnection(name);
+      await recovered;
+      expect((await queueCounts(ch, kept)).consumerCount).toBe(1);
+      await ch.publish("", kept, "kept");
+      await eventually(() => got.length === 1, "the message on the kept queue");
+      await expect((await plain.openChannel()).queueDeclare(dropped, { passive: true })).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+    },
+  );
 
   test("hosts are tried in order: a closed port is skipped, the first that answers is used, the next one when it goes away", async () => {
     const brokerUrl = await getBrokerUrl();
@@ -315,7 +361,10 @@ describe("recovery", () => {
   test("waits are bounded: while down, publish and openChannel reject with TimeoutError after waitTimeout; close() during recovery ends it cleanly", async () => {
     const brokerUrl = await getBrokerUrl();
     const proxy = await proxyToBroker();
-    const { conn, events } = await openRecovering({ url: [proxy.url(brokerUrl)], recovery: { initialDelay: 60_000, maxDelay: 60_000, waitTimeout: 50 } });
+    const { conn, events } = await openRecovering({
+      url: [proxy.url(brokerUrl)],
+      recovery: { initialDelay: 60_000, maxDelay: 60_000, waitTimeout: 50 },
+    });
     const ch = await conn.openChannel();
     const disconnected = next(conn, "disconnect");
     proxy.resetAll();
@@ -336,7 +385,13 @@ describe("recovery", () => {
     const brokerUrl = await getBrokerUrl();
     const proxy = await proxyToBroker();
     const name = uniqueName("recovery-partition");
-    const conn = await connect({ url: [proxy.url(brokerUrl), brokerUrl], connectionName: name, heartbeat: 1, connectionTimeout: 500, recovery: { initialDelay: 10 } });
+    const conn = await connect({
+      url: [proxy.url(brokerUrl), brokerUrl],
+      connectionName: name,
+      heartbeat: 1,
+      connectionTimeout: 500,
+      recovery: { initialDelay: 10 },
+    });
     cleanups.push(() => conn.close());
     const ch = await conn.openChannel();
     let { queue } = await ch.queueDeclare("", { exclusive: true });
@@ -357,59 +412,69 @@ describe("recovery", () => {
     expect(msg.body.toString()).toBe("across the partition");
   });
 
-  testNeeding("rabbitmqctl", "a channel closed while the connection is down stays closed; the others come back and new channels open", async () => {
-    const { conn, name } = await openRecovering();
-    const gone = await conn.openChannel();
-    const kept = await conn.openChannel();
-    // Durable, not exclusive: a named exclusive queue re-declared by recovery can race the broker's
-    // removal of the dead connection's copy (RabbitMQ 4.3), and this test is about channels.
-    const queue = uniqueName("rec-kept");
-    await kept.queueDeclare(queue, { durable: true });
-    cleanups.push(async () => (await (await openPlain()).openChannel()).queueDelete(queue));
-    const closedWhileDown = new Promise<void>((resolve) => conn.once("disconnect", () => void gone.close().then(resolve)));
-    const recovered = next(conn, "topologyRecovered");
-    await forceCloseConnection(name);
-    await closedWhileDown;
-    await recovered;
-    expect(gone.closed).toBe(true);
-    expect(kept.closed).toBe(false);
-    await expect(gone.publish("", queue, "x")).rejects.toBeInstanceOf(AmqpError);
-    const fresh = await conn.openChannel();
-    await fresh.publish("", queue, "via a new channel");
-    await kept.publish("", queue, "via the kept channel");
-    await eventually(async () => (await queueCounts(kept, queue)).messageCount === 2 || undefined, "both messages");
-  });
+  testNeeding(
+    "rabbitmqctl",
+    "a channel closed while the connection is down stays closed; the others come back and new channels open",
+    async () => {
+      const { conn, name } = await openRecovering();
+      const gone = await conn.openChannel();
+      const kept = await conn.openChannel();
+      // Durable, not exclusive: a named exclusive queue re-declared by recovery can race the broker's
+      // removal of the dead connection's copy (RabbitMQ 4.3), and this test is about channels.
+      const queue = uniqueName("rec-kept");
+      await kept.queueDeclare(queue, { durable: true });
+      cleanups.push(async () => (await (await openPlain()).openChannel()).queueDelete(queue));
+      const closedWhileDown = new Promise<void>((resolve) =>
+        conn.once("disconnect", () => void gone.close().then(resolve)),
+      );
+      const recovered = next(conn, "topologyRecovered");
+      await forceCloseConnection(name);
+      await closedWhileDown;
+      await recovered;
+      expect(gone.closed).toBe(true);
+      expect(kept.closed).toBe(false);
+      await expect(gone.publish("", queue, "x")).rejects.toBeInstanceOf(AmqpError);
+      const fresh = await conn.openChannel();
+      await fresh.publish("", queue, "via a new channel");
+      await kept.publish("", queue, "via the kept channel");
+      await eventually(async () => (await queueCounts(kept, queue)).messageCount === 2 || undefined, "both messages");
+    },
+  );
 
-  testNeeding("rabbitmqctl", "a delivery unacked at the loss is redelivered; acking the stale one is refused with an error, the new one is acked on the new channel", async () => {
-    const { conn, name } = await openRecovering();
-    const ch = await conn.openChannel();
-    const q = uniqueName("rec-stale");
-    cleanups.push(async () => (await (await openPlain()).openChannel()).queueDelete(q));
-    await ch.queueDeclare(q);
-    await ch.prefetch(1);
-    const got: Message[] = [];
-    await ch.consume(q, (m) => void got.push(m));
-    await ch.publish("", q, "first");
-    await ch.publish("", q, "second");
-    await eventually(() => got.length === 1, "the first delivery");
+  testNeeding(
+    "rabbitmqctl",
+    "a delivery unacked at the loss is redelivered; acking the stale one is refused with an error, the new one is acked on the new channel",
+    async () => {
+      const { conn, name } = await openRecovering();
+      const ch = await conn.openChannel();
+      const q = uniqueName("rec-stale");
+      cleanups.push(async () => (await (await openPlain()).openChannel()).queueDelete(q));
+      await ch.queueDeclare(q);
+      await ch.prefetch(1);
+      const got: Message[] = [];
+      await ch.consume(q, (m) => void got.push(m));
+      await ch.publish("", q, "first");
+      await ch.publish("", q, "second");
+      await eventually(() => got.length === 1, "the first delivery");
 
-    const recovered = next(conn, "topologyRecovered");
-    await forceCloseConnection(name);
-    await recovered;
-    await eventually(() => got.length === 2, "the redelivery");
-    expect(got[1]!.body.toString()).toBe("first");
-    expect(got[1]!.fields.redelivered).toBe(true);
+      const recovered = next(conn, "topologyRecovered");
+      await forceCloseConnection(name);
+      await recovered;
+      await eventually(() => got.length === 2, "the redelivery");
+      expect(got[1]!.body.toString()).toBe("first");
+      expect(got[1]!.fields.redelivered).toBe(true);
 
-    const stale = ch.ack(got[0]!);
-    expect(stale).toBeInstanceOf(AmqpError);
-    expect(stale?.message).toMatch(/before the connection was recovered/);
-    expect(ch.ack(got[1]!)).toBeUndefined();
-    await eventually(() => got.length === 3, "the second message, once the first is acked (prefetch 1)");
-    expect(got[2]!.body.toString()).toBe("second");
-    expect(ch.ack(got[2]!)).toBeUndefined();
-    await eventually(async () => (await queueCounts(ch, q)).messageCount === 0 || undefined, "an empty queue");
-    expect(ch.closed).toBe(false);
-  });
+      const stale = ch.ack(got[0]!);
+      expect(stale).toBeInstanceOf(AmqpError);
+      expect(stale?.message).toMatch(/before the connection was recovered/);
+      expect(ch.ack(got[1]!)).toBeUndefined();
+      await eventually(() => got.length === 3, "the second message, once the first is acked (prefetch 1)");
+      expect(got[2]!.body.toString()).toBe("second");
+      expect(ch.ack(got[2]!)).toBeUndefined();
+      await eventually(async () => (await queueCounts(ch, q)).messageCount === 0 || undefined, "an empty queue");
+      expect(ch.closed).toBe(false);
+    },
+  );
 });
 
 // rabbitmqctl boots an Erlang VM for each call: on a loaded 2-core machine the forced close lands
@@ -442,7 +507,12 @@ describeNeeding(
         const window: Promise<unknown>[] = [];
         const first = seq + 1;
         if (batched) {
-          const batch = Array.from({ length: 50 }, () => ({ exchange: "", routingKey: q, body: String(++seq), options: { deliveryMode: 2 } }));
+          const batch = Array.from({ length: 50 }, () => ({
+            exchange: "",
+            routingKey: q,
+            body: String(++seq),
+            options: { deliveryMode: 2 },
+          }));
           window.push(
             ch.publishBatch(batch).then(
               () => batch.forEach((_, i) => resolved.add(first + i)),
@@ -457,7 +527,12 @@ describeNeeding(
         } else {
           for (let i = 0; i < 50; i++) {
             const n = ++seq;
-            window.push(ch.publish("", q, String(n), { deliveryMode: 2 }).then(() => resolved.add(n), (e: unknown) => rejected.push(e)));
+            window.push(
+              ch.publish("", q, String(n), { deliveryMode: 2 }).then(
+                () => resolved.add(n),
+                (e: unknown) => rejected.push(e),
+              ),
+            );
           }
         }
         await Promise.all(window); // each handles its own outcome: this waits until all 50 settled
@@ -493,14 +568,17 @@ describeNeeding(
       expect(r.messageCount).toBeLessThanOrEqual(r.seq);
     });
 
-    test.each([false, true])("with republishUnconfirmed, no publish rejects and every one is in the queue (at least once); batched: %s", async (batched) => {
-      const r = await publishThroughReconnect({ republishUnconfirmed: true }, batched);
-      expect(r.rejected).toEqual([]);
-      expect(r.resolved.size).toBe(r.seq);
-      const missing = [...r.resolved].filter((n) => !r.inQueue.has(n));
-      expect(missing).toEqual([]);
-      expect(r.messageCount).toBeGreaterThanOrEqual(r.seq);
-    });
+    test.each([false, true])(
+      "with republishUnconfirmed, no publish rejects and every one is in the queue (at least once); batched: %s",
+      async (batched) => {
+        const r = await publishThroughReconnect({ republishUnconfirmed: true }, batched);
+        expect(r.rejected).toEqual([]);
+        expect(r.resolved.size).toBe(r.seq);
+        const missing = [...r.resolved].filter((n) => !r.inQueue.has(n));
+        expect(missing).toEqual([]);
+        expect(r.messageCount).toBeGreaterThanOrEqual(r.seq);
+      },
+    );
 
     test("batched, unconfirmed at the loss: each such message is named by the batch's error, typed and recoverable; every other is in the queue", async () => {
       const r = await publishThroughReconnect({}, true);

@@ -24,7 +24,19 @@ import {
 import type { ConsumerTable } from "../../src/client/consumers.js";
 import { eventually, outcome, queueCounts, useConnections } from "../client/util.js";
 import { getBrokerUrl, uniqueName } from "../helpers/broker.js";
-import { Connection as C, longstr, methodFrame, shortstr, standardHandshake, startFakeServer, table, u16, u32, u8, type FakeConnection } from "../helpers/fake-server.js";
+import {
+  Connection as C,
+  longstr,
+  methodFrame,
+  shortstr,
+  standardHandshake,
+  startFakeServer,
+  table,
+  u16,
+  u32,
+  u8,
+  type FakeConnection,
+} from "../helpers/fake-server.js";
 import { forceCloseConnection } from "../helpers/force-close.js";
 import { failOnUnhandledRejection } from "../helpers/leaks.js";
 import { testNeeding } from "../helpers/capabilities.js";
@@ -38,9 +50,16 @@ afterEach(async () => {
 });
 
 /** A recovering connection with a unique name (for rabbitmqctl close_connection). */
-async function openRecovering(options: { timeout?: number; heartbeat?: number } = {}): Promise<{ conn: Connection; name: string }> {
+async function openRecovering(
+  options: { timeout?: number; heartbeat?: number } = {},
+): Promise<{ conn: Connection; name: string }> {
   const name = uniqueName("reliability");
-  const conn = await connect({ url: await getBrokerUrl(), connectionName: name, recovery: { initialDelay: 10, maxDelay: 100 }, ...options });
+  const conn = await connect({
+    url: await getBrokerUrl(),
+    connectionName: name,
+    recovery: { initialDelay: 10, maxDelay: 100 },
+    ...options,
+  });
   cleanups.push(() => conn.close());
   return { conn, name };
 }
@@ -86,7 +105,10 @@ describe("silent loss", () => {
   test("1b. a publish made while confirm.select waits behind another call is held until confirm.select is written, and so it is confirmed (here: nacked)", async () => {
     const conn = await open();
     const ch = await conn.openChannel();
-    const queue = await scratchQueue(ch, "confirm-select-queued", { "x-max-length": 1, "x-overflow": "reject-publish" });
+    const queue = await scratchQueue(ch, "confirm-select-queued", {
+      "x-max-length": 1,
+      "x-overflow": "reject-publish",
+    });
     await ch.publish("", queue, "fills the queue");
     await eventually(async () => (await queueCounts(ch, queue)).messageCount === 1, "the queue full");
     const declaring = ch.queueDeclare(queue, { passive: true }); // in flight: confirm.select waits behind it
@@ -121,76 +143,92 @@ describe("silent loss", () => {
 });
 
 describe("stalls and needless deaths", () => {
-  testNeeding("rabbitmqctl", "3. after a recovery, deliveries that arrive while the channel is being restored can be acked: the consumer drains the whole queue", async () => {
-    const { conn, name } = await openRecovering();
-    const ch = await conn.openChannel();
-    const queue = await scratchQueue(ch, "ack-while-restoring");
-    const N = 200;
-    const ids = await fill(ch, queue, N);
-    const seen = new Set<string>();
-    const refused: unknown[] = [];
-    let holding = false;
-    let halfway!: () => void;
-    const reached = new Promise<void>((r) => (halfway = r));
-    await ch.prefetch(5);
-    await ch.consume(queue, (msg: Message) => {
-      seen.add(msg.properties.messageId!);
-      // At 20, the consumer holds what it has (a full prefetch window) while the operator closes
-      // the connection; after the recovery the window is redelivered and must be ackable.
-      if (seen.size === 20 && !msg.fields.redelivered) {
-        holding = true;
-        halfway();
-      }
-      if (holding && !msg.fields.redelivered) return;
-      const err = ch.ack(msg);
-      if (err !== undefined) refused.push(err);
-    });
-    conn.on("disconnect", () => (holding = false));
-    await reached;
-    await forceCloseConnection(name);
-    const check = await open();
-    const checkCh = await check.openChannel();
-    await eventually(async () => {
-      const c = await checkCh.queueDeclare(queue, { passive: true });
-      return c.messageCount === 0 && seen.size === N;
-    }, "every message consumed and acked after the recovery", 400, 25);
-    expect(refused).toEqual([]);
-    expect([...seen].sort()).toEqual([...ids].sort());
-    await ch.close();
-    // Nothing is left unacked: once the consumer's channel is closed nothing comes back.
-    expect((await queueCounts(checkCh, queue)).messageCount).toBe(0);
-  });
+  testNeeding(
+    "rabbitmqctl",
+    "3. after a recovery, deliveries that arrive while the channel is being restored can be acked: the consumer drains the whole queue",
+    async () => {
+      const { conn, name } = await openRecovering();
+      const ch = await conn.openChannel();
+      const queue = await scratchQueue(ch, "ack-while-restoring");
+      const N = 200;
+      const ids = await fill(ch, queue, N);
+      const seen = new Set<string>();
+      const refused: unknown[] = [];
+      let holding = false;
+      let halfway!: () => void;
+      const reached = new Promise<void>((r) => (halfway = r));
+      await ch.prefetch(5);
+      await ch.consume(queue, (msg: Message) => {
+        seen.add(msg.properties.messageId!);
+        // At 20, the consumer holds what it has (a full prefetch window) while the operator closes
+        // the connection; after the recovery the window is redelivered and must be ackable.
+        if (seen.size === 20 && !msg.fields.redelivered) {
+          holding = true;
+          halfway();
+        }
+        if (holding && !msg.fields.redelivered) return;
+        const err = ch.ack(msg);
+        if (err !== undefined) refused.push(err);
+      });
+      conn.on("disconnect", () => (holding = false));
+      await reached;
+      await forceCloseConnection(name);
+      const check = await open();
+      const checkCh = await check.openChannel();
+      await eventually(
+        async () => {
+          const c = await checkCh.queueDeclare(queue, { passive: true });
+          return c.messageCount === 0 && seen.size === N;
+        },
+        "every message consumed and acked after the recovery",
+        400,
+        25,
+      );
+      expect(refused).toEqual([]);
+      expect([...seen].sort()).toEqual([...ids].sort());
+      await ch.close();
+      // Nothing is left unacked: once the consumer's channel is closed nothing comes back.
+      expect((await queueCounts(checkCh, queue)).messageCount).toBe(0);
+    },
+  );
 
   // The held socket notices the broker's close within a heartbeat tick (it peeks one chunk per
   // tick); recovery's own calls are then read although the stream still holds.
-  testNeeding("rabbitmqctl", "4. a slow iterator that holds the socket does not stall recovery: its channel is restored and the connection lives", async () => {
-    const { conn, name } = await openRecovering({ timeout: 3000, heartbeat: 1 });
-    const ch = await conn.openChannel();
-    const queue = await scratchQueue(ch, "slow-iterator-blip");
-    await fill(ch, queue, 100);
-    // A small buffer, never read: the stream holds reading from the socket.
-    const stream = ch.consume(queue, { noAck: true, highWaterMark: 5 });
-    await stream.consumerTag;
-    const admin = await (await open()).openChannel();
-    await eventually(async () => (await queueCounts(admin, queue)).messageCount === 0, "the broker to have sent everything");
-    const recovered = new Promise<void>((resolve) => conn.once("topologyRecovered", resolve));
-    const closed = new Promise<unknown>((resolve) => conn.once("close", resolve));
-    const errors: unknown[] = [];
-    conn.on("recoveryError", (e) => errors.push(e));
-    await forceCloseConnection(name);
-    const first = await Promise.race([recovered.then(() => "recovered"), closed.then(() => "closed")]);
-    expect(first).toBe("recovered");
-    expect(errors).toEqual([]);
-    expect(conn.closed).toBe(false);
-    // The channel works again: what it publishes now reaches the stream.
-    await ch.publish("", queue, "after the blip");
-    const bodies: string[] = [];
-    for await (const msg of stream) {
-      bodies.push(msg.body.toString());
-      if (msg.body.toString() === "after the blip") break;
-    }
-    expect(bodies.at(-1)).toBe("after the blip");
-  });
+  testNeeding(
+    "rabbitmqctl",
+    "4. a slow iterator that holds the socket does not stall recovery: its channel is restored and the connection lives",
+    async () => {
+      const { conn, name } = await openRecovering({ timeout: 3000, heartbeat: 1 });
+      const ch = await conn.openChannel();
+      const queue = await scratchQueue(ch, "slow-iterator-blip");
+      await fill(ch, queue, 100);
+      // A small buffer, never read: the stream holds reading from the socket.
+      const stream = ch.consume(queue, { noAck: true, highWaterMark: 5 });
+      await stream.consumerTag;
+      const admin = await (await open()).openChannel();
+      await eventually(
+        async () => (await queueCounts(admin, queue)).messageCount === 0,
+        "the broker to have sent everything",
+      );
+      const recovered = new Promise<void>((resolve) => conn.once("topologyRecovered", resolve));
+      const closed = new Promise<unknown>((resolve) => conn.once("close", resolve));
+      const errors: unknown[] = [];
+      conn.on("recoveryError", (e) => errors.push(e));
+      await forceCloseConnection(name);
+      const first = await Promise.race([recovered.then(() => "recovered"), closed.then(() => "closed")]);
+      expect(first).toBe("recovered");
+      expect(errors).toEqual([]);
+      expect(conn.closed).toBe(false);
+      // The channel works again: what it publishes now reaches the stream.
+      await ch.publish("", queue, "after the blip");
+      const bodies: string[] = [];
+      for await (const msg of stream) {
+        bodies.push(msg.body.toString());
+        if (msg.body.toString() === "after the blip") break;
+      }
+      expect(bodies.at(-1)).toBe("after the blip");
+    },
+  );
 
   test("5. a reply that comes after its call timed out, and a late close-ok, cost one channel, not the connection", async () => {
     const timeout = 200;
@@ -221,27 +259,34 @@ describe("stalls and needless deaths", () => {
     expect(closes).toEqual([]);
   });
 
-  test.each([0, -1, Number.NaN, 1.5])("6. highWaterMark %s is refused with a RangeError, before any consumer is started", async (hwm) => {
-    const conn = await open();
-    const ch = await conn.openChannel();
-    const queue = await scratchQueue(ch, "hwm");
-    expect(() => ch.consume(queue, { highWaterMark: hwm })).toThrow(RangeError);
-    expect((await queueCounts(ch, queue)).consumerCount).toBe(0);
-  });
+  test.each([0, -1, Number.NaN, 1.5])(
+    "6. highWaterMark %s is refused with a RangeError, before any consumer is started",
+    async (hwm) => {
+      const conn = await open();
+      const ch = await conn.openChannel();
+      const queue = await scratchQueue(ch, "hwm");
+      expect(() => ch.consume(queue, { highWaterMark: hwm })).toThrow(RangeError);
+      expect((await queueCounts(ch, queue)).consumerCount).toBe(0);
+    },
+  );
 
-  testNeeding("rabbitmqctl", "7. an RPC call in flight when a recovering connection is lost rejects with the loss reason, not a timeout", async () => {
-    const { conn, name } = await openRecovering();
-    const ch = await conn.openChannel();
-    const queue = await scratchQueue(ch, "rpc-nobody-answers");
-    const rpc = await createRpcClient(ch, { timeout: 20_000 });
-    const call = outcome(rpc.call("", queue, "ping"));
-    await eventually(async () => (await queueCounts(ch, queue)).messageCount === 1, "the request to be queued");
-    await forceCloseConnection(name);
-    const r = await call;
-    expect(r.ok).toBe(false);
-    expect(!r.ok && r.error).toBeInstanceOf(ConnectionClosedError);
-    expect(!r.ok && (r.error as ConnectionClosedError).recoverable).toBe(true);
-  });
+  testNeeding(
+    "rabbitmqctl",
+    "7. an RPC call in flight when a recovering connection is lost rejects with the loss reason, not a timeout",
+    async () => {
+      const { conn, name } = await openRecovering();
+      const ch = await conn.openChannel();
+      const queue = await scratchQueue(ch, "rpc-nobody-answers");
+      const rpc = await createRpcClient(ch, { timeout: 20_000 });
+      const call = outcome(rpc.call("", queue, "ping"));
+      await eventually(async () => (await queueCounts(ch, queue)).messageCount === 1, "the request to be queued");
+      await forceCloseConnection(name);
+      const r = await call;
+      expect(r.ok).toBe(false);
+      expect(!r.ok && r.error).toBeInstanceOf(ConnectionClosedError);
+      expect(!r.ok && (r.error as ConnectionClosedError).recoverable).toBe(true);
+    },
+  );
 
   test("8. conn.close() while a for-await loop holds the socket reads the broker's close-ok instead of waiting out its timeout", async () => {
     const setup = await open();
@@ -303,7 +348,9 @@ describe("stalls and needless deaths", () => {
   });
 
   test("10. a connection.start-ok over 4096 bytes is refused before it is sent, with an error that says why", async () => {
-    const r = await outcome(connect({ url: await getBrokerUrl(), clientProperties: { padding: "x".repeat(5000) }, connectionTimeout: 3000 }));
+    const r = await outcome(
+      connect({ url: await getBrokerUrl(), clientProperties: { padding: "x".repeat(5000) }, connectionTimeout: 3000 }),
+    );
     expect(r.ok).toBe(false);
     const err = !r.ok ? r.error : undefined;
     expect(err).toBeInstanceOf(ConnectionClosedError);
@@ -352,7 +399,14 @@ describe("smaller, same standard", () => {
 
   describe("the handshake in order: start, secure*, tune, open-ok", () => {
     async function start(c: FakeConnection): Promise<void> {
-      await c.send(methodFrame(0, C.classId, C.start, Buffer.concat([u8(0), u8(9), table({ product: "fake" }), longstr("PLAIN"), longstr("en_US")])));
+      await c.send(
+        methodFrame(
+          0,
+          C.classId,
+          C.start,
+          Buffer.concat([u8(0), u8(9), table({ product: "fake" }), longstr("PLAIN"), longstr("en_US")]),
+        ),
+      );
       await c.expectMethod(C.classId, C.startOk);
     }
     const tune = methodFrame(0, C.classId, C.tune, Buffer.concat([u16(2047), u32(131072), u16(60)]));
@@ -380,7 +434,10 @@ describe("smaller, same standard", () => {
       const r = await outcome(connect({ url: server.url(), connectionTimeout: 3000 }));
       expect(!r.ok && r.error).toBeInstanceOf(FrameError);
       expect(!r.ok && (r.error as FrameError).code).toBe(505);
-      await eventually(() => process.getActiveResourcesInfo().filter((x) => x === "Timeout").length <= before, "no timer left");
+      await eventually(
+        () => process.getActiveResourcesInfo().filter((x) => x === "Timeout").length <= before,
+        "no timer left",
+      );
     });
   });
 
@@ -400,9 +457,15 @@ describe("smaller, same standard", () => {
     }
     expect(taken).toBeDefined();
     // The channel is still open: only the one the loop took is unacked, the rest are ready again.
-    await eventually(async () => (await queueCounts(ch, queue)).messageCount === N - 1, `${N - 1} messages ready again`);
+    await eventually(
+      async () => (await queueCounts(ch, queue)).messageCount === N - 1,
+      `${N - 1} messages ready again`,
+    );
     expect(ch.ack(taken!)).toBeUndefined();
-    await eventually(async () => (await ch.queueDeclare(queue, { passive: true })).messageCount === N - 1, "the ack to be taken");
+    await eventually(
+      async () => (await ch.queueDeclare(queue, { passive: true })).messageCount === N - 1,
+      "the ack to be taken",
+    );
   });
 
   test("a late connection.update-secret-ok, after the call timed out, is dropped instead of closing the connection", async () => {

@@ -29,9 +29,15 @@ interface Report {
 }
 
 /** Runs the child and waits for it to exit on its own; a child that doesn't is killed and reported. */
-function runCycles(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; exitedByItself: boolean }> {
+function runCycles(
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string; exitedByItself: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", SCRIPT], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", SCRIPT], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     let exitedByItself = true;

@@ -24,7 +24,12 @@ async function stream(ch: Channel, n: number): Promise<string> {
   await ch.queueDeclare(queue, { durable: true, queueType: "stream" });
   cleanups.push(async () => (await (await open()).openChannel()).queueDelete(queue));
   await ch.confirmSelect();
-  for (let i = 0; i < n; i += 100) await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, j) => ch.publish("", queue, `m${i + j}`, { messageId: `m${i + j}` })));
+  for (let i = 0; i < n; i += 100)
+    await Promise.all(
+      Array.from({ length: Math.min(100, n - i) }, (_, j) =>
+        ch.publish("", queue, `m${i + j}`, { messageId: `m${i + j}` }),
+      ),
+    );
   return queue;
 }
 
@@ -48,7 +53,9 @@ describe("x-stream-offset", () => {
     const ch = await conn.openChannel();
     const queue = await stream(ch, 50);
     expect((await read(ch, queue, "first", 50)).map(offsetOf)).toEqual(Array.from({ length: 50 }, (_, i) => i));
-    expect((await read(ch, queue, 30, 20)).map((m) => m.body.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `m${30 + i}`));
+    expect((await read(ch, queue, 30, 20)).map((m) => m.body.toString())).toEqual(
+      Array.from({ length: 20 }, (_, i) => `m${30 + i}`),
+    );
     // "last" starts at the last chunk, which holds the newest message; "next" only sees new ones.
     expect((await read(ch, queue, "last", 1))[0]!.body.toString()).toMatch(/^m\d+$/);
     const other = await conn.openChannel();
@@ -74,7 +81,9 @@ describe("x-stream-offset", () => {
     await ch.publish("", queue, "and one more");
     const got: Message[] = [];
     await ch.prefetch(100);
-    for await (const m of ch.consume(queue, { arguments: { "x-stream-offset": typed("T", new Date(from.getTime() - 200)) } })) {
+    for await (const m of ch.consume(queue, {
+      arguments: { "x-stream-offset": typed("T", new Date(from.getTime() - 200)) },
+    })) {
       got.push(m);
       ch.ack(m);
       if (m.body.toString() === "and one more") break;
@@ -88,41 +97,50 @@ describe("x-stream-offset", () => {
 });
 
 describe("recovery of a stream consumer", () => {
-  testNeeding("rabbitmqctl", "after a forced reconnect it resumes after the last offset it delivered: 500 offsets, each exactly once", async () => {
-    const N = 500;
-    const setup = await open();
-    const queue = await stream(await setup.openChannel(), N);
-    const name = uniqueName("stream-recovery");
-    const conn: Connection = await connect({ url: await getBrokerUrl(), connectionName: name, recovery: { initialDelay: 10, maxDelay: 100 } });
-    cleanups.push(() => conn.close());
-    const ch = await conn.openChannel();
-    await ch.prefetch(50);
-    const seen: number[] = [];
-    let forced: Promise<number> | undefined;
-    // At 150 the consumer stops acking (the broker stops at the prefetch window) while the
-    // operator closes the connection; after the reconnect it acks again.
-    let holding = false;
-    conn.on("disconnect", () => (holding = false));
-    await ch.consume(
-      queue,
-      (m) => {
-        seen.push(offsetOf(m));
-        if (seen.length === 150 && forced === undefined) {
-          holding = true;
-          forced = forceCloseConnection(name);
-        }
-        if (!holding) ch.ack(m);
-      },
-      { arguments: { "x-stream-offset": "first" } },
-    );
-    // The forced close first: rabbitmqctl may take many seconds on a loaded machine.
-    await eventually(() => forced !== undefined, "the 150th delivery", 400, 25);
-    await forced;
-    await eventually(() => seen.length >= N, `${N} deliveries`, 400, 25);
-    await new Promise((r) => setTimeout(r, 300)); // anything duplicated would arrive by now
-    expect(seen).toHaveLength(N);
-    expect([...new Set(seen)].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
-  }, 90_000);
+  testNeeding(
+    "rabbitmqctl",
+    "after a forced reconnect it resumes after the last offset it delivered: 500 offsets, each exactly once",
+    async () => {
+      const N = 500;
+      const setup = await open();
+      const queue = await stream(await setup.openChannel(), N);
+      const name = uniqueName("stream-recovery");
+      const conn: Connection = await connect({
+        url: await getBrokerUrl(),
+        connectionName: name,
+        recovery: { initialDelay: 10, maxDelay: 100 },
+      });
+      cleanups.push(() => conn.close());
+      const ch = await conn.openChannel();
+      await ch.prefetch(50);
+      const seen: number[] = [];
+      let forced: Promise<number> | undefined;
+      // At 150 the consumer stops acking (the broker stops at the prefetch window) while the
+      // operator closes the connection; after the reconnect it acks again.
+      let holding = false;
+      conn.on("disconnect", () => (holding = false));
+      await ch.consume(
+        queue,
+        (m) => {
+          seen.push(offsetOf(m));
+          if (seen.length === 150 && forced === undefined) {
+            holding = true;
+            forced = forceCloseConnection(name);
+          }
+          if (!holding) ch.ack(m);
+        },
+        { arguments: { "x-stream-offset": "first" } },
+      );
+      // The forced close first: rabbitmqctl may take many seconds on a loaded machine.
+      await eventually(() => forced !== undefined, "the 150th delivery", 400, 25);
+      await forced;
+      await eventually(() => seen.length >= N, `${N} deliveries`, 400, 25);
+      await new Promise((r) => setTimeout(r, 300)); // anything duplicated would arrive by now
+      expect(seen).toHaveLength(N);
+      expect([...new Set(seen)].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
+    },
+    90_000,
+  );
 
   // A soak found it (issue "Chaos"): after a node was killed the broker refused to restore a
   // stream consumer's channel (406), and the consumer, healing on a new channel, consumed again
@@ -144,7 +162,8 @@ describe("recovery of a stream consumer", () => {
         (m) => {
           seen.push(offsetOf(m));
           m.ack();
-          if (seen.length === 120 && closedUnder === undefined) closedUnder = ch.queueDeclare(uniqueName("missing"), { passive: true }).catch((e: unknown) => e);
+          if (seen.length === 120 && closedUnder === undefined)
+            closedUnder = ch.queueDeclare(uniqueName("missing"), { passive: true }).catch((e: unknown) => e);
         },
         { arguments: { "x-stream-offset": "first" }, resubscribe: { initialDelay: 10 } },
       );

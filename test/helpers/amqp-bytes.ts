@@ -117,12 +117,23 @@ export function rawFrame(type: number, channel: number, payload: Buffer, end = F
   return Buffer.concat([head, payload, u8(end)]);
 }
 
-export function methodFrame(channel: number, classId: number, methodId: number, args: Buffer = Buffer.alloc(0)): Buffer {
+export function methodFrame(
+  channel: number,
+  classId: number,
+  methodId: number,
+  args: Buffer = Buffer.alloc(0),
+): Buffer {
   return rawFrame(FRAME_METHOD, channel, Buffer.concat([u16(classId), u16(methodId), args]));
 }
 
 /** Content header: class-id, weight 0, body-size, property flags, property list (raw). */
-export function headerFrame(channel: number, classId: number, bodySize: number | bigint, flags = 0, properties: Buffer = Buffer.alloc(0)): Buffer {
+export function headerFrame(
+  channel: number,
+  classId: number,
+  bodySize: number | bigint,
+  flags = 0,
+  properties: Buffer = Buffer.alloc(0),
+): Buffer {
   return rawFrame(FRAME_HEADER, channel, Buffer.concat([u16(classId), u16(0), u64(bodySize), u16(flags), properties]));
 }
 
@@ -136,7 +147,12 @@ export function heartbeatFrame(): Buffer {
 
 /** connection.close: reply-code, reply-text, class-id, method-id. */
 export function connectionCloseFrame(replyCode: number, replyText: string, classId = 0, methodId = 0): Buffer {
-  return methodFrame(0, Connection.classId, Connection.close, Buffer.concat([u16(replyCode), shortstr(replyText), u16(classId), u16(methodId)]));
+  return methodFrame(
+    0,
+    Connection.classId,
+    Connection.close,
+    Buffer.concat([u16(replyCode), shortstr(replyText), u16(classId), u16(methodId)]),
+  );
 }
 
 export function connectionCloseOkFrame(): Buffer {
@@ -146,7 +162,17 @@ export function connectionCloseOkFrame(): Buffer {
 // ---------------------------------------------------------------------------------------
 // Decoding, by hand.
 
-export type TableValue = boolean | number | bigint | string | Buffer | Date | null | { scale: number; value: number } | TableValue[] | { [key: string]: TableValue };
+export type TableValue =
+  | boolean
+  | number
+  | bigint
+  | string
+  | Buffer
+  | Date
+  | null
+  | { scale: number; value: number }
+  | TableValue[]
+  | { [key: string]: TableValue };
 
 /** A read cursor over a buffer; throws a RangeError on underrun. */
 export class Cursor {
@@ -157,7 +183,8 @@ export class Cursor {
     return this.buf.length - this.offset;
   }
   private need(n: number): number {
-    if (this.offset + n > this.buf.length) throw new RangeError(`need ${n} bytes at ${this.offset}, have ${this.remaining}`);
+    if (this.offset + n > this.buf.length)
+      throw new RangeError(`need ${n} bytes at ${this.offset}, have ${this.remaining}`);
     const at = this.offset;
     this.offset += n;
     return at;
@@ -247,7 +274,12 @@ export class Cursor {
 export function asMethod(frame: RawFrame): MethodFrame {
   if (frame.type !== FRAME_METHOD) throw new Error(`expected a method frame, got frame type ${frame.type}`);
   if (frame.payload.length < 4) throw new Error(`method frame payload too short (${frame.payload.length} bytes)`);
-  return { ...frame, classId: frame.payload.readUInt16BE(0), methodId: frame.payload.readUInt16BE(2), args: frame.payload.subarray(4) };
+  return {
+    ...frame,
+    classId: frame.payload.readUInt16BE(0),
+    methodId: frame.payload.readUInt16BE(2),
+    args: frame.payload.subarray(4),
+  };
 }
 
 /**
@@ -261,8 +293,13 @@ export function parseFrames(buf: Buffer): { frames: RawFrame[]; used: number } {
     const size = buf.readUInt32BE(at + 3);
     if (buf.length - at < size + 8) break;
     const end = buf[at + 7 + size];
-    if (end !== FRAME_END) throw new Error(`bad frame-end octet 0x${(end ?? 0).toString(16)} at offset ${at + 7 + size}`);
-    frames.push({ type: buf.readUInt8(at), channel: buf.readUInt16BE(at + 1), payload: Buffer.from(buf.subarray(at + 7, at + 7 + size)) });
+    if (end !== FRAME_END)
+      throw new Error(`bad frame-end octet 0x${(end ?? 0).toString(16)} at offset ${at + 7 + size}`);
+    frames.push({
+      type: buf.readUInt8(at),
+      channel: buf.readUInt16BE(at + 1),
+      payload: Buffer.from(buf.subarray(at + 7, at + 7 + size)),
+    });
     at += size + 8;
   }
   return { frames, used: at };

@@ -57,7 +57,11 @@ export function brokerAddress(url: string): { host: string; port: number } {
 }
 
 /** Where a local rabbitmqctl is looked for, after PATH. */
-export const RABBITMQCTL_PATHS = ["/usr/sbin/rabbitmqctl", "/usr/lib/rabbitmq/bin/rabbitmqctl", "/usr/local/sbin/rabbitmqctl"];
+export const RABBITMQCTL_PATHS = [
+  "/usr/sbin/rabbitmqctl",
+  "/usr/lib/rabbitmq/bin/rabbitmqctl",
+  "/usr/local/sbin/rabbitmqctl",
+];
 
 /**
  * Runs `rabbitmqctl <args>` against the test broker and resolves with its stdout. Uses the
@@ -81,23 +85,28 @@ export function rabbitmqctl(args: string[], options: { timeoutMs?: number } = {}
     argv = args;
   }
   return new Promise((resolve, reject) => {
-    execFile(file, argv, { timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err === null) {
-        resolve(stdout);
-        return;
-      }
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-        reject(
-          new Error(
-            `rabbitmqctl: \`${file}\` was not found. This test changes the broker through rabbitmqctl, ` +
-              `so it needs the broker on this machine: \`sudo apt-get install -y rabbitmq-server\` ` +
-              `(or run \`bash .ci/run\`).`,
-          ),
-        );
-        return;
-      }
-      reject(new Error(`${file} ${argv.join(" ")} failed: ${err.message}\n${stderr}`.trimEnd()));
-    });
+    execFile(
+      file,
+      argv,
+      { timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err === null) {
+          resolve(stdout);
+          return;
+        }
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+          reject(
+            new Error(
+              `rabbitmqctl: \`${file}\` was not found. This test changes the broker through rabbitmqctl, ` +
+                `so it needs the broker on this machine: \`sudo apt-get install -y rabbitmq-server\` ` +
+                `(or run \`bash .ci/run\`).`,
+            ),
+          );
+          return;
+        }
+        reject(new Error(`${file} ${argv.join(" ")} failed: ${err.message}\n${stderr}`.trimEnd()));
+      },
+    );
   });
 }
 

@@ -57,9 +57,12 @@ function find(): Partial<Record<Capability, string>> {
   const ctl = rabbitmqctlFromEnv() ?? [RABBITMQCTL_PATHS.find((p) => existsSync(p)) ?? "rabbitmqctl"];
   // A broker in a container (no local one) is reached by docker exec once the setup starts it.
   const docker = process.env["AMQP_URL"] === undefined && !existsSync(ctl[0]) && ok("docker", ["info"]);
-  if (!docker && !ok(ctl[0], [...ctl.slice(1), "-q", "ping"])) lacks.rabbitmqctl = `rabbitmqctl does not reach the broker (${ctl.join(" ")} ping failed: its Erlang cookie is root's, or the broker is elsewhere)`;
-  if (process.env["WARREN_FULL_MATRIX"] !== "1") lacks.rabbitmq43 = "needs the RabbitMQ 4.3 nodes of scripts/rabbitmq43.sh: npm run test:ci, as root";
-  if (!ok(existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3", ["-c", "import pika"])) lacks.pika = "no Python pika (apt-get install python3-pika)";
+  if (!docker && !ok(ctl[0], [...ctl.slice(1), "-q", "ping"]))
+    lacks.rabbitmqctl = `rabbitmqctl does not reach the broker (${ctl.join(" ")} ping failed: its Erlang cookie is root's, or the broker is elsewhere)`;
+  if (process.env["WARREN_FULL_MATRIX"] !== "1")
+    lacks.rabbitmq43 = "needs the RabbitMQ 4.3 nodes of scripts/rabbitmq43.sh: npm run test:ci, as root";
+  if (!ok(existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3", ["-c", "import pika"]))
+    lacks.pika = "no Python pika (apt-get install python3-pika)";
   if (!existsSync("/usr/bin/chromium")) lacks.chromium = "no /usr/bin/chromium (apt-get install chromium)";
   return lacks;
 }
@@ -74,10 +77,14 @@ export function probe(): string[] {
   const lacks = found !== undefined ? (JSON.parse(found) as Partial<Record<Capability, string>>) : find();
   const left: string[] = [];
   for (const [c, why] of Object.entries(lacks) as [Capability, string][]) {
-    if (process.env["CI"] !== undefined && process.env["WARREN_FULL_MATRIX"] === "1") throw new Error(`this CI run lacks ${c}: ${why}`);
+    if (process.env["CI"] !== undefined && process.env["WARREN_FULL_MATRIX"] === "1")
+      throw new Error(`this CI run lacks ${c}: ${why}`);
     process.env[ENV(c)] = why;
     left.push(...FILES_NEEDING[c]);
-    if (found === undefined) console.log(`[warren tests] without ${c}: ${why}; left out: ${FILES_NEEDING[c].length} files, and the tests marked [skipped: ...]`);
+    if (found === undefined)
+      console.log(
+        `[warren tests] without ${c}: ${why}; left out: ${FILES_NEEDING[c].length} files, and the tests marked [skipped: ...]`,
+      );
   }
   process.env[PROBED] = JSON.stringify(lacks);
   return [...new Set(left)];
@@ -94,10 +101,20 @@ export function lacking(c: Capability): string | undefined {
 const titled = (title: string, why: string | undefined) => (why === undefined ? title : `${title} [skipped: ${why}]`);
 
 /** `describe` (`sequential`: describe.sequential), skipped with the reason when the run lacks `c`. */
-export function describeNeeding(c: Capability, title: string, fn: () => void, options: { sequential?: boolean; timeout?: number } = {}): void {
+export function describeNeeding(
+  c: Capability,
+  title: string,
+  fn: () => void,
+  options: { sequential?: boolean; timeout?: number } = {},
+): void {
   const why = lacking(c);
   if (why !== undefined) describe.skip(titled(title, why), fn);
-  else (options.sequential === true ? describe.sequential : describe)(title, options.timeout === undefined ? {} : { timeout: options.timeout }, fn);
+  else
+    (options.sequential === true ? describe.sequential : describe)(
+      title,
+      options.timeout === undefined ? {} : { timeout: options.timeout },
+      fn,
+    );
 }
 
 /** `test`, skipped with the reason when the run lacks `c`. */

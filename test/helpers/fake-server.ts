@@ -264,7 +264,9 @@ class SocketFrames implements FrameSocket {
   private async waitFor(n: number): Promise<void> {
     while (this.bufferedBytes < n) {
       if (this.peerGone) {
-        throw new Error(`the peer closed the connection (wanted ${n} bytes, have ${this.bufferedBytes})`, { cause: this.error });
+        throw new Error(`the peer closed the connection (wanted ${n} bytes, have ${this.bufferedBytes})`, {
+          cause: this.error,
+        });
       }
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
@@ -369,7 +371,10 @@ export const DEFAULT_SERVER_PROPERTIES: TableInput = {
  *
  * Heartbeat frames from the client are skipped. Returns what the client said.
  */
-export async function standardHandshake(conn: FakeConnection, options: HandshakeOptions = {}): Promise<HandshakeResult> {
+export async function standardHandshake(
+  conn: FakeConnection,
+  options: HandshakeOptions = {},
+): Promise<HandshakeResult> {
   await conn.send(
     methodFrame(
       0,
@@ -435,7 +440,10 @@ export interface ClientHandshakeResult {
  * the proxy, or against the fake server): protocol header, start-ok with PLAIN, tune-ok, open,
  * then waits for open-ok.
  */
-export async function clientHandshake(sock: FrameSocket, options: ClientHandshakeOptions = {}): Promise<ClientHandshakeResult> {
+export async function clientHandshake(
+  sock: FrameSocket,
+  options: ClientHandshakeOptions = {},
+): Promise<ClientHandshakeResult> {
   await sock.send(PROTOCOL_HEADER);
   const start = new Cursor((await sock.expectMethod(Connection.classId, Connection.start)).args);
   const versionMajor = start.u8();
@@ -467,11 +475,22 @@ export async function clientHandshake(sock: FrameSocket, options: ClientHandshak
       0,
       Connection.classId,
       Connection.tuneOk,
-      Buffer.concat([u16(options.channelMax ?? tune.channelMax), u32(options.frameMax ?? tune.frameMax), u16(options.heartbeat ?? 0)]),
+      Buffer.concat([
+        u16(options.channelMax ?? tune.channelMax),
+        u32(options.frameMax ?? tune.frameMax),
+        u16(options.heartbeat ?? 0),
+      ]),
     ),
   );
   // connection.open: virtual-host, reserved-1 (shortstr), reserved-2 (bit, in its own octet).
-  await sock.send(methodFrame(0, Connection.classId, Connection.open, Buffer.concat([shortstr(options.vhost ?? "/"), shortstr(""), u8(0)])));
+  await sock.send(
+    methodFrame(
+      0,
+      Connection.classId,
+      Connection.open,
+      Buffer.concat([shortstr(options.vhost ?? "/"), shortstr(""), u8(0)]),
+    ),
+  );
   await sock.expectMethod(Connection.classId, Connection.openOk);
   return { versionMajor, versionMinor, serverProperties, mechanisms, locales, tune };
 }

@@ -19,10 +19,15 @@ export async function connectionPids(name: string): Promise<string[]> {
 
 /** Force-close every connection named `name` (waiting until the broker lists one). Resolves with how many were closed. */
 export async function forceCloseConnection(name: string, reason = "closed by a test"): Promise<number> {
-  const pids = await eventually(async () => {
-    const p = await connectionPids(name);
-    return p.length > 0 ? p : undefined;
-  }, `a connection named ${name} in rabbitmqctl list_connections`, 100, 50);
+  const pids = await eventually(
+    async () => {
+      const p = await connectionPids(name);
+      return p.length > 0 ? p : undefined;
+    },
+    `a connection named ${name} in rabbitmqctl list_connections`,
+    100,
+    50,
+  );
   for (const pid of pids) await rabbitmqctl(["close_connection", pid, reason]);
   return pids.length;
 }

@@ -113,7 +113,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       return state.pairs.size;
     },
     resetAfterBytes(dir, n) {
-      if (!Number.isInteger(n) || n < 0) throw new RangeError(`resetAfterBytes: n must be a non-negative integer, got ${n}`);
+      if (!Number.isInteger(n) || n < 0)
+        throw new RangeError(`resetAfterBytes: n must be a non-negative integer, got ${n}`);
       state.resetBudget[dir] = n;
       if (n === 0) state.kickAll(dir);
     },

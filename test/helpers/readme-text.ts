@@ -11,7 +11,9 @@ export const EXAMPLES_DIR = join(ROOT, "test/readme");
 
 /** The example program as the README shows it (importing from "warren" and "warren/otel"). */
 export function shown(file: string): string {
-  return readFileSync(join(EXAMPLES_DIR, file), "utf8").replace('from "../../src/index.js"', 'from "warren"').replace('from "../../src/otel/index.js"', 'from "warren/otel"');
+  return readFileSync(join(EXAMPLES_DIR, file), "utf8")
+    .replace('from "../../src/index.js"', 'from "warren"')
+    .replace('from "../../src/otel/index.js"', 'from "warren/otel"');
 }
 
 /** What the README says `example` prints: "It prints `line`", or an "It prints:" text block, right after the code. */

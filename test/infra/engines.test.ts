@@ -12,7 +12,10 @@ import { ROOT } from "../tutorial/programs.js";
 type Version = [number, number, number];
 
 function parse(v: string): Version {
-  const [a = 0, b = 0, c = 0] = v.replace(/^v/, "").split(".").map((p) => (p === "*" || p === "x" ? 0 : Number(p)));
+  const [a = 0, b = 0, c = 0] = v
+    .replace(/^v/, "")
+    .split(".")
+    .map((p) => (p === "*" || p === "x" ? 0 : Number(p)));
   return [a, b, c];
 }
 
@@ -24,7 +27,11 @@ function compare(a: Version, b: Version): number {
 function satisfies(v: string, range: string): boolean {
   const version = parse(v);
   return range.split("||").some((alternative) => {
-    const comparators = alternative.trim().replace(/([<>=^~]+)\s+/g, "$1").split(/\s+/).filter(Boolean);
+    const comparators = alternative
+      .trim()
+      .replace(/([<>=^~]+)\s+/g, "$1")
+      .split(/\s+/)
+      .filter(Boolean);
     return comparators.every((c) => {
       const m = /^([<>=^~]*)(.*)$/.exec(c)!;
       const op = m[1]!;
@@ -54,7 +61,9 @@ function satisfies(v: string, range: string): boolean {
 }
 
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { engines: { node: string } };
-const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { engines?: { node?: string } | string[]; dev?: boolean }> };
+const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as {
+  packages: Record<string, { engines?: { node?: string } | string[]; dev?: boolean }>;
+};
 
 test("the range checker reads the forms it meets", () => {
   expect(satisfies("20.20.2", "^20.19.0 || >=22.12.0")).toBe(true);
@@ -68,7 +77,9 @@ test("the range checker reads the forms it meets", () => {
 });
 
 test("engines names the lines CI tests, and the line running this suite is one of them", () => {
-  const lines = execFileSync("bash", [join(ROOT, "scripts/node.sh"), "lines"], { encoding: "utf8" }).trim().split(/\s+/);
+  const lines = execFileSync("bash", [join(ROOT, "scripts/node.sh"), "lines"], { encoding: "utf8" })
+    .trim()
+    .split(/\s+/);
   for (const line of ["20", ...lines]) expect(pkg.engines.node).toContain(`^${line}.`);
   expect(satisfies(process.version, pkg.engines.node), `${process.version} against ${pkg.engines.node}`).toBe(true);
 });

@@ -11,7 +11,9 @@ import { expect, test } from "vitest";
 const SRC = resolve(import.meta.dirname, "../../src");
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
 }
 
 /** Every relative module a file imports or re-exports, `import type` and `export type` included (or only those). */
@@ -55,18 +57,32 @@ const name = (f: string) => relative(SRC, f);
 test("the import scan sees the files and their imports (so the checks below can fail)", () => {
   const graph = new Map(files.map((f) => [f, importsOf(f)]));
   expect(files.length).toBeGreaterThan(30);
-  expect(graph.get(join(SRC, "client/connect.ts"))).toEqual(expect.arrayContaining([join(SRC, "client/connection.ts"), join(SRC, "client/recovery.ts")]));
+  expect(graph.get(join(SRC, "client/connect.ts"))).toEqual(
+    expect.arrayContaining([join(SRC, "client/connection.ts"), join(SRC, "client/recovery.ts")]),
+  );
   // A type-only import counts: recovery.ts reaches connection.ts only through `import type`.
   expect(graph.get(join(SRC, "client/recovery.ts"))).toContain(join(SRC, "client/connection.ts"));
-  expect(cycles(new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]]]))).toEqual([["a", "b", "c", "a"]]);
+  expect(
+    cycles(
+      new Map([
+        ["a", ["b"]],
+        ["b", ["c"]],
+        ["c", ["a"]],
+      ]),
+    ),
+  ).toEqual([["a", "b", "c", "a"]]);
 });
 
 test("no import cycle in src/, type imports included, but for the channel's `connection` type", () => {
   const [from, to] = CHANNEL_TO_CONNECTION;
   expect(importsOf(from, "types")).toContain(to);
-  expect(importsOf(from).filter((d) => d === to), "channel.ts imports connection.ts for a type only").toHaveLength(1);
+  expect(
+    importsOf(from).filter((d) => d === to),
+    "channel.ts imports connection.ts for a type only",
+  ).toHaveLength(1);
   const graph = graphOf();
-  for (const [file, deps] of graph) for (const d of deps) expect(files, `${name(file)} imports ${name(d)}, which does not exist`).toContain(d);
+  for (const [file, deps] of graph)
+    for (const d of deps) expect(files, `${name(file)} imports ${name(d)}, which does not exist`).toContain(d);
   expect(cycles(graph).map((c) => c.map(name).join(" -> "))).toEqual([]);
 });
 
@@ -86,7 +102,13 @@ test("no file augments another of ours (`declare module`)", () => {
 test("src/client composes: no class extends another but errors, warnings and EventEmitter", () => {
   const extending = files
     .filter((f) => name(f).startsWith("client/"))
-    .flatMap((f) => [...readFileSync(f, "utf8").matchAll(/\bclass\s+(\w+)(?:<[^>]*>)?\s+extends\s+([\w.]+)/g)].map((m) => ({ file: name(f), cls: m[1]!, base: m[2]! })));
+    .flatMap((f) =>
+      [...readFileSync(f, "utf8").matchAll(/\bclass\s+(\w+)(?:<[^>]*>)?\s+extends\s+([\w.]+)/g)].map((m) => ({
+        file: name(f),
+        cls: m[1]!,
+        base: m[2]!,
+      })),
+    );
   expect(extending.length).toBeGreaterThan(10); // the scan sees the error classes
   const allowed = (base: string) => base === "EventEmitter" || base === "Error" || /(Error|Warning)$/.test(base);
   expect(extending.filter((e) => !allowed(e.base))).toEqual([]);

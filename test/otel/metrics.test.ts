@@ -3,7 +3,15 @@
  * the messaging semantic conventions' sent / consumed counters and their duration histograms,
  * each data point's count checked exactly, failures under error.type, per destination.
  */
-import { AggregationTemporality, DataPointType, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from "@opentelemetry/sdk-metrics";
+import {
+  AggregationTemporality,
+  DataPointType,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type DataPoint,
+  type Histogram,
+} from "@opentelemetry/sdk-metrics";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { NotFoundError, type Message } from "../../src/index.js";
 import { instrumentWarren, type WarrenInstrumentation } from "../../src/otel/index.js";
@@ -24,7 +32,11 @@ afterAll(async () => {
 /** The data points of one metric, as exported now. */
 async function points(name: string): Promise<{ type: DataPointType; points: DataPoint<number | Histogram>[] }> {
   await reader.forceFlush();
-  const metrics = exporter.getMetrics().at(-1)?.scopeMetrics.flatMap((s) => s.metrics) ?? [];
+  const metrics =
+    exporter
+      .getMetrics()
+      .at(-1)
+      ?.scopeMetrics.flatMap((s) => s.metrics) ?? [];
   const m = metrics.find((x) => x.descriptor.name === name);
   if (m === undefined) throw new Error(`no metric ${name}; have ${metrics.map((x) => x.descriptor.name).join(", ")}`);
   return { type: m.dataPointType, points: m.dataPoints as DataPoint<number | Histogram>[] };
@@ -62,9 +74,25 @@ test("sent and consumed messages, publish and process durations: each counted ex
   await eventually(() => seen.length === 10, "10 handled");
   await sub.prefetch(0); // a round trip: the last handler's settle is out, its span of time ended
 
-  const base = { "messaging.system": "rabbitmq", "messaging.operation.name": "publish", "messaging.operation.type": "send" };
-  expect(await count("messaging.client.sent.messages", { ...base, "messaging.destination.name": "", "error.type": undefined })).toBe(10);
-  expect(await count("messaging.client.sent.messages", { ...base, "messaging.destination.name": "warren-metrics-no-such-exchange", "error.type": "NotFoundError" })).toBe(1);
+  const base = {
+    "messaging.system": "rabbitmq",
+    "messaging.operation.name": "publish",
+    "messaging.operation.type": "send",
+  };
+  expect(
+    await count("messaging.client.sent.messages", {
+      ...base,
+      "messaging.destination.name": "",
+      "error.type": undefined,
+    }),
+  ).toBe(10);
+  expect(
+    await count("messaging.client.sent.messages", {
+      ...base,
+      "messaging.destination.name": "warren-metrics-no-such-exchange",
+      "error.type": "NotFoundError",
+    }),
+  ).toBe(1);
   expect(await count("messaging.client.operation.duration", base)).toBe(11);
 
   const proc = { "messaging.operation.name": "process", "messaging.destination.subscription.name": queue };
@@ -77,5 +105,9 @@ test("sent and consumed messages, publish and process durations: each counted ex
   const h = durations[0]!.value as Histogram;
   expect(h.buckets.boundaries[0]).toBe(0.005);
   expect(h.sum).toBeGreaterThanOrEqual(0);
-  expect(durations.every((p) => p.attributes["server.port"] !== undefined && p.attributes["messaging.message.id"] === undefined)).toBe(true);
+  expect(
+    durations.every(
+      (p) => p.attributes["server.port"] !== undefined && p.attributes["messaging.message.id"] === undefined,
+    ),
+  ).toBe(true);
 });

@@ -12,7 +12,12 @@ import { promisify } from "node:util";
 import { SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
 import type { Channel, Message } from "../../src/index.js";
 import { instrumentWarren, type WarrenInstrumentation } from "../../src/otel/index.js";
@@ -65,10 +70,15 @@ describe("warren/otel", () => {
       await ch.publish("", queue, "hello", { messageId: "m1", correlationId: "c1" });
       parent.end();
     });
-    await eventually(() => spans("publish amq.default").length === 2 && spans("process amq.default").length === 1, "three spans");
+    await eventually(
+      () => spans("publish amq.default").length === 2 && spans("process amq.default").length === 1,
+      "three spans",
+    );
 
     const [parent] = spans("request");
-    const [publish, reply] = spans("publish amq.default").sort((a, b) => (a.attributes["messaging.message.id"] === "m1" ? -1 : b.attributes["messaging.message.id"] === "m1" ? 1 : 0));
+    const [publish, reply] = spans("publish amq.default").sort((a, b) =>
+      a.attributes["messaging.message.id"] === "m1" ? -1 : b.attributes["messaging.message.id"] === "m1" ? 1 : 0,
+    );
     const [processed] = spans("process amq.default");
     const traceId = parent!.spanContext().traceId;
     for (const s of [publish!, processed!, reply!]) expect(s.spanContext().traceId).toBe(traceId);
@@ -99,7 +109,9 @@ describe("warren/otel", () => {
       "messaging.message.body.size": 5,
     });
     // The context crossed the broker in the message's headers.
-    expect(String(seen[0]!.properties.headers?.["traceparent"])).toBe(`00-${traceId}-${publish!.spanContext().spanId}-01`);
+    expect(String(seen[0]!.properties.headers?.["traceparent"])).toBe(
+      `00-${traceId}-${publish!.spanContext().spanId}-01`,
+    );
   });
 
   test("an iterator's loop body is a process span, from the message handed out to the next step", async () => {
@@ -114,7 +126,8 @@ describe("warren/otel", () => {
     const processed = spans("process amq.default");
     expect(processed.map((s) => s.attributes["messaging.message.id"])).toEqual(["1", "2"]);
     const published = spans("publish amq.default");
-    for (const [i, s] of processed.entries()) expect(s.parentSpanContext?.spanId).toBe(published[i]!.spanContext().spanId);
+    for (const [i, s] of processed.entries())
+      expect(s.parentSpanContext?.spanId).toBe(published[i]!.spanContext().spanId);
   });
 
   test("a handler that throws ends its span with status ERROR and the exception", async () => {
@@ -128,27 +141,31 @@ describe("warren/otel", () => {
     expect(s!.events.map((e) => e.name)).toContain("exception");
   });
 
-  testNeeding("pika", "a message Python pika published with a traceparent header continues its trace in warren", async () => {
-    const { ch, queue } = await setup();
-    const got: Message[] = [];
-    await ch.consume(queue, (m) => void got.push(m), { noAck: true });
-    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
-    const spanId = "00f067aa0ba902b7";
-    const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-    const script = [
-      "import sys, pika",
-      "c = pika.BlockingConnection(pika.URLParameters(sys.argv[1]))",
-      "ch = c.channel()",
-      "ch.basic_publish(exchange='', routing_key=sys.argv[2], body=b'from pika', properties=pika.BasicProperties(headers={'traceparent': sys.argv[3]}))",
-      "c.close()",
-    ].join("\n");
-    await promisify(execFile)(python, ["-c", script, await getBrokerUrl(), queue, `00-${traceId}-${spanId}-01`]);
-    await eventually(() => spans("process amq.default").length === 1, "the process span");
-    const [s] = spans("process amq.default");
-    expect(s!.spanContext().traceId).toBe(traceId);
-    expect(s!.parentSpanContext?.spanId).toBe(spanId);
-    expect(got[0]!.body.toString()).toBe("from pika");
-  });
+  testNeeding(
+    "pika",
+    "a message Python pika published with a traceparent header continues its trace in warren",
+    async () => {
+      const { ch, queue } = await setup();
+      const got: Message[] = [];
+      await ch.consume(queue, (m) => void got.push(m), { noAck: true });
+      const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+      const spanId = "00f067aa0ba902b7";
+      const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+      const script = [
+        "import sys, pika",
+        "c = pika.BlockingConnection(pika.URLParameters(sys.argv[1]))",
+        "ch = c.channel()",
+        "ch.basic_publish(exchange='', routing_key=sys.argv[2], body=b'from pika', properties=pika.BasicProperties(headers={'traceparent': sys.argv[3]}))",
+        "c.close()",
+      ].join("\n");
+      await promisify(execFile)(python, ["-c", script, await getBrokerUrl(), queue, `00-${traceId}-${spanId}-01`]);
+      await eventually(() => spans("process amq.default").length === 1, "the process span");
+      const [s] = spans("process amq.default");
+      expect(s!.spanContext().traceId).toBe(traceId);
+      expect(s!.parentSpanContext?.spanId).toBe(spanId);
+      expect(got[0]!.body.toString()).toBe("from pika");
+    },
+  );
 
   test("warren:call traces synchronous methods: queue.declare from start to its reply", async () => {
     const { ch } = await setup();
@@ -175,7 +192,10 @@ describe("warren/otel", () => {
     instrumentation.disable();
     try {
       // The five channels of each, read one by one (Bun's TracingChannel has no hasSubscribers).
-      const subscribed = (name: string) => ["start", "end", "asyncStart", "asyncEnd", "error"].some((e) => diagnostics.channel(`tracing:${name}:${e}`).hasSubscribers);
+      const subscribed = (name: string) =>
+        ["start", "end", "asyncStart", "asyncEnd", "error"].some(
+          (e) => diagnostics.channel(`tracing:${name}:${e}`).hasSubscribers,
+        );
       expect(subscribed("warren:publish")).toBe(false);
       expect(subscribed("warren:process")).toBe(false);
       const got: Message[] = [];

@@ -25,13 +25,18 @@ import {
 // strings
 
 /** Any Unicode text (no lone surrogates: UTF-8 cannot carry them, so they cannot round-trip). */
-export const text = (maxLength?: number) => fc.string({ unit: "binary", ...(maxLength === undefined ? {} : { maxLength }) });
+export const text = (maxLength?: number) =>
+  fc.string({ unit: "binary", ...(maxLength === undefined ? {} : { maxLength }) });
 
 /**
  * A short string: at most 255 UTF-8 bytes. Either up to 63 code points of anything (4 bytes
  * each at worst), or ASCII right up to the 255-byte limit, so the limit itself is exercised.
  */
-export const shortstr = fc.oneof(text(63), fc.string({ unit: "binary-ascii", maxLength: 255 }), fc.constant("x".repeat(255)));
+export const shortstr = fc.oneof(
+  text(63),
+  fc.string({ unit: "binary-ascii", maxLength: 255 }),
+  fc.constant("x".repeat(255)),
+);
 
 /** A long string, kept small: its 32-bit length prefix is what matters, not its size. */
 export const longstr = text(300);
@@ -53,11 +58,17 @@ const wholeSecondDate = fc.integer({ min: 0, max: DATE_MAX_SECONDS }).map((s) =>
 const buffer = fc.uint8Array({ maxLength: 64 }).map((u) => Buffer.from(u));
 const decimal = fc.tuple(int(0, 255), int(-0x80000000, 0x7fffffff)).map(([s, v]) => new Decimal(s, v));
 /** Integers outside the safe range: the decoder must give these back as bigints. */
-const unsafeInt64 = fc.oneof(fc.bigInt({ min: INT64_MIN, max: -SAFE - 1n }), fc.bigInt({ min: SAFE + 1n, max: INT64_MAX }));
+const unsafeInt64 = fc.oneof(
+  fc.bigInt({ min: INT64_MIN, max: -SAFE - 1n }),
+  fc.bigInt({ min: SAFE + 1n, max: INT64_MAX }),
+);
 
 const same = <T extends FieldValue>(a: fc.Arbitrary<T>): fc.Arbitrary<Pair> => a.map((v) => [v, v] as const);
-const forced = <T extends FieldValue>(tag: Parameters<typeof typed>[0], a: fc.Arbitrary<T>, out: (v: T) => FieldValue = (v) => v): fc.Arbitrary<Pair> =>
-  a.map((v) => [typed(tag, v), out(v)] as const);
+const forced = <T extends FieldValue>(
+  tag: Parameters<typeof typed>[0],
+  a: fc.Arbitrary<T>,
+  out: (v: T) => FieldValue = (v) => v,
+): fc.Arbitrary<Pair> => a.map((v) => [typed(tag, v), out(v)] as const);
 
 /** Scalars, by default mapping and forced to every tag. */
 const scalarPair: fc.Arbitrary<Pair> = fc.oneof(
@@ -96,21 +107,36 @@ const scalarPair: fc.Arbitrary<Pair> = fc.oneof(
 );
 
 /** Table keys: any short string, with the ones that are dangerous as plain-object keys mixed in. */
-const key = fc.oneof({ weight: 5, arbitrary: text(20) }, { weight: 1, arbitrary: fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "") });
+const key = fc.oneof(
+  { weight: 5, arbitrary: text(20) },
+  { weight: 1, arbitrary: fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "") },
+);
 
 /** An object with exactly these own enumerable keys, "__proto__" included as a plain key. */
 export function tableOf(entries: readonly (readonly [string, FieldValue])[]): FieldTable {
   const t: FieldTable = {};
-  for (const [k, v] of entries) Object.defineProperty(t, k, { value: v, enumerable: true, writable: true, configurable: true });
+  for (const [k, v] of entries)
+    Object.defineProperty(t, k, { value: v, enumerable: true, writable: true, configurable: true });
   return t;
 }
 
 const { value: valuePair, table: tablePair } = fc.letrec<{ value: Pair; table: Pair; array: Pair }>((tie) => ({
-  value: fc.oneof({ depthSize: "small", withCrossShrink: true }, scalarPair, tie("table"), tie("array"), tie("table").map(([i, e]) => [typed("F", i), e] as const)),
-  table: fc.uniqueArray(fc.tuple(key, tie("value")), { selector: ([k]) => k, maxLength: 6 }).map((entries) => [
-    tableOf(entries.map(([k, [i]]) => [k, i] as const)),
-    tableOf(entries.map(([k, [, e]]) => [k, e] as const)),
-  ] as const),
+  value: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    scalarPair,
+    tie("table"),
+    tie("array"),
+    tie("table").map(([i, e]) => [typed("F", i), e] as const),
+  ),
+  table: fc
+    .uniqueArray(fc.tuple(key, tie("value")), { selector: ([k]) => k, maxLength: 6 })
+    .map(
+      (entries) =>
+        [
+          tableOf(entries.map(([k, [i]]) => [k, i] as const)),
+          tableOf(entries.map(([k, [, e]]) => [k, e] as const)),
+        ] as const,
+    ),
   array: fc.array(tie("value"), { maxLength: 6 }).map((items) => {
     const pair: Pair = [items.map(([i]) => i), items.map(([, e]) => e)];
     return items.length % 2 === 0 ? pair : ([typed("A", pair[0]), pair[1]] as const);
@@ -143,7 +169,9 @@ export const methodNames = Object.keys(METHODS) as MethodName[];
 
 /** Arguments for one method, from its row in METHODS: [method to encode, method expected back]. */
 export function methodPair(name: MethodName): fc.Arbitrary<readonly [Method, Method]> {
-  const fields = (METHODS[name][2] as readonly (readonly [string | null, Domain])[]).filter((f): f is readonly [string, Domain] => f[0] !== null);
+  const fields = (METHODS[name][2] as readonly (readonly [string | null, Domain])[]).filter(
+    (f): f is readonly [string, Domain] => f[0] !== null,
+  );
   const record: Record<string, fc.Arbitrary<Pair>> = {};
   for (const [field, domain] of fields) record[field] = domainPair[domain];
   return fc.record(record).map((args) => {
@@ -161,7 +189,9 @@ export function methodPair(name: MethodName): fc.Arbitrary<readonly [Method, Met
 // content properties
 
 /** A value for each of the 14 basic properties, by name. */
-const propertyValue: { [K in (typeof PROPERTY_NAMES)[number]]: fc.Arbitrary<readonly [BasicProperties[K], BasicProperties[K]]> } = {
+const propertyValue: {
+  [K in (typeof PROPERTY_NAMES)[number]]: fc.Arbitrary<readonly [BasicProperties[K], BasicProperties[K]]>;
+} = {
   contentType: same(shortstr) as never,
   contentEncoding: same(shortstr) as never,
   headers: fieldTablePair,

@@ -8,11 +8,23 @@ import { encodeFrames, FrameParser, FrameType, type Frame } from "../../src/prot
 
 /** method + header + several bodies + heartbeat, then a second, empty message, as a broker sends them. */
 function stream(): { bytes: Buffer; frames: Frame[] } {
-  const deliver = { name: "basic.deliver", consumerTag: "amq.ctag-1", deliveryTag: 7, redelivered: false, exchange: "ex", routingKey: "rk" } as const;
-  const props = { contentType: "application/json", headers: { n: 1, s: "x", nested: { a: [1, "b"] } }, deliveryMode: 2 };
+  const deliver = {
+    name: "basic.deliver",
+    consumerTag: "amq.ctag-1",
+    deliveryTag: 7,
+    redelivered: false,
+    exchange: "ex",
+    routingKey: "rk",
+  } as const;
+  const props = {
+    contentType: "application/json",
+    headers: { n: 1, s: "x", nested: { a: [1, "b"] } },
+    deliveryMode: 2,
+  };
   const body = Buffer.from(Array.from({ length: 50 }, (_, i) => i));
   const bodies: Frame[] = [];
-  for (let off = 0; off < body.length; off += 16) bodies.push({ type: FrameType.Body, channel: 1, payload: body.subarray(off, off + 16) });
+  for (let off = 0; off < body.length; off += 16)
+    bodies.push({ type: FrameType.Body, channel: 1, payload: body.subarray(off, off + 16) });
   const frames: Frame[] = [
     { type: FrameType.Method, channel: 1, method: deliver },
     { type: FrameType.Header, channel: 1, classId: 60, bodySize: body.length, properties: props },
@@ -87,10 +99,26 @@ describe("a multi-frame stream", () => {
     for (let f = p.next(); f !== undefined; f = p.next()) {
       if (seen.has(f.type)) expect(f, `frame type ${f.type}`).toBe(seen.get(f.type));
       seen.set(f.type, f);
-      parts.push(f.type === FrameType.Method ? f.method : f.type === FrameType.Header ? f.properties : f.type === FrameType.Body ? f.payload : f.type);
+      parts.push(
+        f.type === FrameType.Method
+          ? f.method
+          : f.type === FrameType.Header
+            ? f.properties
+            : f.type === FrameType.Body
+              ? f.payload
+              : f.type,
+      );
     }
     // Every method, property list and payload is its own, and still what was sent.
-    const expected = frames.map((f) => (f.type === FrameType.Method ? f.method : f.type === FrameType.Header ? f.properties : f.type === FrameType.Body ? f.payload : f.type));
+    const expected = frames.map((f) =>
+      f.type === FrameType.Method
+        ? f.method
+        : f.type === FrameType.Header
+          ? f.properties
+          : f.type === FrameType.Body
+            ? f.payload
+            : f.type,
+    );
     expect(parts).toEqual(expected);
     const objects = parts.filter((x) => typeof x === "object");
     expect(new Set(objects).size).toBe(objects.length);

@@ -42,8 +42,17 @@ function expectFrameError(run: () => unknown, code: number, message: RegExp): vo
   expect((e as FrameError).message).toMatch(message);
 }
 
-
-const declare = (queue: unknown): Method => ({ name: "queue.declare", queue, passive: false, durable: false, exclusive: false, autoDelete: false, noWait: false, arguments: {} }) as unknown as Method;
+const declare = (queue: unknown): Method =>
+  ({
+    name: "queue.declare",
+    queue,
+    passive: false,
+    durable: false,
+    exclusive: false,
+    autoDelete: false,
+    noWait: false,
+    arguments: {},
+  }) as unknown as Method;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -58,7 +67,11 @@ describe("encoding a bad user value", () => {
     return { error, bytes: Buffer.from(w.take()) };
   }
   const good = encodeFrames([
-    { type: FrameType.Method, channel: 1, method: { name: "basic.qos", prefetchSize: 0, prefetchCount: 10, global: false } },
+    {
+      type: FrameType.Method,
+      channel: 1,
+      method: { name: "basic.qos", prefetchSize: 0, prefetchCount: 10, global: false },
+    },
     { type: FrameType.Method, channel: 1, method: { name: "tx.select" } },
   ]);
 
@@ -75,12 +88,15 @@ describe("encoding a bad user value", () => {
     expect(bytes.toString("hex")).toBe(good.toString("hex"));
   });
 
-  it.each(["basic.nothing", "toString", "constructor", "__proto__"])("an unknown method name (%s) is a TypeError, nothing written", (name) => {
-    const { error, bytes } = encodeAfterGoodFrame((w) => encodeMethodFrame(w, 1, { name } as unknown as Method));
-    expect(error).toBeInstanceOf(TypeError);
-    expect((error as Error).message).toBe(`unknown method ${name}`);
-    expect(bytes.toString("hex")).toBe(good.toString("hex"));
-  });
+  it.each(["basic.nothing", "toString", "constructor", "__proto__"])(
+    "an unknown method name (%s) is a TypeError, nothing written",
+    (name) => {
+      const { error, bytes } = encodeAfterGoodFrame((w) => encodeMethodFrame(w, 1, { name } as unknown as Method));
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toBe(`unknown method ${name}`);
+      expect(bytes.toString("hex")).toBe(good.toString("hex"));
+    },
+  );
 
   it("255 bytes exactly is accepted", () => {
     const w = new Writer();
@@ -96,10 +112,26 @@ describe("encoding a bad user value", () => {
   });
 
   it.each([
-    ["a short above 65535", { name: "basic.qos", prefetchSize: 0, prefetchCount: 70000, global: false }, /basic\.qos prefetchCount/],
-    ["a negative long", { name: "basic.qos", prefetchSize: -1, prefetchCount: 1, global: false }, /basic\.qos prefetchSize/],
-    ["a fractional short", { name: "connection.tune-ok", channelMax: 1.5, frameMax: 4096, heartbeat: 0 }, /connection\.tune-ok channelMax/],
-    ["a longlong beyond 2^53 as a number", { name: "basic.ack", deliveryTag: 2 ** 53, multiple: false }, /basic\.ack deliveryTag.*bigint/],
+    [
+      "a short above 65535",
+      { name: "basic.qos", prefetchSize: 0, prefetchCount: 70000, global: false },
+      /basic\.qos prefetchCount/,
+    ],
+    [
+      "a negative long",
+      { name: "basic.qos", prefetchSize: -1, prefetchCount: 1, global: false },
+      /basic\.qos prefetchSize/,
+    ],
+    [
+      "a fractional short",
+      { name: "connection.tune-ok", channelMax: 1.5, frameMax: 4096, heartbeat: 0 },
+      /connection\.tune-ok channelMax/,
+    ],
+    [
+      "a longlong beyond 2^53 as a number",
+      { name: "basic.ack", deliveryTag: 2 ** 53, multiple: false },
+      /basic\.ack deliveryTag.*bigint/,
+    ],
     ["a negative longlong", { name: "basic.ack", deliveryTag: -1, multiple: false }, /basic\.ack deliveryTag/],
   ])("%s is a RangeError naming the field, nothing written", (_label, method, field) => {
     const { error, bytes } = encodeAfterGoodFrame((w) => encodeMethodFrame(w, 1, method as Method));
@@ -110,20 +142,46 @@ describe("encoding a bad user value", () => {
 
   it.each([
     ["a header key over 255 bytes", { headers: { ["k".repeat(256)]: 1 } }, RangeError, /headers key/],
-    ["a header key of 200 units and 400 bytes", { headers: { ["é".repeat(200)]: 1 } }, RangeError, /headers key is 400 bytes/],
-    ["an array element out of its forced tag's range", { headers: { list: [1, typed("B", 300)] } }, RangeError, /headers\.list\[1\] must be in 0\.\.255/],
-    ["a Decimal whose value is beyond 32 bits", { headers: { d: new Decimal(2, 2 ** 40) } }, RangeError, /headers\.d\.value/],
+    [
+      "a header key of 200 units and 400 bytes",
+      { headers: { ["é".repeat(200)]: 1 } },
+      RangeError,
+      /headers key is 400 bytes/,
+    ],
+    [
+      "an array element out of its forced tag's range",
+      { headers: { list: [1, typed("B", 300)] } },
+      RangeError,
+      /headers\.list\[1\] must be in 0\.\.255/,
+    ],
+    [
+      "a Decimal whose value is beyond 32 bits",
+      { headers: { d: new Decimal(2, 2 ** 40) } },
+      RangeError,
+      /headers\.d\.value/,
+    ],
     ["a bigint beyond 64 bits", { headers: { big: 2n ** 64n } }, RangeError, /headers\.big does not fit/],
     ["a value out of its forced tag's range", { headers: { a: { b: typed("b", 200) } } }, RangeError, /headers\.a\.b/],
     ["a non-integer forced to an integer tag", { headers: { n: typed("I", 1.5) } }, TypeError, /headers\.n/],
     ["a function in the headers", { headers: { f: (() => 1) as never } }, TypeError, /field table/],
-    ["a cyclic table", (() => { const a: Record<string, unknown> = {}; a.self = a; return { headers: a }; })(), RangeError, /nested more than/],
+    [
+      "a cyclic table",
+      (() => {
+        const a: Record<string, unknown> = {};
+        a.self = a;
+        return { headers: a };
+      })(),
+      RangeError,
+      /nested more than/,
+    ],
     ["a content-type over 255 bytes", { contentType: "t".repeat(300) }, RangeError, /contentType/],
     ["a delivery-mode above 255", { deliveryMode: 256 }, RangeError, /deliveryMode/],
     ["a timestamp that is not a Date", { timestamp: 5 as never }, TypeError, /timestamp/],
     ["a Date before 1970", { timestamp: new Date(-1000) }, TypeError, /timestamp/],
   ])("properties: %s is refused, nothing written", (_label, properties, type, field) => {
-    const { error, bytes } = encodeAfterGoodFrame((w) => encodeContent(w, 1, 60, properties as never, Buffer.from("body"), 4096));
+    const { error, bytes } = encodeAfterGoodFrame((w) =>
+      encodeContent(w, 1, 60, properties as never, Buffer.from("body"), 4096),
+    );
     expect(error).toBeInstanceOf(type);
     expect((error as Error).message).toMatch(field);
     expect(bytes.toString("hex")).toBe(good.toString("hex"));
@@ -131,7 +189,9 @@ describe("encoding a bad user value", () => {
 
   it("a frame that would exceed frame_max is refused, nothing written", () => {
     const big = { x: "y".repeat(5000) };
-    const { error, bytes } = encodeAfterGoodFrame((w) => encodeMethodFrame(w, 1, { ...declare("q"), arguments: big } as Method, 4096));
+    const { error, bytes } = encodeAfterGoodFrame((w) =>
+      encodeMethodFrame(w, 1, { ...declare("q"), arguments: big } as Method, 4096),
+    );
     expect(error).toBeInstanceOf(RangeError);
     expect((error as Error).message).toMatch(/frame_max 4096/);
     expect(bytes.toString("hex")).toBe(good.toString("hex"));
@@ -156,7 +216,11 @@ describe("decoding bad bytes from the peer", () => {
   });
 
   it("a malformed table: an unknown type tag is 502", () => {
-    expectFrameError(() => decodeTable(new Reader(Buffer.from([0, 0, 0, 3, 1, 0x61, 0x51]))), 502, /unknown field-table type tag 0x51/);
+    expectFrameError(
+      () => decodeTable(new Reader(Buffer.from([0, 0, 0, 3, 1, 0x61, 0x51]))),
+      502,
+      /unknown field-table type tag 0x51/,
+    );
   });
 
   it("a malformed table inside a method frame, through the parser, is 502", () => {
@@ -241,7 +305,8 @@ describe("64-bit values", () => {
   }
 
   it("bigint in, bigint out, beyond 2^53, in both directions of the signed range", () => {
-    for (const v of [2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n), -(2n ** 53n) - 1n]) expect(tableRoundTrip(v)).toBe(v);
+    for (const v of [2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n), -(2n ** 53n) - 1n])
+      expect(tableRoundTrip(v)).toBe(v);
   });
 
   it("a bigint outside int64 is a RangeError for tag l", () => {
@@ -265,7 +330,9 @@ describe("64-bit values", () => {
     encodeHeaderFrame(w, 1, 60, 2 ** 40 + 5, {});
     const bytes = Buffer.from(w.take());
     expect(bytes.subarray(7 + 4, 7 + 12).toString("hex")).toBe("0000010000000005");
-    expect(parseAll(bytes)).toEqual([{ type: FrameType.Header, channel: 1, classId: 60, bodySize: 2 ** 40 + 5, properties: {} }]);
+    expect(parseAll(bytes)).toEqual([
+      { type: FrameType.Header, channel: 1, classId: 60, bodySize: 2 ** 40 + 5, properties: {} },
+    ]);
   });
 });
 

@@ -57,11 +57,19 @@ const validStream = fc
   })
   .filter((b) => b.length < 4000);
 
-type Mutation = { kind: "flip"; at: number; value: number } | { kind: "cut"; at: number } | { kind: "insert"; at: number; bytes: Uint8Array } | { kind: "delete"; at: number; n: number };
+type Mutation =
+  | { kind: "flip"; at: number; value: number }
+  | { kind: "cut"; at: number }
+  | { kind: "insert"; at: number; bytes: Uint8Array }
+  | { kind: "delete"; at: number; n: number };
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
   fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+  fc.record({
+    kind: fc.constant("insert" as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+  }),
   fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), n: fc.integer({ min: 1, max: 8 }) }),
 );
 
@@ -89,21 +97,32 @@ describe("FrameParser under fuzz raises only FrameError", () => {
 
   it("random bytes behind a plausible frame header (so the payload decoders see them)", () => {
     fc.assert(
-      fc.property(fc.constantFrom(1, 2, 3, 8, 0, 4, 255), fc.integer({ min: 0, max: 3 }), fc.uint8Array({ maxLength: 200 }), fc.constantFrom(0xce, 0xce, 0xce, 0), (type, channel, payload, end) => {
-        expectOnlyFrameErrors(() => drain([rawFrame(type, channel, Buffer.from(payload), end)]));
-      }),
+      fc.property(
+        fc.constantFrom(1, 2, 3, 8, 0, 4, 255),
+        fc.integer({ min: 0, max: 3 }),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.constantFrom(0xce, 0xce, 0xce, 0),
+        (type, channel, payload, end) => {
+          expectOnlyFrameErrors(() => drain([rawFrame(type, channel, Buffer.from(payload), end)]));
+        },
+      ),
       { numRuns: 2000 },
     );
   });
 
   it("mutated valid streams: bytes changed, cut, inserted, deleted", () => {
     fc.assert(
-      fc.property(validStream, fc.array(mutation, { minLength: 1, maxLength: 4 }), fc.integer({ min: 1, max: 64 }), (bytes, mutations, chunk) => {
-        const b = mutate(bytes, mutations);
-        const chunks: Buffer[] = [];
-        for (let off = 0; off < b.length; off += chunk) chunks.push(b.subarray(off, off + chunk));
-        expectOnlyFrameErrors(() => drain(chunks));
-      }),
+      fc.property(
+        validStream,
+        fc.array(mutation, { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 1, max: 64 }),
+        (bytes, mutations, chunk) => {
+          const b = mutate(bytes, mutations);
+          const chunks: Buffer[] = [];
+          for (let off = 0; off < b.length; off += chunk) chunks.push(b.subarray(off, off + chunk));
+          expectOnlyFrameErrors(() => drain(chunks));
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -128,7 +147,9 @@ describe("payload decoders under fuzz raise only FrameError", () => {
   it("mutated field tables", () => {
     fc.assert(
       fc.property(fieldTablePair, fc.array(mutation, { minLength: 1, maxLength: 3 }), ([table], mutations) => {
-        const encoded = encodeFrames([{ type: FrameType.Header, channel: 1, classId: 60, bodySize: 0, properties: { headers: table } }]);
+        const encoded = encodeFrames([
+          { type: FrameType.Header, channel: 1, classId: 60, bodySize: 0, properties: { headers: table } },
+        ]);
         // payload after class (2), weight (2), body size (8), flags (2): the table itself
         const bytes = mutate(encoded.subarray(7 + 14, encoded.length - 1), mutations);
         expectOnlyFrameErrors(() => decodeTable(new Reader(bytes)));

@@ -9,7 +9,15 @@ import { encodePublish } from "../../src/protocol/publish.js";
 import type { BasicProperties } from "../../src/protocol/properties.js";
 import { Writer } from "../../src/protocol/writer.js";
 
-function general(channel: number, exchange: string, routingKey: string, mandatory: boolean, props: BasicProperties, body: Uint8Array, frameMax: number): Buffer {
+function general(
+  channel: number,
+  exchange: string,
+  routingKey: string,
+  mandatory: boolean,
+  props: BasicProperties,
+  body: Uint8Array,
+  frameMax: number,
+): Buffer {
   const w = new Writer(64);
   encodeMethodFrame(w, channel, { name: "basic.publish", exchange, routingKey, mandatory, immediate: false }, frameMax);
   encodeContent(w, channel, 60, props, body, frameMax);
@@ -24,10 +32,23 @@ function expectSameBytes(actual: Buffer, expected: Buffer): void {
   if (actual.equals(expected)) return;
   let at = 0;
   while (at < Math.min(actual.length, expected.length) && actual[at] === expected[at]) at++;
-  expect({ length: actual.length, from: at, bytes: actual.subarray(at, at + 16) }).toEqual({ length: expected.length, from: at, bytes: expected.subarray(at, at + 16) });
+  expect({ length: actual.length, from: at, bytes: actual.subarray(at, at + 16) }).toEqual({
+    length: expected.length,
+    from: at,
+    bytes: expected.subarray(at, at + 16),
+  });
 }
 
-function dedicated(channel: number, exchange: string, routingKey: string, mandatory: boolean, props: BasicProperties, body: Uint8Array, frameMax: number, slab = 64): Buffer {
+function dedicated(
+  channel: number,
+  exchange: string,
+  routingKey: string,
+  mandatory: boolean,
+  props: BasicProperties,
+  body: Uint8Array,
+  frameMax: number,
+  slab = 64,
+): Buffer {
   const w = new Writer(slab);
   encodePublish(w, channel, exchange, routingKey, mandatory, props, body, frameMax);
   return Buffer.from(w.take());
@@ -46,7 +67,10 @@ describe("encodePublish", () => {
       const body = Buffer.alloc(size, 7);
       for (const mandatory of [false, true]) {
         for (const channel of [1, 300, 65535]) {
-          expectSameBytes(dedicated(channel, ex, rk, mandatory, props, body, frameMax), general(channel, ex, rk, mandatory, props, body, frameMax));
+          expectSameBytes(
+            dedicated(channel, ex, rk, mandatory, props, body, frameMax),
+            general(channel, ex, rk, mandatory, props, body, frameMax),
+          );
         }
       }
     }
@@ -58,14 +82,20 @@ describe("encodePublish", () => {
         fc.string({ maxLength: 60 }),
         fc.string({ unit: "grapheme", maxLength: 40 }),
         fc.boolean(),
-        fc.record({ contentType: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }), priority: fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }) }),
+        fc.record({
+          contentType: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+          priority: fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }),
+        }),
         fc.uint8Array({ maxLength: 9000 }),
         fc.integer({ min: 1, max: 65535 }),
         (ex, rk, mandatory, props, body, channel) => {
           const p: BasicProperties = {};
           if (props.contentType !== undefined) p.contentType = props.contentType;
           if (props.priority !== undefined) p.priority = props.priority;
-          expectSameBytes(dedicated(channel, ex, rk, mandatory, p, body, 4096), general(channel, ex, rk, mandatory, p, body, 4096));
+          expectSameBytes(
+            dedicated(channel, ex, rk, mandatory, p, body, 4096),
+            general(channel, ex, rk, mandatory, p, body, 4096),
+          );
         },
       ),
     );
@@ -79,7 +109,9 @@ describe("encodePublish", () => {
     expect(() => encodePublish(w, 1, "", "é".repeat(200), false, {}, Buffer.alloc(1), 4096)).toThrow(/routingKey/);
     expect(() => encodePublish(w, 1, "", 42 as unknown as string, false, {}, Buffer.alloc(1), 4096)).toThrow(TypeError);
     expect(() => encodePublish(w, 1, "", "q", false, { priority: 300 }, Buffer.alloc(1), 4096)).toThrow(/priority/);
-    expect(() => encodePublish(w, 1, "", "q", false, { headers: { big: "x".repeat(5000) } }, Buffer.alloc(1), 4096)).toThrow(/frame_max/);
+    expect(() =>
+      encodePublish(w, 1, "", "q", false, { headers: { big: "x".repeat(5000) } }, Buffer.alloc(1), 4096),
+    ).toThrow(/frame_max/);
     expect(Buffer.from(w.buf.subarray(0, w.pos))).toEqual(before);
   });
 });

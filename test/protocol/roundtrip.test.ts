@@ -20,8 +20,15 @@ import {
   type BasicProperties,
 } from "../../src/protocol/index.js";
 import { parseAll } from "./parse.js";
-import { anyPropertiesPair, fieldTablePair, fieldValuePair, methodNames, methodPair, propertiesPair, tableOf } from "./arbitraries.js";
-
+import {
+  anyPropertiesPair,
+  fieldTablePair,
+  fieldValuePair,
+  methodNames,
+  methodPair,
+  propertiesPair,
+  tableOf,
+} from "./arbitraries.js";
 
 describe("every method round-trips with arbitrary arguments", () => {
   it("covers every method in METHODS", () => {
@@ -72,7 +79,9 @@ describe("basic content properties", () => {
   it("arbitrary properties round-trip in a content header frame, with any body size", () => {
     fc.assert(
       fc.property(anyPropertiesPair, fc.maxSafeInteger().map(Math.abs), ([input, expected], bodySize) => {
-        const frames = parseAll(encodeFrames([{ type: FrameType.Header, channel: 1, classId: 60, bodySize, properties: input }]));
+        const frames = parseAll(
+          encodeFrames([{ type: FrameType.Header, channel: 1, classId: 60, bodySize, properties: input }]),
+        );
         expect(frames).toEqual([{ type: FrameType.Header, channel: 1, classId: 60, bodySize, properties: expected }]);
       }),
       { numRuns: 300 },
@@ -115,7 +124,10 @@ describe("field tables and arrays", () => {
   });
 
   it("a key named __proto__ is an ordinary key: it neither disappears nor becomes the prototype", () => {
-    const input = tableOf([["__proto__", { polluted: true }], ["a", 1]]);
+    const input = tableOf([
+      ["__proto__", { polluted: true }],
+      ["a", 1],
+    ]);
     const w = new Writer();
     encodeTable(w, input);
     const decoded = decodeTable(new Reader(w.take()));
@@ -130,7 +142,20 @@ describe("field tables and arrays", () => {
       fc.property(fieldTablePair, ([input, expected]) => {
         const frames = parseAll(
           encodeFrames([
-            { type: FrameType.Method, channel: 3, method: { name: "queue.declare", queue: "q", passive: false, durable: true, exclusive: false, autoDelete: false, noWait: false, arguments: input } },
+            {
+              type: FrameType.Method,
+              channel: 3,
+              method: {
+                name: "queue.declare",
+                queue: "q",
+                passive: false,
+                durable: true,
+                exclusive: false,
+                autoDelete: false,
+                noWait: false,
+                arguments: input,
+              },
+            },
             { type: FrameType.Header, channel: 3, classId: 60, bodySize: 0, properties: { headers: input } },
           ]),
         );

@@ -40,8 +40,23 @@ import type { BasicProperties, FieldTable, FieldValue, Method } from "../../src/
 
 type Primitive = "bit" | "octet" | "short" | "long" | "longlong" | "shortstr" | "longstr" | "timestamp" | "table";
 type Wire =
-  | "boolean" | "int8" | "uint8" | "int16" | "uint16" | "int32" | "uint32" | "int64"
-  | "float32" | "float64" | "decimal" | "longstr" | "bytes" | "array" | "timestamp" | "table" | "void";
+  | "boolean"
+  | "int8"
+  | "uint8"
+  | "int16"
+  | "uint16"
+  | "int32"
+  | "uint32"
+  | "int64"
+  | "float32"
+  | "float64"
+  | "decimal"
+  | "longstr"
+  | "bytes"
+  | "array"
+  | "timestamp"
+  | "table"
+  | "void";
 
 interface SpecField {
   name: string;
@@ -130,7 +145,8 @@ class Cursor {
     readonly end = buf.length,
   ) {}
   private need(n: number): void {
-    if (this.pos + n > this.end) throw new Error(`spec decoder: needed ${n} bytes at ${this.pos}, only ${this.end - this.pos} left`);
+    if (this.pos + n > this.end)
+      throw new Error(`spec decoder: needed ${n} bytes at ${this.pos}, only ${this.end - this.pos} left`);
   }
   take(n: number): Buffer {
     this.need(n);
@@ -258,7 +274,8 @@ function readFields(c: Cursor, fields: readonly SpecField[]): DecodedField[] {
   let octet = 0;
   let used = 8; // bits consumed from `octet`; 8 = none open
   const closeOctet = () => {
-    if (used < 8 && octet >> used !== 0) throw new Error(`spec decoder: bits above bit ${used - 1} set in a packed octet (0x${octet.toString(16)})`);
+    if (used < 8 && octet >> used !== 0)
+      throw new Error(`spec decoder: bits above bit ${used - 1} set in a packed octet (0x${octet.toString(16)})`);
     used = 8;
   };
   for (const f of fields) {
@@ -418,8 +435,20 @@ describe("spec/amqp-0-9-1.json is consistent with itself", () => {
   it("lists the 14 basic properties in flag order, bit 15 first", () => {
     const props = spec.classes.find((c) => c.name === "basic")?.properties ?? [];
     expect(props.map((p) => p.name)).toEqual([
-      "content-type", "content-encoding", "headers", "delivery-mode", "priority", "correlation-id", "reply-to",
-      "expiration", "message-id", "timestamp", "type", "user-id", "app-id", "cluster-id",
+      "content-type",
+      "content-encoding",
+      "headers",
+      "delivery-mode",
+      "priority",
+      "correlation-id",
+      "reply-to",
+      "expiration",
+      "message-id",
+      "timestamp",
+      "type",
+      "user-id",
+      "app-id",
+      "cluster-id",
     ]);
     props.forEach((p, i) => {
       expect(p.flagBit, p.name).toBe(15 - i);
@@ -437,7 +466,12 @@ describe("spec/amqp-0-9-1.json is consistent with itself", () => {
 
 describe("the codec's constants agree with the spec", () => {
   it("frame types, frame end, frame-min-size, protocol header", () => {
-    expect(FrameType).toEqual({ Method: spec.frameTypes.method, Header: spec.frameTypes.header, Body: spec.frameTypes.body, Heartbeat: spec.frameTypes.heartbeat });
+    expect(FrameType).toEqual({
+      Method: spec.frameTypes.method,
+      Header: spec.frameTypes.header,
+      Body: spec.frameTypes.body,
+      Heartbeat: spec.frameTypes.heartbeat,
+    });
     expect(FRAME_END).toBe(spec.frameEnd);
     expect(FRAME_MIN_SIZE).toBe(spec.frameMinSize);
     expect([...PROTOCOL_HEADER]).toEqual(spec.protocolHeader);
@@ -457,8 +491,14 @@ describe("the codec's methods are the spec's methods", () => {
   it("every method in methodIds is in the JSON with the same ids, and vice versa", () => {
     const fromSpec = Object.fromEntries(allMethods.map(({ cls, method }) => [method.name, [cls.id, method.id]]));
     const fromCodec = Object.fromEntries(Object.entries(methodIds).map(([name, ids]) => [name, [...ids]]));
-    expect(Object.keys(fromCodec).filter((n) => !(n in fromSpec)), "in the codec, not in the JSON").toEqual([]);
-    expect(Object.keys(fromSpec).filter((n) => !(n in fromCodec)), "in the JSON, not in the codec").toEqual([]);
+    expect(
+      Object.keys(fromCodec).filter((n) => !(n in fromSpec)),
+      "in the codec, not in the JSON",
+    ).toEqual([]);
+    expect(
+      Object.keys(fromSpec).filter((n) => !(n in fromCodec)),
+      "in the JSON, not in the codec",
+    ).toEqual([]);
     expect(fromCodec).toEqual(fromSpec);
   });
 
@@ -506,7 +546,9 @@ describe.each(allMethods.map((e) => [e.method.name, e] as const))("%s", (_name, 
 
     // Field order and types come from the JSON (readFields walks it), so a codec that writes a
     // field out of order or at another width shows up as wrong values here, named by field.
-    expect(decoded.map((d) => [d.name, d.type, d.value])).toEqual(method.fields.map((f) => [f.name, f.type, expectedWire(f, args)]));
+    expect(decoded.map((d) => [d.name, d.type, d.value])).toEqual(
+      method.fields.map((f) => [f.name, f.type, expectedWire(f, args)]),
+    );
   });
 
   it.each(variants)("decodes back to the sample (%s)", (_label, bitsSet) => {
@@ -518,7 +560,9 @@ describe.each(allMethods.map((e) => [e.method.name, e] as const))("%s", (_name, 
   });
 
   it("has only the JSON's non-reserved fields as properties", () => {
-    const decoded = decodeMethod(new Reader(encode({ name: method.name, ...sampleArgs(method, new Set()) } as unknown as Method)));
+    const decoded = decodeMethod(
+      new Reader(encode({ name: method.name, ...sampleArgs(method, new Set()) } as unknown as Method)),
+    );
     const expected = ["name", ...method.fields.filter((f) => !f.reserved).map((f) => camel(f.name))];
     expect(Object.keys(decoded).sort()).toEqual(expected.sort());
   });
@@ -620,8 +664,20 @@ describe("field-table types agree with the spec's fieldTableTypes", () => {
     d: { encode: typed("d", 0.1), wire: 0.1, decoded: 0.1 },
     D: { encode: new Decimal(2, -12345), wire: { scale: 2, value: -12345 }, decoded: new Decimal(2, -12345) },
     S: { encode: typed("S", "é ✓"), wire: "é ✓", decoded: "é ✓" },
-    x: { encode: Buffer.from([0, 1, 0xfe, 0xff]), wire: Buffer.from([0, 1, 0xfe, 0xff]), decoded: Buffer.from([0, 1, 0xfe, 0xff]) },
-    A: { encode: [1, "a", true], wire: [{ tag: "I", value: 1 }, { tag: "S", value: "a" }, { tag: "t", value: true }], decoded: [1, "a", true] },
+    x: {
+      encode: Buffer.from([0, 1, 0xfe, 0xff]),
+      wire: Buffer.from([0, 1, 0xfe, 0xff]),
+      decoded: Buffer.from([0, 1, 0xfe, 0xff]),
+    },
+    A: {
+      encode: [1, "a", true],
+      wire: [
+        { tag: "I", value: 1 },
+        { tag: "S", value: "a" },
+        { tag: "t", value: true },
+      ],
+      decoded: [1, "a", true],
+    },
     T: { encode: date, wire: BigInt(date.getTime() / 1000), decoded: date },
     F: { encode: { k: "v" }, wire: { k: { tag: "S", value: "v" } }, decoded: { k: "v" } },
     V: { encode: null, wire: null, decoded: null },
@@ -639,20 +695,32 @@ describe("field-table types agree with the spec's fieldTableTypes", () => {
     }
   });
 
-  it.each(spec.fieldTableTypes.map((t) => [t.tag, t] as const))("tag %s: the codec writes the JSON's encoding and reads it back", (tag, t) => {
-    const kase = cases[tag];
-    if (kase === undefined) throw new Error(`no sample for tag ${tag}: add one`);
-    const args: FieldTable = { v: kase.encode };
-    const bytes = encode({ name: "queue.declare", queue: "q", passive: false, durable: false, exclusive: false, autoDelete: false, noWait: false, arguments: args });
+  it.each(spec.fieldTableTypes.map((t) => [t.tag, t] as const))(
+    "tag %s: the codec writes the JSON's encoding and reads it back",
+    (tag, t) => {
+      const kase = cases[tag];
+      if (kase === undefined) throw new Error(`no sample for tag ${tag}: add one`);
+      const args: FieldTable = { v: kase.encode };
+      const bytes = encode({
+        name: "queue.declare",
+        queue: "q",
+        passive: false,
+        durable: false,
+        exclusive: false,
+        autoDelete: false,
+        noWait: false,
+        arguments: args,
+      });
 
-    const c = new Cursor(bytes);
-    c.take(4); // class and method ids
-    const fields = readFields(c, byName.get("queue.declare")?.method.fields ?? []);
-    const table = fields.at(-1)?.value as Record<string, Tagged>;
-    expect(table.v?.tag, `${t.name} is written with tag ${tag}`).toBe(tag);
-    expect(table.v?.value).toEqual(kase.wire);
+      const c = new Cursor(bytes);
+      c.take(4); // class and method ids
+      const fields = readFields(c, byName.get("queue.declare")?.method.fields ?? []);
+      const table = fields.at(-1)?.value as Record<string, Tagged>;
+      expect(table.v?.tag, `${t.name} is written with tag ${tag}`).toBe(tag);
+      expect(table.v?.value).toEqual(kase.wire);
 
-    const decoded = decodeMethod(new Reader(bytes));
-    expect(decoded.name === "queue.declare" && decoded.arguments.v).toEqual(kase.decoded);
-  });
+      const decoded = decodeMethod(new Reader(bytes));
+      expect(decoded.name === "queue.declare" && decoded.arguments.v).toEqual(kase.decoded);
+    },
+  );
 });

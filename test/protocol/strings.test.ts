@@ -23,23 +23,27 @@ const anyString = fc.oneof(
 describe("Writer strings", () => {
   test("shortstr and longstr write exactly the UTF-8 bytes, also where the slab runs out mid-string", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: SLAB }), fc.array(anyString, { minLength: 1, maxLength: 20 }), (before, strings) => {
-        const w = new Writer(SLAB);
-        w.raw(Buffer.alloc(before, 0xaa)); // so that some strings start right at a slab's end
-        const expected: Buffer[] = [Buffer.alloc(before, 0xaa)];
-        for (const s of strings) {
-          const utf8 = Buffer.from(s, "utf8");
-          const long = Buffer.alloc(4);
-          long.writeUInt32BE(utf8.length);
-          w.longstr(s);
-          expected.push(long, utf8);
-          if (utf8.length <= 255) {
-            w.shortstr(s);
-            expected.push(Buffer.from([utf8.length]), utf8);
+      fc.property(
+        fc.integer({ min: 0, max: SLAB }),
+        fc.array(anyString, { minLength: 1, maxLength: 20 }),
+        (before, strings) => {
+          const w = new Writer(SLAB);
+          w.raw(Buffer.alloc(before, 0xaa)); // so that some strings start right at a slab's end
+          const expected: Buffer[] = [Buffer.alloc(before, 0xaa)];
+          for (const s of strings) {
+            const utf8 = Buffer.from(s, "utf8");
+            const long = Buffer.alloc(4);
+            long.writeUInt32BE(utf8.length);
+            w.longstr(s);
+            expected.push(long, utf8);
+            if (utf8.length <= 255) {
+              w.shortstr(s);
+              expected.push(Buffer.from([utf8.length]), utf8);
+            }
           }
-        }
-        expect(w.take().equals(Buffer.concat(expected))).toBe(true);
-      }),
+          expect(w.take().equals(Buffer.concat(expected))).toBe(true);
+        },
+      ),
     );
   });
 
@@ -71,20 +75,32 @@ describe("Reader shortstr", () => {
       fc.string({ unit: "binary-ascii", maxLength: 60 }).map((s) => new Uint8Array(Buffer.from(s))),
     );
     fc.assert(
-      fc.property(fc.array(bytes, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { minLength: 1, maxLength: 60 }), (pool, picks) => {
-        const parts = picks.map((i) => pool[i % pool.length]!);
-        const r = cached(shortstrs(parts));
-        for (const p of parts) expect(r.shortstr()).toBe(Buffer.from(p).toString("utf8"));
-        expect(r.pos).toBe(r.end);
-      }),
+      fc.property(
+        fc.array(bytes, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 60 }),
+        (pool, picks) => {
+          const parts = picks.map((i) => pool[i % pool.length]!);
+          const r = cached(shortstrs(parts));
+          for (const p of parts) expect(r.shortstr()).toBe(Buffer.from(p).toString("utf8"));
+          expect(r.pos).toBe(r.end);
+        },
+      ),
     );
   });
 
   test("strings alike in length and in first, middle and last byte are still told apart", () => {
     // Same length 5, same bytes at 0, 2 and 4: the same set; they differ only at 1 and 3.
-    const parts = ["abcde", "aXcYe", "abcde", "aXcYe", "a\xffc\xffe"].map((s) => new Uint8Array(Buffer.from(s, "latin1")));
+    const parts = ["abcde", "aXcYe", "abcde", "aXcYe", "a\xffc\xffe"].map(
+      (s) => new Uint8Array(Buffer.from(s, "latin1")),
+    );
     const r = cached(shortstrs(parts));
-    expect([r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr()]).toEqual(["abcde", "aXcYe", "abcde", "aXcYe", "a\ufffdc\ufffde"]);
+    expect([r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr(), r.shortstr()]).toEqual([
+      "abcde",
+      "aXcYe",
+      "abcde",
+      "aXcYe",
+      "a\ufffdc\ufffde",
+    ]);
   });
 
   test("a string with fewer units than bytes is never matched against shorter bytes that share its set", () => {
@@ -116,16 +132,25 @@ describe("Reader shortstr", () => {
     // As the parser's reader moves from socket chunk to socket chunk, some of them views into
     // a larger allocation (Buffer's pool), each its own DataView.
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(7), fc.constantFrom("amq.ctag-1", "amq.ctag-2", "bench.exchange", "rk", "é-key", "x", "abcde", "aXcYe")), { minLength: 1, maxLength: 40 }), (reads) => {
-        const cache = new StringCache();
-        for (const [offset, str] of reads) {
-          const bytes = shortstrs([new Uint8Array(Buffer.from(str))]);
-          const backing = Buffer.alloc(offset + bytes.length + 3, 0xee);
-          bytes.copy(backing, offset);
-          const r = cached(backing.subarray(offset, offset + bytes.length), cache);
-          expect(r.shortstr()).toBe(str);
-        }
-      }),
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.nat(7),
+            fc.constantFrom("amq.ctag-1", "amq.ctag-2", "bench.exchange", "rk", "é-key", "x", "abcde", "aXcYe"),
+          ),
+          { minLength: 1, maxLength: 40 },
+        ),
+        (reads) => {
+          const cache = new StringCache();
+          for (const [offset, str] of reads) {
+            const bytes = shortstrs([new Uint8Array(Buffer.from(str))]);
+            const backing = Buffer.alloc(offset + bytes.length + 3, 0xee);
+            bytes.copy(backing, offset);
+            const r = cached(backing.subarray(offset, offset + bytes.length), cache);
+            expect(r.shortstr()).toBe(str);
+          }
+        },
+      ),
     );
   });
 
@@ -138,19 +163,27 @@ describe("Reader shortstr", () => {
       fc.uint8Array({ minLength: 250, maxLength: 300 }),
     );
     fc.assert(
-      fc.property(fc.array(bytes, { minLength: 1, maxLength: 6 }), fc.array(fc.tuple(fc.nat(), fc.boolean()), { minLength: 1, maxLength: 40 }), (pool, picks) => {
-        const reads = picks.map(([i, long]) => ({ p: pool[i % pool.length]!, long: long || pool[i % pool.length]!.length > 255 }));
-        const wire = Buffer.concat(
-          reads.map(({ p, long }) => {
-            const len = long ? Buffer.alloc(4) : Buffer.from([p.length]);
-            if (long) len.writeUInt32BE(p.length);
-            return Buffer.concat([len, p]);
-          }),
-        );
-        const r = cached(wire);
-        for (const { p, long } of reads) expect(long ? r.longstr() : r.shortstr()).toBe(Buffer.from(p).toString("utf8"));
-        expect(r.pos).toBe(r.end);
-      }),
+      fc.property(
+        fc.array(bytes, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.tuple(fc.nat(), fc.boolean()), { minLength: 1, maxLength: 40 }),
+        (pool, picks) => {
+          const reads = picks.map(([i, long]) => ({
+            p: pool[i % pool.length]!,
+            long: long || pool[i % pool.length]!.length > 255,
+          }));
+          const wire = Buffer.concat(
+            reads.map(({ p, long }) => {
+              const len = long ? Buffer.alloc(4) : Buffer.from([p.length]);
+              if (long) len.writeUInt32BE(p.length);
+              return Buffer.concat([len, p]);
+            }),
+          );
+          const r = cached(wire);
+          for (const { p, long } of reads)
+            expect(long ? r.longstr() : r.shortstr()).toBe(Buffer.from(p).toString("utf8"));
+          expect(r.pos).toBe(r.end);
+        },
+      ),
     );
   });
 

@@ -32,7 +32,6 @@ function hex(s: string): Buffer {
   return Buffer.from(digits, "hex");
 }
 
-
 interface Vector {
   name: string;
   frame: Frame;
@@ -52,7 +51,11 @@ const vectors: Vector[] = [
   },
   {
     name: "connection.tune-ok",
-    frame: { type: FrameType.Method, channel: 0, method: { name: "connection.tune-ok", channelMax: 2047, frameMax: 131072, heartbeat: 60 } },
+    frame: {
+      type: FrameType.Method,
+      channel: 0,
+      method: { name: "connection.tune-ok", channelMax: 2047, frameMax: 131072, heartbeat: 60 },
+    },
     bytes: hex(`
       01          # type 1: method
       0000        # channel 0
@@ -67,7 +70,11 @@ const vectors: Vector[] = [
   },
   {
     name: "basic.publish with mandatory set",
-    frame: { type: FrameType.Method, channel: 1, method: { name: "basic.publish", exchange: "logs", routingKey: "info", mandatory: true, immediate: false } },
+    frame: {
+      type: FrameType.Method,
+      channel: 1,
+      method: { name: "basic.publish", exchange: "logs", routingKey: "info", mandatory: true, immediate: false },
+    },
     bytes: hex(`
       01          # method
       0001        # channel 1
@@ -85,7 +92,14 @@ const vectors: Vector[] = [
     frame: {
       type: FrameType.Method,
       channel: 2,
-      method: { name: "basic.deliver", consumerTag: "ctag", deliveryTag: 2 ** 32 + 1, redelivered: true, exchange: "", routingKey: "q" },
+      method: {
+        name: "basic.deliver",
+        consumerTag: "ctag",
+        deliveryTag: 2 ** 32 + 1,
+        redelivered: true,
+        exchange: "",
+        routingKey: "q",
+      },
     },
     bytes: hex(`
       01 0002 00000015            # method, channel 2, size 21 = 4 + 5 + 8 + 1 + 1 + 2
@@ -105,7 +119,12 @@ const vectors: Vector[] = [
       channel: 1,
       classId: 60,
       bodySize: 5,
-      properties: { contentType: "text/plain", headers: { x: 1 }, deliveryMode: 2, timestamp: new Date(1_700_000_000_000) },
+      properties: {
+        contentType: "text/plain",
+        headers: { x: 1 },
+        deliveryMode: 2,
+        timestamp: new Date(1_700_000_000_000),
+      },
     },
     bytes: hex(`
       02 0001 0000002d            # header frame, channel 1, size 45
@@ -134,7 +153,11 @@ const vectors: Vector[] = [
   },
   {
     name: "channel.close",
-    frame: { type: FrameType.Method, channel: 7, method: { name: "channel.close", replyCode: 404, replyText: "NOT_FOUND", classId: 50, methodId: 10 } },
+    frame: {
+      type: FrameType.Method,
+      channel: 7,
+      method: { name: "channel.close", replyCode: 404, replyText: "NOT_FOUND", classId: 50, methodId: 10 },
+    },
     bytes: hex(`
       01 0007 00000014            # method, channel 7, size 20 = 4 + 2 + 10 + 2 + 2
       0014 0028                   # class 20 channel, method 40 close

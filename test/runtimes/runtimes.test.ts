@@ -27,45 +27,55 @@ const EXAMPLES = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith(".ts"));
 
 for (const [name, command] of Object.entries(RUNTIMES)) {
   const installed = existsSync(command("")[0]!);
-  if (!installed && process.env["CI"] !== undefined) throw new Error(`${name} is not installed: .ci/run installs it with bash scripts/runtimes.sh bin ${name}`);
-  describe.skipIf(!installed).sequential(`${name}${installed ? "" : ` (not installed: bash scripts/runtimes.sh bin ${name})`}`, () => {
-    /** Runs a program on this runtime, as a tutorial program is run (programs.ts). */
-    const start = async (file: string, args: string[] = [], url?: string) => {
-      const [bin, ...rest] = command(file) as [string, ...string[]];
-      return new Program(file, args, { ...process.env, AMQP_URL: url ?? (await tutorialUrl()) }, "pipe", [bin, ...rest]);
-    };
+  if (!installed && process.env["CI"] !== undefined)
+    throw new Error(`${name} is not installed: .ci/run installs it with bash scripts/runtimes.sh bin ${name}`);
+  describe
+    .skipIf(!installed)
+    .sequential(`${name}${installed ? "" : ` (not installed: bash scripts/runtimes.sh bin ${name})`}`, () => {
+      /** Runs a program on this runtime, as a tutorial program is run (programs.ts). */
+      const start = async (file: string, args: string[] = [], url?: string) => {
+        const [bin, ...rest] = command(file) as [string, ...string[]];
+        return new Program(file, args, { ...process.env, AMQP_URL: url ?? (await tutorialUrl()) }, "pipe", [
+          bin,
+          ...rest,
+        ]);
+      };
 
-    test.each(EXAMPLES)("%s prints what the README says", async (file) => {
-      const [bin, ...args] = command(join(EXAMPLES_DIR, file)) as [string, ...string[]];
-      const { stdout } = await promisify(execFile)(bin, args, { cwd: ROOT, env: { ...process.env, AMQP_URL: await getBrokerUrl() }, timeout: 20_000 });
-      expect(stdout).toBe(said(shown(file)));
-    });
+      test.each(EXAMPLES)("%s prints what the README says", async (file) => {
+        const [bin, ...args] = command(join(EXAMPLES_DIR, file)) as [string, ...string[]];
+        const { stdout } = await promisify(execFile)(bin, args, {
+          cwd: ROOT,
+          env: { ...process.env, AMQP_URL: await getBrokerUrl() },
+          timeout: 20_000,
+        });
+        expect(stdout).toBe(said(shown(file)));
+      });
 
-    test("tutorial 1: receive prints what send sent", async () => {
-      const receiver = await start("src/tutorial/receive.ts");
-      await receiver.line(" [*] Waiting for messages. To exit press CTRL+C");
-      const sender = await start("src/tutorial/send.ts");
-      expect((await sender.exited).stdout).toEqual([" [x] Sent 'Hello World!'"]);
-      await receiver.line(" [x] Received Hello World!");
-      expect((await receiver.stop()).code).toBe(0);
-    });
+      test("tutorial 1: receive prints what send sent", async () => {
+        const receiver = await start("src/tutorial/receive.ts");
+        await receiver.line(" [*] Waiting for messages. To exit press CTRL+C");
+        const sender = await start("src/tutorial/send.ts");
+        expect((await sender.exited).stdout).toEqual([" [x] Sent 'Hello World!'"]);
+        await receiver.line(" [x] Received Hello World!");
+        expect((await receiver.stop()).code).toBe(0);
+      });
 
-    test("tutorial 3: two receive_logs get what emit_log sends", async () => {
-      const receivers = [await start("src/tutorial/receive_logs.ts"), await start("src/tutorial/receive_logs.ts")];
-      for (const r of receivers) await r.line(" [*] Waiting for logs. To exit press CTRL+C");
-      const emitter = await start("src/tutorial/emit_log.ts", ["on", name]);
-      expect((await emitter.exited).stdout).toEqual([` [x] Sent on ${name}`]);
-      for (const r of receivers) {
-        await r.line(` [x] on ${name}`);
-        expect((await r.stop()).code).toBe(0);
-      }
-    });
+      test("tutorial 3: two receive_logs get what emit_log sends", async () => {
+        const receivers = [await start("src/tutorial/receive_logs.ts"), await start("src/tutorial/receive_logs.ts")];
+        for (const r of receivers) await r.line(" [*] Waiting for logs. To exit press CTRL+C");
+        const emitter = await start("src/tutorial/emit_log.ts", ["on", name]);
+        expect((await emitter.exited).stdout).toEqual([` [x] Sent on ${name}`]);
+        for (const r of receivers) {
+          await r.line(` [x] on ${name}`);
+          expect((await r.stop()).code).toBe(0);
+        }
+      });
 
-    test("a handler that closes its connection after an await is not waited for by that close", async () => {
-      const program = await start(join(ROOT, "test/runtimes/stop-handler.ts"), [], await getBrokerUrl());
-      const exit = await program.exited;
-      expect(exit.stdout).toEqual(['closed from the handler of "stop"']);
-      expect(exit.code).toBe(0);
+      test("a handler that closes its connection after an await is not waited for by that close", async () => {
+        const program = await start(join(ROOT, "test/runtimes/stop-handler.ts"), [], await getBrokerUrl());
+        const exit = await program.exited;
+        expect(exit.stdout).toEqual(['closed from the handler of "stop"']);
+        expect(exit.code).toBe(0);
+      });
     });
-  });
 }

@@ -82,5 +82,8 @@ test("a memory alarm blocks the connection: 'blocked' with the reason, publishes
   await Promise.all([...waiting, ...probePromises]);
   expect(settled).toEqual({ confirmed: 10, plain: 10 });
   // Nothing lost: every probe and every publish made while blocked is in the queue.
-  await eventually(async () => (await queueCounts(checker, q)).messageCount === probes + 20 || undefined, `${probes + 20} messages in the queue`);
+  await eventually(
+    async () => (await queueCounts(checker, q)).messageCount === probes + 20 || undefined,
+    `${probes + 20} messages in the queue`,
+  );
 });

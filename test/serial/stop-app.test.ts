@@ -31,7 +31,9 @@ test("stop_app: a plain connection gets a typed ConnectionClosedError and its ca
     });
     const got: Message[] = [];
     await ch.consume(queue, (m) => void got.push(m), { noAck: true });
-    const failedAttempt = new Promise<ReconnectingInfo>((resolve) => rec.on("reconnecting", (info) => info.attempt >= 2 && resolve(info)));
+    const failedAttempt = new Promise<ReconnectingInfo>((resolve) =>
+      rec.on("reconnecting", (info) => info.attempt >= 2 && resolve(info)),
+    );
     const recovered = once(rec, "topologyRecovered");
 
     let plainError: unknown;

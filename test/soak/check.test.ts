@@ -10,7 +10,13 @@ type E = Event extends infer T ? (T extends Event ? Omit<T, "t"> : never) : neve
 /** Stamps events 10 ms apart, in order. */
 const at = (events: E[]): Event[] => events.map((e, i) => ({ t: i * 10, ...e }) as Event);
 const deliveredToAll = (id: string, offset: number): E[] =>
-  (["callback", "iterator", "stream"] as ConsumerName[]).map((c) => ({ k: "delivered", c, id, redelivered: false, ...(c === "stream" ? { offset } : {}) }));
+  (["callback", "iterator", "stream"] as ConsumerName[]).map((c) => ({
+    k: "delivered",
+    c,
+    id,
+    redelivered: false,
+    ...(c === "stream" ? { offset } : {}),
+  }));
 const clean = (): E[] => [
   { k: "sent", id: "m0" },
   { k: "sent", id: "m1" },
@@ -43,7 +49,8 @@ describe("the soak's checker", () => {
     // Found by the 20-minute run: Math.min(...offsets) overflowed the stack past ~120,000 offsets.
     const events: E[] = [];
     const n = 250_000;
-    for (let i = 0; i < n; i++) events.push({ k: "sent", id: `m${i}` }, { k: "confirmed", id: `m${i}` }, ...deliveredToAll(`m${i}`, i));
+    for (let i = 0; i < n; i++)
+      events.push({ k: "sent", id: `m${i}` }, { k: "confirmed", id: `m${i}` }, ...deliveredToAll(`m${i}`, i));
     events.push({ k: "stopped" });
     const r = check(at(events));
     expect([r.failures, r.sent, r.stream.last, r.stream.skipped]).toEqual([[], n, n - 1, 0]);
@@ -57,20 +64,33 @@ describe("the soak's checker", () => {
   });
 
   test("an unconfirmed id never delivered is no loss; a rejected publish is counted by its error's name", () => {
-    const r = check(at([{ k: "sent", id: "m0" }, { k: "rejected", id: "m0", error: "ConnectionClosedError: lost" }, { k: "stopped" }]));
+    const r = check(
+      at([
+        { k: "sent", id: "m0" },
+        { k: "rejected", id: "m0", error: "ConnectionClosedError: lost" },
+        { k: "stopped" },
+      ]),
+    );
     expect(r.failures).toEqual([]);
     expect(r.rejected).toEqual({ ConnectionClosedError: 1 });
   });
 
   test("a publish never settled is a hang; a phantom delivery fails", () => {
-    const r = check(at([{ k: "sent", id: "m0" }, { k: "delivered", c: "callback", id: "zz", redelivered: false }, { k: "stopped" }]));
+    const r = check(
+      at([{ k: "sent", id: "m0" }, { k: "delivered", c: "callback", id: "zz", redelivered: false }, { k: "stopped" }]),
+    );
     expect(r.pending).toEqual(["m0"]);
     expect(r.phantoms).toEqual(["zz"]);
     expect(r.failures).toHaveLength(2);
   });
 
   test("duplicates are counted, not failed; stream offsets repeated or skipped fail", () => {
-    const events = [...clean().slice(0, -1), ...deliveredToAll("m1", 1), { k: "delivered", c: "stream", id: "m1", redelivered: false, offset: 3 } as E, { k: "stopped" } as E];
+    const events = [
+      ...clean().slice(0, -1),
+      ...deliveredToAll("m1", 1),
+      { k: "delivered", c: "stream", id: "m1", redelivered: false, offset: 3 } as E,
+      { k: "stopped" } as E,
+    ];
     const r = check(at(events));
     expect(r.consumers.callback.duplicates).toBe(1);
     expect(r.stream).toEqual({ repeated: 1, skipped: 1, last: 3 });
@@ -90,14 +110,29 @@ describe("the soak's checker", () => {
     // A fault that never ended covers the rest.
     expect(longestStall(0, 100, [0], [[10, 100]])).toEqual({ ms: 10, from: 0 });
     // Overlapping faults.
-    expect(longestStall(0, 100, [], [[5, 60], [40, 90]])).toEqual({ ms: 10, from: 90 });
+    expect(
+      longestStall(
+        0,
+        100,
+        [],
+        [
+          [5, 60],
+          [40, 90],
+        ],
+      ),
+    ).toEqual({ ms: 10, from: 90 });
     const events: Event[] = [
       { t: 0, k: "sent", id: "m0" },
       { t: 1, k: "confirmed", id: "m0" },
       { t: 40_000, k: "stopped" },
     ];
     expect(check(events).failures).toContain("no confirm for 39999 ms from t=1 ms with no fault active");
-    const covered: Event[] = [...events.slice(0, 2), { t: 5, k: "fault", kind: "kill", target: "n1", phase: "start" }, { t: 30_000, k: "fault", kind: "kill", target: "n1", phase: "end" }, events[2]!];
+    const covered: Event[] = [
+      ...events.slice(0, 2),
+      { t: 5, k: "fault", kind: "kill", target: "n1", phase: "start" },
+      { t: 30_000, k: "fault", kind: "kill", target: "n1", phase: "end" },
+      events[2]!,
+    ];
     expect(check(covered).stall).toEqual({ ms: 10_000, from: 30_000 });
     expect(check(covered).faults).toEqual({ kill: 1 });
   });

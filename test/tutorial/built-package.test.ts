@@ -7,7 +7,17 @@
  * virtual host of their own (useOwnVhost), where nothing else can see them.
  */
 import { execFile } from "node:child_process";
-import { accessSync, constants, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -41,9 +51,13 @@ describe.sequential("the built package", () => {
       cpSync(built, join(staging, "dist"), { recursive: true });
     } else {
       // The real build, into a directory of our own so that a dist/ in the tree is left alone.
-      await exec(join(ROOT, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json", "--outDir", join(staging, "dist")], {
-        cwd: ROOT,
-      }).catch((err: { stdout?: string; stderr?: string }) => {
+      await exec(
+        join(ROOT, "node_modules/.bin/tsc"),
+        ["-p", "tsconfig.build.json", "--outDir", join(staging, "dist")],
+        {
+          cwd: ROOT,
+        },
+      ).catch((err: { stdout?: string; stderr?: string }) => {
         throw new Error(`the build (tsc -p tsconfig.build.json) failed:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
       });
       // ...and its second half, as `npm run build` does it: the bundled library, the bins, trimmed declarations.
@@ -52,15 +66,28 @@ describe.sequential("the built package", () => {
     copyFileSync(join(ROOT, "package.json"), join(staging, "package.json"));
     // The bins' commands: committed stubs that import the built programs (so that npm finds them before prepack builds).
     cpSync(join(ROOT, "bin"), join(staging, "bin"), { recursive: true });
-    const { stdout } = await exec("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], { cwd: staging });
+    const { stdout } = await exec("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], {
+      cwd: staging,
+    });
     packed = (JSON.parse(stdout) as (typeof packed)[])[0] as typeof packed;
 
     mkdirSync(app);
-    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true, type: "module" }));
+    writeFileSync(
+      join(app, "package.json"),
+      JSON.stringify({ name: "app", version: "1.0.0", private: true, type: "module" }),
+    );
     // warren has no runtime dependencies: installing the tarball needs no registry.
     await exec(
       "npm",
-      ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", "--no-package-lock", join(dir, packed.filename)],
+      [
+        "install",
+        "--offline",
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        "--no-package-lock",
+        join(dir, packed.filename),
+      ],
       { cwd: app },
     );
 
@@ -89,12 +116,19 @@ describe.sequential("the built package", () => {
       const program = /import "\.\.\/(dist\/tutorial\/\w+\.js)";/.exec(readFileSync(join(ROOT, target), "utf8"))?.[1];
       expect(files, target).toContain(program);
     }
-    expect(files.filter((f) => !f.startsWith("dist/") && !f.startsWith("bin/") && f !== "package.json" && !/^(README|LICENSE)/i.test(f))).toEqual([]);
+    expect(
+      files.filter(
+        (f) => !f.startsWith("dist/") && !f.startsWith("bin/") && f !== "package.json" && !/^(README|LICENSE)/i.test(f),
+      ),
+    ).toEqual([]);
   });
 
   test("the library is one module (and warren/otel another), and its declarations keep the API's docs but nothing private or internal", () => {
     const files = packed.files.map((f) => f.path);
-    expect(files.filter((f) => f.endsWith(".js") && f.startsWith("dist/") && !f.startsWith("dist/tutorial/"))).toEqual(["dist/index.js", "dist/otel.js"]);
+    expect(files.filter((f) => f.endsWith(".js") && f.startsWith("dist/") && !f.startsWith("dist/tutorial/"))).toEqual([
+      "dist/index.js",
+      "dist/otel.js",
+    ]);
     const installed = join(app, "node_modules/warren");
     const declarations = files.filter((f) => f.endsWith(".d.ts"));
     // The codec's inner workings (reader, writer) are no part of what index.d.ts names.
@@ -121,21 +155,49 @@ describe.sequential("the built package", () => {
   test("the installed package imports as `warren`", async () => {
     const { stdout } = await exec(
       process.execPath,
-      ["--input-type=module", "-e", 'import { connect, NotFoundError } from "warren"; console.log(typeof connect, typeof NotFoundError);'],
+      [
+        "--input-type=module",
+        "-e",
+        'import { connect, NotFoundError } from "warren"; console.log(typeof connect, typeof NotFoundError);',
+      ],
       { cwd: app },
     );
     expect(stdout).toBe("function function\n");
   });
 
   test("warren/otel loads from the installed package once @opentelemetry/api is beside it; warren itself never needs it", async () => {
-    const run = (code: string) => exec(process.execPath, ["--input-type=module", "-e", code], { cwd: app }).then((r) => r.stdout, (e: { stderr?: string }) => `failed: ${e.stderr ?? ""}`);
-    expect(await run('import("@opentelemetry/api").then(() => console.log("present"), () => console.log("absent"));')).toBe("absent\n");
-    expect(await run('import("warren/otel").then(() => console.log("loaded"), (e) => console.log(e.code));')).toBe("ERR_MODULE_NOT_FOUND\n");
-    await exec("npm", ["install", "--offline", "--no-audit", "--no-fund", "--no-save", "--no-package-lock", join(ROOT, "node_modules/@opentelemetry/api")], { cwd: app });
-    expect(await run('import { instrumentWarren } from "warren/otel"; const i = instrumentWarren(); i.disable(); console.log(typeof instrumentWarren);')).toBe("function\n");
+    const run = (code: string) =>
+      exec(process.execPath, ["--input-type=module", "-e", code], { cwd: app }).then(
+        (r) => r.stdout,
+        (e: { stderr?: string }) => `failed: ${e.stderr ?? ""}`,
+      );
+    expect(
+      await run('import("@opentelemetry/api").then(() => console.log("present"), () => console.log("absent"));'),
+    ).toBe("absent\n");
+    expect(await run('import("warren/otel").then(() => console.log("loaded"), (e) => console.log(e.code));')).toBe(
+      "ERR_MODULE_NOT_FOUND\n",
+    );
+    await exec(
+      "npm",
+      [
+        "install",
+        "--offline",
+        "--no-audit",
+        "--no-fund",
+        "--no-save",
+        "--no-package-lock",
+        join(ROOT, "node_modules/@opentelemetry/api"),
+      ],
+      { cwd: app },
+    );
+    expect(
+      await run(
+        'import { instrumentWarren } from "warren/otel"; const i = instrumentWarren(); i.disable(); console.log(typeof instrumentWarren);',
+      ),
+    ).toBe("function\n");
   });
 
-  test("a CommonJS program can require(\"warren\") (require of ES modules: Node 20.19+, 22.12+) and connect", async () => {
+  test('a CommonJS program can require("warren") (require of ES modules: Node 20.19+, 22.12+) and connect', async () => {
     const program = join(app, "uses-warren.cjs");
     writeFileSync(
       program,
@@ -144,13 +206,19 @@ describe.sequential("the built package", () => {
         "connect(process.env.AMQP_URL).then(async (conn) => {",
         "  const ch = await conn.openChannel();",
         '  const { queue } = await ch.queueDeclare("", { exclusive: true });',
-        "  console.log(typeof NotFoundError, queue.startsWith(\"amq.gen-\"));",
+        '  console.log(typeof NotFoundError, queue.startsWith("amq.gen-"));',
         "  await conn.close();",
         "});",
       ].join("\n"),
     );
-    const { stdout, stderr } = await exec(process.execPath, [program], { cwd: app, env: { ...process.env, AMQP_URL: url } });
-    expect({ stdout, stderr: stderr.replace(/^.*ExperimentalWarning.*\n|^\(Use `node --trace-warnings.*\n/gm, "") }).toEqual({ stdout: "function true\n", stderr: "" });
+    const { stdout, stderr } = await exec(process.execPath, [program], {
+      cwd: app,
+      env: { ...process.env, AMQP_URL: url },
+    });
+    expect({
+      stdout,
+      stderr: stderr.replace(/^.*ExperimentalWarning.*\n|^\(Use `node --trace-warnings.*\n/gm, ""),
+    }).toEqual({ stdout: "function true\n", stderr: "" });
   });
 
   test("the installed declarations type-check a strict program that uses the API (nothing they name was stripped)", async () => {
@@ -172,7 +240,16 @@ describe.sequential("the built package", () => {
         "await conn.close();",
       ].join("\n"),
     );
-    const args = ["--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022"];
+    const args = [
+      "--noEmit",
+      "--strict",
+      "--module",
+      "nodenext",
+      "--moduleResolution",
+      "nodenext",
+      "--target",
+      "es2022",
+    ];
     const typeRoots = ["--typeRoots", join(ROOT, "node_modules/@types"), "--types", "node"];
     const result = await exec(join(ROOT, "node_modules/.bin/tsc"), [...args, ...typeRoots, program], { cwd: app }).then(
       () => "",
@@ -188,48 +265,79 @@ describe.sequential("the built package", () => {
   // TypeScript's node16 setting models a Node.js that cannot require() an ES module, so there a
   // CommonJS file cannot import warren (an ES module) at all; under nodenext it can, as Node.js
   // 20.19+ and 22.12+ do (the require test above runs it).
-  test.skipIf(typesOnce)("warren and warren/otel resolve, with their types, from ESM (node16, nodenext, bundler) and CommonJS (nodenext)", async () => {
-    const body = [
-      "const conn = await connect({ url: \"amqp://localhost\", hostOrder: \"shuffle\" });",
-      "const m: Message | null = await (await conn.openChannel()).get(\"q\");",
-      "console.log(m?.body.length, acquiredCount, instrumentWarren);",
-    ];
-    const imports = ['import { acquiredCount, connect, type Message } from "warren";', 'import { instrumentWarren } from "warren/otel";'];
-    writeFileSync(join(app, "esm.ts"), [...imports, ...body].join("\n"));
-    writeFileSync(join(app, "cjs.cts"), [...imports, "async function main(): Promise<void> {", ...body, "}", "void main();"].join("\n"));
-    const settings = [
-      ["ESM, node16", "esm.ts", "node16", "node16"],
-      ["ESM, nodenext", "esm.ts", "nodenext", "nodenext"],
-      ["ESM, bundler", "esm.ts", "esnext", "bundler"],
-      ["CommonJS, nodenext", "cjs.cts", "nodenext", "nodenext"],
-    ] as const;
-    const results = await Promise.all(
-      settings.map(([what, file, module, resolution]) => {
-        const args = ["--noEmit", "--strict", "--target", "es2022", "--module", module, "--moduleResolution", resolution, "--typeRoots", join(ROOT, "node_modules/@types"), "--types", "node"];
-        return exec(join(ROOT, "node_modules/.bin/tsc"), [...args, join(app, file)], { cwd: app }).then(
-          () => [what, ""],
-          (err: { stdout?: string }) => [what, err.stdout ?? "tsc failed"],
-        );
-      }),
-    );
-    expect(results).toEqual(settings.map(([what]) => [what, ""]));
-  });
+  test.skipIf(typesOnce)(
+    "warren and warren/otel resolve, with their types, from ESM (node16, nodenext, bundler) and CommonJS (nodenext)",
+    async () => {
+      const body = [
+        'const conn = await connect({ url: "amqp://localhost", hostOrder: "shuffle" });',
+        'const m: Message | null = await (await conn.openChannel()).get("q");',
+        "console.log(m?.body.length, acquiredCount, instrumentWarren);",
+      ];
+      const imports = [
+        'import { acquiredCount, connect, type Message } from "warren";',
+        'import { instrumentWarren } from "warren/otel";',
+      ];
+      writeFileSync(join(app, "esm.ts"), [...imports, ...body].join("\n"));
+      writeFileSync(
+        join(app, "cjs.cts"),
+        [...imports, "async function main(): Promise<void> {", ...body, "}", "void main();"].join("\n"),
+      );
+      const settings = [
+        ["ESM, node16", "esm.ts", "node16", "node16"],
+        ["ESM, nodenext", "esm.ts", "nodenext", "nodenext"],
+        ["ESM, bundler", "esm.ts", "esnext", "bundler"],
+        ["CommonJS, nodenext", "cjs.cts", "nodenext", "nodenext"],
+      ] as const;
+      const results = await Promise.all(
+        settings.map(([what, file, module, resolution]) => {
+          const args = [
+            "--noEmit",
+            "--strict",
+            "--target",
+            "es2022",
+            "--module",
+            module,
+            "--moduleResolution",
+            resolution,
+            "--typeRoots",
+            join(ROOT, "node_modules/@types"),
+            "--types",
+            "node",
+          ];
+          return exec(join(ROOT, "node_modules/.bin/tsc"), [...args, join(app, file)], { cwd: app }).then(
+            () => [what, ""],
+            (err: { stdout?: string }) => [what, err.stdout ?? "tsc failed"],
+          );
+        }),
+      );
+      expect(results).toEqual(settings.map(([what]) => [what, ""]));
+    },
+  );
 
-  test.skipIf(typesOnce)("@arethetypeswrong/cli finds nothing wrong with the tarball (profile esm-only: warren is an ES module)", async () => {
-    const result = await exec(join(ROOT, "node_modules/.bin/attw"), [join(dir, packed.filename), "--profile", "esm-only", "--format", "ascii", "--no-color"], { cwd: app }).then(
-      (r) => ({ ok: true, out: r.stdout }),
-      (err: { stdout?: string }) => ({ ok: false, out: err.stdout ?? "attw failed" }),
-    );
-    expect(result.out).toContain(`${pkg.name} v${pkg.version}`);
-    expect(result.ok, result.out).toBe(true);
-  });
+  test.skipIf(typesOnce)(
+    "@arethetypeswrong/cli finds nothing wrong with the tarball (profile esm-only: warren is an ES module)",
+    async () => {
+      const result = await exec(
+        join(ROOT, "node_modules/.bin/attw"),
+        [join(dir, packed.filename), "--profile", "esm-only", "--format", "ascii", "--no-color"],
+        { cwd: app },
+      ).then(
+        (r) => ({ ok: true, out: r.stdout }),
+        (err: { stdout?: string }) => ({ ok: false, out: err.stdout ?? "attw failed" }),
+      );
+      expect(result.out).toContain(`${pkg.name} v${pkg.version}`);
+      expect(result.ok, result.out).toBe(true);
+    },
+  );
 
   test("warren-receive-logs twice and warren-emit-log: both receivers get every log, exit 0 on Ctrl-C", async () => {
     const receivers = [bin("warren-receive-logs"), bin("warren-receive-logs")];
     for (const r of receivers) expect(await r.ready()).toBe(WAITING);
 
     expect(await ok("warren-emit-log")).toEqual([" [x] Sent info: Hello World!"]);
-    expect(await ok("warren-emit-log", ["error:", "from", "the", "built", "bin"])).toEqual([" [x] Sent error: from the built bin"]);
+    expect(await ok("warren-emit-log", ["error:", "from", "the", "built", "bin"])).toEqual([
+      " [x] Sent error: from the built bin",
+    ]);
     for (const r of receivers) {
       await r.line(" [x] error: from the built bin");
       expect(r.lines).toEqual([WAITING, " [x] info: Hello World!", " [x] error: from the built bin"]);

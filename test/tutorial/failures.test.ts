@@ -45,7 +45,9 @@ describe("failures", () => {
     for (const program of ["receive_logs", "worker", "rpc_server"]) {
       const exit = await run(program, [], { AMQP_URL: "amqp://127.0.0.1:1" });
       expect(exit.code).toBe(1);
-      expect(expectOneLine(exit)).toMatch(new RegExp(`^${program}: cannot connect to amqp://127\\.0\\.0\\.1:1: connection refused`));
+      expect(expectOneLine(exit)).toMatch(
+        new RegExp(`^${program}: cannot connect to amqp://127\\.0\\.0\\.1:1: connection refused`),
+      );
     }
   });
 
@@ -69,7 +71,9 @@ describe("failures", () => {
       expect(exit.code).toBe(1);
       expect(exit.stdout).toEqual([]);
       const line = expectOneLine(exit);
-      expect(line).toMatch(new RegExp(`^emit_log: the server at amqp://127\\.0\\.0\\.1:${port} does not speak AMQP 0-9-1 \\(`));
+      expect(line).toMatch(
+        new RegExp(`^emit_log: the server at amqp://127\\.0\\.0\\.1:${port} does not speak AMQP 0-9-1 \\(`),
+      );
       expect(line).toContain("Is that RabbitMQ's AMQP port (5672 by default)?");
     } finally {
       http.closeAllConnections();
@@ -116,7 +120,9 @@ describe("failures", () => {
     const exit = await run("receive_logs", [], { AMQP_URL: url });
     expect(exit.code).toBe(1);
     const line = expectOneLine(exit);
-    expect(line).toBe("receive_logs: the broker refused connection.open (530): NOT_ALLOWED - vhost no-such-vhost-for-warren not found");
+    expect(line).toBe(
+      "receive_logs: the broker refused connection.open (530): NOT_ALLOWED - vhost no-such-vhost-for-warren not found",
+    );
   });
 
   describe("a declare the broker refuses", () => {
@@ -126,7 +132,15 @@ describe("failures", () => {
     beforeAll(async () => {
       await rabbitmqctl(["add_vhost", vhost]);
       const url = new URL(await getBrokerUrl());
-      await rabbitmqctl(["set_permissions", "-p", vhost, decodeURIComponent(url.username || "guest"), ".*", ".*", ".*"]);
+      await rabbitmqctl([
+        "set_permissions",
+        "-p",
+        vhost,
+        decodeURIComponent(url.username || "guest"),
+        ".*",
+        ".*",
+        ".*",
+      ]);
       const conn = await amqplib.connect(await brokerUrlWith((u) => (u.pathname = `/${vhost}`)));
       const ch = await conn.createChannel();
       await ch.assertExchange("logs", "direct", { durable: false });
@@ -137,7 +151,9 @@ describe("failures", () => {
     });
 
     test("one line with the reply code and text, exit code 1", async () => {
-      const exit = await run("emit_log", ["refused"], { AMQP_URL: await brokerUrlWith((u) => (u.pathname = `/${vhost}`)) });
+      const exit = await run("emit_log", ["refused"], {
+        AMQP_URL: await brokerUrlWith((u) => (u.pathname = `/${vhost}`)),
+      });
       expect(exit.code).toBe(1);
       expect(exit.stdout).toEqual([]);
       const line = expectOneLine(exit);

@@ -12,7 +12,11 @@ import { brokerAddress, getBrokerUrl } from "../helpers/broker.js";
 describe("findBroker", () => {
   test("AMQP_URL wins, as given, without probing anything", async () => {
     const found = await findBroker({ env: { AMQP_URL: "amqp://user:pw@broker.invalid:5673/vh" }, docker: false });
-    expect(found).toMatchObject({ url: "amqp://user:pw@broker.invalid:5673/vh", source: "env", containerId: undefined });
+    expect(found).toMatchObject({
+      url: "amqp://user:pw@broker.invalid:5673/vh",
+      source: "env",
+      containerId: undefined,
+    });
   });
 
   test("a local broker that answers connection.start is used", async () => {
@@ -22,7 +26,9 @@ describe("findBroker", () => {
   });
 
   test("no broker: one paragraph on how to get one, naming what was tried", async () => {
-    const err = await findBroker({ env: {}, local: { host: "127.0.0.1", port: 1 }, docker: false }).catch((e: unknown) => e);
+    const err = await findBroker({ env: {}, local: { host: "127.0.0.1", port: 1 }, docker: false }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(BrokerNotFoundError);
     const message = (err as Error).message;
     expect(message).not.toContain("\n");

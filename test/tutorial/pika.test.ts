@@ -16,7 +16,12 @@ useOwnVhost("pika");
 const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
 async function pika(name: string, args: string[] = []): Promise<Program> {
-  return new Program(name, args, { ...process.env, AMQP_URL: await tutorialUrl() }, "pipe", [PYTHON, "-u", `${ROOT}/test/tutorial/pika_peer.py`, name]);
+  return new Program(name, args, { ...process.env, AMQP_URL: await tutorialUrl() }, "pipe", [
+    PYTHON,
+    "-u",
+    `${ROOT}/test/tutorial/pika_peer.py`,
+    name,
+  ]);
 }
 
 async function pikaOk(name: string, args: string[] = []): Promise<string[]> {
@@ -31,8 +36,10 @@ const both: [Side, Side][] = [
   ["pika", "warren"],
   ["warren", "pika"],
 ];
-const runOn = (side: Side, name: string, args: string[] = []) => (side === "warren" ? ok(name, args) : pikaOk(name, args));
-const startOn = (side: Side, name: string, args: string[] = []) => (side === "warren" ? start(name, args) : pika(name, args));
+const runOn = (side: Side, name: string, args: string[] = []) =>
+  side === "warren" ? ok(name, args) : pikaOk(name, args);
+const startOn = (side: Side, name: string, args: string[] = []) =>
+  side === "warren" ? start(name, args) : pika(name, args);
 
 describe.sequential("the tutorials against pika", () => {
   test.each(both)("1 hello world: %s send -> %s receive", async (producer, consumer) => {
@@ -59,31 +66,47 @@ describe.sequential("the tutorials against pika", () => {
   test.each(both)("3 publish/subscribe: %s emit_log -> %s receive_logs", async (producer, consumer) => {
     const receiver = await startOn(consumer, "receive_logs");
     await receiver.ready();
-    expect(await runOn(producer, "emit_log", ["info:", "from", producer])).toEqual([` [x] Sent info: from ${producer}`]);
+    expect(await runOn(producer, "emit_log", ["info:", "from", producer])).toEqual([
+      ` [x] Sent info: from ${producer}`,
+    ]);
     await receiver.line(` [x] info: from ${producer}`);
     await receiver.stop("SIGINT");
   });
 
-  test.each(both)("4 routing: %s emit_log_direct -> %s receive_logs_direct, by severity", async (producer, consumer) => {
-    const receiver = await startOn(consumer, "receive_logs_direct", ["error"]);
-    await receiver.ready();
-    expect(await runOn(producer, "emit_log_direct", ["info", "not for this one"])).toEqual([" [x] Sent info:not for this one"]);
-    expect(await runOn(producer, "emit_log_direct", ["error", "disk", "full"])).toEqual([" [x] Sent error:disk full"]);
-    await receiver.line(" [x] error:disk full");
-    expect(receiver.lines.filter((l) => l.startsWith(" [x]"))).toEqual([" [x] error:disk full"]);
-    await receiver.stop("SIGINT");
-  });
+  test.each(both)(
+    "4 routing: %s emit_log_direct -> %s receive_logs_direct, by severity",
+    async (producer, consumer) => {
+      const receiver = await startOn(consumer, "receive_logs_direct", ["error"]);
+      await receiver.ready();
+      expect(await runOn(producer, "emit_log_direct", ["info", "not for this one"])).toEqual([
+        " [x] Sent info:not for this one",
+      ]);
+      expect(await runOn(producer, "emit_log_direct", ["error", "disk", "full"])).toEqual([
+        " [x] Sent error:disk full",
+      ]);
+      await receiver.line(" [x] error:disk full");
+      expect(receiver.lines.filter((l) => l.startsWith(" [x]"))).toEqual([" [x] error:disk full"]);
+      await receiver.stop("SIGINT");
+    },
+  );
 
-  test.each(both)("5 topics: %s emit_log_topic -> %s receive_logs_topic; one argument means anonymous.info", async (producer, consumer) => {
-    const receiver = await startOn(consumer, "receive_logs_topic", ["kern.*", "*.info"]);
-    await receiver.ready();
-    expect(await runOn(producer, "emit_log_topic", ["kern.critical", "A critical kernel error"])).toEqual([" [x] Sent kern.critical:A critical kernel error"]);
-    // As the official program: a lone argument is not a routing key.
-    expect(await runOn(producer, "emit_log_topic", ["kern.lonely"])).toEqual([" [x] Sent anonymous.info:Hello World!"]);
-    await receiver.line(" [x] kern.critical:A critical kernel error");
-    await receiver.line(" [x] anonymous.info:Hello World!");
-    await receiver.stop("SIGINT");
-  });
+  test.each(both)(
+    "5 topics: %s emit_log_topic -> %s receive_logs_topic; one argument means anonymous.info",
+    async (producer, consumer) => {
+      const receiver = await startOn(consumer, "receive_logs_topic", ["kern.*", "*.info"]);
+      await receiver.ready();
+      expect(await runOn(producer, "emit_log_topic", ["kern.critical", "A critical kernel error"])).toEqual([
+        " [x] Sent kern.critical:A critical kernel error",
+      ]);
+      // As the official program: a lone argument is not a routing key.
+      expect(await runOn(producer, "emit_log_topic", ["kern.lonely"])).toEqual([
+        " [x] Sent anonymous.info:Hello World!",
+      ]);
+      await receiver.line(" [x] kern.critical:A critical kernel error");
+      await receiver.line(" [x] anonymous.info:Hello World!");
+      await receiver.stop("SIGINT");
+    },
+  );
 
   test.each(both)("6 RPC: %s rpc_client -> %s rpc_server", async (client, server) => {
     await deleteQueue("rpc_queue");

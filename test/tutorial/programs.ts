@@ -237,7 +237,15 @@ export async function queueExists(queue: string): Promise<boolean> {
  */
 export async function boundQueues(exchange: string): Promise<string[]> {
   const vhost = decodeURIComponent(new URL(await tutorialUrl()).pathname.slice(1)) || "/";
-  const out = await rabbitmqctl(["-q", "list_bindings", "-p", vhost, "source_name", "destination_name", "destination_kind"]);
+  const out = await rabbitmqctl([
+    "-q",
+    "list_bindings",
+    "-p",
+    vhost,
+    "source_name",
+    "destination_name",
+    "destination_kind",
+  ]);
   return out
     .split("\n")
     .map((line) => line.split("\t"))
@@ -249,7 +257,11 @@ export async function boundQueues(exchange: string): Promise<string[]> {
  * Publishes `logs` ([routing key, text]) to `exchange` from amqplib (an independent client),
  * declaring the exchange as the tutorial's programs do, and waits for the broker's confirms.
  */
-export async function publishFromAmqplib(exchange: string, type: "direct" | "topic", logs: readonly (readonly [string, string])[]): Promise<void> {
+export async function publishFromAmqplib(
+  exchange: string,
+  type: "direct" | "topic",
+  logs: readonly (readonly [string, string])[],
+): Promise<void> {
   const conn = await amqplib.connect(await tutorialUrl());
   try {
     const ch = await conn.createConfirmChannel();
@@ -281,10 +293,14 @@ export async function receiveInAmqplib(
     const received: [string, string, string][] = [];
     let gotAll: () => void = () => {};
     const all = new Promise<void>((resolve) => (gotAll = resolve));
-    await ch.consume(queue, (msg) => {
-      if (msg) received.push([msg.fields.exchange, msg.fields.routingKey, msg.content.toString("utf8")]);
-      if (received.length === count) gotAll();
-    }, { noAck: true });
+    await ch.consume(
+      queue,
+      (msg) => {
+        if (msg) received.push([msg.fields.exchange, msg.fields.routingKey, msg.content.toString("utf8")]);
+        if (received.length === count) gotAll();
+      },
+      { noAck: true },
+    );
     await emit();
     await all;
     return received;

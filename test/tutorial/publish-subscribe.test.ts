@@ -9,7 +9,17 @@ import { join } from "node:path";
 import { spawn } from "node:child_process";
 import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
-import { ROOT, boundQueues, cleanUpPrograms, ok, queueExists, start, tracedQueue, tutorialUrl, useOwnVhost } from "./programs.js";
+import {
+  ROOT,
+  boundQueues,
+  cleanUpPrograms,
+  ok,
+  queueExists,
+  start,
+  tracedQueue,
+  tutorialUrl,
+  useOwnVhost,
+} from "./programs.js";
 
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
 
@@ -36,7 +46,9 @@ describe.sequential("tutorial 3: publish/subscribe", () => {
     await receiver.line(" [x] info: Hello World!");
 
     // The arguments are joined by spaces, as in the tutorial's ' '.join(sys.argv[1:]).
-    expect(await ok("emit_log", ["warning:", "disk", "almost", "full"])).toEqual([" [x] Sent warning: disk almost full"]);
+    expect(await ok("emit_log", ["warning:", "disk", "almost", "full"])).toEqual([
+      " [x] Sent warning: disk almost full",
+    ]);
     await receiver.line(" [x] warning: disk almost full");
 
     expect((await receiver.stop()).code).toBe(0);
@@ -198,7 +210,11 @@ describe.sequential("tutorial 3: publish/subscribe", () => {
   });
 
   async function runDemo(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/tutorial/demo.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/tutorial/demo.ts"], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));

@@ -25,7 +25,9 @@ describe.sequential("tutorial 4: routing", () => {
       " [x] Sent error:Run. Run. Or it will explode.",
     ]);
     expect(await ok("emit_log_direct")).toEqual([" [x] Sent info:Hello World!"]);
-    expect(await ok("emit_log_direct", ["warning", "disk almost full"])).toEqual([" [x] Sent warning:disk almost full"]);
+    expect(await ok("emit_log_direct", ["warning", "disk almost full"])).toEqual([
+      " [x] Sent warning:disk almost full",
+    ]);
     expect(await ok("emit_log_direct", ["debug", "nobody listens"])).toEqual([" [x] Sent debug:nobody listens"]);
     await ok("emit_log_direct", [END, "bye"]);
 
@@ -73,7 +75,9 @@ describe.sequential("tutorial 4: routing", () => {
   test("interop: warren's emit_log_direct reaches an amqplib consumer bound to that severity", async () => {
     const received = await receiveInAmqplib("direct_logs", "direct", "error", 2, async () => {
       await ok("emit_log_direct", ["info", "not for amqplib"]);
-      expect(await ok("emit_log_direct", ["error", "from warren: ünïcödé ✓"])).toEqual([" [x] Sent error:from warren: ünïcödé ✓"]);
+      expect(await ok("emit_log_direct", ["error", "from warren: ünïcödé ✓"])).toEqual([
+        " [x] Sent error:from warren: ünïcödé ✓",
+      ]);
       await ok("emit_log_direct", ["error", "second"]);
     });
     expect(received).toEqual([

@@ -40,7 +40,9 @@ describe.sequential("tutorial 6: RPC", () => {
   test("a request sent before the server starts waits in rpc_queue and is answered", async () => {
     // rpc_queue as rpc_server declares it; the client publishes to it without declaring it.
     const conn = await amqplib.connect(await tutorialUrl());
-    await (await conn.createChannel()).assertQueue("rpc_queue", { durable: true, arguments: { "x-queue-type": "quorum" } });
+    await (
+      await conn.createChannel()
+    ).assertQueue("rpc_queue", { durable: true, arguments: { "x-queue-type": "quorum" } });
     await conn.close();
 
     const client = await start("rpc_client", ["12"]);

@@ -3,7 +3,16 @@
  * `topic_logs`, with the tutorial's two routing tables.
  */
 import { describe, expect, test } from "vitest";
-import { cleanUpPrograms, ok, publishFromAmqplib, receiveInAmqplib, run, start, type Program, useOwnVhost } from "./programs.js";
+import {
+  cleanUpPrograms,
+  ok,
+  publishFromAmqplib,
+  receiveInAmqplib,
+  run,
+  start,
+  type Program,
+  useOwnVhost,
+} from "./programs.js";
 
 const WAITING = " [*] Waiting for logs. To exit press CTRL+C";
 /** Bound by every receiver and matched by none of the keys under test: the last log of a test. */

@@ -13,7 +13,8 @@ function publishes(w: ConfirmWindow, n: number, first = 1) {
   for (let i = first; i < first + n; i++) {
     w.add().then(
       () => settled.push(`${i} ack`),
-      (e: unknown) => settled.push(`${i} ${e instanceof NackError ? "nack" : e instanceof ReturnedError ? "returned" : String(e)}`),
+      (e: unknown) =>
+        settled.push(`${i} ${e instanceof NackError ? "nack" : e instanceof ReturnedError ? "returned" : String(e)}`),
     );
   }
   return settled;
@@ -81,7 +82,11 @@ test("a returned mandatory publish rejects with ReturnedError on its ack; the sa
   const w = new ConfirmWindow();
   const body = Buffer.from("m");
   const outcomes: string[] = [];
-  for (let i = 1; i <= 2; i++) w.add(undefined, { exchange: "x", routingKey: "k", body }).then(() => outcomes.push(`${i} ok`), (e: unknown) => outcomes.push(`${i} ${(e as Error).name}`));
+  for (let i = 1; i <= 2; i++)
+    w.add(undefined, { exchange: "x", routingKey: "k", body }).then(
+      () => outcomes.push(`${i} ok`),
+      (e: unknown) => outcomes.push(`${i} ${(e as Error).name}`),
+    );
   w.returned({ exchange: "x", routingKey: "k", replyCode: 312, replyText: "NO_ROUTE" }, Buffer.from("m"));
   w.confirm(2, true, false);
   await tick();

@@ -6,12 +6,29 @@ import { FrameType } from "../../src/protocol/constants.js";
 import type { HeaderFrame } from "../../src/protocol/frame.js";
 import { ContentAssembly, TOO_LARGE } from "../../src/client/content.js";
 
-const deliver = { name: "basic.deliver", consumerTag: "c", deliveryTag: 1, redelivered: false, exchange: "", routingKey: "q" } as const;
-const header = (bodySize: number): HeaderFrame => ({ type: FrameType.Header, channel: 1, classId: ClassId.basic, bodySize, properties: { contentType: "text/plain" } });
+const deliver = {
+  name: "basic.deliver",
+  consumerTag: "c",
+  deliveryTag: 1,
+  redelivered: false,
+  exchange: "",
+  routingKey: "q",
+} as const;
+const header = (bodySize: number): HeaderFrame => ({
+  type: FrameType.Header,
+  channel: 1,
+  classId: ClassId.basic,
+  bodySize,
+  properties: { contentType: "text/plain" },
+});
 
 function assembly(max = 1000) {
   const got: { body: string; contentType: string | undefined }[] = [];
-  const a = new ContentAssembly(1, () => max, (_m, p, body) => got.push({ body: body.toString(), contentType: p.contentType }));
+  const a = new ContentAssembly(
+    1,
+    () => max,
+    (_m, p, body) => got.push({ body: body.toString(), contentType: p.contentType }),
+  );
   return { a, got };
 }
 const code = (fn: () => void) => {

@@ -12,14 +12,25 @@ import type { AmqpError } from "../../src/client/errors.js";
 function handshake(url = "amqp://u:p@h/v?heartbeat=30&frame_max=65536") {
   const log: string[] = [];
   const h = new Handshake(resolveOptions(url), {
-    send: (m) => log.push(`send ${m.name}${m.name === "connection.open" ? ` ${m.virtualHost}` : m.name === "connection.tune-ok" ? ` ${m.frameMax}/${m.channelMax}/${m.heartbeat}` : ""}`),
+    send: (m) =>
+      log.push(
+        `send ${m.name}${m.name === "connection.open" ? ` ${m.virtualHost}` : m.name === "connection.tune-ok" ? ` ${m.frameMax}/${m.channelMax}/${m.heartbeat}` : ""}`,
+      ),
     tuned: (t: Tuned) => log.push(`tuned ${t.frameMax}/${t.channelMax}/${t.heartbeat}`),
     opened: () => log.push("opened"),
     refuse: (e: AmqpError) => log.push(`refused ${e.message}`),
   });
   return { h, log };
 }
-const start = (mechanisms = "PLAIN AMQPLAIN") => ({ name: "connection.start", versionMajor: 0, versionMinor: 9, serverProperties: {}, mechanisms, locales: "en_US" }) as const;
+const start = (mechanisms = "PLAIN AMQPLAIN") =>
+  ({
+    name: "connection.start",
+    versionMajor: 0,
+    versionMinor: 9,
+    serverProperties: {},
+    mechanisms,
+    locales: "en_US",
+  }) as const;
 const tune = { name: "connection.tune", channelMax: 2047, frameMax: 131072, heartbeat: 60 } as const;
 
 test("start, secure, tune, open-ok: each answered in order, tuned before tune-ok", () => {
@@ -29,7 +40,14 @@ test("start, secure, tune, open-ok: each answered in order, tuned before tune-ok
   h.onMethod(tune);
   expect(h.step).toBe("open-ok");
   h.onMethod({ name: "connection.open-ok" });
-  expect(log).toEqual(["send connection.start-ok", "send connection.secure-ok", "tuned 65536/2047/30", "send connection.tune-ok 65536/2047/30", "send connection.open v", "opened"]);
+  expect(log).toEqual([
+    "send connection.start-ok",
+    "send connection.secure-ok",
+    "tuned 65536/2047/30",
+    "send connection.tune-ok 65536/2047/30",
+    "send connection.open v",
+    "opened",
+  ]);
 });
 
 test("a step out of order is 505 UNEXPECTED_FRAME", () => {

@@ -32,7 +32,9 @@ test("one call on the wire at a time, in order; each resolves with its own reply
   const a = c.call(purge("a"), 1000, {});
   const b = c.call(purge("b"), 1000, {});
   const replies: string[] = [];
-  const d = c.call({ name: "basic.qos", prefetchSize: 0, prefetchCount: 5, global: false }, 1000, { onReply: (m) => replies.push(m.name) });
+  const d = c.call({ name: "basic.qos", prefetchSize: 0, prefetchCount: 5, global: false }, 1000, {
+    onReply: (m) => replies.push(m.name),
+  });
   expect(sent).toEqual(["purge a"]);
   c.expect(purgeOk(1));
   c.reply(purgeOk(1), purgeOk(1));
