@@ -36,8 +36,8 @@ export type {
   WaitOptions,
 } from "./client/channel-options.js";
 export { Channel, type Consumer, type Publication } from "./client/channel.js";
-export type { CallbackConsumer, ConsumerEvents } from "./client/callback-consumer.js";
-export { MessageStream, type ConsumeOptions } from "./client/consumer.js";
+export type { ConsumerEvents } from "./client/consumer.js";
+export { MessageStream, type ConsumeOptions } from "./client/message-stream.js";
 export type { ResubscribeOptions } from "./client/resubscribe.js";
 export { declareRetryTopology, RetryTopology, type RetryTopologyOptions } from "./client/retry.js";
 export {
@@ -47,10 +47,10 @@ export {
   type DeliveryFields,
   type ReturnedMessage,
 } from "./client/message.js";
-export { createRpcClient, RpcClient, type RpcOptions, type CallOptions } from "./client/rpc.js";
+export { createRpcClient, type RpcClient, type RpcClientOptions, type RpcCallOptions } from "./client/rpc.js";
 export { createRpcServer, type RpcServer, type RpcServerOptions, type RpcReply } from "./client/rpc-server.js";
 export type { Mechanism } from "./client/sasl.js";
-export { parseUrl, type ParsedUrl } from "./client/url.js";
+export { parseUrl, redactUrl, type ParsedUrl } from "./client/url.js";
 export {
   AmqpError,
   FrameError,

@@ -45,13 +45,13 @@ export interface ChannelHost<Ch> {
   readonly serverProperties: FieldTable;
   readonly recovery: RecoverySettings | undefined;
   /** The channel id is free again (only after close-ok, sent or received). */
-  release(id: number): void;
+  freeId(id: number): void;
   /**
    * Another channel of the connection. `recorded: false`: its declarations are not recorded for
    * recovery (a look that may close it with a 404, recovery's own declarations).
    */
   openChannel(recorded: boolean): Promise<Ch>;
   /** Stop and resume reading the socket (a consumer iterator's buffer is full, then has room). */
-  holdReading(): void;
-  releaseReading(): void;
+  pauseReading(): void;
+  resumeReading(): void;
 }

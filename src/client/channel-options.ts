@@ -62,7 +62,7 @@ export interface PublishOptions extends BasicProperties {
    */
   timeout?: number;
   /**
-   * Stops the publish's waits with AbortError: held by channel.flow (then it is never sent),
+   * Stops the publish's waits with AbortError: stopped by channel.flow (then it is never sent),
    * for the socket to drain or the connection to be unblocked, for the broker's confirm, or
    * (with recovery) for the connection to come back. Aborted after it was sent, the message may
    * still reach the broker.

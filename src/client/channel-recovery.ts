@@ -9,7 +9,7 @@
  */
 import type { RecoverySettings } from "./channel-host.js";
 import type { Unconfirmed } from "./confirms.js";
-import { consumeMethod, type ConsumerTable } from "./consumers.js";
+import { consumeMethod, type ConsumerTable } from "./consumer-table.js";
 import type { DeliveryTags } from "./delivery-tags.js";
 import type { AmqpError } from "./errors.js";
 import type { Publishing } from "./publishing.js";
@@ -68,18 +68,18 @@ export class ChannelRecovery {
   suspend(reason: AmqpError): void {
     this.ch.enter("recovering");
     this.lost = reason;
-    this.ch.tags.dropHeld(); // the broker requeues every unacked delivery of the dead channel
+    this.ch.tags.dropDeferred(); // the broker requeues every unacked delivery of the dead channel
     this.ch.lose(reason);
     this.kept.push(...this.ch.publishing.suspend(reason));
     this.ch.consumers.suspendAll();
   }
 
   restore(): Promise<void> {
-    this.running = this.reopen().finally(() => (this.running = undefined));
+    this.running = this.replayAll().finally(() => (this.running = undefined));
     return this.running;
   }
 
-  private async reopen(): Promise<void> {
+  private async replayAll(): Promise<void> {
     const { ch, record } = this;
     const qos = (q: { count: number; size: number }, global: boolean) =>
       ch.replay({ name: "basic.qos", prefetchSize: q.size, prefetchCount: q.count, global });

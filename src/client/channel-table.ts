@@ -30,7 +30,7 @@ export class ChannelTable<C> {
     this.slots[id] = channel;
   }
 
-  release(id: number): void {
+  free(id: number): void {
     this.slots[id] = undefined;
   }
 

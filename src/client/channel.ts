@@ -29,7 +29,7 @@ import type { Frame } from "../protocol/frame.js";
 import type { Method, MethodOf } from "../protocol/methods.js";
 import type { BasicProperties } from "../protocol/properties.js";
 import type { FieldTable } from "../protocol/table.js";
-import { CallbackConsumer, type ConsumerChannel } from "./callback-consumer.js";
+import { Consumer as ConsumerOf, type ConsumerChannel } from "./consumer.js";
 import type { ChannelHost } from "./channel-host.js";
 import {
   queueArguments,
@@ -43,8 +43,8 @@ import {
 } from "./channel-options.js";
 import { ChannelRecovery, type RecoveredChannel } from "./channel-recovery.js";
 import type { Connection } from "./connection.js";
-import { MessageStream, type ConsumeOptions, type ConsumerSink, type StreamHost } from "./consumer.js";
-import { ConsumerTable, consumeMethod, streamPosition, trackStreamOffset } from "./consumers.js";
+import { MessageStream, type ConsumeOptions, type ConsumerSink, type StreamHost } from "./message-stream.js";
+import { ConsumerTable, consumeMethod, streamPosition, trackStreamOffset } from "./consumer-table.js";
 import { ContentAssembly, TOO_LARGE, type ContentMethod } from "./content.js";
 import { DeliveryTags, tagOf } from "./delivery-tags.js";
 import { callTrace, traced, type ProcessContext, type Server } from "./diagnostics.js";
@@ -83,8 +83,8 @@ export type {
 
 export type { Publication } from "./publish-batch.js";
 
-/** A callback consumer (callback-consumer.ts) of a Channel. */
-export type Consumer = CallbackConsumer<Channel>;
+/** A callback consumer (consumer.ts): what consume(queue, handler) resolves with. */
+export type Consumer = ConsumerOf<Channel>;
 
 /** "recovering", "restoring": see channel-recovery.ts. */
 type State = "opening" | "open" | "closing" | "closed" | "recovering" | "restoring";
@@ -166,7 +166,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       get republishes() {
         return self.host.recovery?.republishUnconfirmed === true;
       },
-      writeHeldAcks: () => this.tags.writeHeld(),
+      writeDeferredAcks: () => this.tags.writeDeferred(),
       get callBusy() {
         return self.calls.busy;
       },
@@ -449,7 +449,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.recovery?.record.qos(count, options.size ?? 0, options.global ?? false);
   }
 
-  /** Start a consumer that calls `onMessage` per delivery (see callback-consumer.ts). */
+  /** Start a consumer that calls `onMessage` per delivery (see consumer.ts). */
   consume(queue: string, onMessage: (msg: Message) => unknown, options?: ConsumeOptions): Promise<Consumer>;
   /** Start a consumer read with `for await`; `break` cancels it. */
   consume(queue: string, options?: ConsumeOptions): MessageStream;
@@ -460,7 +460,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   ): Promise<Consumer> | MessageStream {
     if (typeof a !== "function") return new MessageStream(this.streamHost(), queue, a ?? {});
     try {
-      return new CallbackConsumer<Channel>(this.consumerChannel(), queue, a, b ?? {}).start();
+      return new ConsumerOf<Channel>(this.consumerChannel(), queue, a, b ?? {}).start();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -474,12 +474,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
       giveBack: (msgs) => this.giveBack(msgs),
       processContext: (queue, message) =>
         ({ server: this.server, channel: this.id, queue, message }) satisfies ProcessContext,
-      holdReading: () => this.host.holdReading(),
-      releaseReading: () => this.host.releaseReading(),
+      pauseReading: () => this.host.pauseReading(),
+      resumeReading: () => this.host.resumeReading(),
     };
   }
 
-  /** What a callback consumer needs of its channel (callback-consumer.ts). */
+  /** What a callback consumer needs of its channel (consumer.ts). */
   private consumerChannel(): ConsumerChannel<Channel> {
     const self = this;
     return {
@@ -759,7 +759,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private onFrameAfterClose(frame: Frame): void {
     if (frame.type !== FrameType.Method) return;
     if (frame.method.name === "channel.close") this.host.out.method(this.id, { name: "channel.close-ok" });
-    else if (frame.method.name === "channel.close-ok") this.host.release(this.id);
+    else if (frame.method.name === "channel.close-ok") this.host.freeId(this.id);
   }
 
   private onMethod(m: Method): void {
@@ -845,9 +845,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
       methodId: m.methodId,
       initiatedBy: "server",
     });
-    this.tags.dropHeld(); // the broker has closed the channel: held acks are moot, it requeues
+    this.tags.dropDeferred(); // the broker has closed the channel: deferred acks are moot, it requeues
     this.host.out.method(this.id, { name: "channel.close-ok" });
-    this.host.release(this.id);
+    this.host.freeId(this.id);
     this.fail(err);
   }
 
@@ -883,7 +883,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         return this.closeChannel();
       }
       // Nothing to tell a broker that has never seen this channel on the new connection.
-      this.host.release(this.id);
+      this.host.freeId(this.id);
       this.fail(clientClose("channel"));
       return;
     }
@@ -940,7 +940,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private finishClose(): void {
-    this.host.release(this.id);
+    this.host.freeId(this.id);
     this.fail(this.closeReason!);
   }
 
@@ -960,7 +960,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.state = "closed";
     this.closeReason = reason;
     clearTimeout(this.closeTimer);
-    this.tags.dropHeld();
+    this.tags.dropDeferred();
     this.content.reset();
     this.rejectPending(reason);
     this.consumers.forgetCancelled();

@@ -18,7 +18,7 @@ import {
 } from "./options.js";
 import { Recovery } from "./recovery.js";
 import { hostOrder, hostsToTry } from "./hosts.js";
-import { redact } from "./url.js";
+import { redactUrl } from "./url.js";
 
 /**
  * Connect and complete the handshake. `connect("amqp://user:pass@host/vhost?heartbeat=30")` or
@@ -104,7 +104,7 @@ async function attempt(
     if (e instanceof ConnectionClosedError && e.initiatedBy === "library" && e.replyCode === 0) {
       throw new ConnectionClosedError({
         replyCode: 0,
-        replyText: `could not connect to ${redact(where)}: ${e.replyText.replace(/^connection lost: /, "")}`,
+        replyText: `could not connect to ${redactUrl(where)}: ${e.replyText.replace(/^connection lost: /, "")}`,
         initiatedBy: "library",
         cause: e.cause,
       });

@@ -205,10 +205,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return self.serverProperties;
       },
       recovery: this.recovery,
-      release: (id) => this.retire(id),
+      freeId: (id) => this.retire(id),
       openChannel: (recorded) => this.open(undefined, recorded),
-      holdReading: () => this.inbound.hold(),
-      releaseReading: () => this.inbound.release(),
+      pauseReading: () => this.inbound.pause(),
+      resumeReading: () => this.inbound.unpause(),
     };
   }
 
@@ -301,7 +301,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private retire(id: number): void {
     const ch = this.channels.get(id);
     if (ch !== undefined) this.counters.retire(ch.stats());
-    this.channels.release(id);
+    this.channels.free(id);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -532,7 +532,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     // (Channel.stopHandlers says why): cancel them, and their sinks give it back.
     await Promise.all(this.channels.values().map((ch) => ch.cancelConsumers()));
     if ((this.phase as ConnectionPhase) === "closed") return;
-    // Held acks first (flush writes them): the broker discards what follows connection.close.
+    // Deferred acks first (flush writes them): the broker discards what follows connection.close.
     this.out.flush();
     this.out.method(0, {
       name: "connection.close",
@@ -638,7 +638,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.recovery!.lost(reason);
   }
 
-  /** Recovery has restored the topology and the channels: a read hold taken meanwhile now pauses the socket. */
+  /** Recovery has restored the topology and the channels: a read pause taken meanwhile now takes effect the socket. */
   private restored(): void {
     if (this.phase !== "restoring") return;
     this.phase = "open";

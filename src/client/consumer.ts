@@ -1,306 +1,319 @@
 /**
- * Consumers. The callback form calls a function per message; the iterator form
- * (`for await (const msg of ch.consume(q))`) buffers deliveries until the loop asks for them,
- * and `break` cancels the consumer.
+ * The callback form of a consumer, as consume(queue, handler, options) returns it: its handlers
+ * (handler.ts), its prefetch, its consumer timeout warning (held-watch.ts), and its healing (the
+ * `resubscribe` option, resubscribe.ts):
+ * - after a broker-sent basic.cancel (its queue deleted, its quorum queue's node lost, a consumer
+ *   timeout), it consumes again on the same channel;
+ * - after its channel is closed under it (by the broker: 404, 406, a consumer timeout on
+ *   RabbitMQ 3.x; or by warren, over a call that timed out), on a new channel of the same
+ *   connection, with the same per-consumer prefetch. The connection closing ends it for good.
  *
- * The iterator never buffers without bound: with acks, the broker sends at most the prefetch
- * count of unacked messages; with noAck there is no such limit, so past `highWaterMark`
- * buffered messages the connection stops reading its socket (TCP backpressure to the broker)
- * until the loop catches up.
+ * Generic over the channel type: channel.ts constructs it, and names it `Consumer`.
  */
-import { Queue } from "./queue.js";
-import { processTrace, type ProcessContext } from "./diagnostics.js";
-import type { AmqpError } from "./errors.js";
-import type { Message } from "./message.js";
-import type { ResubscribeOptions } from "./resubscribe.js";
+import { EventEmitter } from "node:events";
+import type { QueueDeclareOptions } from "./channel-options.js";
+import type { ConsumeOptions, StreamHost } from "./message-stream.js";
+import {
+  AbortError,
+  AccessRefusedError,
+  AmqpError,
+  ChannelClosedError,
+  ConsumerCancelledError,
+  ConsumerEndedError,
+} from "./errors.js";
+import { HandlerSink, handlerOptions, type HandlerHost } from "./handler.js";
+import { HeldWatch } from "./held-watch.js";
+import { Delivery, type Message } from "./message.js";
+import { resubscribe, resubscribeOptions, type Resubscribe } from "./resubscribe.js";
+import type { ConsumerStats } from "./stats.js";
+import { badTimeout, isTimeout } from "./wait.js";
 
-/** Options of Channel.consume(), for the callback form and the iterator form (each option says which). */
-export interface ConsumeOptions {
-  noAck?: boolean;
-  exclusive?: boolean;
-  noLocal?: boolean;
-  /** Our own consumer tag; default: the broker makes one. */
-  consumerTag?: string;
-  /** x-priority, x-stream-offset, ... */
-  arguments?: Record<string, unknown>;
-  /**
-   * How many deliveries may wait (in the iterator's buffer, or for a free handler) before the
-   * connection stops reading its socket, until they are down to half (default 1000). It bounds
-   * memory where the broker does not: with noAck, or with no prefetch.
-   */
-  highWaterMark?: number;
-  /** Aborting cancels the consumer (the iterator's loop then ends). */
-  signal?: AbortSignal;
-  /**
-   * Callback only: the consumer ended without this client asking. The broker cancelled it
-   * (ConsumerCancelledError: its queue was deleted), or its channel or connection closed
-   * (with that close error, e.g. ConsumerTimeoutError when a delivery stayed unacked too long).
-   */
-  onCancel?: (err: AmqpError) => void;
-  /**
-   * Callback only: how many handlers run at once (default 1). A handler is running until it
-   * returns, or until the promise it returns settles; later deliveries wait in order.
-   */
-  concurrency?: number;
-  /**
-   * Callback only: "auto" acks a delivery once its handler returns or resolves, and rejects it
-   * (basic.reject) once the handler throws or rejects (see `requeue`): a failed delivery, which a
-   * quorum queue counts toward its x-delivery-limit on every RabbitMQ version. "manual" (the
-   * default) leaves it to you.
-   */
-  settle?: "manual" | "auto";
-  /**
-   * With settle "auto": whether a delivery whose handler failed is requeued. Default: requeued
-   * once, then not (a redelivered message that fails again is dead-lettered, or dropped when its
-   * queue has no dead-letter exchange).
-   */
-  requeue?: boolean | ((err: unknown, msg: Message) => boolean);
-  /**
-   * With settle "auto": a failed delivery goes here instead of being rejected, and the handler's
-   * run lasts until what it returns settles: a RetryTopology (declareRetryTopology), which
-   * retries it after a delay and parks it after the last attempt.
-   */
-  retry?: {
-    /** Settle a delivery whose handler failed (reject it to a retry queue, or park it). */
-    failed(msg: Message): unknown;
-  };
-  /**
-   * Callback only: when the broker cancels the consumer (its queue deleted, its quorum queue's
-   * node lost, a consumer timeout), consume again with backoff on the same channel; when its
-   * channel is closed under it (404, 406), on a new channel of the connection (see
-   * callback-consumer.ts). The consumer emits "cancelled", then "resubscribed", or
-   * "resubscribeFailed" (and onCancel hears it) when it gives up. Off by default.
-   */
-  resubscribe?: boolean | ResubscribeOptions;
-  /**
-   * Callback only, with acks: the consumer timeout that applies (the broker's consumer_timeout,
-   * default 30 minutes, or the queue's x-consumer-timeout), in ms. A delivery still unsettled at
-   * `warnAt` of it (default 0.8) is reported once by the channel's "consumerTimeoutWarning" event
-   * (a process warning without a listener), before the broker acts on it.
-   */
-  consumerTimeout?: number;
-  warnAt?: number;
+/** @internal What a callback consumer needs of a channel (channel.ts makes one per channel). */
+export interface ConsumerChannel<C> extends StreamHost {
+  /** The channel itself, as the consumer's users see it. */
+  readonly channel: C;
+  readonly closed: boolean;
+  /** The connection is open (not closing, closed, or given up on). */
+  readonly connectionOpen: boolean;
+  /** The per-consumer prefetch (basic.qos global=false) a consumer started now gets; 0: none. */
+  readonly consumerPrefetch: number;
+  /** The connection's sync-call timeout (ms): the default bound of a drain. */
+  readonly timeout: number;
+  prefetch(count: number): Promise<void>;
+  queueDeclare(queue: string, options: QueueDeclareOptions): Promise<unknown>;
+  /** Whether `queue` exists, asked where a 404 closes nothing of the consumer's. */
+  queueExists(queue: string): Promise<boolean>;
+  /** A new channel of the same connection. */
+  openSibling(): Promise<ConsumerChannel<C>>;
+  /** A handler threw or rejected: the channel's "consumerError" event, or a process warning. */
+  consumerFailed(err: unknown, msg: Message): void;
+  /** A delivery is held past the warning share of the consumer timeout. */
+  heldTooLong(msg: Message, heldFor: number, consumerTimeout: number): void;
 }
 
-/** @internal What the channel needs from a consumer (MessageStream fits it structurally). */
-export interface ConsumerSink {
-  noAck: boolean;
-  deliver(msg: Message): void;
-  /** The consumer ended: cancelled by us (err undefined) or the broker, or its channel closed. */
-  end(err: AmqpError | undefined): void;
-  /** The connection was lost and will be recovered: the consumer is started again afterwards. */
-  suspend?(): void;
-  /** Its channel or connection begins to close: no delivery reaches user code any more. */
-  stop?(): void;
-  /** A handler is running (callback consumers, handler.ts). */
-  readonly busy?: boolean;
-  /** Deliveries waiting for a handler or the next step of a loop (stats.ts). */
-  readonly buffered?: number;
-  /** Handlers running now (callback consumers). */
-  readonly running?: number;
-  /** Resolves once no handler runs (at most `timeout` ms). */
-  drain?(timeout: number): Promise<void>;
-  /** How its handlers' frames read in an async stack trace (callback consumers, handler.ts callingSinks). */
-  readonly frame?: string | undefined;
-  /** One of its handlers awaits a close it called, until `closed` settles: drains do not wait for it. */
-  closing?(closed: Promise<unknown>): void;
-}
-
-/** @internal */
-export interface StreamHost {
-  startConsumer(queue: string, sink: ConsumerSink, options: ConsumeOptions): Promise<string>;
-  cancel(consumerTag: string): Promise<void>;
-  /** Give a delivery back to the broker (basic.nack with requeue: a return, not a failure; nothing for a stream's). */
-  giveBack(msgs: readonly Message[]): void;
-  /** What a traced loop body carries (diagnostics.ts, warren:process). */
-  processContext(queue: string, msg: Message): ProcessContext;
-  holdReading(): void;
-  releaseReading(): void;
-}
-
-interface Waiter {
-  resolve: (r: IteratorResult<Message>) => void;
-  reject: (e: unknown) => void;
-}
-
-/**
- * The iterator form of a consumer. It starts consuming at once; errors (a missing queue, a
- * closed channel) surface from the next `next()`, once; later calls return done.
- *
- * Leaving the loop (`break`, `return`, a throw in its body, an aborted signal) cancels the
- * consumer and gives every delivery still buffered back to the broker (basic.nack with
- * requeue, which RabbitMQ 4.3 does not count as a failed delivery; in noAck mode there is nothing to give back, and a stream's messages stay in the
- * stream anyway). Deliveries that cross the cancel on the wire go back the same way.
- */
-export class MessageStream implements AsyncIterableIterator<Message> {
-  readonly noAck: boolean;
-  /** Resolves to the consumer tag once the broker has confirmed the consumer. */
-  readonly consumerTag: Promise<string>;
-  private readonly host: StreamHost;
-  private readonly buffer = new Queue<Message>();
-  /** next() calls waiting for a delivery, in order; only while the buffer is empty. */
-  private readonly waiters = new Queue<Waiter>();
-  private done = false;
-  /** The loop was left: what arrives now goes back to the broker. */
-  private left = false;
+/** The events a callback consumer emits (Consumer). */
+export interface ConsumerEvents<C> {
   /**
-   * Its channel or connection began to close, and it acks: nothing more is handed out, and what
-   * is buffered goes back when the consumer ends (a noAck loop still gets what it was sent).
+   * The consumer ended without this client asking: the broker cancelled it
+   * (ConsumerCancelledError), or its channel closed (that close error). With `resubscribe`, it
+   * heals next ("resubscribed" or "resubscribeFailed"); without, onCancel hears the same error.
    */
-  private stopped = false;
-  private error: unknown;
-  private holding = false;
-  private readonly highWaterMark: number;
-  private tag: string | undefined;
-  private readonly queue: string;
-  /** The loop body now running on a message handed out, when traced. */
-  private step: ProcessContext | undefined;
+  cancelled: [err: AmqpError];
+  /** It consumes again, under a new consumer tag; `channel` is the one it is on now (a new one when its channel closed). */
+  resubscribed: [info: { queue: string; from: string; to: string; channel: C }];
+  /** It gave up healing (attempts used up, or the connection closed); onCancel hears the same error. */
+  resubscribeFailed: [err: AmqpError];
+}
 
-  /** @internal */
-  constructor(host: StreamHost, queue: string, options: ConsumeOptions) {
-    const hwm = options.highWaterMark ?? 1000;
-    // 0 would pause the socket for good (it resumes below half the mark); NaN would remove the bound.
-    if (!Number.isSafeInteger(hwm) || hwm < 1)
-      throw new RangeError(`consume: highWaterMark must be a positive integer, got ${String(hwm)}`);
-    this.highWaterMark = hwm;
-    this.host = host;
-    this.queue = queue;
-    this.noAck = options.noAck ?? false;
-    this.consumerTag = host.startConsumer(queue, this, options).then((tag) => (this.tag = tag));
-    // The failure is handed to next(); don't let the tag promise be an unhandled rejection.
-    this.consumerTag.catch((e: unknown) => this.end(e as AmqpError));
-    const signal = options.signal;
-    if (signal) {
-      if (signal.aborted) void this.return();
-      else signal.addEventListener("abort", () => void this.return(), { once: true });
-    }
+/** A callback consumer, as consume(queue, handler, options) returns it (`Consumer`): its tag, its channel, cancel(), and its events. */
+export class Consumer<C> extends EventEmitter<ConsumerEvents<C>> {
+  #channel: ConsumerChannel<C>;
+  #tag = "";
+  readonly #queue: string;
+  readonly #options: ConsumeOptions;
+  readonly #sink: HandlerSink;
+  readonly #heal: Resubscribe | undefined;
+  /** Asked for by `concurrency`, or what the channel had: put on a new channel again. */
+  #prefetch = 0;
+  /** Aborted by cancel() or the consume signal: no more healing. */
+  readonly #stopped = new AbortController();
+  /** Paused with pause(): not consuming, not healing, until resume(). */
+  #paused = false;
+  /** Why it ended for good (undefined: cancel(), or not ended). */
+  #endReason: AmqpError | undefined;
+  /** pause() and resume() calls, applied one after another in the order they were made. */
+  #turn: Promise<unknown> = Promise.resolve();
+  /** The consume signal's abort listener, let go once the consumer ends. */
+  readonly #onAbort = () => void this.cancel().catch(() => undefined);
+
+  /** @internal Checks the options (throws TypeError/RangeError); start() consumes. */
+  constructor(channel: ConsumerChannel<C>, queue: string, handler: (msg: Message) => unknown, options: ConsumeOptions) {
+    super();
+    this.#channel = channel;
+    this.#queue = queue;
+    this.#options = options;
+    this.#heal = resubscribeOptions(options.resubscribe);
+    const host: HandlerHost = {
+      giveBack: (msgs) => this.#channel.giveBack(msgs),
+      failed: (err, msg) => this.#channel.consumerFailed(err, msg),
+      context: (msg) => this.#channel.processContext(this.#queue, msg),
+      pauseReading: () => this.#channel.pauseReading(),
+      resumeReading: () => this.#channel.resumeReading(),
+    };
+    this.#sink = new HandlerSink(handler, { ...handlerOptions(options), watch: this.#watch() }, host, (err) =>
+      this.#ended(err),
+    );
   }
 
-  /** The stream is its own iterator: `for await (const msg of ch.consume(queue))`. */
-  [Symbol.asyncIterator](): this {
+  /** The consumer tag it consumes under now (a new one after each resubscribe). */
+  get consumerTag(): string {
+    return this.#tag;
+  }
+
+  /** The channel it consumes on now (a new one after its channel closed and it resubscribed). */
+  get channel(): C {
+    return this.#channel.channel;
+  }
+
+  /** @internal basic.consume, after a basic.qos that fits `concurrency` when the channel has no prefetch. */
+  async start(): Promise<this> {
+    const signal = this.#options.signal;
+    if (signal?.aborted) throw new AbortError("consume aborted before it was sent");
+    const o = this.#options;
+    // A prefetch of twice the handlers keeps the next delivery at hand when one finishes, and no
+    // more than that waiting in memory (an unlimited prefetch would bring the whole queue here).
+    if (o.concurrency !== undefined && o.noAck !== true && this.#channel.consumerPrefetch === 0)
+      await this.#channel.prefetch(2 * o.concurrency);
+    this.#prefetch = this.#channel.consumerPrefetch;
+    this.#tag = await this.#channel.startConsumer(this.#queue, this.#sink, o);
+    if (signal?.aborted) this.#onAbort();
+    else if (!this.#stopped.signal.aborted) signal?.addEventListener("abort", this.#onAbort, { once: true });
     return this;
   }
 
-  /** @internal Deliveries buffered, not yet handed out (stats.ts). */
-  get buffered(): number {
-    return this.buffer.length;
-  }
-
-  /** @internal */
-  deliver(msg: Message): void {
-    if (this.left) {
-      if (!this.noAck) this.host.giveBack([msg]);
-      return;
-    }
-    if (this.done) return;
-    if (this.waiters.length > 0) {
-      this.waiters.shift()!.resolve({ value: this.handOut(msg), done: false });
-      return;
-    }
-    this.buffer.push(msg);
-    if (!this.holding && !this.stopped && this.buffer.length >= this.highWaterMark) {
-      this.holding = true;
-      this.host.holdReading();
-    }
-  }
-
-  /** @internal */
-  end(err: AmqpError | undefined): void {
-    if (this.done) return;
-    this.done = true;
-    this.error = err;
-    this.release();
-    if (this.stopped && !this.noAck) this.host.giveBack(this.takeBuffered());
-    // Waiters exist only while the buffer is empty: the first hears the error, the rest done.
-    for (const w of this.waiters.drain()) {
-      const e = this.takeError();
-      if (e !== undefined) w.reject(e);
-      else w.resolve({ value: undefined, done: true });
-    }
+  /**
+   * basic.cancel: no more deliveries once it resolves. With `drain`, it then waits for the
+   * handlers still running (at most `timeout` ms, default the connection's timeout), so their
+   * settles go out first; deliveries no handler has started go back to the queue either way.
+   */
+  async cancel(options: { drain?: boolean; timeout?: number } = {}): Promise<void> {
+    if (options.timeout !== undefined && !isTimeout(options.timeout)) throw badTimeout("cancel", options.timeout);
+    this.#stop();
+    await this.#channel.cancel(this.#tag);
+    if (options.drain === true) await this.#sink.drain(options.timeout ?? this.#channel.timeout);
   }
 
   /**
-   * @internal The connection was lost: let go of the socket, and drop buffered deliveries that
-   * need an ack (the broker has requeued them, and an ack of them could no longer be sent).
+   * Stop taking deliveries without ending the consumer: basic.cancel, as cancel() does, but
+   * resume() consumes again with the same handler and options. Handlers running finish and
+   * settle; deliveries no handler has started go back to the queue as a return (basic.nack with
+   * requeue, not counted as a failure). A paused consumer stays paused across a recovery of the
+   * connection and is not healed (`resubscribe`) while paused. With `drain`, it also waits for
+   * the running handlers (at most `timeout` ms). Idempotent; after cancel() or once the consumer
+   * ended for good it rejects: with ConsumerEndedError, or the close error of its channel or
+   * connection.
    */
-  suspend(): void {
-    this.release();
-    if (!this.noAck) this.takeBuffered();
+  pause(options: { drain?: boolean; timeout?: number } = {}): Promise<void> {
+    if (options.timeout !== undefined && !isTimeout(options.timeout))
+      return Promise.reject(badTimeout("pause", options.timeout));
+    return this.#inTurn(async () => {
+      this.#checkLive("pause");
+      if (!this.#paused) {
+        this.#paused = true;
+        try {
+          await this.#channel.cancel(this.#tag);
+        } catch (e) {
+          // Still consuming (the cancel was not answered, and the channel is open): not paused.
+          if (!this.#channel.closed && this.#channel.connectionOpen) this.#paused = false;
+          throw e;
+        }
+      }
+      if (options.drain === true) await this.#sink.drain(options.timeout ?? this.#channel.timeout);
+    });
   }
 
-  /** @internal The channel or connection begins to close: with acks, the loop gets nothing more (it ends). */
-  stop(): void {
-    this.release(); // the close must read its replies
-    if (this.noAck) return;
-    this.stopped = true;
-    for (const w of this.waiters.drain()) w.resolve({ value: undefined, done: true });
+  /**
+   * Consume again after pause(): the same queue, handler and options, under a new consumer tag
+   * (on a new channel of the connection if its channel closed meanwhile). Idempotent; rejects
+   * as pause() does, and with the connection's close error once it is closed.
+   */
+  resume(): Promise<void> {
+    return this.#inTurn(async () => {
+      this.#checkLive("resume");
+      if (!this.#paused) return;
+      await this.#ensureOpenChannel();
+      this.#sink.resubscribed();
+      this.#tag = await this.#channel.startConsumer(this.#queue, this.#sink, this.#options);
+      this.#paused = false;
+    });
   }
 
-  /** Empties the buffer and hands back what was in it and not yet read. */
-  private takeBuffered(): Message[] {
-    return this.buffer.drain();
+  /** Paused with pause() and not resumed. */
+  get paused(): boolean {
+    return this.#paused;
   }
 
-  private takeError(): unknown {
-    const e = this.error;
-    this.error = undefined;
-    return e;
+  /** Its deliveries so far (across resubscribes and recoveries), what waits for a handler, what runs (stats.ts). */
+  stats(): ConsumerStats {
+    return {
+      delivered: this.#sink.delivered,
+      buffered: this.#sink.buffered,
+      handlersRunning: this.#sink.running,
+      paused: this.#paused,
+    };
   }
 
-  private release(): void {
-    if (this.holding) {
-      this.holding = false;
-      this.host.releaseReading();
-    }
+  #inTurn(step: () => Promise<void>): Promise<void> {
+    const run = this.#turn.then(step);
+    this.#turn = run.catch(() => undefined);
+    return run;
   }
 
-  /** A message goes to the loop body: with tracing, its step begins (and ends at the next step). */
-  private handOut(msg: Message): Message {
-    if (processTrace.hasSubscribers)
-      processTrace.start.publish((this.step = this.host.processContext(this.queue, msg)));
-    return msg;
+  #checkLive(what: string): void {
+    if (!this.#stopped.signal.aborted) return;
+    throw (
+      this.#endReason ??
+      new ConsumerEndedError(
+        this.#tag,
+        `${what}: consumer ${this.#tag} was cancelled (cancel() or its signal); consume again for a new one`,
+      )
+    );
   }
 
-  private stepDone(): void {
-    if (this.step === undefined) return;
-    processTrace.end.publish(this.step);
-    this.step = undefined;
+  /** The consumer timeout warning, when asked for (consumerTimeout, warnAt). */
+  #watch(): HeldWatch | undefined {
+    const o = this.#options;
+    if (o.consumerTimeout === undefined || o.noAck === true) return undefined;
+    const share = o.warnAt ?? 0.8;
+    if (!isTimeout(o.consumerTimeout)) throw badTimeout("consume: consumerTimeout", o.consumerTimeout);
+    if (!(share > 0 && share <= 1))
+      throw new RangeError(
+        `consume: warnAt must be a share of consumerTimeout, above 0 and at most 1, got ${String(o.warnAt)}`,
+      );
+    const timeout = o.consumerTimeout;
+    return new HeldWatch(
+      timeout * share,
+      (m) => m instanceof Delivery && m.channel.isSettled(m),
+      (msg, heldFor) => this.#channel.heldTooLong(msg, heldFor, timeout),
+    );
   }
 
-  /** The next delivery (what `for await` calls); done once the consumer ends. */
-  next(): Promise<IteratorResult<Message>> {
-    this.stepDone();
-    if (this.buffer.length > 0 && !this.stopped) {
-      const msg = this.buffer.shift()!;
-      if (this.holding && this.buffer.length < this.highWaterMark / 2) this.release();
-      return Promise.resolve({ value: this.handOut(msg), done: false });
-    }
-    if (this.done || this.stopped) {
-      const e = this.takeError(); // report once, then plain done
-      return e !== undefined ? Promise.reject(e) : Promise.resolve({ value: undefined, done: true });
-    }
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  /** The sink ended: cancelled by us (err undefined), by the broker, or the channel closed. */
+  #ended(err: AmqpError | undefined): void {
+    if (this.#stopped.signal.aborted) return this.#final(undefined);
+    // Paused: cancelled by pause(), or its channel closed while paused; resume() consumes again.
+    if (this.#paused) return;
+    if (err === undefined) return this.#final(undefined);
+    this.emit("cancelled", err);
+    if (this.#heal === undefined || !healable(err) || !this.#channel.connectionOpen) return this.#final(err);
+    this.#resubscribe(this.#heal).catch((e: unknown) => {
+      if (this.#stopped.signal.aborted) return this.#final(undefined);
+      const failed = e instanceof AmqpError ? e : new AmqpError(String(e), { cause: e });
+      this.emit("resubscribeFailed", failed);
+      this.#final(failed);
+    });
   }
 
-  /** Leave the loop (`break`): cancel the consumer, and give what is still buffered back to the broker. */
-  async return(): Promise<IteratorResult<Message>> {
-    this.stepDone();
-    if (!this.left) {
-      this.left = true;
-      this.release();
-      const buffered = this.takeBuffered();
-      this.end(undefined);
-      const tag = this.tag ?? (await this.consumerTag.catch(() => undefined));
-      if (tag !== undefined) await this.host.cancel(tag).catch(() => undefined);
-      // After cancel-ok, so the broker cannot hand them straight back to this consumer.
-      if (!this.noAck) this.host.giveBack(buffered);
-    }
-    return { value: undefined, done: true };
+  #final(err: AmqpError | undefined): void {
+    this.#stop();
+    this.#endReason ??= err;
+    if (err !== undefined) this.#options.onCancel?.(err);
   }
 
-  /** Cancel the consumer; the loop ends after the messages already buffered. */
-  async cancel(): Promise<void> {
-    const tag = await this.consumerTag;
-    await this.host.cancel(tag);
+  #stop(): void {
+    this.#stopped.abort();
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
   }
+
+  async #resubscribe(heal: Resubscribe): Promise<void> {
+    const from = this.#tag;
+    const tag = await resubscribe(
+      this.#queue,
+      {
+        live: () => this.#channel.connectionOpen,
+        exists: async () => {
+          await this.#ensureOpenChannel();
+          try {
+            return await this.#channel.queueExists(this.#queue);
+          } catch (e) {
+            if (e instanceof AccessRefusedError) return undefined; // may not look (a consume-only user on RabbitMQ 4.3): consume and see
+            throw e;
+          }
+        },
+        declare: async (o) => {
+          await this.#ensureOpenChannel();
+          await this.#channel.queueDeclare(this.#queue, o);
+        },
+        consume: async () => {
+          await this.#ensureOpenChannel();
+          if (this.#paused) return PAUSED; // paused while healing: resume() consumes
+          this.#sink.resubscribed();
+          return this.#channel.startConsumer(this.#queue, this.#sink, this.#options);
+        },
+      },
+      heal,
+      this.#stopped.signal,
+    );
+    if (tag === PAUSED) return;
+    this.#tag = tag;
+    // Cancelled or paused while the new basic.consume was on its way: cancel the new consumer too.
+    if (this.#stopped.signal.aborted || this.#paused) return void this.#channel.cancel(tag).catch(() => undefined);
+    this.emit("resubscribed", { queue: this.#queue, from, to: tag, channel: this.#channel.channel });
+  }
+
+  /** Its channel closed: move to a new one, with the prefetch it had. */
+  async #ensureOpenChannel(): Promise<void> {
+    if (!this.#channel.closed) return;
+    const ch = await this.#channel.openSibling();
+    if (this.#prefetch > 0) await ch.prefetch(this.#prefetch);
+    this.#channel = ch;
+  }
+}
+
+/** What healing returns for a consumer paused meanwhile: no consumer tag is ever empty (the broker names them). */
+const PAUSED = "";
+
+/** Healed: a broker-sent basic.cancel, or a channel closed under the consumer (not by this client). */
+function healable(err: AmqpError): boolean {
+  return err instanceof ConsumerCancelledError || (err instanceof ChannelClosedError && err.initiatedBy !== "client");
 }

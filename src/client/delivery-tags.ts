@@ -4,10 +4,10 @@
  * Delivery tags are per channel and sequential from 1 (spec basic.deliver, "delivery-tag").
  * `settledThrough` is the highest tag T such that every tag <= T is settled: acked, rejected,
  * or delivered in no-ack mode; tags settled above it, out of order, wait in `ahead` until it
- * reaches them, so that what is settled is known exactly. While the user acks in that order, the acks are held as one and
+ * reaches them, so that what is settled is known exactly. While the user acks in that order, the acks are deferred as one and
  * written as a single basic.ack(multiple) at the next flush (outbound.ts): the broker's state
  * afterwards is exactly that of the individual acks, but it parses one frame instead of
- * hundreds. Any other frame on the channel writes the held ack first (`send`), so order is kept.
+ * hundreds. Any other frame on the channel writes the deferred ack first (`send`), so order is kept.
  *
  * After a recovery the broker numbers deliveries from 1 again on the new channel: tags are
  * shifted by `offset` (the last tag before the loss) both ways, and a settle of a delivery from
@@ -18,11 +18,11 @@ import { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
 
 /** What the writer asks of a channel that holds acks (outbound.ts). */
-export interface AckHolder {
-  /** Fewer acks are held than the batch: they may wait a little longer for more. */
+export interface DeferredAcks {
+  /** Fewer acks are deferred than the batch: they may wait a little longer for more. */
   readonly belowBatch: boolean;
-  /** Encode the held ack, if any (the writer flushes it). */
-  writeHeld(): void;
+  /** Encode the deferred ack, if any (the writer flushes it). */
+  writeDeferred(): void;
 }
 
 /** What settling needs of the writer. */
@@ -31,23 +31,23 @@ export interface AckWriter {
   method(channel: number, m: Method): void;
   /** Encode a method; the caller flushes. */
   encodeMethod(channel: number, m: Method): void;
-  /** `holder` holds acks now: ask it for them at the next flush. */
-  holdAck(holder: AckHolder): void;
+  /** `source` defers acks now: ask it for them at the next flush. */
+  deferAcks(source: DeferredAcks): void;
   /** Flush at the end of this turn. */
   scheduleFlush(): void;
 }
 
 type Settle = MethodOf<"basic.ack"> | MethodOf<"basic.nack"> | MethodOf<"basic.reject">;
 
-export class DeliveryTags implements AckHolder {
+export class DeliveryTags implements DeferredAcks {
   private settledThrough = 0;
   /** Tags settled out of order, above settledThrough + 1 (at most the prefetch window's). */
   private readonly ahead = new Set<number>();
   private last = 0;
-  /** The highest tag of the acks held now (0: none held), and the first. */
-  private held = 0;
-  private heldFrom = 0;
-  /** How many acks may be held across socket reads: a quarter of the prefetch. */
+  /** The highest tag of the acks deferred now (0: none), and the first. */
+  private deferredTo = 0;
+  private deferredFrom = 0;
+  /** How many acks may be deferred across socket reads: a quarter of the prefetch. */
   private batch = 1;
   private offset = 0;
   /** Deliveries settled by basic.ack, basic.nack and basic.reject so far (stats.ts; a multiple settle counts each it covers). */
@@ -102,19 +102,19 @@ export class DeliveryTags implements AckHolder {
     return count;
   }
 
-  /** basic.ack of `tag`: held when it is the next in order, else sent at once. */
+  /** basic.ack of `tag`: deferred when it is the next in order, else sent at once. */
   ack(tag: number, multiple: boolean): AmqpError | undefined {
     if (multiple || tag !== this.settledThrough + 1 || !Number.isSafeInteger(tag))
       return this.settle({ name: "basic.ack", deliveryTag: tag, multiple });
     this.mark(tag);
     this.acked++;
-    if (this.held === 0) {
-      this.heldFrom = tag;
-      this.out.holdAck(this);
-    } else if (tag - this.heldFrom + 1 >= this.batch) this.out.scheduleFlush();
+    if (this.deferredTo === 0) {
+      this.deferredFrom = tag;
+      this.out.deferAcks(this);
+    } else if (tag - this.deferredFrom + 1 >= this.batch) this.out.scheduleFlush();
     // Held as one ack multiple of this tag (RabbitMQ refuses a multiple ack of a tag no longer
     // outstanding with 406, so not of the tags settled ahead of it, which the prefix now covers).
-    this.held = tag;
+    this.deferredTo = tag;
     return undefined;
   }
 
@@ -158,33 +158,33 @@ export class DeliveryTags implements AckHolder {
       this.settle({ name: "basic.nack", deliveryTag: tag, multiple: false, requeue: true });
   }
 
-  /** Every frame of the channel goes out through here, after the acks it holds. */
+  /** Every frame of the channel goes out through here, after the acks it defers. */
   send(m: Method): void {
-    if (this.held !== 0) this.writeHeld();
+    if (this.deferredTo !== 0) this.writeDeferred();
     this.out.method(this.channel, m);
   }
 
-  get holding(): boolean {
-    return this.held !== 0;
+  get deferring(): boolean {
+    return this.deferredTo !== 0;
   }
 
   get belowBatch(): boolean {
-    return this.held !== 0 && this.held - this.heldFrom + 1 < this.batch;
+    return this.deferredTo !== 0 && this.deferredTo - this.deferredFrom + 1 < this.batch;
   }
 
-  writeHeld(): void {
-    const tag = this.held;
+  writeDeferred(): void {
+    const tag = this.deferredTo;
     if (tag === 0) return;
-    this.held = 0;
+    this.deferredTo = 0;
     this.out.encodeMethod(this.channel, { name: "basic.ack", deliveryTag: tag - this.offset, multiple: true });
   }
 
-  /** The channel is gone (closed or lost): held acks are moot, the broker requeues. */
-  dropHeld(): void {
-    this.held = 0;
+  /** The channel is gone (closed or lost): deferred acks are moot, the broker requeues. */
+  dropDeferred(): void {
+    this.deferredTo = 0;
   }
 
-  /** basic.qos: hold at most a quarter of the prefetch, so the broker's window stays three-quarters open. */
+  /** basic.qos: defer at most a quarter of the prefetch, so the broker's window stays three-quarters open. */
   prefetch(count: number): void {
     this.batch = count >= 8 ? count >> 2 : 1;
   }

@@ -15,7 +15,7 @@
  * (nacked) once the running handlers are done (noAck: it is dropped, as the spec has frames
  * after channel.close dropped).
  */
-import type { ConsumerSink } from "./consumer.js";
+import type { ConsumerSink } from "./message-stream.js";
 import { processTrace, traced, type ProcessContext } from "./diagnostics.js";
 import type { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
@@ -31,8 +31,8 @@ export interface HandlerHost {
   /** What a traced handler run carries (diagnostics.ts, warren:process). */
   context(msg: Message): ProcessContext;
   /** Stop and resume reading the socket: too many deliveries wait for a handler. */
-  holdReading(): void;
-  releaseReading(): void;
+  pauseReading(): void;
+  resumeReading(): void;
 }
 
 export interface HandlerOptions {
@@ -65,7 +65,7 @@ export class HandlerSink implements ConsumerSink {
   private ended = false;
   /** Its channel or connection is closing: no handler starts any more. */
   private stopped = false;
-  private holding = false;
+  private pausing = false;
   /**
    * Runs of this sink awaiting a close they called: a drain does not wait for them (they wait
    * for the close, which waits for the drain).
@@ -99,9 +99,9 @@ export class HandlerSink implements ConsumerSink {
     this.options.watch?.delivered(msg);
     if (this.waiting.length === 0 && this.runs < this.options.concurrency) return this.run(msg);
     this.waiting.push(msg);
-    if (!this.holding && this.waiting.length >= this.options.highWaterMark) {
-      this.holding = true;
-      this.host.holdReading();
+    if (!this.pausing && this.waiting.length >= this.options.highWaterMark) {
+      this.pausing = true;
+      this.host.pauseReading();
     }
     this.pump();
   }
@@ -112,7 +112,7 @@ export class HandlerSink implements ConsumerSink {
     this.pumping = true;
     while (this.runs < this.options.concurrency && this.waiting.length > 0) this.run(this.waiting.shift()!);
     this.pumping = false;
-    if (this.holding && this.waiting.length < this.options.highWaterMark / 2) this.release();
+    if (this.pausing && this.waiting.length < this.options.highWaterMark / 2) this.stopPausing();
   }
 
   private run(msg: Message): void {
@@ -172,17 +172,17 @@ export class HandlerSink implements ConsumerSink {
     this.idle.wake();
   }
 
-  private release(): void {
-    if (!this.holding) return;
-    this.holding = false;
-    this.host.releaseReading();
+  private stopPausing(): void {
+    if (!this.pausing) return;
+    this.pausing = false;
+    this.host.resumeReading();
   }
 
   end(err: AmqpError | undefined): void {
     if (this.ended) return;
     this.ended = true;
     this.options.watch?.stop();
-    this.release();
+    this.stopPausing();
     // Closing, after the running handlers have settled: the deliveries given back then follow the
     // settled ones, and go as one nack multiple (delivery-tags.ts giveBack says why that matters).
     if (this.stopped && this.runs > this.closers) this.returnWhenIdle = true;
@@ -198,20 +198,20 @@ export class HandlerSink implements ConsumerSink {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.release(); // the close must read its close-ok
+    this.stopPausing(); // the close must read its close-ok
     if (this.noAck) this.waiting.clear();
     this.checkIdle();
   }
 
   /** Resubscribed (resubscribe.ts): the same handlers, counted together, take the new consumer's deliveries. */
-  reopen(): void {
+  resubscribed(): void {
     this.ended = false;
   }
 
   /** The connection was lost: the broker has requeued what waits here (noAck: it is ours, it still runs). */
   suspend(): void {
     this.options.watch?.stop();
-    this.release();
+    this.stopPausing();
     if (!this.noAck) this.waiting.clear();
   }
 

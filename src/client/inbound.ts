@@ -1,9 +1,9 @@
 /**
  * The read side of a connection's socket: chunks in, frames out through the bounded parser
- * (protocol/frame.ts), each traced on warren:frame:in; and read holds.
+ * (protocol/frame.ts), each traced on warren:frame:in; and read pauses.
  *
- * Read holds: a consumer iterator whose buffer is full stops the reading, and TCP flow control
- * then stops the broker's deliveries. Counted, so holds nest. A hold pauses the socket only
+ * Read pauses: a consumer iterator whose buffer is full stops the reading, and TCP flow control
+ * then stops the broker's deliveries. Counted, so pauses nest. One pauses the socket only
  * while the host allows it (not while the connection closes, when close-ok must be read, nor
  * while recovery restores channels, whose replies must be read); `reapply` makes it take
  * effect afterwards.
@@ -16,7 +16,7 @@ import { frameIn } from "./diagnostics.js";
 export interface InboundHost {
   /** Whether frames are wanted: not once the connection is closed or has lost this socket. */
   reading(): boolean;
-  /** Whether a read hold may pause the socket now. */
+  /** Whether a read pause may pause the socket now. */
   canPause(): boolean;
   /** Bytes arrived (the peer is alive; what they set off leaves together, see outbound.ts). */
   received(): void;
@@ -31,7 +31,7 @@ export interface InboundHost {
 export class Inbound {
   private socket: Duplex | undefined;
   private parser: FrameParser;
-  private holds = 0;
+  private pauses = 0;
   /** Bytes read, from every socket this has read (stats.ts). */
   bytes = 0;
 
@@ -78,7 +78,7 @@ export class Inbound {
     const socket = this.socket;
     this.bytes += chunk.length;
     this.host.received();
-    this.reapply(); // held: this chunk was a heartbeat tick's peek
+    this.reapply(); // paused: this chunk was a heartbeat tick's peek
     if (!this.host.reading()) return;
     // Before the first frame, a broker that speaks another protocol version answers with its
     // own header (spec 4.2.2); 'A' is no frame type, so it can only be that.
@@ -108,29 +108,29 @@ export class Inbound {
     }
   }
 
-  hold(): void {
-    if (this.holds++ === 0 && this.host.canPause()) this.socket?.pause();
+  pause(): void {
+    if (this.pauses++ === 0 && this.host.canPause()) this.socket?.pause();
   }
 
-  release(): void {
-    if (this.holds > 0 && --this.holds === 0) this.socket?.resume();
+  unpause(): void {
+    if (this.pauses > 0 && --this.pauses === 0) this.socket?.resume();
   }
 
   /**
-   * A heartbeat tick: a held socket still reads one chunk, so that a close from the broker, the
+   * A heartbeat tick: a paused socket still reads one chunk, so that a close from the broker, the
    * end of the socket or a silent peer is noticed even while a consumer iterator is behind
    * (memory grows by at most a chunk per tick).
    */
   peek(): void {
-    if (this.holds > 0) this.socket?.resume();
+    if (this.pauses > 0) this.socket?.resume();
   }
 
-  /** Pause again if held: after a chunk read by a peek, or once pausing is allowed again. */
+  /** Pause again if paused by a consumer: after a chunk read by a peek, or once pausing is allowed again. */
   reapply(): void {
-    if (this.holds > 0 && this.host.canPause()) this.socket?.pause();
+    if (this.pauses > 0 && this.host.canPause()) this.socket?.pause();
   }
 
-  /** Read whatever the holds say (closing: confirms and close-ok must be read). */
+  /** Read whatever the pauses say (closing: confirms and close-ok must be read). */
   resume(): void {
     this.socket?.resume();
   }

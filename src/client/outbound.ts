@@ -9,7 +9,7 @@
  * - What follows in the turn coalesces and leaves at its end (process.nextTick, which runs
  *   after the microtask queue, so a loop of awaited publishes still writes once per FLUSH_AT),
  *   or at once past FLUSH_AT pending bytes.
- * - Held acks (delivery-tags.ts) may wait up to ACK_DELAY ms more while every holder is below
+ * - Deferred acks (delivery-tags.ts) may wait up to ACK_DELAY ms more while every source is below
  *   its batch; reaching a batch flushes at the end of the turn.
  * The frames of one publish are always contiguous, and a bad argument writes nothing.
  *
@@ -23,14 +23,14 @@ import type { Method } from "../protocol/methods.js";
 import type { BasicProperties } from "../protocol/properties.js";
 import { encodePublish } from "../protocol/publish.js";
 import { Writer } from "../protocol/writer.js";
-import type { AckHolder, AckWriter } from "./delivery-tags.js";
+import type { DeferredAcks, AckWriter } from "./delivery-tags.js";
 import { frameOut, traceContent } from "./diagnostics.js";
 import type { AmqpError } from "./errors.js";
 import { Waiters } from "./wait.js";
 
 /** Flush at once past this many pending bytes instead of waiting for the end of the turn. */
 const FLUSH_AT = 64 * 1024;
-/** Longest held acks wait beyond the end of their turn (flushTick). */
+/** Longest deferred acks wait beyond the end of their turn (flushTick). */
 const ACK_DELAY = 1;
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -51,7 +51,7 @@ export class Outbound implements AckWriter {
   private readonly endReading = () => {
     this.reading = false;
   };
-  private ackHolders: AckHolder[] = [];
+  private deferred: DeferredAcks[] = [];
   private ackTimer: NodeJS.Timeout | undefined;
   private readonly ackTimerFired = () => {
     this.ackTimer = undefined;
@@ -69,12 +69,12 @@ export class Outbound implements AckWriter {
   private reuseSlabs = false;
 
   /**
-   * `owner` is what the frame:out diagnostics channel names as the connection. `holdsAcks`
-   * tells whether held acks may wait (the connection is open).
+   * `owner` is what the frame:out diagnostics channel names as the connection. `mayDeferAcks`
+   * tells whether deferred acks may wait (the connection is open).
    */
   constructor(
     private readonly owner: object,
-    private readonly holdsAcks: () => boolean,
+    private readonly mayDeferAcks: () => boolean,
   ) {}
 
   /**
@@ -152,8 +152,8 @@ export class Outbound implements AckWriter {
     }
   }
 
-  holdAck(holder: AckHolder): void {
-    this.ackHolders.push(holder);
+  deferAcks(source: DeferredAcks): void {
+    this.deferred.push(source);
     this.scheduleFlush();
   }
 
@@ -181,9 +181,9 @@ export class Outbound implements AckWriter {
     if (this.writer.length >= FLUSH_AT) this.writeOut();
   }
 
-  /** The end-of-turn flush: held acks below their batch wait up to ACK_DELAY; everything else leaves now. */
+  /** The end-of-turn flush: deferred acks below their batch wait up to ACK_DELAY; everything else leaves now. */
   private flushTick(): void {
-    if (this.ackHolders.length > 0 && this.holdsAcks() && this.ackHolders.every((h) => h.belowBatch)) {
+    if (this.deferred.length > 0 && this.mayDeferAcks() && this.deferred.every((h) => h.belowBatch)) {
       this.flushScheduled = false;
       this.ackTimer ??= setTimeout(this.ackTimerFired, ACK_DELAY);
       this.writeOut();
@@ -192,7 +192,7 @@ export class Outbound implements AckWriter {
     this.flush();
   }
 
-  /** Write out everything pending, held acks included. */
+  /** Write out everything pending, deferred acks included. */
   flush(): void {
     this.flushScheduled = false;
     if (this.ackTimer !== undefined) {
@@ -200,10 +200,10 @@ export class Outbound implements AckWriter {
       this.ackTimer = undefined;
     }
     if (this.dropped) return;
-    const holders = this.ackHolders;
-    if (holders.length > 0) {
-      this.ackHolders = [];
-      for (const h of holders) h.writeHeld();
+    const sources = this.deferred;
+    if (sources.length > 0) {
+      this.deferred = [];
+      for (const s of sources) s.writeDeferred();
     }
     this.writeOut();
   }
@@ -249,7 +249,7 @@ export class Outbound implements AckWriter {
     this.dropped = true;
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
-    this.ackHolders = [];
+    this.deferred = [];
     this.drainPromise = undefined;
     this.drained.fail(reason);
     this.unblocked.fail(reason);

@@ -34,8 +34,8 @@ export interface PublishingHost {
   afterRecovery<T>(what: string, signal: AbortSignal | undefined, then: () => Promise<T>): Promise<T>;
   /** With recovery.republishUnconfirmed: an unconfirmed publish is sent again after a recovery. */
   readonly republishes: boolean;
-  /** Acks the delivery tags hold for coalescing go out before a publish (delivery-tags.ts). */
-  writeHeldAcks(): void;
+  /** Acks the delivery tags defer for coalescing go out before a publish (delivery-tags.ts). */
+  writeDeferredAcks(): void;
   /** A synchronous call is in flight or queued. */
   readonly callBusy: boolean;
   /** confirm.select, through the channel's sync calls. */
@@ -144,7 +144,7 @@ export class Publishing {
 
   /** Hand one publish to the socket, every check passed; throws on a bad argument, with nothing written. */
   private write(exchange: string, routingKey: string, bytes: Uint8Array, options: PublishOptions): void {
-    this.ch.writeHeldAcks();
+    this.ch.writeDeferredAcks();
     this.ch.out.publish(this.ch.id, exchange, routingKey, options.mandatory ?? false, options, bytes);
     this.ch.counts.sent++;
   }

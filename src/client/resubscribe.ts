@@ -1,7 +1,7 @@
 /**
  * Consumers that heal (opt-in, the `resubscribe` consume option): the attempts, with backoff,
  * to consume again after the broker cancelled a consumer or closed its channel (what each step
- * does is callback-consumer.ts's).
+ * does is consumer.ts's).
  *
  * A basic.consume of a queue that does not exist closes the channel (404), so each attempt first
  * makes sure the queue is there: with `declare`, by declaring it again (the same arguments, or

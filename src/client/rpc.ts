@@ -13,12 +13,12 @@ import { RPC_ERROR_HEADER } from "./rpc-server.js";
 const REPLY_TO = "amq.rabbitmq.reply-to";
 
 /** Options of createRpcClient(). */
-export interface RpcOptions {
+export interface RpcClientOptions {
   /** Default time limit for a call in ms (default 30000). */
   timeout?: number;
 }
 /** Options of one RPC call: the request's properties, and how long to wait for the reply. */
-export interface CallOptions extends PublishOptions {
+export interface RpcCallOptions extends PublishOptions {
   timeout?: number;
   signal?: AbortSignal;
 }
@@ -38,7 +38,7 @@ export class RpcClient {
   private consumerTag = "";
 
   /** @internal use createRpcClient() */
-  constructor(channel: Channel, options: RpcOptions) {
+  constructor(channel: Channel, options: RpcClientOptions) {
     this.channel = channel;
     this.timeout = options.timeout ?? 30000;
     if (!isTimeout(this.timeout)) throw badTimeout("createRpcClient", this.timeout);
@@ -80,7 +80,12 @@ export class RpcClient {
   }
 
   /** Publish a request and wait for its reply. */
-  call(exchange: string, routingKey: string, body: string | Uint8Array, options: CallOptions = {}): Promise<Message> {
+  call(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    options: RpcCallOptions = {},
+  ): Promise<Message> {
     const { timeout = this.timeout, signal, ...props } = options;
     if (signal?.aborted) return Promise.reject(new AbortError("RPC call aborted"));
     if (!isTimeout(timeout)) return Promise.reject(badTimeout("RPC call", timeout));
@@ -118,7 +123,7 @@ export class RpcClient {
 }
 
 /** An RPC client on this channel (it consumes the channel's direct reply-to). */
-export async function createRpcClient(channel: Channel, options: RpcOptions = {}): Promise<RpcClient> {
+export async function createRpcClient(channel: Channel, options: RpcClientOptions = {}): Promise<RpcClient> {
   const rpc = new RpcClient(channel, options);
   await rpc.start();
   return rpc;

@@ -4,7 +4,7 @@
  * (ChannelRecord). Pure data: nothing here talks to a broker; recovery.ts replays it.
  */
 import { typed, type FieldTable } from "../protocol/table.js";
-import type { ConsumeOptions } from "./consumer.js";
+import type { ConsumeOptions } from "./message-stream.js";
 
 // ---------------------------------------------------------------------------------------------
 // what a channel had set up

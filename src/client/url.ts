@@ -37,7 +37,7 @@ export function parseUrl(url: string): ParsedUrl {
   try {
     u = new URL(url);
   } catch {
-    throw new TypeError(`not a valid AMQP URI: ${JSON.stringify(redact(url))}`);
+    throw new TypeError(`not a valid AMQP URI: ${JSON.stringify(redactUrl(url))}`);
   }
   const proto = u.protocol;
   if (proto !== "amqp:" && proto !== "amqps:")
@@ -84,7 +84,7 @@ function decode(part: string, what: "user" | "password" | "vhost"): string {
   }
 }
 
-/** @internal The URI with its password hidden, for messages and logs. */
-export function redact(url: string): string {
+/** The URL with its password hidden (`amqp://user:***@host`), for messages and logs. */
+export function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:@/]*:)[^@/]*@/, "$1***@");
 }

@@ -18,8 +18,7 @@ import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connect, NotFoundError } from "../index.js";
-import { redactUrl } from "./errors.js";
+import { connect, NotFoundError, redactUrl } from "../index.js";
 import { BrokerNotFoundError, findBroker, probeAmqp, rabbitmqctlFromEnv, type FoundBroker } from "./find-broker.js";
 
 /** How long a step may take before the demo gives up on it. */

@@ -5,17 +5,6 @@
  */
 import { AuthenticationError, ChannelClosedError, ConnectionClosedError, FrameError, TimeoutError } from "../index.js";
 
-/** The URL with its password hidden, fit to print. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString().replace(/\/$/, "");
-  } catch {
-    return url;
-  }
-}
-
 /** Node's socket errors that mean "no broker there", with what each tells the user. */
 const SOCKET_ERRORS: Record<string, string> = {
   ECONNREFUSED: "connection refused",

@@ -24,9 +24,9 @@
 import { subscribe } from "node:diagnostics_channel";
 import { writeSync } from "node:fs";
 import { basename, extname } from "node:path";
-import { connect, describeFrame } from "../index.js";
+import { connect, describeFrame, redactUrl } from "../index.js";
 import type { Channel, Connection } from "../index.js";
-import { describeError, redactUrl } from "./errors.js";
+import { describeError } from "./errors.js";
 
 export interface Context {
   /** The open connection to AMQP_URL. */

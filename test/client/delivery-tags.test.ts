@@ -6,18 +6,18 @@
  */
 import { describe, expect, test } from "vitest";
 import type { Method } from "../../src/protocol/methods.js";
-import { DeliveryTags, type AckHolder, type AckWriter } from "../../src/client/delivery-tags.js";
+import { DeliveryTags, type DeferredAcks, type AckWriter } from "../../src/client/delivery-tags.js";
 
 function recorder() {
   const sent: Method[] = [];
-  let holder: AckHolder | undefined;
+  let holder: DeferredAcks | undefined;
   const out: AckWriter = {
     method: (_ch, m) => void sent.push(m),
     encodeMethod: (_ch, m) => void sent.push(m),
-    holdAck: (h) => void (holder = h),
+    deferAcks: (h) => void (holder = h),
     scheduleFlush: () => undefined,
   };
-  return { sent, out, flush: () => holder?.writeHeld() };
+  return { sent, out, flush: () => holder?.writeDeferred() };
 }
 
 /** Replays settles against the broker's view: each names an outstanding tag; returns what stays outstanding. */
@@ -33,7 +33,7 @@ function brokerView(delivered: number, sent: Method[]): Set<number> {
 }
 
 describe("delivery tags", () => {
-  test("in-order acks are held and written as one ack multiple", () => {
+  test("in-order acks are deferred and written as one ack multiple", () => {
     const { sent, out, flush } = recorder();
     const tags = new DeliveryTags(1, out);
     for (let t = 1; t <= 5; t++) tags.delivered(t, false);

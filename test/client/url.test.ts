@@ -2,7 +2,7 @@
  * parseUrl: the amqp:// URI as RabbitMQ's "URI Specification" defines it. Unit tests, no broker.
  */
 import { describe, expect, test } from "vitest";
-import { parseUrl } from "../../src/index.js";
+import { parseUrl, redactUrl } from "../../src/index.js";
 
 describe("parseUrl", () => {
   test("defaults: guest/guest, port 5672, vhost /", () => {
@@ -107,4 +107,12 @@ describe("parseUrl", () => {
     expect(err).toBeInstanceOf(TypeError);
     expect((err as Error).message).not.toContain("hunter2");
   });
+});
+
+test("redactUrl hides the password and nothing else, and leaves what is not a URL with one alone", () => {
+  expect(redactUrl("amqp://guest:s3cr%2Ft@127.0.0.1:5672/%2F")).toBe("amqp://guest:***@127.0.0.1:5672/%2F");
+  expect(redactUrl("amqps://u:p@h")).toBe("amqps://u:***@h");
+  expect(redactUrl("amqp://u@h/v")).toBe("amqp://u@h/v");
+  expect(redactUrl("amqp://h:5672")).toBe("amqp://h:5672");
+  expect(redactUrl("not a url")).toBe("not a url");
 });

@@ -21,7 +21,7 @@ import {
   type FrameMessage,
   type Message,
 } from "../../src/index.js";
-import type { ConsumerTable } from "../../src/client/consumers.js";
+import type { ConsumerTable } from "../../src/client/consumer-table.js";
 import { eventually, outcome, queueCounts, useConnections } from "../client/util.js";
 import { getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import {

@@ -9,7 +9,7 @@
  * At the end it says what the run ran against (what it ran without, vitest.config.ts said first).
  */
 import { BROKER_CONTAINER_ENV, BROKER_ERROR_ENV, findBroker } from "./broker.js";
-import { redact } from "../../src/client/url.js";
+import { redactUrl } from "../../src/client/url.js";
 
 export default async function setup(): Promise<() => Promise<void>> {
   let stop = async (): Promise<void> => {};
@@ -19,7 +19,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     process.env["AMQP_URL"] = found.url;
     if (found.containerId !== undefined) process.env[BROKER_CONTAINER_ENV] = found.containerId;
     stop = () => found.stop();
-    against = `${redact(found.url)} (${found.source})`;
+    against = `${redactUrl(found.url)} (${found.source})`;
   } catch (err) {
     process.env[BROKER_ERROR_ENV] = (err as Error).message;
   }

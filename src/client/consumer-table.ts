@@ -8,7 +8,7 @@
  */
 import type { MethodOf } from "../protocol/methods.js";
 import type { FieldTable } from "../protocol/table.js";
-import type { ConsumeOptions, ConsumerSink } from "./consumer.js";
+import type { ConsumeOptions, ConsumerSink } from "./message-stream.js";
 import type { AmqpError } from "./errors.js";
 import type { StreamPosition } from "./topology.js";
 
