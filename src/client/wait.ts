@@ -1,7 +1,7 @@
 /**
  * Waiting, written once for the whole client: a list of waiters woken or failed together, a
- * bounded wait (a timeout and an AbortSignal, cleaned up whichever way it ends), and a sleep an
- * AbortSignal cuts short. Every wait a caller can bound goes through `Bounds`.
+ * bounded wait (a timeout and an AbortSignal, cleaned up whichever way it ends: watch), and a
+ * sleep an AbortSignal cuts short. Every wait a caller can bound goes through `Bounds`.
  */
 import { AbortError, TimeoutError } from "./errors.js";
 import { Queue } from "./queue.js";
@@ -67,25 +67,16 @@ export class Waiters<T = void> {
       const wake =
         onWake === undefined ? (resolve as unknown as (v: T) => void) : (v: T) => run(onWake, v, resolve, reject);
       if (signal === undefined && timeout === undefined) return this.add({ resolve: wake, reject });
-      let timer: NodeJS.Timeout | undefined;
-      const cleanup = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
       const entry: Entry<T> = {
-        resolve: (v) => (cleanup(), wake(v)),
-        reject: (e) => (cleanup(), reject(e)),
+        resolve: (v) => (unwatch(), wake(v)),
+        reject: (e) => (unwatch(), reject(e)),
       };
-      const leave = (e: Error) => {
+      const unwatch = watch({ signal, timeout }, what, (e) => {
         this.take(entry);
         // Drop the slots of waiters that left, once they outnumber those still waiting (and a thousand).
         if (this.queue.length > 2 * this.live + 1024) this.queue.retain((e) => !e.done);
         entry.reject(e);
-      };
-      const onAbort = () => leave(new AbortError(`${what} aborted`));
-      if (timeout !== undefined)
-        timer = setTimeout(() => leave(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
-      signal?.addEventListener("abort", onAbort, { once: true });
+      });
       this.add(entry);
     });
   }
@@ -163,25 +154,38 @@ export function bounded<T>(p: Promise<T>, bounds: Bounds, what: string): Promise
     return Promise.reject(new AbortError(`${what} aborted`));
   }
   return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const cleanup = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const stop = (err: Error) => {
-      cleanup();
+    const unwatch = watch(bounds, what, (err) => {
       p.catch(() => undefined);
       reject(err);
-    };
-    const onAbort = () => stop(new AbortError(`${what} aborted`));
-    if (timeout !== undefined)
-      timer = setTimeout(() => stop(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    });
     p.then(
-      (v) => (cleanup(), resolve(v)),
-      (e: unknown) => (cleanup(), reject(e)),
+      (v) => (unwatch(), resolve(v)),
+      (e: unknown) => (unwatch(), reject(e)),
     );
   });
+}
+
+/**
+ * The one watch of a bounded wait named `what`: `stop` runs once, with TimeoutError after
+ * `bounds.timeout` ms or AbortError when `bounds.signal` aborts, unless the returned function
+ * (which clears the timer and the listener) ran first.
+ */
+function watch(bounds: Bounds, what: string, stop: (err: Error) => void): () => void {
+  const { timeout, signal } = bounds;
+  let timer: NodeJS.Timeout | undefined;
+  const unwatch = () => {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  };
+  const end = (err: Error) => {
+    unwatch();
+    stop(err);
+  };
+  const onAbort = () => end(new AbortError(`${what} aborted`));
+  if (timeout !== undefined)
+    timer = setTimeout(() => end(new TimeoutError(`${what} took longer than ${timeout} ms`)), timeout);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  return unwatch;
 }
 
 /** How retries space themselves out: exponential from `initialDelay`, capped at `maxDelay`, with jitter (0 to 1). */
