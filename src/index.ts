@@ -35,8 +35,8 @@ export type {
   PublishOptions,
   WaitOptions,
 } from "./client/channel-options.js";
-export { Channel, type Consumer, type Publication } from "./client/channel.js";
-export type { ConsumerEvents } from "./client/consumer.js";
+export { Channel, type Publication } from "./client/channel.js";
+export type { Consumer, ConsumerEvents } from "./client/consumer.js";
 export { MessageStream, type ConsumeOptions } from "./client/message-stream.js";
 export type { ResubscribeOptions } from "./client/resubscribe.js";
 export { declareRetryTopology, RetryTopology, type RetryTopologyOptions } from "./client/retry.js";

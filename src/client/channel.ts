@@ -29,7 +29,7 @@ import type { Frame } from "../protocol/frame.js";
 import type { Method, MethodOf } from "../protocol/methods.js";
 import type { BasicProperties } from "../protocol/properties.js";
 import type { FieldTable } from "../protocol/table.js";
-import { Consumer as ConsumerOf, type ConsumerChannel } from "./consumer.js";
+import { Consumer, type ConsumerChannel } from "./consumer.js";
 import type { ChannelHost } from "./channel-host.js";
 import {
   queueArguments,
@@ -82,9 +82,6 @@ export type {
 } from "./channel-options.js";
 
 export type { Publication } from "./publish-batch.js";
-
-/** A callback consumer (consumer.ts): what consume(queue, handler) resolves with. */
-export type Consumer = ConsumerOf<Channel>;
 
 /** "recovering", "restoring": see channel-recovery.ts. */
 type State = "opening" | "open" | "closing" | "closed" | "recovering" | "restoring";
@@ -460,7 +457,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   ): Promise<Consumer> | MessageStream {
     if (typeof a !== "function") return new MessageStream(this.streamHost(), queue, a ?? {});
     try {
-      return new ConsumerOf<Channel>(this.consumerChannel(), queue, a, b ?? {}).start();
+      return new Consumer(this.consumerChannel(), queue, a, b ?? {}).start();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -480,7 +477,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** What a callback consumer needs of its channel (consumer.ts). */
-  private consumerChannel(): ConsumerChannel<Channel> {
+  private consumerChannel(): ConsumerChannel {
     const self = this;
     return {
       ...this.streamHost(),

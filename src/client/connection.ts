@@ -121,8 +121,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private lateUpdateSecretOks = 0;
   /** The handshake over the current socket, while it runs (one socket's; see handshake()). */
   private attempt: { handshake: Handshake; opened: Waiters } | undefined;
-  /** Where the last handshake stopped, to say why a socket closed right after tune-ok. */
-  private handshakeStep = "start";
   private readonly closeOk = new Waiters();
   /** Our connection.close is written: every frame but close/close-ok is discarded (spec connection.close). */
   private closeSent = false;
@@ -323,7 +321,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       refuse: (err) => this.lost(err),
     });
     this.attempt = { handshake, opened };
-    this.handshakeStep = handshake.step;
     this.inbound.attach(socket, Math.max(endpoint.frameMax || endpoint.maxInboundFrameSize, FRAME_MIN_SIZE));
     this.out.attach(socket, endpoint.transport === undefined && endpoint.tls === false);
     const done = opened.wait("connect");
@@ -383,9 +380,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       case "connection.open-ok":
         if (this.attempt === undefined) throw new FrameError(505, `${m.name} after the handshake`);
         if (m.name === "connection.start") this.serverProperties = m.serverProperties;
-        this.attempt.handshake.onMethod(m);
-        this.handshakeStep = this.attempt?.handshake.step ?? "done";
-        return;
+        return this.attempt.handshake.onMethod(m);
       case "connection.close": {
         // The broker closes: answer close-ok (spec 2.2.4, connection.close), then the socket may go.
         const err = closeError(
@@ -579,7 +574,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     // Gone right after our tune-ok: the broker refused what was negotiated (it says nothing, it
     // resets the socket), so name it rather than leave the user with ECONNRESET.
     const during =
-      this.attempt !== undefined && this.handshakeStep === "open-ok"
+      this.attempt?.handshake.step === "open-ok"
         ? `the broker closed the connection after tune-ok (negotiated frame_max ${this.frameMax}, channel_max ${this.channelMax}, heartbeat ${this.heartbeat}; RabbitMQ 4.1 and later refuse frame_max below ${FRAME_MAX_FLOOR})`
         : "connection lost";
     this.lost(
@@ -638,7 +633,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.recovery!.lost(reason);
   }
 
-  /** Recovery has restored the topology and the channels: a read pause taken meanwhile now takes effect the socket. */
+  /** Recovery has restored the topology and the channels: a read pause taken meanwhile now pauses the socket. */
   private restored(): void {
     if (this.phase !== "restoring") return;
     this.phase = "open";

@@ -8,9 +8,11 @@
  *   RabbitMQ 3.x; or by warren, over a call that timed out), on a new channel of the same
  *   connection, with the same per-consumer prefetch. The connection closing ends it for good.
  *
- * Generic over the channel type: channel.ts constructs it, and names it `Consumer`.
+ * channel.ts constructs it; its `channel` is typed by a type import of channel.ts, the second
+ * back-reference test/infra/layout.test.ts allows.
  */
 import { EventEmitter } from "node:events";
+import type { Channel } from "./channel.js";
 import type { QueueDeclareOptions } from "./channel-options.js";
 import type { ConsumeOptions, StreamHost } from "./message-stream.js";
 import {
@@ -29,9 +31,9 @@ import type { ConsumerStats } from "./stats.js";
 import { badTimeout, isTimeout } from "./wait.js";
 
 /** @internal What a callback consumer needs of a channel (channel.ts makes one per channel). */
-export interface ConsumerChannel<C> extends StreamHost {
+export interface ConsumerChannel extends StreamHost {
   /** The channel itself, as the consumer's users see it. */
-  readonly channel: C;
+  readonly channel: Channel;
   readonly closed: boolean;
   /** The connection is open (not closing, closed, or given up on). */
   readonly connectionOpen: boolean;
@@ -44,7 +46,7 @@ export interface ConsumerChannel<C> extends StreamHost {
   /** Whether `queue` exists, asked where a 404 closes nothing of the consumer's. */
   queueExists(queue: string): Promise<boolean>;
   /** A new channel of the same connection. */
-  openSibling(): Promise<ConsumerChannel<C>>;
+  openSibling(): Promise<ConsumerChannel>;
   /** A handler threw or rejected: the channel's "consumerError" event, or a process warning. */
   consumerFailed(err: unknown, msg: Message): void;
   /** A delivery is held past the warning share of the consumer timeout. */
@@ -52,7 +54,7 @@ export interface ConsumerChannel<C> extends StreamHost {
 }
 
 /** The events a callback consumer emits (Consumer). */
-export interface ConsumerEvents<C> {
+export interface ConsumerEvents {
   /**
    * The consumer ended without this client asking: the broker cancelled it
    * (ConsumerCancelledError), or its channel closed (that close error). With `resubscribe`, it
@@ -60,14 +62,14 @@ export interface ConsumerEvents<C> {
    */
   cancelled: [err: AmqpError];
   /** It consumes again, under a new consumer tag; `channel` is the one it is on now (a new one when its channel closed). */
-  resubscribed: [info: { queue: string; from: string; to: string; channel: C }];
+  resubscribed: [info: { queue: string; from: string; to: string; channel: Channel }];
   /** It gave up healing (attempts used up, or the connection closed); onCancel hears the same error. */
   resubscribeFailed: [err: AmqpError];
 }
 
 /** A callback consumer, as consume(queue, handler, options) returns it (`Consumer`): its tag, its channel, cancel(), and its events. */
-export class Consumer<C> extends EventEmitter<ConsumerEvents<C>> {
-  #channel: ConsumerChannel<C>;
+export class Consumer extends EventEmitter<ConsumerEvents> {
+  #channel: ConsumerChannel;
   #tag = "";
   readonly #queue: string;
   readonly #options: ConsumeOptions;
@@ -87,7 +89,7 @@ export class Consumer<C> extends EventEmitter<ConsumerEvents<C>> {
   readonly #onAbort = () => void this.cancel().catch(() => undefined);
 
   /** @internal Checks the options (throws TypeError/RangeError); start() consumes. */
-  constructor(channel: ConsumerChannel<C>, queue: string, handler: (msg: Message) => unknown, options: ConsumeOptions) {
+  constructor(channel: ConsumerChannel, queue: string, handler: (msg: Message) => unknown, options: ConsumeOptions) {
     super();
     this.#channel = channel;
     this.#queue = queue;
@@ -111,7 +113,7 @@ export class Consumer<C> extends EventEmitter<ConsumerEvents<C>> {
   }
 
   /** The channel it consumes on now (a new one after its channel closed and it resubscribed). */
-  get channel(): C {
+  get channel(): Channel {
     return this.#channel.channel;
   }
 

@@ -10,7 +10,8 @@
  * when its queue has a dead-letter exchange) and reported as a consumerError.
  */
 import type { BasicProperties } from "../protocol/properties.js";
-import type { Channel, Consumer } from "./channel.js";
+import type { Channel } from "./channel.js";
+import type { Consumer } from "./consumer.js";
 import { AmqpError } from "./errors.js";
 import type { Message } from "./message.js";
 
