@@ -160,9 +160,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       },
       closedError: () => this.closedError(),
       afterRecovery: (what, signal, then) => this.recovery!.afterRecovery(what, signal, then),
-      get republishes() {
-        return self.host.recovery?.republishUnconfirmed === true;
-      },
+      republishes: this.host.recovery?.republishUnconfirmed === true,
       writeDeferredAcks: () => this.tags.writeDeferred(),
       get callBusy() {
         return self.calls.busy;
@@ -635,6 +633,23 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /**
+   * Acknowledge every delivery outstanding on this channel (basic.ack with delivery tag 0 and
+   * multiple: spec basic.ack). Returns undefined, or the close error of a closed channel.
+   */
+  ackAll(): AmqpError | undefined {
+    if (!this.settles()) return this.closedError();
+    this.tags.settleAll({ name: "basic.ack" });
+    return undefined;
+  }
+
+  /** basic.nack of every delivery outstanding on this channel (requeue, the default, or drop them). */
+  nackAll(options: { requeue?: boolean } = {}): AmqpError | undefined {
+    if (!this.settles()) return this.closedError();
+    this.tags.settleAll({ name: "basic.nack", requeue: options.requeue ?? true });
+    return undefined;
+  }
+
+  /**
    * The one way a user's ack, nack or reject goes out. Refused, with the reason returned, when
    * the broker would close the channel for it (406 PRECONDITION_FAILED): `msg` came on another
    * channel, or it is settled already (see isSettled). Sent on an open channel, or one that
@@ -646,7 +661,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     what: string,
     send: (tag: number) => AmqpError | undefined,
   ): AmqpError | undefined {
-    if (!((this.state === "open" || this.state === "restoring") && !this.host.closing)) return this.closedError();
+    if (!this.settles()) return this.closedError();
     const tag = tagOf(msg);
     if (msg instanceof Delivery && msg.channel !== this)
       return new AmqpError(`${what} of delivery ${tag}: it came on another channel, and delivery tags are per channel`);
@@ -657,6 +672,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const err = send(tag);
     if (err === undefined && msg instanceof Delivery) msg.settled = true;
     return err;
+  }
+
+  /** Whether a settle can be sent now: see settleOnce. */
+  private settles(): boolean {
+    return (this.state === "open" || this.state === "restoring") && !this.host.closing;
   }
 
   /** @internal Settled through this channel, or covered by the acked-through tag (delivery-tags.ts). */

@@ -109,10 +109,10 @@ export class ConfirmWindow {
       else if (u.returned !== undefined) u.reject(u.returned);
       else u.resolve();
     }
-    while (list.length > 0 && list.peek() === undefined) {
-      list.shift();
-      this.base++;
-    }
+    let holes = 0;
+    while (holes < list.length && list.at(holes) === undefined) holes++;
+    list.skip(holes);
+    this.base += holes;
     if (this.count === 0) this.allConfirmed.wake();
     this.makeRoom();
   }

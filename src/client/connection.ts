@@ -295,6 +295,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     );
   }
 
+  /** @internal A write would wait now (warren/amqplib's publish returns false then). */
+  get writeWouldWait(): boolean {
+    return this.out.mustWait;
+  }
+
+  /** @internal Resolves once a write would not wait (warren/amqplib's "drain"). */
+  writable(): Promise<void> {
+    return this.out.writable();
+  }
+
   /** A channel's id is free again: its counts go into the connection's total. */
   private retire(id: number): void {
     const ch = this.channels.get(id);

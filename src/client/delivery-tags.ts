@@ -138,6 +138,21 @@ export class DeliveryTags implements DeferredAcks {
   }
 
   /**
+   * Ack or nack every delivery outstanding (spec basic.ack: delivery tag 0 with multiple set
+   * means all of them), however they were settled ahead. Counted as the deliveries it covers.
+   */
+  settleAll(m: { name: "basic.ack" } | { name: "basic.nack"; requeue: boolean }): void {
+    this.send(
+      m.name === "basic.ack"
+        ? { name: m.name, deliveryTag: 0, multiple: true }
+        : { ...m, deliveryTag: 0, multiple: true },
+    );
+    const count = this.markThrough(this.last);
+    if (m.name === "basic.ack") this.acked += count;
+    else this.nacked += count;
+  }
+
+  /**
    * basic.nack with requeue of these deliveries, which no one will process. The run of them that
    * continues the settled prefix goes as one nack multiple, the rest one nack each: RabbitMQ 4.3
    * was seen to drop the returns of a quorum queue still pipelined when the channel or connection

@@ -229,6 +229,11 @@ export class Outbound implements AckWriter {
     return (this.drainPromise ??= this.drained.wait("publish (waiting for the socket to drain)"));
   }
 
+  /** Whether writable() would wait now: the socket is over its high-water mark, or the broker has blocked the connection. */
+  get mustWait(): boolean {
+    return !this.dropped && (this.blocked || this.socket.writableNeedDrain);
+  }
+
   onDrain(): void {
     this.drainPromise = undefined;
     this.drained.wake();

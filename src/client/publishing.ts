@@ -32,7 +32,7 @@ export interface PublishingHost {
   closedError(): AmqpError;
   /** Run `then` once the channel is recovered, in the order of the calls (bounded: recovery.waitTimeout, `signal`). */
   afterRecovery<T>(what: string, signal: AbortSignal | undefined, then: () => Promise<T>): Promise<T>;
-  /** With recovery.republishUnconfirmed: an unconfirmed publish is sent again after a recovery. */
+  /** With recovery.republishUnconfirmed: an unconfirmed publish is sent again after a recovery (fixed for the connection's life). */
   readonly republishes: boolean;
   /** Acks the delivery tags defer for coalescing go out before a publish (delivery-tags.ts). */
   writeDeferredAcks(): void;

@@ -41,9 +41,22 @@ export class Queue<T> implements Iterable<T> {
     if (this.head === this.items.length) return undefined;
     const item = this.items[this.head];
     this.items[this.head++] = undefined;
+    this.taken();
+    return item;
+  }
+
+  /** Drop the `n` oldest items (at most all of them). */
+  skip(n: number): void {
+    const end = Math.min(this.items.length, this.head + n);
+    this.items.fill(undefined, this.head, end);
+    this.head = end;
+    this.taken();
+  }
+
+  /** After a take: empty, the array is reused; mostly taken, it is cut down. */
+  private taken(): void {
     if (this.head === this.items.length) this.clear();
     else if (this.head >= COMPACT_AT && this.head * 2 >= this.items.length) this.compact();
-    return item;
   }
 
   /** Take a given item from wherever it is (O(n): for the rare leaver, not the common path). */
@@ -68,7 +81,8 @@ export class Queue<T> implements Iterable<T> {
   }
 
   clear(): void {
-    this.items = [];
+    // Emptied in place: a queue that empties after every item (a consumer keeping up) allocates nothing.
+    this.items.length = 0;
     this.head = 0;
   }
 

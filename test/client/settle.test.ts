@@ -95,3 +95,38 @@ describe("what would close the channel with 406 is refused instead", () => {
     expect((await queueCounts(await ch.connection.openChannel(), queue)).messageCount).toBe(0);
   });
 });
+
+describe("ackAll and nackAll: every delivery outstanding, however some were settled ahead", () => {
+  test("ackAll after an out-of-order ack: nothing left unacked, the channel stays open, each counted once", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const { queue, msgs } = await deliveries(ch, 5);
+    expect(msgs[3]!.ack()).toBeUndefined(); // settled ahead of the others
+    expect(ch.ackAll()).toBeUndefined();
+    expect(ch.ackAll()).toBeUndefined(); // nothing outstanding: an ack of none, harmless
+    await stillOpen(ch, queue);
+    expect(ch.stats().deliveries.acked).toBe(5);
+    // Had one been left unacked, closing the channel would put it back in the queue.
+    await ch.close();
+    expect((await queueCounts(await conn.openChannel(), queue)).messageCount).toBe(0);
+  });
+
+  test("nackAll requeues every outstanding delivery: all come back, redelivered", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const { queue, msgs } = await deliveries(ch, 4);
+    expect(ch.nackAll()).toBeUndefined();
+    await eventually(() => msgs.length === 8, "the 4 redelivered");
+    expect(msgs.slice(4).map((m) => [m.properties.messageId, m.fields.redelivered])).toEqual([
+      ["0", true],
+      ["1", true],
+      ["2", true],
+      ["3", true],
+    ]);
+    expect(ch.stats().deliveries.nacked).toBe(4);
+    expect(ch.ackAll()).toBeUndefined();
+    expect(ch.stats().deliveries.acked).toBe(4);
+    await stillOpen(ch, queue);
+    expect((await queueCounts(ch, queue)).messageCount).toBe(0);
+  });
+});

@@ -3,11 +3,12 @@ import fc from "fast-check";
 import { expect, test } from "vitest";
 import { Queue } from "../../src/client/queue.js";
 
-test("any sequence of pushes, shifts, removes and retains matches an array's, across compactions", () => {
+test("any sequence of pushes, shifts, skips, removes and retains matches an array's, across compactions", () => {
   const op = fc.oneof(
     fc.record({ push: fc.integer({ min: 1, max: 1500 }) }),
     fc.record({ shift: fc.integer({ min: 1, max: 1500 }) }),
     fc.record({ remove: fc.nat() }),
+    fc.record({ skip: fc.integer({ min: 0, max: 2000 }) }),
     fc.record({ retainOdd: fc.constant(true) }),
   );
   fc.assert(
@@ -18,7 +19,10 @@ test("any sequence of pushes, shifts, removes and retains matches an array's, ac
       for (const o of ops) {
         if ("push" in o) for (let i = 0; i < o.push; i++) (q.push(next), model.push(next++));
         else if ("shift" in o) for (let i = 0; i < o.shift; i++) expect(q.shift()).toBe(model.shift());
-        else if ("remove" in o) {
+        else if ("skip" in o) {
+          q.skip(o.skip);
+          model.splice(0, o.skip);
+        } else if ("remove" in o) {
           const item = model[o.remove % Math.max(1, model.length)];
           expect(q.remove(item ?? -1)).toBe(item !== undefined);
           if (item !== undefined) model.splice(model.indexOf(item), 1);
