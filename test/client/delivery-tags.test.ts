@@ -100,4 +100,40 @@ describe("delivery tags", () => {
     flush();
     expect(sent).toEqual([{ name: "basic.ack", deliveryTag: 3, multiple: true }]);
   });
+
+  test("after a recovery the new channel's tags continue the old ones: settles go out in the new channel's numbers, old tags are refused", () => {
+    const { sent, out, flush } = recorder();
+    const tags = new DeliveryTags(1, out);
+    for (let t = 1; t <= 3; t++) tags.delivered(t, false);
+    expect(tags.ack(1, false)).toBeUndefined();
+    tags.dropDeferred(); // the connection is lost: the broker requeues 1-3
+    tags.restart();
+    sent.length = 0;
+    // The new channel numbers from 1 again; the user sees 4, 5 (never a tag twice).
+    expect([tags.delivered(1, false), tags.delivered(2, false)]).toEqual([4, 5]);
+    expect(tags.ack(2, false)?.message).toMatch(/from before the connection was recovered/);
+    expect(tags.settled(4)).toBe(false);
+    expect(tags.ack(4, false)).toBeUndefined();
+    expect(tags.settle({ name: "basic.nack", deliveryTag: 5, multiple: false, requeue: true })).toBeUndefined();
+    flush();
+    expect(sent).toEqual([
+      { name: "basic.ack", deliveryTag: 1, multiple: true },
+      { name: "basic.nack", deliveryTag: 2, multiple: false, requeue: true },
+    ]);
+    expect(brokerView(2, sent)).toEqual(new Set());
+  });
+
+  test("settleAll acks every outstanding delivery with tag 0, however some were settled ahead, and counts each once", () => {
+    const { sent, out } = recorder();
+    const tags = new DeliveryTags(1, out);
+    for (let t = 1; t <= 6; t++) tags.delivered(t, false);
+    tags.settle({ name: "basic.reject", deliveryTag: 4, requeue: false });
+    tags.settleAll({ name: "basic.ack" });
+    expect(sent).toEqual([
+      { name: "basic.reject", deliveryTag: 4, requeue: false },
+      { name: "basic.ack", deliveryTag: 0, multiple: true },
+    ]);
+    expect([tags.acked, tags.rejected]).toEqual([5, 1]);
+    for (let t = 1; t <= 6; t++) expect(tags.settled(t)).toBe(true);
+  });
 });
