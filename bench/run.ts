@@ -42,7 +42,7 @@ const nullBroker = flag("--null-broker");
 const profileDir = flag("--cpu-prof") ? join(ROOT, "bench/results/profiles") : undefined;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
 let url = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
-const ALL_CLIENTS = ["warren", "amqplib", "cloudamqp", "rabbitmq-client", "raw"];
+const ALL_CLIENTS = ["warren", "warren-amqplib", "amqplib", "cloudamqp", "rabbitmq-client", "raw"];
 const clients = opt("--clients")?.split(",") ?? ALL_CLIENTS;
 const only = opt("--only")?.split(",");
 // Six full rounds: on a shared 2-core machine a figure moves by 20% from one round to the next.

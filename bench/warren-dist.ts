@@ -9,10 +9,21 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 type Warren = typeof import("../src/index.js");
+type WarrenAmqplib = typeof import("../src/amqplib/index.js");
 
-const DIST = join(dirname(fileURLToPath(import.meta.url)), "../dist/index.js");
+const DIST = join(dirname(fileURLToPath(import.meta.url)), "../dist");
 
-export async function loadWarren(): Promise<Warren> {
-  if (!existsSync(DIST)) throw new Error("dist/ is missing: run `npm run build` first (npm run bench does)");
-  return (await import(pathToFileURL(DIST).href)) as Warren;
+async function load<T>(file: string): Promise<T> {
+  const path = join(DIST, file);
+  if (!existsSync(path)) throw new Error("dist/ is missing: run `npm run build` first (npm run bench does)");
+  return (await import(pathToFileURL(path).href)) as T;
+}
+
+export function loadWarren(): Promise<Warren> {
+  return load<Warren>("index.js");
+}
+
+/** warren/amqplib, built: dist/amqplib.js over dist/index.js. */
+export function loadWarrenAmqplib(): Promise<WarrenAmqplib> {
+  return load<WarrenAmqplib>("amqplib.js");
 }

@@ -3,7 +3,8 @@
 // nothing else); here
 //  - the library becomes one minified ES module, dist/index.js (one file gzips smaller than
 //    twenty, and the exports map lets nobody import the inner modules anyway). Names are kept:
-//    stack traces still say Channel.publish; warren/otel is dist/otel.js;
+//    stack traces still say Channel.publish; warren/otel is dist/otel.js, warren/amqplib
+//    dist/amqplib.js and dist/amqplib-callback.js (over dist/index.js);
 //  - each tutorial program becomes dist/tutorial/<name>.js, importing the library from
 //    ../index.js, as the bins in package.json expect;
 //  - the declarations keep what an editor shows a user, and lose what only we read: private
@@ -37,6 +38,25 @@ await build({
   bundle: true,
   external: ["@opentelemetry/api"],
   outfile: join(dist, "otel.js"),
+});
+
+// warren/amqplib and warren/amqplib/callback_api: amqplib's API over the library, which they
+// import from ./index.js (one copy of warren, whichever entry a program takes it through).
+const library = {
+  name: "the library",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/index\.js$/ }, () => ({ path: "./index.js", external: true }));
+    // The callback API over the promise API's module, not a copy of it.
+    b.onResolve({ filter: /^\.\/index\.js$/ }, (a) => (a.importer.endsWith("callback_api.ts") ? { path: "./amqplib.js", external: true } : undefined));
+  },
+};
+await build({ ...common, entryPoints: [join(root, "src/amqplib/index.ts")], bundle: true, plugins: [library], outfile: join(dist, "amqplib.js") });
+await build({
+  ...common,
+  entryPoints: [join(root, "src/amqplib/callback_api.ts")],
+  bundle: true,
+  plugins: [library],
+  outfile: join(dist, "amqplib-callback.js"),
 });
 
 // The programs that are bins; demo.ts and find-broker.ts run from source only (npm run demo).
@@ -101,11 +121,12 @@ function reachable(entry) {
 
 const index = join(dist, "index.d.ts");
 const otel = join(dist, "otel/index.d.ts");
-const keep = new Set([...reachable(index), ...reachable(otel)]);
+const entries = [index, otel, join(dist, "amqplib/index.d.ts"), join(dist, "amqplib/callback_api.d.ts")];
+const keep = new Set(entries.flatMap((entry) => [...reachable(entry)]));
 for (const file of walk(dist)) {
   if (!file.endsWith(".d.ts")) continue;
   if (!keep.has(file)) rmSync(file);
-  else writeFileSync(file, trimDeclarations(readFileSync(file, "utf8"), file === index || file === otel));
+  else writeFileSync(file, trimDeclarations(readFileSync(file, "utf8"), entries.includes(file)));
 }
 // Directories the removals emptied.
 for (const name of readdirSync(dist)) {

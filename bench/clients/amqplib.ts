@@ -1,13 +1,26 @@
-/** amqplib (promise API). Backpressure idiom: publish() returns false -> wait for the channel's 'drain'. */
+/**
+ * amqplib (promise API), and warren/amqplib driven by the same code. Backpressure idiom:
+ * publish() returns false -> wait for the channel's 'drain'.
+ */
 import { once } from "node:events";
 import amqplib from "amqplib";
+import { loadWarrenAmqplib } from "../warren-dist.js";
 import { type BenchClient, type ConnectOpts, PROBE_EVERY, counter, windowed } from "./types.js";
 
-export async function createAmqplib(opts: ConnectOpts): Promise<BenchClient> {
-  const conn = await amqplib.connect(opts.url, opts.noDelay === undefined ? {} : { noDelay: opts.noDelay });
+export function createAmqplib(opts: ConnectOpts): Promise<BenchClient> {
+  return drive("amqplib", amqplib, opts);
+}
+
+/** An amqplib program, unchanged, on warren/amqplib. */
+export async function createWarrenAmqplib(opts: ConnectOpts): Promise<BenchClient> {
+  return drive("warren-amqplib", (await loadWarrenAmqplib()) as unknown as Pick<typeof amqplib, "connect">, opts);
+}
+
+async function drive(name: string, lib: Pick<typeof amqplib, "connect">, opts: ConnectOpts): Promise<BenchClient> {
+  const conn = await lib.connect(opts.url, opts.noDelay === undefined ? {} : { noDelay: opts.noDelay });
   const ch = await conn.createChannel();
   return {
-    name: "amqplib",
+    name,
     async publish(queue, body, n, probe) {
       for (let i = 0; i < n; i++) {
         if (!ch.publish("", queue, body)) await once(ch, "drain");

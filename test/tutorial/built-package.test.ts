@@ -123,9 +123,11 @@ describe.sequential("the built package", () => {
     ).toEqual([]);
   });
 
-  test("the library is one module (and warren/otel another), and its declarations keep the API's docs but nothing private or internal", () => {
+  test("the library is one module (and warren/otel, warren/amqplib and its callback API one each), and its declarations keep the API's docs but nothing private or internal", () => {
     const files = packed.files.map((f) => f.path);
     expect(files.filter((f) => f.endsWith(".js") && f.startsWith("dist/") && !f.startsWith("dist/tutorial/"))).toEqual([
+      "dist/amqplib-callback.js",
+      "dist/amqplib.js",
       "dist/index.js",
       "dist/otel.js",
     ]);
@@ -142,6 +144,22 @@ describe.sequential("the built package", () => {
     // ...while what an editor shows on hover is still there.
     const channel = readFileSync(join(installed, "dist/client/channel.d.ts"), "utf8");
     expect(channel).toMatch(/\/\*\*\s+\* basic\.publish\. Resolves once[^]*?\*\/\s+publish\(/);
+  });
+
+  test("warren/amqplib and warren/amqplib/callback_api import and require, over the one copy of warren", async () => {
+    const installed = join(app, "node_modules/warren/dist");
+    // Over ./index.js (and the callback API over ./amqplib.js), not a bundled copy of either.
+    expect(readFileSync(join(installed, "amqplib.js"), "utf8")).toMatch(/from\s*"\.\/index\.js"/);
+    expect(readFileSync(join(installed, "amqplib-callback.js"), "utf8")).toMatch(/from\s*"\.\/amqplib\.js"/);
+    const program = [
+      'const promise = await import("warren/amqplib");',
+      'const callback = require("warren/amqplib/callback_api");',
+      "console.log(typeof promise.connect, typeof promise.credentials.plain, typeof callback.connect, callback.IllegalOperationError === promise.IllegalOperationError);",
+    ].join(" ");
+    const { stdout } = await exec(process.execPath, ["--input-type=commonjs", "-e", `(async () => { ${program} })()`], {
+      cwd: app,
+    });
+    expect(stdout.trim()).toBe("function function function true");
   });
 
   test("every bin is installed, executable, and a node script", () => {

@@ -1,0 +1,150 @@
+/**
+ * connect() and ChannelModel, amqplib's connection (promise API), over one warren Connection:
+ * amqplib's URL query parameters and socket options in warren's terms, its events ("error",
+ * "close", "blocked", "unblocked", "update-secret-ok"), and its errors for a connection refused
+ * or closed by the broker.
+ */
+import { EventEmitter } from "node:events";
+import {
+  AuthenticationError,
+  ConnectionClosedError,
+  connect as warrenConnect,
+  type ConnectOptions,
+  type Connection as WarrenConnection,
+  type Mechanism,
+} from "../index.js";
+import { Channel, ConfirmChannel, type ConnectionInfo } from "./channel.js";
+import { IllegalOperationError, connectionClosed } from "./errors.js";
+import type { ChannelOptions, Credentials, Options, SocketOptions } from "./types.js";
+
+/** Open a connection: `connect("amqp://user:pass@host/vhost?heartbeat=30")`, or with amqplib's options object. */
+export async function connect(
+  url: string | Options.Connect = "amqp://localhost",
+  socketOptions: SocketOptions = {},
+): Promise<ChannelModel> {
+  let conn: WarrenConnection;
+  try {
+    conn = await warrenConnect(connectOptions(url, socketOptions));
+  } catch (e) {
+    throw connectError(e);
+  }
+  return new ChannelModel(conn);
+}
+
+/** What amqplib would have thrown: the socket's own error (ECONNREFUSED...), or the broker's refusal in its words. */
+function connectError(e: unknown): unknown {
+  if (e instanceof AuthenticationError || (e instanceof ConnectionClosedError && e.initiatedBy === "server"))
+    return new Error(
+      `Handshake terminated by server: ${connectionClosed(e).message.replace(/^Connection closed: /, "")}`,
+    );
+  const cause = e instanceof Error ? (e.cause as { code?: unknown } | undefined) : undefined;
+  return cause instanceof Error && typeof cause.code === "string" ? cause : e;
+}
+
+/** amqplib's URL query parameters (camelCase) are RabbitMQ URI's (snake_case) to warren. */
+const QUERY: Record<string, string | null> = {
+  heartbeat: "heartbeat",
+  frameMax: "frame_max",
+  channelMax: "channel_max",
+  locale: null,
+  maxFrameSize: null,
+};
+
+function connectOptions(url: string | Options.Connect, s: SocketOptions): ConnectOptions {
+  const {
+    noDelay,
+    timeout,
+    clientProperties,
+    credentials,
+    keepAlive: _keepAlive,
+    keepAliveDelay: _delay,
+    ...tlsOptions
+  } = s;
+  const o: ConnectOptions = {};
+  let secure: boolean;
+  if (typeof url === "string") {
+    const u = new URL(url);
+    for (const [k, v] of [...u.searchParams]) {
+      u.searchParams.delete(k);
+      const name = QUERY[k];
+      if (name) u.searchParams.set(name, v);
+    }
+    o.url = u.toString();
+    secure = u.protocol === "amqps:";
+  } else {
+    secure = url.protocol === "amqps";
+    o.hostname = url.hostname ?? "localhost";
+    o.port = url.port ?? (secure ? 5671 : 5672);
+    o.username = url.username ?? "guest";
+    o.password = url.password ?? "guest";
+    o.vhost = url.vhost ?? "/";
+    if (url.heartbeat !== undefined) o.heartbeat = url.heartbeat;
+    if (url.frameMax !== undefined) o.frameMax = url.frameMax;
+    if (url.channelMax !== undefined) o.channelMax = url.channelMax;
+    if (url.credentials !== undefined) Object.assign(o, sasl(url.credentials));
+  }
+  if (secure) o.tls = tlsOptions;
+  if (noDelay !== undefined) o.noDelay = noDelay;
+  if (timeout !== undefined) o.connectionTimeout = timeout;
+  if (clientProperties !== undefined)
+    o.clientProperties = clientProperties as NonNullable<ConnectOptions["clientProperties"]>;
+  if (credentials !== undefined) Object.assign(o, sasl(credentials));
+  return o;
+}
+
+function sasl(c: Credentials): Pick<ConnectOptions, "mechanism" | "username" | "password"> {
+  const o: Pick<ConnectOptions, "mechanism" | "username" | "password"> = { mechanism: c.mechanism as Mechanism };
+  if (c.username !== undefined) o.username = c.username;
+  if (c.password !== undefined) o.password = c.password;
+  return o;
+}
+
+/** amqplib's connection: createChannel(), createConfirmChannel(), close(), updateSecret(), and its events. */
+export class ChannelModel extends EventEmitter {
+  readonly connection: ConnectionInfo;
+  readonly #conn: WarrenConnection;
+
+  /** @internal connect() makes these. */
+  constructor(conn: WarrenConnection) {
+    super();
+    this.#conn = conn;
+    this.connection = conn as unknown as ConnectionInfo;
+    conn.on("close", (err) => {
+      if (err === undefined) return void this.emit("close", undefined); // amqplib passes its (absent) error along
+      const e = err instanceof ConnectionClosedError && err.initiatedBy === "server" ? connectionClosed(err) : err;
+      if (this.listenerCount("error") > 0) this.emit("error", e);
+      else
+        process.emitWarning(
+          `warren/amqplib: the connection closed with an error and no "error" listener: ${e.message}`,
+        );
+      this.emit("close", e);
+    });
+    conn.on("blocked", (reason) => this.emit("blocked", reason));
+    conn.on("unblocked", () => this.emit("unblocked"));
+  }
+
+  async close(): Promise<void> {
+    if (this.#conn.closed) throw new IllegalOperationError("Connection closed (by client)");
+    await this.#conn.close();
+  }
+
+  async createChannel(_options?: ChannelOptions): Promise<Channel> {
+    return new Channel(await this.#open(), this.#conn);
+  }
+
+  async createConfirmChannel(_options?: ChannelOptions): Promise<ConfirmChannel> {
+    const ch = await this.#open();
+    await ch.confirmSelect();
+    return new ConfirmChannel(ch, this.#conn);
+  }
+
+  #open() {
+    if (this.#conn.closed) return Promise.reject(new IllegalOperationError("Connection closed (by client)"));
+    return this.#conn.openChannel();
+  }
+
+  async updateSecret(newSecret: Buffer, reason: string): Promise<void> {
+    await this.#conn.updateSecret(newSecret.toString(), reason);
+    this.emit("update-secret-ok");
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * amqplib is the oracle: one script of operations, run once with amqplib and once with
+ * warren/amqplib against the same broker, and what each observed (replies, events in order,
+ * errors' names, texts and fields, messages) compared. Names the broker makes (server-named
+ * queues, consumer tags) are replaced by their order of appearance; where warren/amqplib
+ * differs on purpose (src/amqplib/README.md), the script does not go.
+ */
+import * as amqplib from "amqplib";
+import { describe, expect, test } from "vitest";
+import * as warren from "../../src/amqplib/index.js";
+import { getBrokerUrl, uniqueName } from "../helpers/broker.js";
+
+type Lib = Pick<typeof amqplib, "connect">;
+type Log = unknown[];
+
+/** What an error shows code that matches on it. */
+function err(e: unknown) {
+  const x = e as Error & { code?: unknown; classId?: unknown; methodId?: unknown };
+  return { name: x.name, message: x.message, code: x.code, classId: x.classId, methodId: x.methodId };
+}
+
+async function attempt<T>(log: Log, what: string, run: () => Promise<T> | T): Promise<T | undefined> {
+  try {
+    const r = await run();
+    log.push([what, "ok", r]);
+    return r;
+  } catch (e) {
+    log.push([what, "error", err(e)]);
+    return undefined;
+  }
+}
+
+/** A message as amqplib hands it out, the parts that stay the same from one run to the next. */
+function message(m: amqplib.Message | false | null) {
+  if (m === false || m === null) return m;
+  return { content: m.content.toString(), fields: m.fields, properties: m.properties };
+}
+
+function watch(log: Log, name: string, emitter: NodeJS.EventEmitter, events: string[]) {
+  for (const event of events)
+    emitter.on(event, (...args: unknown[]) =>
+      log.push([
+        `${name} event`,
+        event,
+        ...args.map((a) =>
+          a instanceof Error
+            ? err(a)
+            : a && typeof a === "object" && "content" in a
+              ? message(a as amqplib.Message)
+              : a,
+        ),
+      ]),
+    );
+}
+
+const tick = (ms = 50) => new Promise((r) => setTimeout(r, ms));
+
+async function until(done: () => boolean, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!done() && Date.now() < end) await tick(10);
+}
+
+/** The script: what one program does with the library it is given. */
+async function script(lib: Lib, url: string, names: { x: string; q: string; missing: string }): Promise<Log> {
+  const log: Log = [];
+  const model = await lib.connect(url);
+  watch(log, "model", model, ["error", "close", "blocked", "unblocked"]);
+  const ch = await model.createChannel();
+  watch(log, "ch", ch, ["error", "close", "return", "cancel"]);
+
+  await attempt(log, "assertExchange", () => ch.assertExchange(names.x, "topic", { durable: false, autoDelete: true }));
+  await attempt(log, "assertQueue", () =>
+    ch.assertQueue(names.q, { exclusive: true, messageTtl: 60_000, maxLength: 100, deadLetterExchange: "" }),
+  );
+  await attempt(log, "assertQueue again", () =>
+    ch.assertQueue(names.q, { exclusive: true, messageTtl: 60_000, maxLength: 100, deadLetterExchange: "" }),
+  );
+  await attempt(log, "bindQueue", () => ch.bindQueue(names.q, names.x, "a.*"));
+  const props: amqplib.Options.Publish = {
+    contentType: "text/plain",
+    contentEncoding: "utf-8",
+    headers: { k: "v", n: 7 },
+    persistent: true,
+    priority: 3,
+    correlationId: "c-1",
+    replyTo: "r",
+    expiration: 60_000,
+    messageId: "m-1",
+    timestamp: 1_700_000_000,
+    type: "t",
+    appId: "a",
+    CC: "a.cc",
+  };
+  log.push(["publish", ch.publish(names.x, "a.b", Buffer.from("one"), props)]);
+  log.push(["publish", ch.publish(names.x, "a.c", Buffer.from("two"))]);
+  log.push(["sendToQueue", ch.sendToQueue(names.q, Buffer.from("three"), { deliveryMode: true })]);
+  log.push(["publish unroutable", ch.publish(names.x, "b.z", Buffer.from("nowhere"), { mandatory: true })]);
+  await tick(200);
+
+  const first = await attempt(log, "get", async () => message(await ch.get(names.q)));
+  void first;
+  const got = await ch.get(names.q);
+  log.push(["get", message(got)]);
+  if (got) ch.nack(got, false, true);
+  const again = await ch.get(names.q);
+  log.push(["get after nack", message(again)]);
+  if (again) ch.reject(again, false);
+  await attempt(log, "checkQueue", () => ch.checkQueue(names.q));
+
+  // A consumer: what arrives, then ackAll, cancel.
+  const seen: unknown[] = [];
+  const consumed = await attempt(log, "consume", () =>
+    ch.consume(names.q, (m) => void seen.push(message(m)), { consumerTag: "ctag-1" }),
+  );
+  await until(() => seen.length >= 1);
+  log.push(["consumer saw", seen.splice(0)]);
+  ch.ackAll();
+  await attempt(log, "cancel", () => ch.cancel(consumed?.consumerTag ?? ""));
+  await attempt(log, "prefetch", () => ch.prefetch(10));
+  await attempt(log, "recover", () => ch.recover());
+  await attempt(log, "purgeQueue", () => ch.purgeQueue(names.q));
+
+  // A refusal: the channel closes; events, then what a closed channel does.
+  await attempt(log, "checkQueue missing", () => ch.checkQueue(names.missing));
+  await tick();
+  await attempt(log, "assertQueue on the closed channel", () => ch.assertQueue(""));
+  await attempt(log, "publish on the closed channel", () => ch.publish(names.x, "a.b", Buffer.from("x")));
+  await attempt(log, "ack on the closed channel", () => ch.ackAll());
+  await attempt(log, "close the closed channel", () => ch.close());
+
+  // An inequivalent declaration: 406, the operation named.
+  const ch2 = await model.createChannel();
+  watch(log, "ch2", ch2, ["error", "close"]);
+  await attempt(log, "assertQueue inequivalent", () => ch2.assertQueue(names.q, { exclusive: true, messageTtl: 5 }));
+  await tick();
+
+  // Confirms: callbacks, waitForConfirms, a mandatory publish returned.
+  const cc = await model.createConfirmChannel();
+  watch(log, "cc", cc, ["error", "close", "return"]);
+  const confirmed: unknown[] = [];
+  for (let i = 0; i < 5; i++)
+    cc.sendToQueue(names.q, Buffer.from(`c${i}`), {}, (e) => confirmed.push([i, e === null ? null : err(e)]));
+  cc.publish(names.x, "nowhere", Buffer.from("returned"), { mandatory: true }, (e) =>
+    confirmed.push(["mandatory", e === null ? null : err(e)]),
+  );
+  await attempt(log, "waitForConfirms", () => cc.waitForConfirms());
+  // Sorted: RabbitMQ may ack the unroutable publish before the routed ones (no queue to wait for).
+  log.push(["confirm callbacks", confirmed.map((c) => JSON.stringify(c)).sort()]);
+
+  // The broker cancels a consumer (its queue deleted): the callback gets null.
+  const { queue: doomed } = await cc.assertQueue("", { exclusive: true });
+  const cancels: unknown[] = [];
+  await cc.consume(doomed, (m) => void cancels.push(message(m)));
+  const other = await model.createChannel();
+  await other.deleteQueue(doomed);
+  await until(() => cancels.length >= 1);
+  log.push(["server cancel", cancels]);
+
+  await attempt(log, "deleteQueue", () => other.deleteQueue(names.q));
+  await attempt(log, "deleteExchange", () => other.deleteExchange(names.x));
+  await attempt(log, "close", () => model.close());
+  await attempt(log, "createChannel after close", () => model.createChannel());
+  await tick();
+  return log;
+}
+
+/** Broker-made names in order of appearance, so two runs compare. */
+function normalize(log: Log, names: { x: string; q: string; missing: string }): unknown {
+  const seen = new Map<string, string>();
+  const text = JSON.stringify(log, (_k, v: unknown) => (v === undefined ? "<undefined>" : v))
+    .replaceAll(names.x, "<x>")
+    .replaceAll(names.q, "<q>")
+    .replaceAll(names.missing, "<missing>")
+    .replace(/amq\.(gen|ctag)-[\w-]+/g, (m) => {
+      if (!seen.has(m)) seen.set(m, `<${m.split("-")[0]}-${seen.size}>`);
+      return seen.get(m)!;
+    });
+  return JSON.parse(text);
+}
+
+describe("warren/amqplib against amqplib, the same script on the same broker", () => {
+  test("replies, events, errors and messages are amqplib's", async () => {
+    const url = await getBrokerUrl();
+    const runs = [];
+    for (const [label, lib] of [
+      ["amqplib", amqplib],
+      ["warren", warren],
+    ] as const) {
+      const names = {
+        x: uniqueName(`amqplib-diff-x-${label}`),
+        q: uniqueName(`amqplib-diff-q-${label}`),
+        missing: uniqueName(`amqplib-diff-missing-${label}`),
+      };
+      runs.push(normalize(await script(lib as Lib, url, names), names));
+    }
+    const [expected, actual] = runs as [unknown[], unknown[]];
+    expect(expected.length).toBeGreaterThan(35); // the script ran to its end
+    for (let i = 0; i < Math.max(expected.length, actual.length); i++)
+      expect(actual[i], `step ${i}`).toEqual(expected[i]);
+  }, 60_000);
+});
+
+describe("connect's errors are amqplib's", () => {
+  test("a refused login, a port nobody listens on", async () => {
+    const good = new URL(await getBrokerUrl());
+    const wrongPassword = new URL(good);
+    wrongPassword.password = "not-the-password";
+    const nobody = new URL(good);
+    nobody.port = "1";
+    const outcomes = async (lib: Lib) => {
+      const log: Log = [];
+      for (const url of [wrongPassword.toString(), nobody.toString()]) {
+        await attempt(log, "connect", async () => {
+          const m = await lib.connect(url);
+          await m.close();
+          return "connected";
+        });
+      }
+      return (log as [string, string, { message?: string; code?: unknown }][]).map(([, outcome, e]) => {
+        // What code matches on: the reply code and its name, or the socket's error code.
+        return [outcome, e.code, /ACCESS-REFUSED|ECONNREFUSED/.exec(e.message ?? "")?.[0], e.message?.split(":")[0]];
+      });
+    };
+    const expected = await outcomes(amqplib);
+    expect(expected.map((e) => e[0])).toEqual(["error", "error"]);
+    expect(await outcomes(warren as unknown as Lib)).toEqual(expected);
+  });
+});
