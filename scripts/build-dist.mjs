@@ -47,10 +47,18 @@ const library = {
   setup(b) {
     b.onResolve({ filter: /^\.\.\/index\.js$/ }, () => ({ path: "./index.js", external: true }));
     // The callback API over the promise API's module, not a copy of it.
-    b.onResolve({ filter: /^\.\/index\.js$/ }, (a) => (a.importer.endsWith("callback_api.ts") ? { path: "./amqplib.js", external: true } : undefined));
+    b.onResolve({ filter: /^\.\/index\.js$/ }, (a) =>
+      a.importer.endsWith("callback_api.ts") ? { path: "./amqplib.js", external: true } : undefined,
+    );
   },
 };
-await build({ ...common, entryPoints: [join(root, "src/amqplib/index.ts")], bundle: true, plugins: [library], outfile: join(dist, "amqplib.js") });
+await build({
+  ...common,
+  entryPoints: [join(root, "src/amqplib/index.ts")],
+  bundle: true,
+  plugins: [library],
+  outfile: join(dist, "amqplib.js"),
+});
 await build({
   ...common,
   entryPoints: [join(root, "src/amqplib/callback_api.ts")],
