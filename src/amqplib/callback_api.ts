@@ -8,6 +8,7 @@ import { EventEmitter } from "node:events";
 // Through the promise API's entry, which the build keeps a module of its own (one copy of it).
 import {
   connect as connectPromise,
+  RecoveringChannelModel,
   type Channel as PromiseChannel,
   type ChannelModel,
   type ConfirmChannel as PromiseConfirmChannel,
@@ -18,8 +19,11 @@ import {
   type Message,
   type Options,
   type Replies,
+  type RecoveryOptions,
   type SocketOptions,
 } from "./index.js";
+
+import type { ChannelModel as RecoveredModel } from "./recovering.js";
 
 export { credentials, IllegalOperationError } from "./index.js";
 export type * from "./types.js";
@@ -54,6 +58,7 @@ function forward(from: EventEmitter, to: EventEmitter, events: readonly string[]
 }
 
 /** Connect; `callback(err, connection)`. */
+export function connect(callback: Callback<CallbackModel>): void;
 export function connect(url: string | Options.Connect, callback: Callback<CallbackModel>): void;
 export function connect(
   url: string | Options.Connect,
@@ -62,14 +67,113 @@ export function connect(
 ): void;
 export function connect(
   url: string | Options.Connect,
-  a: SocketOptions | Callback<CallbackModel>,
-  b?: Callback<CallbackModel>,
-): void {
-  const [socketOptions, callback] = typeof a === "function" ? [{}, a] : [a, b];
+  socketOptions: SocketOptions & { recovery: CallbackRecoveryOptions | true },
+  callback?: Callback<RecoveringConnection>,
+): RecoveringConnection;
+export function connect(
+  a: string | Options.Connect | Callback<CallbackModel>,
+  b?: SocketOptions | Callback<CallbackModel>,
+  c?: Callback<CallbackModel> | Callback<RecoveringConnection>,
+): void | RecoveringConnection {
+  const url = typeof a === "function" ? "amqp://localhost" : a;
+  const [socketOptions, callback] =
+    typeof a === "function" ? [{}, a] : typeof b === "function" ? [{}, b] : [b ?? {}, c];
+  const { recovery, ...rest } = socketOptions as SocketOptions & {
+    recovery?: (CallbackRecoveryOptions & { enabled?: boolean }) | boolean;
+  };
+  if (recovery === true || (typeof recovery === "object" && recovery !== null && recovery.enabled !== false)) {
+    const recovering = new RecoveringConnection(url, rest, recovery);
+    const cb = callback as Callback<RecoveringConnection> | undefined;
+    if (recovery === true || recovery.waitForConnect !== false) recovering.waitForConnect((err, ok) => cb?.(err, ok));
+    else if (cb !== undefined) process.nextTick(cb, null, recovering);
+    return recovering;
+  }
   callBack(
-    connectPromise(url, socketOptions).then((model) => new CallbackModel(model)),
-    callback,
+    connectPromise(url, rest).then((model) => modelOf(model)),
+    callback as Callback<CallbackModel> | undefined,
   );
+}
+
+/** One callback connection per promise-API connection: what setup gets and what "connect" hands out are the same object. */
+const models = new WeakMap<ChannelModel, CallbackModel>();
+function modelOf(model: ChannelModel): CallbackModel {
+  let m = models.get(model);
+  if (m === undefined) models.set(model, (m = new CallbackModel(model)));
+  return m;
+}
+
+/** amqplib's callback RecoveryOptions: `setup` gets a callback connection. */
+export interface CallbackRecoveryOptions extends Omit<RecoveryOptions, "setup"> {
+  setup?: ((model: CallbackModel) => Promise<void>) | ((model: CallbackModel, done: (err?: Error) => void) => void);
+}
+
+/** The callback API's recovering connection (the promise API's RecoveringChannelModel underneath). */
+export class RecoveringConnection extends EventEmitter {
+  readonly #model: RecoveringChannelModel;
+
+  /** @internal connect() makes these. */
+  constructor(url: string | Options.Connect, socketOptions: SocketOptions, recovery: CallbackRecoveryOptions | true) {
+    super();
+    let options: RecoveryOptions | true = true;
+    if (recovery !== true) {
+      const { setup, ...rest } = recovery;
+      options = rest;
+      if (setup !== undefined)
+        options.setup =
+          setup.length >= 2
+            ? (m: RecoveredModel, done: (err?: Error) => void) =>
+                (setup as (m: CallbackModel, d: typeof done) => void)(modelOf(m as ChannelModel), done)
+            : (m: RecoveredModel) =>
+                Promise.resolve((setup as (m: CallbackModel) => unknown)(modelOf(m as ChannelModel))).then(
+                  () => undefined,
+                );
+    }
+    this.#model = new RecoveringChannelModel(() => connectPromise(url, socketOptions), options);
+    this.#model.on("connect", (m: RecoveredModel) => this.emit("connect", modelOf(m as ChannelModel)));
+    forward(this.#model, this, [
+      "disconnect",
+      "connect-failed",
+      "reconnect-scheduled",
+      "reconnect-failed",
+      "blocked",
+      "unblocked",
+      "error",
+      "update-secret-ok",
+    ]);
+  }
+
+  waitForConnect(callback: (err: Error, connection: RecoveringConnection) => void): void {
+    callBack(
+      this.#model.waitForConnect().then(() => this),
+      callback,
+    );
+  }
+
+  close(callback?: (err: Error) => void): void {
+    callBack(this.#model.close(), callback);
+  }
+
+  createChannel(a?: ChannelOptions | Callback<Channel>, b?: Callback<Channel>): Channel {
+    const ch = new Channel(this.#model.createChannel(), this as unknown as CallbackModel);
+    callBack(
+      ch.opened.then(() => ch),
+      typeof a === "function" ? a : b,
+    );
+    return ch;
+  }
+
+  createConfirmChannel(a?: ChannelOptions | Callback<ConfirmChannel>, b?: Callback<ConfirmChannel>): ConfirmChannel {
+    const ch = new ConfirmChannel(this.#model.createConfirmChannel(), this as unknown as CallbackModel);
+    callBack(
+      ch.opened.then(() => ch),
+      typeof a === "function" ? a : b,
+    );
+    return ch;
+  }
+
+  updateSecret(newSecret: Buffer, reason: string, callback?: (err: Error) => void): void {
+    callBack(this.#model.updateSecret(newSecret, reason), callback);
+  }
 }
 
 export class CallbackModel extends EventEmitter {

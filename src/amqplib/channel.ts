@@ -23,7 +23,7 @@ import {
   queueOptions,
   returnedMessage,
 } from "./args.js";
-import { IllegalOperationError, channelClosed, operationError } from "./errors.js";
+import { IllegalOperationError, channelClosed, operationError, warnOrEmitError } from "./errors.js";
 import type { ConsumeMessage, GetMessage, Message, Options, Replies, ServerProperties } from "./types.js";
 
 /** What amqplib calls a channel's `connection`: the broker's side of it. */
@@ -66,17 +66,12 @@ export class Channel extends EventEmitter {
     });
     ch.on("close", (err) => {
       this.#closed = true;
-      if (err instanceof ChannelClosedError && err.initiatedBy === "server") this.#error(channelClosed(err));
+      if (err instanceof ChannelClosedError && err.initiatedBy === "server")
+        warnOrEmitError(this, channelClosed(err), "a channel closed with an error");
       this.emit("close");
     });
     // warren warns of these itself without a listener; amqplib has no such events.
     ch.on("warning", () => undefined);
-  }
-
-  /** An "error" event; without a listener amqplib would throw it into the event loop: a process warning instead. */
-  #error(err: Error): void {
-    if (this.listenerCount("error") > 0) this.emit("error", err);
-    else process.emitWarning(`warren/amqplib: a channel closed with an error and no "error" listener: ${err.message}`);
   }
 
   /** An operation: IllegalOperationError on a closed channel, amqplib's errors for a refusal. */

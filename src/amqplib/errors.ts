@@ -85,3 +85,9 @@ export function operationError(method: string, err: unknown, closedBefore: boole
 function reasonOf(err: unknown): string | undefined {
   return err instanceof Error ? `Stack capture: ${(err as AmqpError).message}` : undefined;
 }
+
+/** An "error" to its listeners; with none (amqplib would throw it into the event loop), a process warning. */
+export function warnOrEmitError(emitter: NodeJS.EventEmitter, err: Error, what: string): void {
+  if (emitter.listenerCount("error") > 0) emitter.emit("error", err);
+  else process.emitWarning(`warren/amqplib: ${what} and no "error" listener: ${err.message}`);
+}

@@ -5,6 +5,7 @@
  */
 export { connect, type ChannelModel } from "./model.js";
 export type { Channel, ConfirmChannel, ConnectionInfo as Connection } from "./channel.js";
+export { RecoveringChannelModel, type RecoveryOptions } from "./recovering.js";
 export { credentials } from "./credentials.js";
 export { IllegalOperationError } from "./errors.js";
 export type * from "./types.js";

@@ -14,14 +14,32 @@ import {
   type Mechanism,
 } from "../index.js";
 import { Channel, ConfirmChannel, type ConnectionInfo } from "./channel.js";
-import { IllegalOperationError, connectionClosed } from "./errors.js";
+import { IllegalOperationError, connectionClosed, warnOrEmitError } from "./errors.js";
+import { RecoveringChannelModel, type RecoveryOptions } from "./recovering.js";
 import type { ChannelOptions, Credentials, Options, SocketOptions } from "./types.js";
 
-/** Open a connection: `connect("amqp://user:pass@host/vhost?heartbeat=30")`, or with amqplib's options object. */
+/**
+ * Open a connection: `connect("amqp://user:pass@host/vhost?heartbeat=30")`, or with amqplib's
+ * options object. With `socketOptions.recovery`, a RecoveringChannelModel (recovering.ts).
+ */
+export function connect(
+  url: string | Options.Connect,
+  socketOptions: SocketOptions & { recovery: RecoveryOptions | true },
+): Promise<RecoveringChannelModel>;
+export function connect(url?: string | Options.Connect, socketOptions?: SocketOptions): Promise<ChannelModel>;
 export async function connect(
   url: string | Options.Connect = "amqp://localhost",
-  socketOptions: SocketOptions = {},
-): Promise<ChannelModel> {
+  socketOptions: SocketOptions & { recovery?: (RecoveryOptions & { enabled?: boolean }) | boolean } = {},
+): Promise<ChannelModel | RecoveringChannelModel> {
+  const { recovery, ...rest } = socketOptions;
+  if (recovery === true || (typeof recovery === "object" && recovery !== null && recovery.enabled !== false)) {
+    const model = new RecoveringChannelModel(() => open(url, rest), recovery);
+    return recovery === true || recovery.waitForConnect !== false ? model.waitForConnect() : model;
+  }
+  return open(url, rest);
+}
+
+async function open(url: string | Options.Connect, socketOptions: SocketOptions): Promise<ChannelModel> {
   let conn: WarrenConnection;
   try {
     conn = await warrenConnect(connectOptions(url, socketOptions));
@@ -111,12 +129,11 @@ export class ChannelModel extends EventEmitter {
     this.connection = conn as unknown as ConnectionInfo;
     conn.on("close", (err) => {
       if (err === undefined) return void this.emit("close", undefined); // amqplib passes its (absent) error along
-      const e = err instanceof ConnectionClosedError && err.initiatedBy === "server" ? connectionClosed(err) : err;
-      if (this.listenerCount("error") > 0) this.emit("error", e);
-      else
-        process.emitWarning(
-          `warren/amqplib: the connection closed with an error and no "error" listener: ${e.message}`,
-        );
+      const byServer = err instanceof ConnectionClosedError && err.initiatedBy === "server";
+      const e = byServer ? connectionClosed(err) : err;
+      // As amqplib: an operator's close (320 CONNECTION_FORCED) or a clean one (200) is no "error", only a "close" with it.
+      if (!(byServer && (err.replyCode === 320 || err.replyCode === 200)))
+        warnOrEmitError(this, e, "the connection closed with an error");
       this.emit("close", e);
     });
     conn.on("blocked", (reason) => this.emit("blocked", reason));

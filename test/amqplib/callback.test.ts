@@ -7,6 +7,7 @@ import * as amqplib from "amqplib/callback_api";
 import { expect, test } from "vitest";
 import * as warren from "../../src/amqplib/callback_api.js";
 import { getBrokerUrl, uniqueName } from "../helpers/broker.js";
+import { forceCloseConnection } from "../helpers/force-close.js";
 
 type Lib = Pick<typeof amqplib, "connect">;
 
@@ -84,4 +85,44 @@ test("a callback program observes the same with warren/amqplib/callback_api as w
   const actual = normalize(await program(warren as unknown as Lib, url, qw), qw);
   expect(expected.length).toBeGreaterThan(10);
   expect(actual).toEqual(expected);
+}, 30_000);
+
+test("connect(url, { recovery }, callback): setup gets a callback connection, a forced close is recovered, as with amqplib's", async () => {
+  const url = await getBrokerUrl();
+  const run = (lib: Lib, label: string) =>
+    new Promise<unknown[]>((done, fail) => {
+      const name = uniqueName(`amqplib-cb-recovery-${label}`);
+      const log: unknown[] = [];
+      const recovering = (
+        lib.connect as unknown as (...a: unknown[]) => NodeJS.EventEmitter & { close(cb: () => void): void }
+      )(
+        url,
+        {
+          clientProperties: { connection_name: name },
+          recovery: {
+            initialDelay: 20,
+            jitter: 0,
+            setup: (conn: amqplib.Connection, setupDone: (err?: Error) => void) =>
+              conn.createChannel((e: unknown) => {
+                log.push(["setup", err(e), typeof conn.createConfirmChannel]);
+                setupDone();
+              }),
+          },
+        },
+        (e: unknown, r: unknown) => {
+          log.push(["connected", err(e), r === recovering]);
+          if (e) return fail(e);
+          void forceCloseConnection(name);
+        },
+      );
+      recovering.on("disconnect", (e: Error) => log.push(["disconnect", e.message]));
+      recovering.on("reconnect-scheduled", (i: { attempt: number }) => log.push(["reconnect-scheduled", i.attempt]));
+      recovering.on("connect", () => {
+        log.push(["connect event"]);
+        if (log.filter((l) => (l as unknown[])[0] === "connect event").length === 2) recovering.close(() => done(log));
+      });
+    });
+  const expected = await run(amqplib, "a");
+  expect(expected.length).toBeGreaterThan(5);
+  expect(await run(warren as unknown as Lib, "w")).toEqual(expected);
 }, 30_000);

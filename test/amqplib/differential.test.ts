@@ -9,6 +9,7 @@ import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
 import * as warren from "../../src/amqplib/index.js";
 import { getBrokerUrl, uniqueName } from "../helpers/broker.js";
+import { forceCloseConnection } from "../helpers/force-close.js";
 
 type Lib = Pick<typeof amqplib, "connect">;
 type Log = unknown[];
@@ -225,4 +226,58 @@ describe("connect's errors are amqplib's", () => {
     expect(expected.map((e) => e[0])).toEqual(["error", "error"]);
     expect(await outcomes(warren as unknown as Lib)).toEqual(expected);
   });
+});
+
+describe("connect(url, { recovery }) is amqplib's", () => {
+  test("a connection the broker closes is opened again, setup runs on each, and the events are amqplib's", async () => {
+    const url = await getBrokerUrl();
+    const run = async (lib: Lib, label: string) => {
+      const name = uniqueName(`amqplib-recovery-${label}`);
+      const queue = uniqueName(`amqplib-recovery-q-${label}`);
+      const log: Log = [];
+      let setups = 0;
+      const model = await lib.connect(url, {
+        clientProperties: { connection_name: name },
+        recovery: {
+          initialDelay: 20,
+          jitter: 0,
+          setup: async (m: amqplib.ChannelModel) => {
+            setups++;
+            const ch = await m.createChannel();
+            await ch.assertQueue(queue, { exclusive: true });
+          },
+        },
+      });
+      for (const event of ["connect", "disconnect", "connect-failed", "reconnect-scheduled", "reconnect-failed"])
+        model.on(event, (arg: unknown) =>
+          log.push([
+            event,
+            arg instanceof Error
+              ? err(arg).message
+              : arg && typeof arg === "object" && "attempt" in arg
+                ? { ...(arg as object), error: err((arg as unknown as { error: unknown }).error).message }
+                : typeof arg,
+          ]),
+        );
+      log.push(["setups", setups]);
+      await forceCloseConnection(name);
+      await until(() => log.some((l) => (l as unknown[])[0] === "connect"));
+      log.push(["setups", setups]);
+      const ch = await model.createChannel();
+      log.push(["a channel on the new connection", await ch.checkQueue(queue).then((r) => ({ ...r, queue: "<q>" }))]);
+      await model.close();
+      await tick();
+      log.push([
+        "after close",
+        await model.createChannel().then(
+          () => "channel",
+          (e: unknown) => err(e).message,
+        ),
+      ]);
+      return log;
+    };
+    const expected = await run(amqplib, "a");
+    expect(expected.length).toBeGreaterThan(4);
+    expect(await run(warren as unknown as Lib, "w")).toEqual(expected);
+  }, 30_000);
 });

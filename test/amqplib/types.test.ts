@@ -41,6 +41,11 @@ export async function typedAgainstAmqplib(
   );
   await confirm.waitForConfirms();
   const cancelled: amqplib.Replies.Cancel = await ch.cancel(tag.consumerTag);
+  const recovering: amqplib.RecoveringChannelModel = await warren.connect(url, {
+    recovery: { initialDelay: 10, setup: async (m: amqplib.ChannelModel) => void (await m.createChannel()) },
+  });
+  const fromRecovering: amqplib.Channel = await recovering.createChannel();
+  void fromRecovering;
   const creds: typeof amqplib.credentials = warren.credentials;
   const error: amqplib.IllegalOperationError = new warren.IllegalOperationError("Channel closed");
   void [ok, cancelled, creds, error];
