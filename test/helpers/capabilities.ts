@@ -37,9 +37,12 @@ export const FILES_NEEDING: Record<Capability, readonly string[]> = {
     "test/runtimes/runtimes.test.ts",
     "test/serial/blocked.test.ts",
     "test/serial/stop-app.test.ts",
+    "test/amqplib/tutorials.test.ts",
+    "test/amqplib/differential.test.ts",
+    "test/amqplib/callback.test.ts",
   ],
   rabbitmq43: ["test/client/rabbitmq43.test.ts", "test/client/oauth2.test.ts"],
-  pika: ["test/tutorial/pika.test.ts"],
+  pika: ["test/tutorial/pika.test.ts", "test/amqplib/tutorials.test.ts"],
   chromium: ["test/docs/reference.test.ts"],
 };
 
