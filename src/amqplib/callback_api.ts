@@ -154,7 +154,7 @@ export class RecoveringConnection extends EventEmitter {
   }
 
   createChannel(a?: ChannelOptions | Callback<Channel>, b?: Callback<Channel>): Channel {
-    const ch = new Channel(this.#model.createChannel(), this as unknown as CallbackModel);
+    const ch = new Channel(this.#model.createChannel());
     callBack(
       ch.opened.then(() => ch),
       typeof a === "function" ? a : b,
@@ -163,7 +163,7 @@ export class RecoveringConnection extends EventEmitter {
   }
 
   createConfirmChannel(a?: ChannelOptions | Callback<ConfirmChannel>, b?: Callback<ConfirmChannel>): ConfirmChannel {
-    const ch = new ConfirmChannel(this.#model.createConfirmChannel(), this as unknown as CallbackModel);
+    const ch = new ConfirmChannel(this.#model.createConfirmChannel());
     callBack(
       ch.opened.then(() => ch),
       typeof a === "function" ? a : b,
@@ -196,7 +196,7 @@ export class CallbackModel extends EventEmitter {
 
   createChannel(a?: ChannelOptions | Callback<Channel>, b?: Callback<Channel>): Channel {
     const callback = typeof a === "function" ? a : b;
-    const ch = new Channel(this.#model.createChannel(), this);
+    const ch = new Channel(this.#model.createChannel());
     callBack(
       ch.opened.then(() => ch),
       callback,
@@ -206,7 +206,7 @@ export class CallbackModel extends EventEmitter {
 
   createConfirmChannel(a?: ChannelOptions | Callback<ConfirmChannel>, b?: Callback<ConfirmChannel>): ConfirmChannel {
     const callback = typeof a === "function" ? a : b;
-    const ch = new ConfirmChannel(this.#model.createConfirmChannel(), this);
+    const ch = new ConfirmChannel(this.#model.createConfirmChannel());
     callBack(
       ch.opened.then(() => ch),
       callback,
@@ -223,12 +223,14 @@ export class Channel extends EventEmitter {
   /** @internal */ readonly opened: Promise<PromiseChannel>;
   /** Set once open: what publish and the settles, which take no callback, go through. */
   #ch: PromiseChannel | undefined;
-  readonly connection: CallbackModel;
+  /** As amqplib's at run time: the connection underneath (what the model's `connection` is too), which code compares; set once open. */
+  get connection(): ConnectionInfo {
+    return this.#ch?.connection as ConnectionInfo;
+  }
 
   /** @internal CallbackModel.createChannel() makes these. */
-  constructor(opening: Promise<PromiseChannel>, connection: CallbackModel) {
+  constructor(opening: Promise<PromiseChannel>) {
     super();
-    this.connection = connection;
     this.opened = opening.then((ch) => {
       this.#ch = ch;
       forward(ch, this, ["error", "close", "return", "drain", "cancel"], ["error", "close"]);

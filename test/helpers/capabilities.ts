@@ -40,6 +40,7 @@ export const FILES_NEEDING: Record<Capability, readonly string[]> = {
     "test/amqplib/tutorials.test.ts",
     "test/amqplib/differential.test.ts",
     "test/amqplib/callback.test.ts",
+    "test/amqplib/libraries.test.ts",
   ],
   rabbitmq43: ["test/client/rabbitmq43.test.ts", "test/client/oauth2.test.ts"],
   pika: ["test/tutorial/pika.test.ts", "test/amqplib/tutorials.test.ts"],
