@@ -56,7 +56,11 @@ export function consumeArguments(o: Options.Consume = {}): FieldTable {
 const list = (v: string | string[] | undefined) =>
   v === undefined ? undefined : Array.isArray(v) ? v.map(String) : [String(v)];
 
-export function publishOptions(o: Options.Publish = {}): PublishOptions {
+/** A publish with no options: amqplib sends an empty headers table; one object for all of them. */
+const PLAIN: PublishOptions = Object.freeze({ headers: Object.freeze({}), mandatory: false }) as PublishOptions;
+
+export function publishOptions(o: Options.Publish | undefined): PublishOptions {
+  if (o === undefined) return PLAIN;
   const headers = withArguments(o.headers, { CC: list(o.CC), BCC: list(o.BCC) });
   const deliveryMode =
     o.persistent !== undefined
@@ -103,34 +107,59 @@ function properties(p: WarrenMessage["properties"]): MessageProperties {
   };
 }
 
+/**
+ * A message as amqplib hands it out, which knows the warren delivery it stands for (so a settle
+ * is checked as warren checks it); a class rather than a WeakMap beside a plain object, which
+ * cost a map entry per delivery. Its shape is amqplib's: content, fields, properties.
+ */
+class Delivered {
+  readonly #delivery: WarrenMessage;
+  constructor(
+    delivery: WarrenMessage,
+    public content: Buffer,
+    public fields: ConsumeMessage["fields"] | GetMessage["fields"],
+    public properties: MessageProperties,
+  ) {
+    this.#delivery = delivery;
+  }
+  static of(msg: unknown): WarrenMessage | undefined {
+    return msg instanceof Delivered ? msg.#delivery : undefined;
+  }
+}
+
+/** The warren delivery behind a message this layer handed out (undefined for one it did not). */
+export const deliveryOf = (msg: Message): WarrenMessage | undefined => Delivered.of(msg);
+
 export function consumeMessage(m: WarrenMessage): ConsumeMessage {
   const f = m.fields;
-  return {
-    content: m.body,
-    fields: {
+  return new Delivered(
+    m,
+    m.body,
+    {
       consumerTag: f.consumerTag ?? "",
       deliveryTag: f.deliveryTag,
       redelivered: f.redelivered,
       exchange: f.exchange,
       routingKey: f.routingKey,
     },
-    properties: properties(m.properties),
-  };
+    properties(m.properties),
+  ) as ConsumeMessage;
 }
 
 export function getMessage(m: WarrenMessage): GetMessage {
   const f = m.fields;
-  return {
-    content: m.body,
-    fields: {
+  return new Delivered(
+    m,
+    m.body,
+    {
       deliveryTag: f.deliveryTag,
       redelivered: f.redelivered,
       exchange: f.exchange,
       routingKey: f.routingKey,
       messageCount: f.messageCount ?? 0,
     },
-    properties: properties(m.properties),
-  };
+    properties(m.properties),
+  ) as GetMessage;
 }
 
 export function returnedMessage(m: ReturnedMessage): Message {

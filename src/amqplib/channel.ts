@@ -12,9 +12,9 @@ import {
   ReturnedError,
   type Channel as WarrenChannel,
   type Connection as WarrenConnection,
-  type Message as WarrenMessage,
 } from "../index.js";
 import {
+  deliveryOf,
   consumeArguments,
   consumeMessage,
   exchangeOptions,
@@ -38,9 +38,6 @@ interface Writable {
   /** Resolves once a write would not wait. */
   writable(): Promise<void>;
 }
-
-/** The warren message behind each amqplib message handed out, so that settling it is checked as warren checks. */
-const delivered = new WeakMap<object, WarrenMessage>();
 
 export class Channel extends EventEmitter {
   readonly connection: ConnectionInfo;
@@ -210,7 +207,6 @@ export class Channel extends EventEmitter {
         // Returns nothing, so warren never waits for it: amqplib calls onMessage per delivery as it arrives.
         (m): void => {
           const msg = consumeMessage(m);
-          delivered.set(msg, m);
           const r = onMessage(msg) as unknown;
           // amqplib leaves a rejected promise unhandled, which ends the process: a warning instead.
           if (r instanceof Promise)
@@ -244,9 +240,7 @@ export class Channel extends EventEmitter {
     return this.op("basic.get", async () => {
       const m = await this.ch.get(queue, { noAck: !!options.noAck });
       if (m === null) return false;
-      const msg = getMessage(m);
-      delivered.set(msg, m);
-      return msg;
+      return getMessage(m);
     });
   }
 
@@ -258,7 +252,7 @@ export class Channel extends EventEmitter {
 
   ack(message: Message, allUpTo = false): void {
     this.assertOpen();
-    this.#settle("ack", this.ch.ack(delivered.get(message) ?? message.fields.deliveryTag, { multiple: allUpTo }));
+    this.#settle("ack", this.ch.ack(deliveryOf(message) ?? message.fields.deliveryTag, { multiple: allUpTo }));
   }
 
   ackAll(): void {
@@ -270,7 +264,7 @@ export class Channel extends EventEmitter {
     this.assertOpen();
     this.#settle(
       "nack",
-      this.ch.nack(delivered.get(message) ?? message.fields.deliveryTag, { multiple: allUpTo, requeue }),
+      this.ch.nack(deliveryOf(message) ?? message.fields.deliveryTag, { multiple: allUpTo, requeue }),
     );
   }
 
@@ -281,7 +275,7 @@ export class Channel extends EventEmitter {
 
   reject(message: Message, requeue = true): void {
     this.assertOpen();
-    this.#settle("reject", this.ch.reject(delivered.get(message) ?? message.fields.deliveryTag, { requeue }));
+    this.#settle("reject", this.ch.reject(deliveryOf(message) ?? message.fields.deliveryTag, { requeue }));
   }
 
   prefetch(count: number, global = false): Promise<Replies.Empty> {
@@ -294,9 +288,25 @@ export class Channel extends EventEmitter {
 }
 
 /** A channel in confirm mode: publish takes a callback `(err, ok)`; waitForConfirms(). */
+/** A waitForConfirms() call: the publishes made before it that are still unconfirmed. */
+interface ConfirmWaiter {
+  /** The sequence number of the last publish it waits for. */
+  upTo: number;
+  remaining: number;
+  /** How many it waits for in all (what it resolves with: that many undefined, as amqplib's Promise.all). */
+  count: number;
+  failure: Error | undefined;
+  resolve: (v: undefined[]) => void;
+  reject: (e: Error) => void;
+}
+
+/** A channel in confirm mode: publish takes a callback `(err, ok)`; waitForConfirms(). */
 export class ConfirmChannel extends Channel {
-  /** The outcome of every publish not yet confirmed. */
-  readonly #unconfirmed = new Set<Promise<void>>();
+  /** Publishes made so far (each one's sequence number), and how many are not yet confirmed. */
+  #published = 0;
+  #unconfirmed = 0;
+  /** waitForConfirms() calls, few and short-lived: each settle looks at every one. */
+  #waiters: ConfirmWaiter[] = [];
 
   override publish(
     exchange: string,
@@ -305,30 +315,34 @@ export class ConfirmChannel extends Channel {
     options?: Options.Publish,
     callback?: (err: any, ok: Replies.Empty) => void,
   ): boolean {
-    let settle!: (err: unknown) => void;
-    const outcome = new Promise<void>((resolve, reject) => {
-      settle = (err) => {
-        this.#unconfirmed.delete(outcome);
-        // A mandatory publish the broker returned is still acked: amqplib calls back without an error (the "return" event tells).
-        const e =
-          err === null || err instanceof ReturnedError
-            ? null
-            : err instanceof NackError
-              ? new Error("message nacked")
-              : new Error("channel closed");
-        callback?.(e, {});
-        if (e === null) resolve();
-        else reject(e);
-      };
-    });
-    outcome.catch(() => undefined);
-    this.#unconfirmed.add(outcome);
-    try {
-      return this.send(exchange, routingKey, content, options, settle);
-    } catch (e) {
-      this.#unconfirmed.delete(outcome);
-      throw e;
+    const seq = this.#published + 1;
+    const written = this.send(exchange, routingKey, content, options, (err) => this.#settled(seq, err, callback));
+    this.#published = seq;
+    this.#unconfirmed++;
+    return written;
+  }
+
+  /** A publish is confirmed (err null) or not: its callback, then the waiters it held up. */
+  #settled(seq: number, err: unknown, callback: ((err: any, ok: Replies.Empty) => void) | undefined): void {
+    this.#unconfirmed--;
+    // A mandatory publish the broker returned is still acked: amqplib calls back without an error (the "return" event tells).
+    const e =
+      err === null || err instanceof ReturnedError
+        ? null
+        : err instanceof NackError
+          ? new Error("message nacked")
+          : new Error("channel closed");
+    callback?.(e, {});
+    if (this.#waiters.length === 0) return;
+    for (const w of this.#waiters) {
+      if (seq > w.upTo) continue;
+      if (e !== null) w.failure ??= e;
+      if (--w.remaining === 0) {
+        if (w.failure === undefined) w.resolve(new Array<undefined>(w.count).fill(undefined));
+        else w.reject(w.failure);
+      }
     }
+    this.#waiters = this.#waiters.filter((w) => w.remaining > 0);
   }
 
   override sendToQueue(
@@ -346,6 +360,10 @@ export class ConfirmChannel extends Channel {
    * undefined per publish it waited for.
    */
   waitForConfirms(): Promise<void> {
-    return Promise.all([...this.#unconfirmed]) as unknown as Promise<void>;
+    const count = this.#unconfirmed;
+    if (count === 0) return Promise.resolve([]) as unknown as Promise<void>;
+    return new Promise<undefined[]>((resolve, reject) => {
+      this.#waiters.push({ upTo: this.#published, remaining: count, count, failure: undefined, resolve, reject });
+    }) as unknown as Promise<void>;
   }
 }

@@ -59,7 +59,10 @@ function connectError(e: unknown): unknown {
   return cause instanceof Error && typeof cause.code === "string" ? cause : e;
 }
 
-/** amqplib's URL query parameters (camelCase) are RabbitMQ URI's (snake_case) to warren. */
+/**
+ * amqplib's URL query parameters (camelCase) are RabbitMQ URI's (snake_case) to warren; locale
+ * has no use (RabbitMQ speaks en_US), maxFrameSize is an option (frameLimit below).
+ */
 const QUERY: Record<string, string | null> = {
   heartbeat: "heartbeat",
   frameMax: "frame_max",
@@ -86,6 +89,7 @@ function connectOptions(url: string | Options.Connect, s: SocketOptions): Connec
       u.searchParams.delete(k);
       const name = QUERY[k];
       if (name) u.searchParams.set(name, v);
+      if (k === "maxFrameSize") frameLimit(o, Number(v));
     }
     o.url = u.toString();
     secure = u.protocol === "amqps:";
@@ -99,6 +103,7 @@ function connectOptions(url: string | Options.Connect, s: SocketOptions): Connec
     if (url.heartbeat !== undefined) o.heartbeat = url.heartbeat;
     if (url.frameMax !== undefined) o.frameMax = url.frameMax;
     if (url.channelMax !== undefined) o.channelMax = url.channelMax;
+    if (url.maxFrameSize !== undefined) frameLimit(o, url.maxFrameSize);
     if (url.credentials !== undefined) Object.assign(o, sasl(url.credentials));
   }
   if (secure) o.tls = tlsOptions;
@@ -108,6 +113,15 @@ function connectOptions(url: string | Options.Connect, s: SocketOptions): Connec
     o.clientProperties = clientProperties as NonNullable<ConnectOptions["clientProperties"]>;
   if (credentials !== undefined) Object.assign(o, sasl(credentials));
   return o;
+}
+
+/**
+ * amqplib's maxFrameSize: the largest frame accepted from the broker. warren holds frames to the
+ * negotiated frame_max anyway; this is its limit when none is negotiated. 0 (amqplib: no limit)
+ * keeps warren's bound: memory stays bounded whatever a peer sends.
+ */
+function frameLimit(o: ConnectOptions, n: number): void {
+  if (Number.isSafeInteger(n) && n > 0) o.maxInboundFrameSize = n;
 }
 
 function sasl(c: Credentials): Pick<ConnectOptions, "mechanism" | "username" | "password"> {

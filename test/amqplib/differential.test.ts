@@ -8,7 +8,8 @@
 import * as amqplib from "amqplib";
 import { describe, expect, test } from "vitest";
 import * as warren from "../../src/amqplib/index.js";
-import { getBrokerUrl, uniqueName } from "../helpers/broker.js";
+import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
+import { startProxy } from "../helpers/proxy.js";
 import { forceCloseConnection } from "../helpers/force-close.js";
 
 type Lib = Pick<typeof amqplib, "connect">;
@@ -280,4 +281,51 @@ describe("connect(url, { recovery }) is amqplib's", () => {
     expect(expected.length).toBeGreaterThan(4);
     expect(await run(warren as unknown as Lib, "w")).toEqual(expected);
   }, 30_000);
+});
+
+describe("publish's boolean and 'drain' are amqplib's", () => {
+  test("a broker that stops reading: publish turns false, 'drain' comes once it reads again, and every message arrives", async () => {
+    const url = await getBrokerUrl();
+    const run = async (lib: Lib) => {
+      const proxy = await startProxy({ target: brokerAddress(url) });
+      const log: Log = [];
+      try {
+        const model = await lib.connect(proxy.url(url));
+        const ch = await model.createChannel();
+        const { queue } = await ch.assertQueue("", { exclusive: true });
+        const body = Buffer.alloc(64 * 1024, 1);
+        proxy.pauseReading("up");
+        let sent = 0;
+        while (ch.sendToQueue(queue, body, { messageId: String(sent) })) if (++sent > 10_000) break;
+        sent++; // the one that returned false was taken too
+        log.push(["turned false within 10000", sent <= 10_000]);
+        let drains = 0;
+        ch.on("drain", () => drains++);
+        await tick(100);
+        log.push(["drain while the broker reads nothing", drains]);
+        proxy.resumeReading("up");
+        await until(() => drains > 0, 10_000);
+        log.push(["drain once it reads again", drains]);
+        const check = await model.createChannel();
+        let count = 0;
+        for (let i = 0; i < 100 && count < sent; i++) {
+          count = (await check.checkQueue(queue)).messageCount;
+          if (count < sent) await tick(50);
+        }
+        log.push(["every message in the queue", count === sent]);
+        await model.close();
+      } finally {
+        await proxy.close();
+      }
+      return log;
+    };
+    const expected = await run(amqplib);
+    expect(expected).toEqual([
+      ["turned false within 10000", true],
+      ["drain while the broker reads nothing", 0],
+      ["drain once it reads again", 1],
+      ["every message in the queue", true],
+    ]);
+    expect(await run(warren as unknown as Lib)).toEqual(expected);
+  }, 60_000);
 });
