@@ -10,6 +10,7 @@ import {
   ChannelClosedError,
   NackError,
   ReturnedError,
+  type PublishOptions,
   type Channel as WarrenChannel,
   type Connection as WarrenConnection,
 } from "../index.js";
@@ -29,6 +30,11 @@ import type { ConsumeMessage, GetMessage, Message, Options, Replies, ServerPrope
 /** What amqplib calls a channel's `connection`: the broker's side of it. */
 export interface ConnectionInfo {
   readonly serverProperties: ServerProperties;
+}
+
+/** What the layer needs of warren's Channel beyond its public API (an internal member). */
+interface Unawaited {
+  publishUnawaited(exchange: string, routingKey: string, body: Uint8Array, options: PublishOptions): void;
 }
 
 /** What the layer needs of warren's Connection beyond its public API (internal members). */
@@ -173,10 +179,10 @@ export class Channel extends EventEmitter {
   ): boolean {
     this.assertOpen();
     if (!Buffer.isBuffer(content)) throw new TypeError(`Expected buffer; got ${String(content)}`);
-    const published = this.ch.publish(exchange, routingKey, content, publishOptions(options));
+    // Without a confirm to wait for, no promise: a loss shows as the channel's "error" and "close".
     if (settled === undefined)
-      published.catch(() => undefined); // a loss shows as the channel's "error" and "close"
-    else published.then(() => settled(null), settled);
+      (this.ch as WarrenChannel & Unawaited).publishUnawaited(exchange, routingKey, content, publishOptions(options));
+    else this.ch.publish(exchange, routingKey, content, publishOptions(options)).then(() => settled(null), settled);
     if (!this.#conn.writeWouldWait) return true;
     if (!this.#draining) {
       this.#draining = true;

@@ -381,6 +381,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.publishing.publish(exchange, routingKey, body, options);
   }
 
+  /** @internal A publish nobody waits on: no promise made when it can be written now (publishing.ts). */
+  publishUnawaited(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): void {
+    this.publishing.publishUnawaited(exchange, routingKey, body, options);
+  }
+
   /**
    * Publish each message in order, as publish() would one by one, with one promise for all: it
    * resolves once every message is handed to the socket and the socket is below its high-water

@@ -87,6 +87,27 @@ export class Publishing {
     );
   }
 
+  /**
+   * A publish nobody waits on (warren/amqplib's, whose publish returns a boolean): written now
+   * when nothing holds it back, with no promise made; otherwise it goes the way of publish(),
+   * its outcome dropped. Throws on a bad argument, as publish() rejects.
+   */
+  publishUnawaited(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): void {
+    if (
+      this.ch.gate !== "open" ||
+      !this.flowActive ||
+      this.selectQueued ||
+      this.confirming ||
+      publishTrace.hasSubscribers
+    ) {
+      this.publish(exchange, routingKey, body, options).catch(() => undefined);
+      return;
+    }
+    const bytes = toBytes(body);
+    if (bytes instanceof TypeError) throw bytes;
+    this.write(exchange, routingKey, bytes, options);
+  }
+
   /** publish(); `hasTurn`: the confirm window has just made room for this one (whenRoom). */
   private send(
     exchange: string,
