@@ -23,6 +23,7 @@ import {
   type SocketOptions,
 } from "./index.js";
 
+import { safeEmit } from "./emit.js";
 import type { ChannelModel as RecoveredModel } from "./recovering.js";
 
 export { credentials, IllegalOperationError } from "./index.js";
@@ -50,7 +51,7 @@ function forward(from: EventEmitter, to: EventEmitter, events: readonly string[]
       const emit = () => {
         if (event === "error" && to.listenerCount("error") === 0)
           process.emitWarning(`warren/amqplib: an "error" with no listener: ${(args[0] as Error).message}`);
-        else to.emit(event, ...args);
+        else safeEmit(to, event, ...args);
       };
       if (later.includes(event)) setImmediate(emit);
       else emit();
@@ -129,7 +130,7 @@ export class RecoveringConnection extends EventEmitter {
                 );
     }
     this.#model = new RecoveringChannelModel(() => connectPromise(url, socketOptions), options);
-    this.#model.on("connect", (m: RecoveredModel) => this.emit("connect", modelOf(m as ChannelModel)));
+    this.#model.on("connect", (m: RecoveredModel) => safeEmit(this, "connect", modelOf(m as ChannelModel)));
     forward(this.#model, this, [
       "disconnect",
       "connect-failed",
@@ -233,7 +234,7 @@ export class Channel extends EventEmitter {
     super();
     this.opened = opening.then((ch) => {
       this.#ch = ch;
-      forward(ch, this, ["error", "close", "return", "drain", "cancel"], ["error", "close"]);
+      forward(ch, this, ["error", "close", "return", "drain", "cancel", "delivery"], ["error", "close"]);
       return ch;
     });
     this.opened.catch(() => undefined);

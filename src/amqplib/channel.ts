@@ -24,6 +24,7 @@ import {
   queueOptions,
   returnedMessage,
 } from "./args.js";
+import { safeEmit } from "./emit.js";
 import { IllegalOperationError, channelClosed, operationError, warnOrEmitError } from "./errors.js";
 import type { ConsumeMessage, GetMessage, Message, Options, Replies, ServerProperties } from "./types.js";
 
@@ -60,18 +61,18 @@ export class Channel extends EventEmitter {
     this.ch = ch;
     this.#conn = conn as WarrenConnection & Writable;
     this.connection = conn as unknown as ConnectionInfo;
-    ch.on("return", (m) => this.emit("return", returnedMessage(m)));
+    ch.on("return", (m) => safeEmit(this, "return", returnedMessage(m)));
     ch.on("cancel", (consumerTag) => {
       const callback = this.#consumers.get(consumerTag);
       this.#consumers.delete(consumerTag);
-      this.emit("cancel", { consumerTag });
+      safeEmit(this, "cancel", { consumerTag });
       callback?.(null);
     });
     ch.on("close", (err) => {
       this.#closed = true;
       if (err instanceof ChannelClosedError && err.initiatedBy === "server")
         warnOrEmitError(this, channelClosed(err), "a channel closed with an error");
-      this.emit("close");
+      safeEmit(this, "close");
     });
     // warren warns of these itself without a listener; amqplib has no such events.
     ch.on("warning", () => undefined);
@@ -189,7 +190,7 @@ export class Channel extends EventEmitter {
       this.#conn.writable().then(
         () => {
           this.#draining = false;
-          this.emit("drain");
+          safeEmit(this, "drain");
         },
         () => (this.#draining = false),
       );
@@ -214,6 +215,9 @@ export class Channel extends EventEmitter {
         (m): void => {
           const msg = consumeMessage(m);
           const r = onMessage(msg) as unknown;
+          // amqplib's plumbing, which code may listen to: each delivery, after its consumer (whose
+          // listener amqplib registered first).
+          if (this.listenerCount("delivery") > 0) safeEmit(this, "delivery", msg);
           // amqplib leaves a rejected promise unhandled, which ends the process: a warning instead.
           if (r instanceof Promise)
             r.catch((e: unknown) =>

@@ -5,6 +5,7 @@
  * ..." for the connection; IllegalOperationError for a call on a closed channel or connection.
  */
 import { ChannelClosedError, ConnectionClosedError, ReplyCode, type AmqpError } from "../index.js";
+import { safeEmit } from "./emit.js";
 
 /** A call on a channel or connection that is closed (amqplib's own class, by name and fields). */
 export class IllegalOperationError extends Error {
@@ -88,6 +89,6 @@ function reasonOf(err: unknown): string | undefined {
 
 /** An "error" to its listeners; with none (amqplib would throw it into the event loop), a process warning. */
 export function warnOrEmitError(emitter: NodeJS.EventEmitter, err: Error, what: string): void {
-  if (emitter.listenerCount("error") > 0) emitter.emit("error", err);
+  if (emitter.listenerCount("error") > 0) safeEmit(emitter, "error", err);
   else process.emitWarning(`warren/amqplib: ${what} and no "error" listener: ${err.message}`);
 }

@@ -14,6 +14,7 @@ import {
   type Mechanism,
 } from "../index.js";
 import { Channel, ConfirmChannel, type ConnectionInfo } from "./channel.js";
+import { safeEmit } from "./emit.js";
 import { IllegalOperationError, connectionClosed, warnOrEmitError } from "./errors.js";
 import { RecoveringChannelModel, type RecoveryOptions } from "./recovering.js";
 import type { ChannelOptions, Credentials, Options, SocketOptions } from "./types.js";
@@ -142,16 +143,16 @@ export class ChannelModel extends EventEmitter {
     this.#conn = conn;
     this.connection = conn as unknown as ConnectionInfo;
     conn.on("close", (err) => {
-      if (err === undefined) return void this.emit("close", undefined); // amqplib passes its (absent) error along
+      if (err === undefined) return void safeEmit(this, "close", undefined); // amqplib passes its (absent) error along
       const byServer = err instanceof ConnectionClosedError && err.initiatedBy === "server";
       const e = byServer ? connectionClosed(err) : err;
       // As amqplib: an operator's close (320 CONNECTION_FORCED) or a clean one (200) is no "error", only a "close" with it.
       if (!(byServer && (err.replyCode === 320 || err.replyCode === 200)))
         warnOrEmitError(this, e, "the connection closed with an error");
-      this.emit("close", e);
+      safeEmit(this, "close", e);
     });
-    conn.on("blocked", (reason) => this.emit("blocked", reason));
-    conn.on("unblocked", () => this.emit("unblocked"));
+    conn.on("blocked", (reason) => safeEmit(this, "blocked", reason));
+    conn.on("unblocked", () => safeEmit(this, "unblocked"));
   }
 
   async close(): Promise<void> {
@@ -176,6 +177,6 @@ export class ChannelModel extends EventEmitter {
 
   async updateSecret(newSecret: Buffer, reason: string): Promise<void> {
     await this.#conn.updateSecret(newSecret.toString(), reason);
-    this.emit("update-secret-ok");
+    safeEmit(this, "update-secret-ok");
   }
 }

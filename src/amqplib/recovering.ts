@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from "node:events";
 import type { Channel, ConfirmChannel, ConnectionInfo } from "./channel.js";
+import { safeEmit } from "./emit.js";
 import { warnOrEmitError } from "./errors.js";
 import type { ChannelOptions } from "./types.js";
 
@@ -183,11 +184,11 @@ export class RecoveringChannelModel extends EventEmitter {
       this.#bind(model);
       this.#settleFirst?.();
       for (const w of this.#waiting.splice(0)) w.resolve(model);
-      this.emit("connect", model);
+      safeEmit(this, "connect", model);
     } catch (e) {
       const err = asError(e, "Connection recovery failed");
       await model?.close().catch(() => undefined);
-      this.emit("connect-failed", err);
+      safeEmit(this, "connect-failed", err);
       this.#schedule(err);
     } finally {
       this.#connecting = false;
@@ -204,14 +205,14 @@ export class RecoveringChannelModel extends EventEmitter {
           this.#unbind?.();
           if (this.#stopped) return;
           const e = asError(err, "Connection closed");
-          this.emit("disconnect", e);
+          safeEmit(this, "disconnect", e);
           this.#schedule(e);
         },
       ],
-      ["blocked", (reason: string) => this.emit("blocked", reason)],
-      ["unblocked", () => this.emit("unblocked")],
+      ["blocked", (reason: string) => safeEmit(this, "blocked", reason)],
+      ["unblocked", () => safeEmit(this, "unblocked")],
       ["error", (err: Error) => warnOrEmitError(this, err, "the connection failed")],
-      ["update-secret-ok", () => this.emit("update-secret-ok")],
+      ["update-secret-ok", () => safeEmit(this, "update-secret-ok")],
     ];
     for (const [event, listener] of listeners) model.on(event, listener);
     this.#unbind = () => {
@@ -233,7 +234,7 @@ export class RecoveringChannelModel extends EventEmitter {
       return this.#giveUp(asError(e, "calculateDelay failed"));
     }
     this.#attempt = attempt;
-    this.emit("reconnect-scheduled", { attempt, delay, error: err });
+    safeEmit(this, "reconnect-scheduled", { attempt, delay, error: err });
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       void this.#connect();
@@ -245,6 +246,6 @@ export class RecoveringChannelModel extends EventEmitter {
     this.#failure = err;
     this.#settleFirst?.(err);
     for (const w of this.#waiting.splice(0)) w.reject(err);
-    this.emit("reconnect-failed", err);
+    safeEmit(this, "reconnect-failed", err);
   }
 }

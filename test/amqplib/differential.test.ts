@@ -329,3 +329,34 @@ describe("publish's boolean and 'drain' are amqplib's", () => {
     expect(await run(warren as unknown as Lib)).toEqual(expected);
   }, 60_000);
 });
+
+describe("amqplib's plumbing events: 'delivery' and 'handler-error'", () => {
+  test("each delivery is a 'delivery' event after its consumer has it; a listener that throws is a 'handler-error'", async () => {
+    const url = await getBrokerUrl();
+    const run = async (lib: Lib) => {
+      const log: Log = [];
+      const model = await lib.connect(url);
+      const ch = await model.createChannel();
+      ch.on("handler-error", (e: Error, event: string) => log.push(["handler-error", e.message, event]));
+      ch.on("delivery", (m: amqplib.ConsumeMessage) => log.push(["delivery event", m.content.toString()]));
+      ch.on("return", () => {
+        throw new Error("a listener's bug");
+      });
+      const { queue } = await ch.assertQueue("", { exclusive: true });
+      await ch.consume(queue, (m) => log.push(["consumer", m?.content.toString()]), { noAck: true });
+      ch.sendToQueue(queue, Buffer.from("one"));
+      ch.publish("", uniqueName("nowhere"), Buffer.from("returned"), { mandatory: true });
+      await until(() => log.length >= 3);
+      await tick(100);
+      await model.close();
+      return log;
+    };
+    const expected = await run(amqplib);
+    expect(expected).toEqual([
+      ["consumer", "one"],
+      ["delivery event", "one"],
+      ["handler-error", "a listener's bug", "return"],
+    ]);
+    expect(await run(warren as unknown as Lib)).toEqual(expected);
+  });
+});
