@@ -33,9 +33,14 @@ export interface ConnectionInfo {
   readonly serverProperties: ServerProperties;
 }
 
-/** What the layer needs of warren's Channel beyond its public API (an internal member). */
+/** What the layer needs of warren's Channel beyond its public API (internal members). */
 interface Unawaited {
   publishUnawaited(exchange: string, routingKey: string, body: Uint8Array, options: PublishOptions): void;
+}
+interface ConfirmFrames {
+  confirmFrames:
+    | ((m: { name: "basic.ack" | "basic.nack"; deliveryTag: number; multiple: boolean; requeue?: boolean }) => void)
+    | undefined;
 }
 
 /** What the layer needs of warren's Connection beyond its public API (internal members). */
@@ -310,8 +315,22 @@ interface ConfirmWaiter {
   reject: (e: Error) => void;
 }
 
-/** A channel in confirm mode: publish takes a callback `(err, ok)`; waitForConfirms(). */
+/** A channel in confirm mode: publish takes a callback `(err, ok)`; waitForConfirms(); "ack" and "nack" events. */
 export class ConfirmChannel extends Channel {
+  /** @internal ChannelModel.createConfirmChannel() makes these. */
+  constructor(ch: WarrenChannel, conn: WarrenConnection) {
+    super(ch, conn);
+    // amqplib's "ack" and "nack", per frame from the broker, after the callbacks of the publishes
+    // it settles (their promise reactions are queued first).
+    (ch as WarrenChannel & ConfirmFrames).confirmFrames = (m) => {
+      const fields =
+        m.name === "basic.ack"
+          ? { deliveryTag: m.deliveryTag, multiple: m.multiple }
+          : { deliveryTag: m.deliveryTag, multiple: m.multiple, requeue: m.requeue };
+      queueMicrotask(() => safeEmit(this, m.name === "basic.ack" ? "ack" : "nack", fields));
+    };
+  }
+
   /** Publishes made so far (each one's sequence number), and how many are not yet confirmed. */
   #published = 0;
   #unconfirmed = 0;

@@ -381,6 +381,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.publishing.publish(exchange, routingKey, body, options);
   }
 
+  /** @internal Told of each basic.ack and basic.nack from the broker, after the publishes it settles (warren/amqplib's "ack" and "nack" events). */
+  confirmFrames: ((m: MethodOf<"basic.ack"> | MethodOf<"basic.nack">) => void) | undefined;
+
   /** @internal A publish nobody waits on: no promise made when it can be written now (publishing.ts). */
   publishUnawaited(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): void {
     this.publishing.publishUnawaited(exchange, routingKey, body, options);
@@ -808,7 +811,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       case "basic.nack":
         if (!this.publishing.inConfirmMode)
           throw new FrameError(505, `${m.name} on channel ${this.id}, which is not in confirm mode`);
-        return this.publishing.confirmed(m);
+        this.publishing.confirmed(m);
+        return this.confirmFrames?.(m);
       case "basic.cancel":
         return this.onServerCancel(m);
       case "channel.close":

@@ -345,6 +345,8 @@ describe("amqplib's plumbing events: 'delivery' and 'handler-error'", () => {
       const { queue } = await ch.assertQueue("", { exclusive: true });
       await ch.consume(queue, (m) => log.push(["consumer", m?.content.toString()]), { noAck: true });
       ch.sendToQueue(queue, Buffer.from("one"));
+      // One after the other: the broker may hand back an unroutable message before it delivers a routed one.
+      await until(() => log.length >= 2);
       ch.publish("", uniqueName("nowhere"), Buffer.from("returned"), { mandatory: true });
       await until(() => log.length >= 3);
       await tick(100);
@@ -357,6 +359,42 @@ describe("amqplib's plumbing events: 'delivery' and 'handler-error'", () => {
       ["delivery event", "one"],
       ["handler-error", "a listener's bug", "return"],
     ]);
+    expect(await run(warren as unknown as Lib)).toEqual(expected);
+  });
+});
+
+describe("a confirm channel's 'ack' events are amqplib's", () => {
+  test("after the callbacks of the publishes they settle, naming the last publish settled", async () => {
+    const url = await getBrokerUrl();
+    const run = async (lib: Lib) => {
+      const model = await lib.connect(url);
+      const cc = await model.createConfirmChannel();
+      const events: string[] = [];
+      let last = 0;
+      cc.on("ack", (f: { deliveryTag: number; multiple: boolean }) => {
+        events.push("ack event");
+        last = Math.max(last, f.deliveryTag);
+      });
+      const { queue } = await cc.assertQueue("", { exclusive: true });
+      for (let i = 1; i <= 5; i++)
+        cc.sendToQueue(queue, Buffer.from(String(i)), {}, () => events.push(`callback ${i}`));
+      await cc.waitForConfirms();
+      await until(() => last === 5);
+      await model.close();
+      // Broker timing decides how many acks cover the five: what stays is the order and the last tag.
+      const firstAck = events.indexOf("ack event");
+      return {
+        last,
+        callbacks: events.filter((e) => e.startsWith("callback")),
+        callbackBeforeFirstAck: firstAck > 0 && events[firstAck - 1]!.startsWith("callback"),
+      };
+    };
+    const expected = await run(amqplib);
+    expect(expected).toEqual({
+      last: 5,
+      callbacks: ["callback 1", "callback 2", "callback 3", "callback 4", "callback 5"],
+      callbackBeforeFirstAck: true,
+    });
     expect(await run(warren as unknown as Lib)).toEqual(expected);
   });
 });
