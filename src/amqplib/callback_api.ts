@@ -224,9 +224,13 @@ export class Channel extends EventEmitter {
   /** @internal */ readonly opened: Promise<PromiseChannel>;
   /** Set once open: what publish and the settles, which take no callback, go through. */
   #ch: PromiseChannel | undefined;
-  /** As amqplib's at run time: the connection underneath (what the model's `connection` is too), which code compares; set once open. */
-  get connection(): ConnectionInfo {
-    return this.#ch?.connection as ConnectionInfo;
+  /**
+   * As amqplib's: at run time the connection underneath (what the model's `connection` is too,
+   * which code such as rascal's channel pool compares), set once open; typed as amqplib's
+   * declarations type it, the callback connection, so that code typed against them compiles.
+   */
+  get connection(): CallbackModel {
+    return this.#ch?.connection as unknown as CallbackModel;
   }
 
   /** @internal CallbackModel.createChannel() makes these. */

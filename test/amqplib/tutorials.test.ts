@@ -2,7 +2,8 @@
  * The tutorials' JavaScript, as the official ones are written (amqplib's callback API), run on
  * warren/amqplib/callback_api and on amqplib, beside warren's own tutorial programs and Python
  * pika's, both ways: the same declarations (neither side is refused with 406), the same output.
- * The programs are test/amqplib/tutorials/*.cjs; AMQPLIB_MODULE says which library they load.
+ * The programs are test/amqplib/tutorials/*.cjs (tutorials 1, 3, 4 and 5); AMQPLIB_MODULE says
+ * which library they load.
  */
 import { existsSync } from "node:fs";
 import { describe, expect, test } from "vitest";
@@ -81,5 +82,36 @@ describe.sequential("the tutorials' JavaScript on warren/amqplib and on amqplib"
     const exit = await receiver.stop("SIGINT");
     expect(exit.code).toBe(0);
     expect(exit.stdout.slice(1)).toEqual([" [x] warning: disk almost full", " [x] info: Hello World!", "Interrupted"]);
+  });
+
+  test.each(pairs)(
+    "4 routing: %s emit_log_direct -> %s receive_logs_direct, by severity",
+    async (producer, consumer) => {
+      const receiver = await program(consumer, "receive_logs_direct", ["warning", "error"]);
+      expect(await receiver.ready()).toBe(" [*] Waiting for logs. To exit press CTRL+C");
+      expect(await runToEnd(producer, "emit_log_direct", ["info", "not", "for", "it"])).toEqual([
+        " [x] Sent info:not for it",
+      ]);
+      expect(await runToEnd(producer, "emit_log_direct", ["error", "disk", "full"])).toEqual([
+        " [x] Sent error:disk full",
+      ]);
+      await receiver.line(" [x] error:disk full");
+      const exit = await receiver.stop("SIGINT");
+      expect(exit.stdout.slice(1)).toEqual([" [x] error:disk full", "Interrupted"]);
+    },
+  );
+
+  test.each(pairs)("5 topics: %s emit_log_topic -> %s receive_logs_topic, by pattern", async (producer, consumer) => {
+    const receiver = await program(consumer, "receive_logs_topic", ["kern.*", "*.critical"]);
+    expect(await receiver.ready()).toBe(" [*] Waiting for logs. To exit press CTRL+C");
+    expect(await runToEnd(producer, "emit_log_topic", ["cron.info", "skipped"])).toEqual([
+      " [x] Sent cron.info:skipped",
+    ]);
+    expect(await runToEnd(producer, "emit_log_topic", ["kern.critical", "A", "critical", "kernel", "error"])).toEqual([
+      " [x] Sent kern.critical:A critical kernel error",
+    ]);
+    await receiver.line(" [x] kern.critical:A critical kernel error");
+    const exit = await receiver.stop("SIGINT");
+    expect(exit.stdout.slice(1)).toEqual([" [x] kern.critical:A critical kernel error", "Interrupted"]);
   });
 });

@@ -6,7 +6,9 @@
  */
 import * as amqplib from "amqplib";
 import { expect, test } from "vitest";
+import * as amqplibCallback from "amqplib/callback_api";
 import * as warren from "../../src/amqplib/index.js";
+import * as warrenCallback from "../../src/amqplib/callback_api.js";
 
 /** Never called: it compiles only if warren/amqplib can stand where amqplib is used. */
 export async function typedAgainstAmqplib(
@@ -57,4 +59,37 @@ test("the runtime exports are amqplib's: connect, credentials, IllegalOperationE
     expect(typeof warren[name], name).toBe(typeof amqplib[name]);
   expect(Object.keys(warren.credentials).sort()).toEqual(Object.keys(amqplib.credentials).sort());
   expect(new warren.IllegalOperationError("x").name).toBe("IllegalOperationError");
+});
+
+/** Never called: code typed against amqplib/callback_api compiles against warren/amqplib/callback_api. */
+export function typedAgainstCallbackApi(url: string): void {
+  const connect: typeof amqplibCallback.connect = warrenCallback.connect;
+  connect(url, (err: Error, conn: amqplibCallback.Connection) => {
+    if (err) return;
+    const ch: amqplibCallback.Channel = conn.createChannel((e: Error, c: amqplibCallback.Channel) => void [e, c]);
+    ch.assertQueue("q", { durable: false }, (e: Error, ok: amqplibCallback.Replies.AssertQueue) => void [e, ok.queue]);
+    ch.consume(
+      "q",
+      (m: amqplibCallback.ConsumeMessage | null) => m && ch.ack(m),
+      {},
+      (e: Error, ok: amqplibCallback.Replies.Consume) => void [e, ok],
+    );
+    conn.createConfirmChannel((e: Error, cc: amqplibCallback.ConfirmChannel) => {
+      cc.sendToQueue("q", Buffer.from("m"), {}, (e2: Error) => void e2);
+      cc.waitForConfirms((e3?: Error) => void [e, e3]);
+    });
+  });
+  // The connection warren/amqplib/callback_api hands out stands where amqplib's is expected.
+  warrenCallback.connect(url, (err: unknown, conn: warrenCallback.CallbackModel) => {
+    if (err) return;
+    const model: amqplibCallback.Connection = conn;
+    void model;
+  });
+  const creds: typeof amqplibCallback.credentials = warrenCallback.credentials;
+  void creds;
+}
+
+test("the callback API's runtime exports are amqplib/callback_api's", () => {
+  for (const name of ["connect", "credentials", "IllegalOperationError"] as const)
+    expect(typeof warrenCallback[name], name).toBe(typeof amqplibCallback[name]);
 });
