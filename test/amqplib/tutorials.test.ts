@@ -2,8 +2,8 @@
  * The tutorials' JavaScript, as the official ones are written (amqplib's callback API), run on
  * warren/amqplib/callback_api and on amqplib, beside warren's own tutorial programs and Python
  * pika's, both ways: the same declarations (neither side is refused with 406), the same output.
- * The programs are test/amqplib/tutorials/*.cjs (tutorials 1, 3, 4 and 5); AMQPLIB_MODULE says
- * which library they load.
+ * The programs are test/amqplib/tutorials/*.cjs (the six tutorials); AMQPLIB_MODULE says which
+ * library they load.
  */
 import { existsSync } from "node:fs";
 import { describe, expect, test } from "vitest";
@@ -113,5 +113,25 @@ describe.sequential("the tutorials' JavaScript on warren/amqplib and on amqplib"
     await receiver.line(" [x] kern.critical:A critical kernel error");
     const exit = await receiver.stop("SIGINT");
     expect(exit.stdout.slice(1)).toEqual([" [x] kern.critical:A critical kernel error", "Interrupted"]);
+  });
+
+  test.each(pairs)("2 work queues: %s new_task -> %s worker, acked once done", async (producer, consumer) => {
+    await deleteQueue("task_queue");
+    const worker = await program(consumer, "worker");
+    expect(await worker.ready()).toBe(" [*] Waiting for messages. To exit press CTRL+C");
+    expect(await runToEnd(producer, "new_task", ["A", "task."])).toEqual([" [x] Sent A task."]);
+    await worker.line(" [x] Received A task.");
+    await worker.line(" [x] Done");
+    await worker.stop("SIGTERM");
+    await deleteQueue("task_queue");
+  });
+
+  test.each(pairs)("6 RPC: %s rpc_client -> %s rpc_server", async (client, server) => {
+    await deleteQueue("rpc_queue");
+    const rpcServer = await program(server, "rpc_server");
+    expect(await rpcServer.ready()).toBe(" [x] Awaiting RPC requests");
+    expect(await runToEnd(client, "rpc_client", ["10"])).toEqual([" [x] Requesting fib(10)", " [.] Got 55"]);
+    await rpcServer.line(" [.] fib(10)");
+    await rpcServer.stop("SIGTERM");
   });
 });
