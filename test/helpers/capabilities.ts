@@ -37,6 +37,7 @@ export const FILES_NEEDING: Record<Capability, readonly string[]> = {
     "test/runtimes/runtimes.test.ts",
     "test/serial/blocked.test.ts",
     "test/serial/stop-app.test.ts",
+    "test/serial/amqplib-blocked.test.ts",
     "test/amqplib/tutorials.test.ts",
     "test/amqplib/differential.test.ts",
     "test/amqplib/callback.test.ts",
