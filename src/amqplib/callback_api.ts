@@ -58,6 +58,15 @@ function forward(from: EventEmitter, to: EventEmitter, events: readonly string[]
     });
 }
 
+/** createChannel()'s way: the channel now, `callback` once it is open (amqplib's). */
+function opened<C extends Channel>(ch: C, callback: Callback<C> | undefined): C {
+  callBack(
+    ch.opened.then(() => ch),
+    callback,
+  );
+  return ch;
+}
+
 /** Connect; `callback(err, connection)`. */
 export function connect(callback: Callback<CallbackModel>): void;
 export function connect(url: string | Options.Connect, callback: Callback<CallbackModel>): void;
@@ -82,7 +91,7 @@ export function connect(
   const { recovery, ...rest } = socketOptions as SocketOptions & {
     recovery?: (CallbackRecoveryOptions & { enabled?: boolean }) | boolean;
   };
-  if (recovery === true || (typeof recovery === "object" && recovery !== null && recovery.enabled !== false)) {
+  if (RecoveringChannelModel.asked(recovery)) {
     const recovering = new RecoveringConnection(url, rest, recovery);
     const cb = callback as Callback<RecoveringConnection> | undefined;
     if (recovery === true || recovery.waitForConnect !== false) recovering.waitForConnect((err, ok) => cb?.(err, ok));
@@ -155,21 +164,11 @@ export class RecoveringConnection extends EventEmitter {
   }
 
   createChannel(a?: ChannelOptions | Callback<Channel>, b?: Callback<Channel>): Channel {
-    const ch = new Channel(this.#model.createChannel());
-    callBack(
-      ch.opened.then(() => ch),
-      typeof a === "function" ? a : b,
-    );
-    return ch;
+    return opened(new Channel(this.#model.createChannel()), typeof a === "function" ? a : b);
   }
 
   createConfirmChannel(a?: ChannelOptions | Callback<ConfirmChannel>, b?: Callback<ConfirmChannel>): ConfirmChannel {
-    const ch = new ConfirmChannel(this.#model.createConfirmChannel());
-    callBack(
-      ch.opened.then(() => ch),
-      typeof a === "function" ? a : b,
-    );
-    return ch;
+    return opened(new ConfirmChannel(this.#model.createConfirmChannel()), typeof a === "function" ? a : b);
   }
 
   updateSecret(newSecret: Buffer, reason: string, callback?: (err: Error) => void): void {
@@ -196,23 +195,11 @@ export class CallbackModel extends EventEmitter {
   }
 
   createChannel(a?: ChannelOptions | Callback<Channel>, b?: Callback<Channel>): Channel {
-    const callback = typeof a === "function" ? a : b;
-    const ch = new Channel(this.#model.createChannel());
-    callBack(
-      ch.opened.then(() => ch),
-      callback,
-    );
-    return ch;
+    return opened(new Channel(this.#model.createChannel()), typeof a === "function" ? a : b);
   }
 
   createConfirmChannel(a?: ChannelOptions | Callback<ConfirmChannel>, b?: Callback<ConfirmChannel>): ConfirmChannel {
-    const callback = typeof a === "function" ? a : b;
-    const ch = new ConfirmChannel(this.#model.createConfirmChannel());
-    callBack(
-      ch.opened.then(() => ch),
-      callback,
-    );
-    return ch;
+    return opened(new ConfirmChannel(this.#model.createConfirmChannel()), typeof a === "function" ? a : b);
   }
 
   updateSecret(newSecret: Buffer, reason: string, callback?: (err: Error) => void): void {

@@ -33,7 +33,7 @@ export async function connect(
   socketOptions: SocketOptions & { recovery?: (RecoveryOptions & { enabled?: boolean }) | boolean } = {},
 ): Promise<ChannelModel | RecoveringChannelModel> {
   const { recovery, ...rest } = socketOptions;
-  if (recovery === true || (typeof recovery === "object" && recovery !== null && recovery.enabled !== false)) {
+  if (RecoveringChannelModel.asked(recovery)) {
     const model = new RecoveringChannelModel(() => open(url, rest), recovery);
     return recovery === true || recovery.waitForConnect !== false ? model.waitForConnect() : model;
   }

@@ -133,6 +133,11 @@ export class RecoveringChannelModel extends EventEmitter {
     setImmediate(() => void this.#connect());
   }
 
+  /** @internal Whether connect's `recovery` option asks for recovery (amqplib: `true`, or an object without `enabled: false`). */
+  static asked<R extends { enabled?: boolean }>(recovery: R | boolean | undefined): recovery is R | true {
+    return recovery === true || (typeof recovery === "object" && recovery !== null && recovery.enabled !== false);
+  }
+
   /** Resolves once the first connection is made (rejects if recovery gives up first). */
   waitForConnect(): Promise<this> {
     return this.#first;

@@ -69,7 +69,7 @@ import { Publishing, type PublishingHost } from "./publishing.js";
 import { Counters, type ChannelStats } from "./stats.js";
 import { SyncCalls, type ReplyTo, type RequestMethod, type SyncCallOptions } from "./sync-calls.js";
 import { resumeArguments, type Topology } from "./topology.js";
-import { badTimeout, isTimeout } from "./wait.js";
+import { badTimeout, isTimeout, type Bounds } from "./wait.js";
 
 export type {
   ChannelEvents,
@@ -210,17 +210,23 @@ export class Channel extends EventEmitter<ChannelEvents> {
     method: M,
     options: SyncCallOptions<ReplyTo<M>> & Phase = {},
   ): Promise<ReplyTo<M>> {
-    const refused = this.refuse(method.name, options);
+    return this.request(method.name, options, (timeout) => this.calls.call(method, timeout, options));
+  }
+
+  /**
+   * What every synchronous request passes before SyncCalls: the channel's state (waiting out a
+   * recovery, or refused), the timeout's check, tracing. `send` puts it in line.
+   */
+  private request<T>(what: string, options: Bounds & Phase, send: (timeout: number) => Promise<T>): Promise<T> {
+    const refused = this.refuse(what, options);
     if (refused !== undefined)
       return refused === "wait"
-        ? this.recovery!.afterRecovery(method.name, options.signal, () => this.call(method, options))
+        ? this.recovery!.afterRecovery(what, options.signal, () => this.request(what, options, send))
         : Promise.reject(refused);
     const timeout = options.timeout ?? this.host.options.timeout;
-    if (!isTimeout(timeout)) return Promise.reject(badTimeout(method.name, timeout));
-    if (!callTrace.hasSubscribers) return this.calls.call(method, timeout, options);
-    return traced(callTrace, { server: this.server, channel: this.id, method: method.name }, () =>
-      this.calls.call(method, timeout, options),
-    );
+    if (!isTimeout(timeout)) return Promise.reject(badTimeout(what, timeout));
+    if (!callTrace.hasSubscribers) return send(timeout);
+    return traced(callTrace, { server: this.server, channel: this.id, method: what }, () => send(timeout));
   }
 
   /** Why a call may not go out now: "wait" for a recovery, or the error it rejects with. */
@@ -583,18 +589,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** basic.get: one message, or null when the queue is empty. */
   get(queue: string, options: { noAck?: boolean } & WaitOptions = {}): Promise<Message | null> {
-    const refused = this.refuse("basic.get", options);
-    if (refused !== undefined)
-      return refused === "wait"
-        ? this.recovery!.afterRecovery("basic.get", options.signal, () => this.get(queue, options))
-        : Promise.reject(refused);
-    const timeout = options.timeout ?? this.host.options.timeout;
-    if (!isTimeout(timeout)) return Promise.reject(badTimeout("basic.get", timeout));
     const method = { name: "basic.get", queue, noAck: options.noAck ?? false } as const;
-    if (!callTrace.hasSubscribers) return this.calls.get(method, timeout, options);
-    return traced(callTrace, { server: this.server, channel: this.id, method: method.name }, () =>
-      this.calls.get(method, timeout, options),
-    );
+    return this.request(method.name, options, (timeout) => this.calls.get(method, timeout, options));
   }
 
   /** basic.recover: redeliver every unacked message (requeue true: possibly to other consumers). */
