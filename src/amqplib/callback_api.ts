@@ -58,6 +58,11 @@ function forward(from: EventEmitter, to: EventEmitter, events: readonly string[]
     });
 }
 
+/** createChannel()'s first argument, when it is the options and not the callback. */
+function options(a: ChannelOptions | Callback<never> | undefined): ChannelOptions | undefined {
+  return typeof a === "function" ? undefined : a;
+}
+
 /** createChannel()'s way: the channel now, `callback` once it is open (amqplib's). */
 function opened<C extends Channel>(ch: C, callback: Callback<C> | undefined): C {
   callBack(
@@ -164,11 +169,11 @@ export class RecoveringConnection extends EventEmitter {
   }
 
   createChannel(a?: ChannelOptions | Callback<Channel>, b?: Callback<Channel>): Channel {
-    return opened(new Channel(this.#model.createChannel()), typeof a === "function" ? a : b);
+    return opened(new Channel(this.#model.createChannel(options(a))), typeof a === "function" ? a : b);
   }
 
   createConfirmChannel(a?: ChannelOptions | Callback<ConfirmChannel>, b?: Callback<ConfirmChannel>): ConfirmChannel {
-    return opened(new ConfirmChannel(this.#model.createConfirmChannel()), typeof a === "function" ? a : b);
+    return opened(new ConfirmChannel(this.#model.createConfirmChannel(options(a))), typeof a === "function" ? a : b);
   }
 
   updateSecret(newSecret: Buffer, reason: string, callback?: (err: Error) => void): void {
@@ -195,11 +200,11 @@ export class CallbackModel extends EventEmitter {
   }
 
   createChannel(a?: ChannelOptions | Callback<Channel>, b?: Callback<Channel>): Channel {
-    return opened(new Channel(this.#model.createChannel()), typeof a === "function" ? a : b);
+    return opened(new Channel(this.#model.createChannel(options(a))), typeof a === "function" ? a : b);
   }
 
   createConfirmChannel(a?: ChannelOptions | Callback<ConfirmChannel>, b?: Callback<ConfirmChannel>): ConfirmChannel {
-    return opened(new ConfirmChannel(this.#model.createConfirmChannel()), typeof a === "function" ? a : b);
+    return opened(new ConfirmChannel(this.#model.createConfirmChannel(options(a))), typeof a === "function" ? a : b);
   }
 
   updateSecret(newSecret: Buffer, reason: string, callback?: (err: Error) => void): void {

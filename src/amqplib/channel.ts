@@ -8,7 +8,9 @@
 import { EventEmitter } from "node:events";
 import {
   ChannelClosedError,
+  ConnectionClosedError,
   NackError,
+  type AmqpError,
   ReturnedError,
   type PublishOptions,
   type Channel as WarrenChannel,
@@ -26,7 +28,16 @@ import {
 } from "./args.js";
 import { safeEmit } from "./emit.js";
 import { IllegalOperationError, channelClosed, operationError, warnOrEmitError } from "./errors.js";
-import type { ConsumeMessage, GetMessage, Message, Options, Replies, ServerProperties } from "./types.js";
+import { WriteBuffer } from "./write-buffer.js";
+import type {
+  ChannelOptions,
+  ConsumeMessage,
+  GetMessage,
+  Message,
+  Options,
+  Replies,
+  ServerProperties,
+} from "./types.js";
 
 /** What amqplib calls a channel's `connection`: the broker's side of it. */
 export interface ConnectionInfo {
@@ -43,29 +54,27 @@ interface ConfirmFrames {
     | undefined;
 }
 
-/** What the layer needs of warren's Connection beyond its public API (internal members). */
-interface Writable {
-  /** The socket is over its high-water mark, or the broker has blocked the connection. */
-  readonly writeWouldWait: boolean;
-  /** Resolves once a write would not wait. */
-  writable(): Promise<void>;
+/** What a channel knows of its model: the connection, and whom to tell first when it ends with it. */
+export interface ChannelParent {
+  readonly conn: WarrenConnection;
+  /** The connection has ended (amqplib's model emits "error" before its channels' "close"). */
+  ended(err: AmqpError): void;
 }
 
 export class Channel extends EventEmitter {
   readonly connection: ConnectionInfo;
   /** @internal */ protected readonly ch: WarrenChannel;
-  readonly #conn: WarrenConnection & Writable;
+  readonly #buffer: WriteBuffer;
   #closed = false;
-  #draining = false;
   /** Consumer tag -> the callback, told `null` when the broker cancels the consumer. */
   readonly #consumers = new Map<string, (msg: ConsumeMessage | null) => void>();
 
   /** @internal ChannelModel.createChannel() makes channels. */
-  constructor(ch: WarrenChannel, conn: WarrenConnection) {
+  constructor(ch: WarrenChannel, parent: ChannelParent, options: ChannelOptions | undefined) {
     super();
     this.ch = ch;
-    this.#conn = conn as WarrenConnection & Writable;
-    this.connection = conn as unknown as ConnectionInfo;
+    this.#buffer = new WriteBuffer(parent.conn, options?.highWaterMark, () => safeEmit(this, "drain"));
+    this.connection = parent.conn as unknown as ConnectionInfo;
     ch.on("return", (m) => safeEmit(this, "return", returnedMessage(m)));
     ch.on("cancel", (consumerTag) => {
       const callback = this.#consumers.get(consumerTag);
@@ -75,6 +84,7 @@ export class Channel extends EventEmitter {
     });
     ch.on("close", (err) => {
       this.#closed = true;
+      if (err instanceof ConnectionClosedError) parent.ended(err);
       if (err instanceof ChannelClosedError && err.initiatedBy === "server")
         warnOrEmitError(this, channelClosed(err), "a channel closed with an error");
       safeEmit(this, "close");
@@ -87,6 +97,7 @@ export class Channel extends EventEmitter {
   protected op<T>(method: string, run: () => Promise<T>): Promise<T> {
     if (this.#closed || this.ch.closed)
       return Promise.reject(new IllegalOperationError("Channel closed", this.#stack()));
+    this.#buffer.write();
     return run().catch((err: unknown) => {
       throw operationError(method, err, false);
     });
@@ -163,8 +174,9 @@ export class Channel extends EventEmitter {
   }
 
   /**
-   * basic.publish. Returns false when the socket is over its high-water mark (or the broker has
-   * blocked the connection): the channel emits "drain" when it can take more. Throws
+   * basic.publish. Returns false when amqplib's channel buffer would be full (write-buffer.ts:
+   * a burst of about 2 * highWaterMark writes, or the socket over its high-water mark, or the
+   * broker blocking the connection): the channel emits "drain" when it can take more. Throws
    * IllegalOperationError on a closed channel, TypeError when `content` is not a Buffer.
    */
   publish(exchange: string, routingKey: string, content: Buffer, options?: Options.Publish): boolean {
@@ -189,18 +201,7 @@ export class Channel extends EventEmitter {
     if (settled === undefined)
       (this.ch as WarrenChannel & Unawaited).publishUnawaited(exchange, routingKey, content, publishOptions(options));
     else this.ch.publish(exchange, routingKey, content, publishOptions(options)).then(() => settled(null), settled);
-    if (!this.#conn.writeWouldWait) return true;
-    if (!this.#draining) {
-      this.#draining = true;
-      this.#conn.writable().then(
-        () => {
-          this.#draining = false;
-          safeEmit(this, "drain");
-        },
-        () => (this.#draining = false),
-      );
-    }
-    return false;
+    return this.#buffer.write(content.length);
   }
 
   /**
@@ -260,9 +261,9 @@ export class Channel extends EventEmitter {
   }
 
   #settle(what: string, result: Error | undefined): void {
+    if (result === undefined) return void this.#buffer.write();
     // A settle warren refuses would have closed the channel (406): amqplib sends it; warren says why, and the channel lives.
-    if (result !== undefined && !(this.#closed || this.ch.closed))
-      process.emitWarning(`warren/amqplib: ${what} not sent: ${result.message}`);
+    if (!(this.#closed || this.ch.closed)) process.emitWarning(`warren/amqplib: ${what} not sent: ${result.message}`);
   }
 
   ack(message: Message, allUpTo = false): void {
@@ -318,8 +319,8 @@ interface ConfirmWaiter {
 /** A channel in confirm mode: publish takes a callback `(err, ok)`; waitForConfirms(); "ack" and "nack" events. */
 export class ConfirmChannel extends Channel {
   /** @internal ChannelModel.createConfirmChannel() makes these. */
-  constructor(ch: WarrenChannel, conn: WarrenConnection) {
-    super(ch, conn);
+  constructor(ch: WarrenChannel, parent: ChannelParent, options: ChannelOptions | undefined) {
+    super(ch, parent, options);
     // amqplib's "ack" and "nack", per frame from the broker, after the callbacks of the publishes
     // it settles (their promise reactions are queued first).
     (ch as WarrenChannel & ConfirmFrames).confirmFrames = (m) => {

@@ -2,7 +2,8 @@
  * amqplib's errors, as existing code matches on them: an operation refused by the broker
  * ("Operation failed: QueueDeclare; 404 (NOT-FOUND) with message ...") or a channel it closed
  * ("Channel closed by server: ..."), with `code`, `classId` and `methodId`; "Connection closed:
- * ..." for the connection; IllegalOperationError for a call on a closed channel or connection.
+ * ..." with `code` for the connection, and "Channel ended, no reply will be forthcoming" for a
+ * call it left unanswered; IllegalOperationError for a call on a closed channel or connection.
  */
 import { ChannelClosedError, ConnectionClosedError, ReplyCode, type AmqpError } from "../index.js";
 import { safeEmit } from "./emit.js";
@@ -62,9 +63,11 @@ export function channelClosed(e: ChannelClosedError): CloseError {
   return withFields(`Channel closed by server: ${closeMessage(e.replyCode, e.replyText)}`, e);
 }
 
-/** The error a connection emits when the broker closes it. */
-export function connectionClosed(e: ConnectionClosedError): CloseError {
-  return withFields(`Connection closed: ${closeMessage(e.replyCode, e.replyText)}`, e);
+/** The error a connection emits when the broker closes it: amqplib gives it the reply code alone. */
+export function connectionClosed(e: ConnectionClosedError): Error & { code: number } {
+  return Object.assign(new Error(`Connection closed: ${closeMessage(e.replyCode, e.replyText)}`), {
+    code: e.replyCode,
+  });
 }
 
 /**
@@ -79,7 +82,9 @@ export function operationError(method: string, err: unknown, closedBefore: boole
       return withFields(`Operation failed: ${ids[2]}; ${closeMessage(err.replyCode, err.replyText)}`, err);
     return channelClosed(err);
   }
-  if (err instanceof ConnectionClosedError && err.initiatedBy === "server") return connectionClosed(err);
+  // The connection went (the broker closed it, the socket failed, the model was closed): amqplib
+  // rejects every call still waiting on the channel with this, whatever the reason.
+  if (err instanceof ConnectionClosedError) return new Error("Channel ended, no reply will be forthcoming");
   return err;
 }
 

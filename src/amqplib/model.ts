@@ -8,12 +8,13 @@ import { EventEmitter } from "node:events";
 import {
   AuthenticationError,
   ConnectionClosedError,
+  type AmqpError,
   connect as warrenConnect,
   type ConnectOptions,
   type Connection as WarrenConnection,
   type Mechanism,
 } from "../index.js";
-import { Channel, ConfirmChannel, type ConnectionInfo } from "./channel.js";
+import { Channel, ConfirmChannel, type ChannelParent, type ConnectionInfo } from "./channel.js";
 import { safeEmit } from "./emit.js";
 import { IllegalOperationError, connectionClosed, warnOrEmitError } from "./errors.js";
 import { RecoveringChannelModel, type RecoveryOptions } from "./recovering.js";
@@ -62,7 +63,7 @@ function connectError(e: unknown): unknown {
 
 /**
  * amqplib's URL query parameters (camelCase) are RabbitMQ URI's (snake_case) to warren; locale
- * has no use (RabbitMQ speaks en_US), maxFrameSize is an option (frameLimit below).
+ * and maxFrameSize are options (frameLimit below).
  */
 const QUERY: Record<string, string | null> = {
   heartbeat: "heartbeat",
@@ -73,15 +74,7 @@ const QUERY: Record<string, string | null> = {
 };
 
 function connectOptions(url: string | Options.Connect, s: SocketOptions): ConnectOptions {
-  const {
-    noDelay,
-    timeout,
-    clientProperties,
-    credentials,
-    keepAlive: _keepAlive,
-    keepAliveDelay: _delay,
-    ...tlsOptions
-  } = s;
+  const { noDelay, timeout, clientProperties, credentials, keepAlive, keepAliveDelay, ...tlsOptions } = s;
   const o: ConnectOptions = {};
   let secure: boolean;
   if (typeof url === "string") {
@@ -91,6 +84,7 @@ function connectOptions(url: string | Options.Connect, s: SocketOptions): Connec
       const name = QUERY[k];
       if (name) u.searchParams.set(name, v);
       if (k === "maxFrameSize") frameLimit(o, Number(v));
+      if (k === "locale") o.locale = v;
     }
     o.url = u.toString();
     secure = u.protocol === "amqps:";
@@ -105,10 +99,13 @@ function connectOptions(url: string | Options.Connect, s: SocketOptions): Connec
     if (url.frameMax !== undefined) o.frameMax = url.frameMax;
     if (url.channelMax !== undefined) o.channelMax = url.channelMax;
     if (url.maxFrameSize !== undefined) frameLimit(o, url.maxFrameSize);
+    if (url.locale !== undefined) o.locale = url.locale;
     if (url.credentials !== undefined) Object.assign(o, sasl(url.credentials));
   }
   if (secure) o.tls = tlsOptions;
   if (noDelay !== undefined) o.noDelay = noDelay;
+  // amqplib: setKeepAlive(true, keepAliveDelay || 0) when keepAlive is truthy.
+  if (keepAlive) o.keepAlive = keepAliveDelay || 0;
   if (timeout !== undefined) o.connectionTimeout = timeout;
   if (clientProperties !== undefined)
     o.clientProperties = clientProperties as NonNullable<ConnectOptions["clientProperties"]>;
@@ -136,42 +133,63 @@ function sasl(c: Credentials): Pick<ConnectOptions, "mechanism" | "username" | "
 export class ChannelModel extends EventEmitter {
   readonly connection: ConnectionInfo;
   readonly #conn: WarrenConnection;
+  /** What amqplib says of the connection once it is closed: "Connection closed (by client)", or its error. */
+  #closedAs: string | undefined;
+  /** The error the connection closed with, as amqplib has it ("close" passes it on). */
+  #error: Error | undefined;
+  readonly #parent: ChannelParent;
 
   /** @internal connect() makes these. */
   constructor(conn: WarrenConnection) {
     super();
     this.#conn = conn;
+    this.#parent = { conn, ended: (err) => this.#ended(err) };
     this.connection = conn as unknown as ConnectionInfo;
     conn.on("close", (err) => {
-      if (err === undefined) return void safeEmit(this, "close", undefined); // amqplib passes its (absent) error along
-      const byServer = err instanceof ConnectionClosedError && err.initiatedBy === "server";
-      const e = byServer ? connectionClosed(err) : err;
-      // As amqplib: an operator's close (320 CONNECTION_FORCED) or a clean one (200) is no "error", only a "close" with it.
-      if (!(byServer && (err.replyCode === 320 || err.replyCode === 200)))
-        warnOrEmitError(this, e, "the connection closed with an error");
-      safeEmit(this, "close", e);
+      this.#ended(err);
+      safeEmit(this, "close", this.#error); // amqplib passes its (absent) error along
     });
     conn.on("blocked", (reason) => safeEmit(this, "blocked", reason));
     conn.on("unblocked", () => safeEmit(this, "unblocked"));
   }
 
+  /**
+   * The connection has ended: once, the model's "error" (amqplib emits it before its channels
+   * close; they tell the model first, through ended()) and what later calls are refused with.
+   */
+  #ended(err: AmqpError | undefined): void {
+    if (this.#closedAs !== undefined) return;
+    if (err === undefined) return void (this.#closedAs = "Connection closed (by client)");
+    const byServer = err instanceof ConnectionClosedError && err.initiatedBy === "server";
+    const e = byServer ? connectionClosed(err) : err;
+    this.#error = e;
+    this.#closedAs = `Connection closed (${String(e)})`;
+    // As amqplib: an operator's close (320 CONNECTION_FORCED) or a clean one (200) is no "error", only a "close" with it.
+    if (!(byServer && (err.replyCode === 320 || err.replyCode === 200)))
+      warnOrEmitError(this, e, "the connection closed with an error");
+  }
+
   async close(): Promise<void> {
-    if (this.#conn.closed) throw new IllegalOperationError("Connection closed (by client)");
+    this.#assertOpen();
     await this.#conn.close();
   }
 
-  async createChannel(_options?: ChannelOptions): Promise<Channel> {
-    return new Channel(await this.#open(), this.#conn);
+  async createChannel(options?: ChannelOptions): Promise<Channel> {
+    return new Channel(await this.#open(), this.#parent, options);
   }
 
-  async createConfirmChannel(_options?: ChannelOptions): Promise<ConfirmChannel> {
+  async createConfirmChannel(options?: ChannelOptions): Promise<ConfirmChannel> {
     const ch = await this.#open();
     await ch.confirmSelect();
-    return new ConfirmChannel(ch, this.#conn);
+    return new ConfirmChannel(ch, this.#parent, options);
   }
 
-  #open() {
-    if (this.#conn.closed) return Promise.reject(new IllegalOperationError("Connection closed (by client)"));
+  #assertOpen(): void {
+    if (this.#conn.closed) throw new IllegalOperationError(this.#closedAs ?? "Connection closed (by client)");
+  }
+
+  async #open() {
+    this.#assertOpen();
     return this.#conn.openChannel();
   }
 

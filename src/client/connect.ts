@@ -149,5 +149,6 @@ function openSocket(o: ResolvedOptions): Duplex {
       })
     : net.connect({ host: o.hostname, port: o.port });
   socket.setNoDelay(o.noDelay);
+  if (o.keepAlive !== undefined) socket.setKeepAlive(true, o.keepAlive);
   return socket;
 }

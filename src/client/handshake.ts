@@ -56,7 +56,7 @@ export function startOk(
     clientProperties: clientProperties(o),
     mechanism: o.mechanism,
     response: secureOk(o).response,
-    locale: "en_US",
+    locale: o.locale,
   };
 }
 

@@ -77,6 +77,18 @@ export interface ConnectOptions {
   clientProperties?: FieldTable;
   /** TCP_NODELAY (default true): without it Nagle's algorithm delays small frames by up to 40 ms. */
   noDelay?: boolean;
+  /**
+   * TCP keep-alive (SO_KEEPALIVE), off unless set: the idle time in ms before the first probe,
+   * 0 for the system's default (net.ipv4.tcp_keepalive_time). Heartbeats are AMQP's own check of
+   * a silent peer; keep-alive also keeps idle connections open through NATs and firewalls that
+   * forget quiet flows, with heartbeats off.
+   */
+  keepAlive?: number;
+  /**
+   * The locale of connection.start-ok (default "en_US"). The spec has the broker's error texts
+   * in it; RabbitMQ offers and speaks en_US only.
+   */
+  locale?: string;
   /** Abort the connect. */
   signal?: AbortSignal;
   /** Run over this stream instead of a TCP/TLS socket (tests, tunnels). Called once per connect. */
@@ -110,6 +122,8 @@ export interface ResolvedOptions {
   connectionName: string | undefined;
   clientProperties: FieldTable | undefined;
   noDelay: boolean;
+  keepAlive: number | undefined;
+  locale: string;
   transport: (() => Duplex) | undefined;
 }
 
@@ -140,6 +154,8 @@ export function resolveOptions(
     connectionName: o.connectionName ?? u.connectionName,
     clientProperties: o.clientProperties,
     noDelay: o.noDelay ?? true,
+    keepAlive: o.keepAlive,
+    locale: o.locale ?? "en_US",
     transport: o.transport,
   });
 }
@@ -168,6 +184,12 @@ function checkOptions(r: ResolvedOptions): ResolvedOptions {
       throw new RangeError(
         `connect: ${name} must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${r[name]}`,
       );
+  if (r.keepAlive !== undefined && !(r.keepAlive === 0 || isTimeout(r.keepAlive)))
+    throw new RangeError(
+      `connect: keepAlive must be 0 (the system's delay) or a number of ms up to ${MAX_TIMER_MS}, got ${r.keepAlive}`,
+    );
+  if (typeof r.locale !== "string" || Buffer.byteLength(r.locale) > 255)
+    throw new TypeError(`connect: locale must be a string of at most 255 bytes (a shortstr), got ${String(r.locale)}`);
   checkCredentials(r);
   if (!["PLAIN", "AMQPLAIN", "EXTERNAL"].includes(r.mechanism))
     throw new TypeError(`connect: unknown SASL mechanism ${JSON.stringify(r.mechanism)} (PLAIN, AMQPLAIN or EXTERNAL)`);

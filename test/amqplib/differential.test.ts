@@ -11,56 +11,7 @@ import * as warren from "../../src/amqplib/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { startProxy } from "../helpers/proxy.js";
 import { forceCloseConnection } from "../helpers/force-close.js";
-
-type Lib = Pick<typeof amqplib, "connect">;
-type Log = unknown[];
-
-/** What an error shows code that matches on it. */
-function err(e: unknown) {
-  const x = e as Error & { code?: unknown; classId?: unknown; methodId?: unknown };
-  return { name: x.name, message: x.message, code: x.code, classId: x.classId, methodId: x.methodId };
-}
-
-async function attempt<T>(log: Log, what: string, run: () => Promise<T> | T): Promise<T | undefined> {
-  try {
-    const r = await run();
-    log.push([what, "ok", r]);
-    return r;
-  } catch (e) {
-    log.push([what, "error", err(e)]);
-    return undefined;
-  }
-}
-
-/** A message as amqplib hands it out, the parts that stay the same from one run to the next. */
-function message(m: amqplib.Message | false | null) {
-  if (m === false || m === null) return m;
-  return { content: m.content.toString(), fields: m.fields, properties: m.properties };
-}
-
-function watch(log: Log, name: string, emitter: NodeJS.EventEmitter, events: string[]) {
-  for (const event of events)
-    emitter.on(event, (...args: unknown[]) =>
-      log.push([
-        `${name} event`,
-        event,
-        ...args.map((a) =>
-          a instanceof Error
-            ? err(a)
-            : a && typeof a === "object" && "content" in a
-              ? message(a as amqplib.Message)
-              : a,
-        ),
-      ]),
-    );
-}
-
-const tick = (ms = 50) => new Promise((r) => setTimeout(r, ms));
-
-async function until(done: () => boolean, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!done() && Date.now() < end) await tick(10);
-}
+import { attempt, err, message, tick, until, watch, type Lib, type Log } from "./oracle.js";
 
 /** The script: what one program does with the library it is given. */
 async function script(lib: Lib, url: string, names: { x: string; q: string; missing: string }): Promise<Log> {

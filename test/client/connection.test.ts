@@ -170,6 +170,7 @@ describe("bad options", () => {
     [{ timeout: Infinity }, /timeout must be a number of ms from 1 to 2147483647/],
     [{ connectionTimeout: 2 ** 31 }, /connectionTimeout must be a number of ms from 1 to 2147483647/],
     [{ port: 0 }, /port must be an integer from 1 to 65535/],
+    [{ keepAlive: -1 }, /keepAlive must be 0 \(the system's delay\) or a number of ms/],
   ] as const)("%o is refused with a RangeError naming it, before connecting", async (bad, message) => {
     const r = await outcome(connect({ url: "amqp://127.0.0.1:1", ...bad }));
     expect((r as { error: unknown }).error).toBeInstanceOf(RangeError);
@@ -182,6 +183,12 @@ describe("bad options", () => {
       expect((r as { error: unknown }).error).toBeInstanceOf(TypeError);
       expect((r as { error: Error }).error.message).toMatch(/NUL/);
     }
+  });
+
+  test("a locale longer than a shortstr is a TypeError", async () => {
+    const r = await outcome(connect({ url: "amqp://127.0.0.1:1", locale: "x".repeat(256) }));
+    expect((r as { error: unknown }).error).toBeInstanceOf(TypeError);
+    expect((r as { error: Error }).error.message).toMatch(/locale must be a string of at most 255 bytes/);
   });
 
   test("an unknown SASL mechanism (URI auth_mechanism) is a TypeError", async () => {
