@@ -9,8 +9,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Channel, Connection } from "../src/index.js";
 import { loadWarren } from "./warren-dist.js";
 
-const { connect } = await loadWarren();
-
 export class Control {
   private constructor(
     readonly conn: Connection,
@@ -18,6 +16,8 @@ export class Control {
   ) {}
 
   static async open(url: string): Promise<Control> {
+    // Loaded here, not at import: run.ts imports the scenarios (and this) before it builds dist/.
+    const { connect } = await loadWarren();
     const conn = await connect({ url, connectionName: "bench-control" });
     return new Control(conn, await conn.openChannel());
   }
