@@ -67,6 +67,7 @@ export {
   ResourceError,
   NotImplementedError,
   InternalError,
+  ConfirmTimeoutError,
   ProtocolViolationError,
   TimeoutError,
   NackError,

@@ -27,6 +27,7 @@ import {
   AbortError,
   AmqpError,
   CLIENT_CLOSE,
+  ConfirmTimeoutError,
   ConnectionClosedError,
   clientClose,
   closeError,
@@ -36,6 +37,7 @@ import { callingSinks } from "./handler.js";
 import { Handshake, type Tuned } from "./handshake.js";
 import { ChannelTable } from "./channel-table.js";
 import type { ConnectionEvents, ConnectionState } from "./connection-events.js";
+import { ConfirmWatch } from "./confirm-watch.js";
 import { Heartbeat } from "./heartbeat.js";
 import { Inbound } from "./inbound.js";
 import { FRAME_MAX_FLOOR, type ResolvedOptions } from "./options.js";
@@ -115,6 +117,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly inbound: Inbound;
   private readonly out: Outbound;
   private readonly heartbeats: Heartbeat;
+  /** The `confirmTimeout` option's watch on publishes waiting for confirms (confirm-watch.ts). */
+  private readonly confirmWatch: ConfirmWatch | undefined;
   /** Channel 0's synchronous calls after the handshake: connection.update-secret. */
   private readonly calls: SyncCalls;
   /** update-secret calls that timed out: their replies, still due in order, are dropped. */
@@ -168,6 +172,23 @@ export class Connection extends EventEmitter<ConnectionEvents> {
           }),
         ),
     });
+    if (options.confirmTimeout !== undefined)
+      this.confirmWatch = new ConfirmWatch(options.confirmTimeout, {
+        progress: () =>
+          this.channels.values().map((ch) => {
+            const p = ch.stats().publishes;
+            return [ch.id, { settled: p.confirmed + p.nacked, waiting: p.unconfirmed }];
+          }),
+        blocked: () => this.blocked,
+        stalled: (channel, waiting) =>
+          this.lost(
+            new ConfirmTimeoutError({
+              replyCode: 0,
+              replyText: `no publisher confirm on channel ${channel} for ${options.confirmTimeout} ms while ${waiting} publishes waited for one (confirmTimeout)`,
+              initiatedBy: "library",
+            }),
+          ),
+      });
     this.calls = new SyncCalls(
       0,
       (m) => this.out.method(0, m),
@@ -354,6 +375,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (attempt === undefined) return;
     this.attempt = undefined;
     this.heartbeats.stop();
+    this.confirmWatch?.stop();
     this.inbound.detach();
     this.out.drop(reason);
     attempt.opened.fail(reason);
@@ -366,6 +388,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.out.frameMax = t.frameMax;
     this.inbound.maxFrameSize = t.frameMax === 0 ? this.options.maxInboundFrameSize : t.frameMax;
     this.heartbeats.start(t.heartbeat);
+    this.confirmWatch?.start();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -628,6 +651,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Closed or suspended: no heartbeat, no call on channel 0, no socket. */
   private down(reason: AmqpError): void {
     this.heartbeats.stop();
+    this.confirmWatch?.stop();
     this.calls.fail(reason);
     this.inbound.detach();
     this.out.drop(reason);

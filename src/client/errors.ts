@@ -134,6 +134,14 @@ export class NotImplementedError extends ConnectionClosedError {
 export class InternalError extends ConnectionClosedError {
   override name = "InternalError";
 }
+/**
+ * The broker stopped confirming: publishes waited for a confirm on a channel and none came for
+ * `confirmTimeout` ms (confirm-watch.ts). The connection is lost with this; with recovery it
+ * reconnects, another host first.
+ */
+export class ConfirmTimeoutError extends ConnectionClosedError {
+  override name = "ConfirmTimeoutError";
+}
 /** 501-505 from the broker: it says this client broke the protocol. */
 export class ProtocolViolationError extends ConnectionClosedError {
   override name = "ProtocolViolationError";

@@ -78,6 +78,15 @@ export interface ConnectOptions {
   /** TCP_NODELAY (default true): without it Nagle's algorithm delays small frames by up to 40 ms. */
   noDelay?: boolean;
   /**
+   * Off unless set: when publishes wait for their confirm on a channel and no confirm at all
+   * comes on it for this many ms (the broker not blocking the connection), the broker has stopped
+   * confirming: the connection is lost with a ConfirmTimeoutError, as after missed heartbeats
+   * (with recovery: reconnect, another host first, and republish or reject what waited). RabbitMQ
+   * 4.3 leaves a publisher so when its node was cut off from its quorum queues' majority, even
+   * after the partition heals. Longer than the longest a queue may rightly take to confirm.
+   */
+  confirmTimeout?: number;
+  /**
    * TCP keep-alive (SO_KEEPALIVE), off unless set: the idle time in ms before the first probe,
    * 0 for the system's default (net.ipv4.tcp_keepalive_time). Heartbeats are AMQP's own check of
    * a silent peer; keep-alive also keeps idle connections open through NATs and firewalls that
@@ -124,6 +133,7 @@ export interface ResolvedOptions {
   noDelay: boolean;
   keepAlive: number | undefined;
   locale: string;
+  confirmTimeout: number | undefined;
   transport: (() => Duplex) | undefined;
 }
 
@@ -156,6 +166,7 @@ export function resolveOptions(
     noDelay: o.noDelay ?? true,
     keepAlive: o.keepAlive,
     locale: o.locale ?? "en_US",
+    confirmTimeout: o.confirmTimeout,
     transport: o.transport,
   });
 }
@@ -184,6 +195,10 @@ function checkOptions(r: ResolvedOptions): ResolvedOptions {
       throw new RangeError(
         `connect: ${name} must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${r[name]}`,
       );
+  if (r.confirmTimeout !== undefined && !isTimeout(r.confirmTimeout))
+    throw new RangeError(
+      `connect: confirmTimeout must be a number of ms from 1 to ${MAX_TIMER_MS} (setTimeout's limit), got ${r.confirmTimeout}`,
+    );
   if (r.keepAlive !== undefined && !(r.keepAlive === 0 || isTimeout(r.keepAlive)))
     throw new RangeError(
       `connect: keepAlive must be 0 (the system's delay) or a number of ms up to ${MAX_TIMER_MS}, got ${r.keepAlive}`,

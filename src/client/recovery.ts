@@ -40,7 +40,14 @@
 import type { Channel } from "./channel.js";
 import type { ConnectionEvents } from "./connection-events.js";
 import type { ConnectionControl, RecoveryHooks } from "./connection.js";
-import { AmqpError, AuthenticationError, ConnectionClosedError, InternalError, isClientClose } from "./errors.js";
+import {
+  AmqpError,
+  AuthenticationError,
+  ConfirmTimeoutError,
+  ConnectionClosedError,
+  InternalError,
+  isClientClose,
+} from "./errors.js";
 import { hostsToTry, type HostOrder } from "./hosts.js";
 import type { ResolvedOptions, ResolvedRecovery } from "./options.js";
 import { Topology } from "./topology.js";
@@ -108,8 +115,9 @@ export class Recovery implements RecoveryHooks {
   lost(reason: AmqpError): void {
     this.emit("disconnect", reason);
     this.lastError = reason;
-    // 541: the node answers but cannot act (a minority node, RabbitMQ 4.3); try the others first.
-    if (reason instanceof InternalError) this.passOver = this.current;
+    // The node answers but cannot act (a minority node, RabbitMQ 4.3): it refused a declare with
+    // 541, or stopped confirming publishes (confirm-watch.ts). Try the others first.
+    if (reason instanceof InternalError || reason instanceof ConfirmTimeoutError) this.passOver = this.current;
     if (this.running) return; // lost again while restoring: the loop notices and starts over
     this.running = true;
     this.run()

@@ -171,6 +171,7 @@ describe("bad options", () => {
     [{ connectionTimeout: 2 ** 31 }, /connectionTimeout must be a number of ms from 1 to 2147483647/],
     [{ port: 0 }, /port must be an integer from 1 to 65535/],
     [{ keepAlive: -1 }, /keepAlive must be 0 \(the system's delay\) or a number of ms/],
+    [{ confirmTimeout: 0 }, /confirmTimeout must be a number of ms from 1 to 2147483647/],
   ] as const)("%o is refused with a RangeError naming it, before connecting", async (bad, message) => {
     const r = await outcome(connect({ url: "amqp://127.0.0.1:1", ...bad }));
     expect((r as { error: unknown }).error).toBeInstanceOf(RangeError);
