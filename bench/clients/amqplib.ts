@@ -19,6 +19,13 @@ export async function createWarrenAmqplib(opts: ConnectOpts): Promise<BenchClien
 async function drive(name: string, lib: Pick<typeof amqplib, "connect">, opts: ConnectOpts): Promise<BenchClient> {
   const conn = await lib.connect(opts.url, opts.noDelay === undefined ? {} : { noDelay: opts.noDelay });
   const ch = await conn.createChannel();
+  const confirmedEach = async (queue: string, body: Buffer, n: number, window: number) => {
+    const c = await conn.createConfirmChannel();
+    await windowed(n, window, (_i, done) => {
+      c.publish("", queue, body, {}, (err) => done(err ?? undefined));
+    });
+    await c.close();
+  };
   return {
     name,
     async publish(queue, body, n, probe) {
@@ -27,31 +34,34 @@ async function drive(name: string, lib: Pick<typeof amqplib, "connect">, opts: C
         if (probe && (i & (PROBE_EVERY - 1)) === 0) probe();
       }
     },
-    async publishConfirmed(queue, body, n, window) {
-      const c = await conn.createConfirmChannel();
-      await windowed(n, window, (_i, done) => {
-        c.publish("", queue, body, {}, (err) => done(err ?? undefined));
-      });
-      await c.close();
-    },
+    // A callback per publish is amqplib's only way: both confirm scenarios.
+    publishConfirmed: confirmedEach,
+    publishConfirmedEach: confirmedEach,
     async naive(queue, body, n, probe) {
       for (let i = 0; i < n; i++) {
         ch.publish("", queue, body);
         if (probe && (i & (PROBE_EVERY - 1)) === 0) probe();
       }
     },
-    async consume(queue, n, { noAck, prefetch }) {
+    async consume(queue, n, { handling, prefetch }) {
       const c = await conn.createChannel();
       await c.prefetch(prefetch);
       const count = counter(n);
+      const noAck = handling.kind === "noack";
       const { consumerTag } = await c.consume(
         queue,
         noAck
           ? () => count.hit()
-          : (msg) => {
-              if (msg) c.ack(msg);
-              count.hit();
-            },
+          : handling.kind === "ack"
+            ? (msg) => {
+                if (msg) c.ack(msg);
+                count.hit();
+              }
+            : async (msg) => {
+                await null;
+                if (msg) c.ack(msg);
+                count.hit();
+              },
         { noAck },
       );
       await count.done;

@@ -11,19 +11,22 @@ export async function createCloudamqp(opts: ConnectOpts): Promise<BenchClient> {
   const conn = await client.connect();
   if (opts.noDelay !== undefined) client.socket?.setNoDelay(opts.noDelay);
   const ch = await conn.channel();
+  const confirmedEach = async (queue: string, body: Buffer, n: number, window: number) => {
+    const c = await conn.channel();
+    await c.confirmSelect();
+    await windowed(n, window, (_i, done) => {
+      c.basicPublish("", queue, body).then(() => done(), done);
+    });
+    await c.close();
+  };
   return {
     name: "cloudamqp",
     publish(queue, body, n, probe) {
       return publishInBatches(n, () => ch.basicPublish("", queue, body), probe);
     },
-    async publishConfirmed(queue, body, n, window) {
-      const c = await conn.channel();
-      await c.confirmSelect();
-      await windowed(n, window, (_i, done) => {
-        c.basicPublish("", queue, body).then(() => done(), done);
-      });
-      await c.close();
-    },
+    // A promise per publish is the library's only way: both confirm scenarios.
+    publishConfirmed: confirmedEach,
+    publishConfirmedEach: confirmedEach,
     async naive(queue, body, n, probe) {
       let last: Promise<unknown> = Promise.resolve();
       for (let i = 0; i < n; i++) {
@@ -32,19 +35,26 @@ export async function createCloudamqp(opts: ConnectOpts): Promise<BenchClient> {
       }
       await last;
     },
-    async consume(queue, n, { noAck, prefetch }) {
+    async consume(queue, n, { handling, prefetch }) {
       const c = await conn.channel();
       await c.prefetch(prefetch);
       const count = counter(n);
+      const noAck = handling.kind === "noack";
       const consumer = await c.basicConsume(
         queue,
         { noAck },
         noAck
           ? () => count.hit()
-          : (msg) => {
-              void msg.ack();
-              count.hit();
-            },
+          : handling.kind === "ack"
+            ? (msg) => {
+                void msg.ack();
+                count.hit();
+              }
+            : async (msg) => {
+                await null;
+                void msg.ack();
+                count.hit();
+              },
       );
       await count.done;
       await consumer.cancel();

@@ -11,19 +11,22 @@ export async function createRabbitmqClient(opts: ConnectOpts): Promise<BenchClie
   );
   await conn.onConnect(10000);
   const ch = await conn.acquire();
+  const confirmedEach = async (queue: string, body: Buffer, n: number, window: number) => {
+    const c = await conn.acquire();
+    await c.confirmSelect();
+    await windowed(n, window, (_i, done) => {
+      c.basicPublish({ routingKey: queue }, body).then(() => done(), done);
+    });
+    await c.close();
+  };
   return {
     name: "rabbitmq-client",
     publish(queue, body, n, probe) {
       return publishInBatches(n, () => ch.basicPublish({ routingKey: queue }, body), probe);
     },
-    async publishConfirmed(queue, body, n, window) {
-      const c = await conn.acquire();
-      await c.confirmSelect();
-      await windowed(n, window, (_i, done) => {
-        c.basicPublish({ routingKey: queue }, body).then(() => done(), done);
-      });
-      await c.close();
-    },
+    // A promise per publish is the library's only way: both confirm scenarios.
+    publishConfirmed: confirmedEach,
+    publishConfirmedEach: confirmedEach,
     async naive(queue, body, n, probe) {
       let last: Promise<unknown> = Promise.resolve();
       for (let i = 0; i < n; i++) {
@@ -32,15 +35,26 @@ export async function createRabbitmqClient(opts: ConnectOpts): Promise<BenchClie
       }
       await last;
     },
-    async consume(queue, n, { noAck, prefetch }) {
+    async consume(queue, n, { handling, prefetch }) {
       const c = await conn.acquire();
       await c.basicQos({ prefetchCount: prefetch });
       const count = counter(n);
-      const { consumerTag } = await c.basicConsume({ queue, noAck }, (msg) => {
-        // Deliveries still arriving after the cancel and close: left to be requeued (basicAck would throw).
-        if (!noAck && c.active) c.basicAck({ deliveryTag: msg.deliveryTag });
-        count.hit();
-      });
+      const noAck = handling.kind === "noack";
+      // Deliveries still arriving after the cancel and close: left to be requeued (basicAck would throw).
+      const ack = (tag: number) => !noAck && c.active && c.basicAck({ deliveryTag: tag });
+      const { consumerTag } = await c.basicConsume(
+        { queue, noAck },
+        handling.kind === "async"
+          ? async (msg) => {
+              await null;
+              ack(msg.deliveryTag);
+              count.hit();
+            }
+          : (msg) => {
+              ack(msg.deliveryTag);
+              count.hit();
+            },
+      );
       await count.done;
       await c.basicCancel(consumerTag);
       await c.close();

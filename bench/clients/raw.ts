@@ -188,48 +188,53 @@ export async function createRaw(opts: ConnectOpts): Promise<BenchClient> {
     }
     if (socket.writableNeedDrain) await once(socket, "drain");
   };
+  const confirmed = async (queue: string, body: Buffer, n: number, window: number): Promise<void> => {
+    const ch = await openChannel();
+    await call(method(ch, 85, 10, u8(0)), CONFIRM_SELECT_OK);
+    const { perBlock, write } = blocks(queue, body, ch, window);
+    let sent = 0;
+    let confirmed = 0;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const refill = () => {
+          while (sent < n && sent - confirmed < window) {
+            const k = Math.min(perBlock, n - sent, window - (sent - confirmed));
+            write(k);
+            sent += k;
+          }
+        };
+        onAck = (tag, multiple, nack) => {
+          if (nack) reject(new Error(`raw: the broker nacked publish ${tag}`));
+          // Tags count from 1 on this channel (confirm.select); one queue confirms in order.
+          confirmed = multiple ? tag : confirmed + 1;
+        };
+        onRead = () => {
+          if (failure) reject(failure);
+          else if (confirmed >= n) resolve();
+          else refill();
+        };
+        refill();
+      });
+    } finally {
+      onAck = undefined;
+      onRead = undefined;
+    }
+    await closeChannel(ch);
+  };
   return {
     name: "raw",
     async publish(queue, body, n) {
       await writeAll(queue, body, n, true);
     },
-    async publishConfirmed(queue, body, n, window) {
-      const ch = await openChannel();
-      await call(method(ch, 85, 10, u8(0)), CONFIRM_SELECT_OK);
-      const { perBlock, write } = blocks(queue, body, ch, window);
-      let sent = 0;
-      let confirmed = 0;
-      try {
-        await new Promise<void>((resolve, reject) => {
-          const refill = () => {
-            while (sent < n && sent - confirmed < window) {
-              const k = Math.min(perBlock, n - sent, window - (sent - confirmed));
-              write(k);
-              sent += k;
-            }
-          };
-          onAck = (tag, multiple, nack) => {
-            if (nack) reject(new Error(`raw: the broker nacked publish ${tag}`));
-            // Tags count from 1 on this channel (confirm.select); one queue confirms in order.
-            confirmed = multiple ? tag : confirmed + 1;
-          };
-          onRead = () => {
-            if (failure) reject(failure);
-            else if (confirmed >= n) resolve();
-            else refill();
-          };
-          refill();
-        });
-      } finally {
-        onAck = undefined;
-        onRead = undefined;
-      }
-      await closeChannel(ch);
-    },
+    // Frames, with no promise: the ceiling of both confirm scenarios.
+    publishConfirmed: confirmed,
+    publishConfirmedEach: confirmed,
     async naive(queue, body, n) {
       await writeAll(queue, body, n, false);
     },
-    async consume(queue, n, { noAck, prefetch }) {
+    async consume(queue, n, { handling, prefetch }) {
+      // No handler to run: every handling is a count, and an ack per read unless noAck.
+      const noAck = handling.kind === "noack";
       const ch = await openChannel();
       await call(method(ch, 60, 10, u32(0), u16(prefetch), u8(0)), BASIC_QOS_OK);
       let got = 0;

@@ -15,18 +15,31 @@ export interface BenchClient {
   readonly name: string;
   /** n publishes with the library's flow control; resolves when all are handed to the library. `probe` is called every 1024 publishes (memory sampling). */
   publish(queue: string, body: Buffer, n: number, probe?: () => void): Promise<void>;
-  /** n publishes in confirm mode with at most `window` unconfirmed; resolves when all are confirmed. */
+  /**
+   * n publishes in confirm mode with at most `window` unconfirmed; resolves when all are
+   * confirmed. The library's fastest way: a promise or callback per publish for the peers (they
+   * have no other), publishBatch for warren.
+   */
   publishConfirmed(queue: string, body: Buffer, n: number, window: number): Promise<void>;
+  /** The same as most code writes it: one promise (or callback) per publish, at most `window` waiting. */
+  publishConfirmedEach(queue: string, body: Buffer, n: number, window: number): Promise<void>;
   /** The naive publisher: a synchronous loop of n publishes awaiting nothing. Resolves when the library says all are written (if it can say). */
   naive(queue: string, body: Buffer, n: number, probe?: () => void): Promise<void>;
-  /** Consume n messages from a pre-filled queue (manual ack of each one, or noAck); resolves after the n-th, consumer cancelled. */
-  consume(queue: string, n: number, options: { noAck: boolean; prefetch: number }): Promise<void>;
+  /** Consume n messages from a pre-filled queue, handled as `handling` says; resolves after the n-th, consumer cancelled. */
+  consume(queue: string, n: number, options: { handling: Handling; prefetch: number }): Promise<void>;
   /** Start a noAck consumer handing each body to onMessage. */
   subscribe(queue: string, onMessage: (body: Uint8Array) => void): Promise<void>;
   /** One fire-and-forget publish (latency scenario). */
   send(exchange: string, routingKey: string, body: Buffer): void;
   close(): Promise<void>;
 }
+
+/**
+ * How a consumer handles each delivery: noAck; a callback that acks it (warren: `msg.ack()`);
+ * an async handler, acked once it has returned (warren: `settle: "auto"` with at most
+ * `concurrency` running; the peers, which bound nothing but the prefetch, ack after an await).
+ */
+export type Handling = { kind: "noack" } | { kind: "ack" } | { kind: "async"; concurrency: number };
 
 export type ClientFactory = (opts: ConnectOpts) => Promise<BenchClient>;
 

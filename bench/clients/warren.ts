@@ -32,6 +32,14 @@ export async function createWarren(opts: ConnectOpts): Promise<BenchClient> {
       });
       await c.close();
     },
+    async publishConfirmedEach(queue, body, n, window) {
+      const c = await conn.openChannel();
+      await c.confirmSelect();
+      await windowed(n, window, (_i, done) => {
+        c.publish("", queue, body).then(() => done(), done);
+      });
+      await c.close();
+    },
     async naive(queue, body, n, probe) {
       let last: Promise<void> = Promise.resolve();
       for (let i = 0; i < n; i++) {
@@ -40,20 +48,23 @@ export async function createWarren(opts: ConnectOpts): Promise<BenchClient> {
       }
       await last;
     },
-    async consume(queue, n, { noAck, prefetch }) {
+    async consume(queue, n, { handling, prefetch }) {
       const c = await conn.openChannel();
       await c.prefetch(prefetch);
       const count = counter(n);
-      const consumer = await c.consume(
-        queue,
-        noAck
-          ? () => count.hit()
-          : (msg) => {
-              c.ack(msg);
-              count.hit();
-            },
-        { noAck },
-      );
+      const consumer =
+        handling.kind === "async"
+          ? await c.consume(queue, async () => count.hit(), { settle: "auto", concurrency: handling.concurrency })
+          : await c.consume(
+              queue,
+              handling.kind === "noack"
+                ? () => count.hit()
+                : (msg) => {
+                    msg.ack();
+                    count.hit();
+                  },
+              { noAck: handling.kind === "noack" },
+            );
       await count.done;
       await consumer.cancel();
       await c.close();

@@ -5,7 +5,7 @@
 import { performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ClientFactory } from "../clients/types.js";
+import type { ClientFactory, Handling } from "../clients/types.js";
 import { publishFrames } from "../clients/raw.js";
 import { Control } from "../control.js";
 import { measure, type Measurement } from "../measure.js";
@@ -67,9 +67,22 @@ async function publishRun(ctx: Ctx, body: Buffer, n: number, tag: string): Promi
   }
 }
 
-async function consumeRun(ctx: Ctx, noAck: boolean): Promise<Measurement> {
+async function confirmsRun(ctx: Ctx, form: "publishConfirmed" | "publishConfirmedEach"): Promise<Measurement> {
+  const client = await ctx.factory({ url: ctx.url });
+  const q = await ctx.control.queue("confirm");
+  const { confirms: n, confirmWindow: window } = ctx.sizes;
+  try {
+    await client[form](q, body16, warmup(n), window); // warm-up, not measured
+    return await measure(n, ctx.brokerPid, () => client[form](q, body16, n, window));
+  } finally {
+    await client.close();
+    await ctx.control.delete(q);
+  }
+}
+
+async function consumeRun(ctx: Ctx, handling: Handling): Promise<Measurement> {
   const n = ctx.sizes.consume;
-  const q = await ctx.control.queue(noAck ? "consume-noack" : "consume-ack");
+  const q = await ctx.control.queue(`consume-${handling.kind}`);
   // Warm-up on a queue of its own, holding exactly what the warm-up consumes (a noAck consumer
   // takes all it is sent before its cancel lands).
   const wq = await ctx.control.queue("warmup");
@@ -79,8 +92,8 @@ async function consumeRun(ctx: Ctx, noAck: boolean): Promise<Measurement> {
     await ctx.control.fill(q, body16, n);
     const client = await ctx.factory({ url: ctx.url });
     try {
-      await client.consume(wq, w, { noAck, prefetch: ctx.sizes.prefetch }); // not measured
-      return await measure(n, ctx.brokerPid, () => client.consume(q, n, { noAck, prefetch: ctx.sizes.prefetch }));
+      await client.consume(wq, w, { handling, prefetch: ctx.sizes.prefetch }); // not measured
+      return await measure(n, ctx.brokerPid, () => client.consume(q, n, { handling, prefetch: ctx.sizes.prefetch }));
     } finally {
       await client.close();
     }
@@ -201,22 +214,38 @@ export const SCENARIOS: Record<string, Scenario> = {
     title: "publish with confirms, pipelined",
     unit: "msg/s",
     isolated: false,
-    run: async (c) => {
-      const client = await c.factory({ url: c.url });
-      const q = await c.control.queue("confirm");
-      try {
-        await client.publishConfirmed(q, body16, warmup(c.sizes.confirms), c.sizes.confirmWindow); // warm-up, not measured
-        return await measure(c.sizes.confirms, c.brokerPid, () =>
-          client.publishConfirmed(q, body16, c.sizes.confirms, c.sizes.confirmWindow),
-        );
-      } finally {
-        await client.close();
-        await c.control.delete(q);
-      }
-    },
+    run: (c) => confirmsRun(c, "publishConfirmed"),
   },
-  "consume-ack": { title: "consume, manual ack", unit: "msg/s", isolated: false, run: (c) => consumeRun(c, false) },
-  "consume-noack": { title: "consume, noAck", unit: "msg/s", isolated: false, run: (c) => consumeRun(c, true) },
+  "confirms-each-16B": {
+    title: "publish with confirms, a promise each, 1000 waiting",
+    unit: "msg/s",
+    isolated: false,
+    run: (c) => confirmsRun(c, "publishConfirmedEach"),
+  },
+  "consume-ack": {
+    title: "consume, manual ack",
+    unit: "msg/s",
+    isolated: false,
+    run: (c) => consumeRun(c, { kind: "ack" }),
+  },
+  "consume-noack": {
+    title: "consume, noAck",
+    unit: "msg/s",
+    isolated: false,
+    run: (c) => consumeRun(c, { kind: "noack" }),
+  },
+  "consume-async-1": {
+    title: "consume, async handler acked on return (warren: concurrency 1)",
+    unit: "msg/s",
+    isolated: false,
+    run: (c) => consumeRun(c, { kind: "async", concurrency: 1 }),
+  },
+  "consume-async-10": {
+    title: "consume, async handler acked on return (warren: concurrency 10)",
+    unit: "msg/s",
+    isolated: false,
+    run: (c) => consumeRun(c, { kind: "async", concurrency: 10 }),
+  },
   "latency-default": {
     title: "fanout latency, default socket options",
     unit: "ms",
