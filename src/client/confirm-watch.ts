@@ -42,7 +42,7 @@ export class ConfirmWatch {
   private readonly seen = new Map<number, { settled: number; still: number }>();
 
   constructor(
-    readonly timeoutMs: number,
+    private readonly timeoutMs: number,
     private readonly host: ConfirmWatchHost,
   ) {}
 
