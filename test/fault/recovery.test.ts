@@ -388,8 +388,12 @@ describe("recovery", () => {
     const conn = await connect({
       url: [proxy.url(brokerUrl), brokerUrl],
       connectionName: name,
-      heartbeat: 1,
-      connectionTimeout: 500,
+      // Margins for a machine busy with the rest of the suite: with 1 s and 500 ms this test once
+      // ran out its 30 s in CI (not reproduced since, beside CPU burners either). Now a broker's
+      // heartbeats would have to stop for 4 s to be taken for the partition, and its handshake
+      // would have to take 5 s to be taken for the blackholed host's.
+      heartbeat: 2,
+      connectionTimeout: 5000,
       recovery: { initialDelay: 10 },
     });
     cleanups.push(() => conn.close());
@@ -410,7 +414,7 @@ describe("recovery", () => {
     await ch.publish("", queue, "across the partition");
     const msg = await eventually(() => ch.get(queue, { noAck: true }).then((m) => m ?? undefined), "the message");
     expect(msg.body.toString()).toBe("across the partition");
-  });
+  }, 60_000);
 
   testNeeding(
     "rabbitmqctl",
