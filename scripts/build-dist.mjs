@@ -52,20 +52,17 @@ const library = {
     );
   },
 };
-await build({
-  ...common,
-  entryPoints: [join(root, "src/amqplib/index.ts")],
-  bundle: true,
-  plugins: [library],
-  outfile: join(dist, "amqplib.js"),
-});
-await build({
-  ...common,
-  entryPoints: [join(root, "src/amqplib/callback_api.ts")],
-  bundle: true,
-  plugins: [library],
-  outfile: join(dist, "amqplib-callback.js"),
-});
+for (const [entry, out] of [
+  ["src/amqplib/index.ts", "amqplib.js"],
+  ["src/amqplib/callback_api.ts", "amqplib-callback.js"],
+])
+  await build({
+    ...common,
+    entryPoints: [join(root, entry)],
+    bundle: true,
+    plugins: [library],
+    outfile: join(dist, out),
+  });
 
 // The programs that are bins; demo.ts and find-broker.ts run from source only (npm run demo).
 const tutorialSrc = join(root, "src/tutorial");

@@ -122,30 +122,42 @@ export interface CallbackRecoveryOptions extends Omit<RecoveryOptions, "setup"> 
   setup?: ((model: CallbackModel) => Promise<void>) | ((model: CallbackModel, done: (err?: Error) => void) => void);
 }
 
-/** The callback API's recovering connection (the promise API's RecoveringChannelModel underneath). */
-export class RecoveringConnection extends EventEmitter {
-  readonly #model: RecoveringChannelModel;
+/** What a callback connection wraps: a promise-API connection, recovering or not. */
+type PromiseConnection = Pick<RecoveredModel, "close" | "createChannel" | "createConfirmChannel" | "updateSecret">;
 
+/** The calls both callback connections make the same way, over their promise-API connection. */
+abstract class CallbackConnection<M extends PromiseConnection> extends EventEmitter {
+  /** @internal */ protected readonly model: M;
+
+  constructor(model: M) {
+    super();
+    this.model = model;
+  }
+
+  close(callback?: (err: Error) => void): void {
+    callBack(this.model.close(), callback);
+  }
+
+  createChannel(a?: ChannelOptions | Callback<Channel>, b?: Callback<Channel>): Channel {
+    return opened(new Channel(this.model.createChannel(options(a))), typeof a === "function" ? a : b);
+  }
+
+  createConfirmChannel(a?: ChannelOptions | Callback<ConfirmChannel>, b?: Callback<ConfirmChannel>): ConfirmChannel {
+    return opened(new ConfirmChannel(this.model.createConfirmChannel(options(a))), typeof a === "function" ? a : b);
+  }
+
+  updateSecret(newSecret: Buffer, reason: string, callback?: (err: Error) => void): void {
+    callBack(this.model.updateSecret(newSecret, reason), callback);
+  }
+}
+
+/** The callback API's recovering connection (the promise API's RecoveringChannelModel underneath). */
+export class RecoveringConnection extends CallbackConnection<RecoveringChannelModel> {
   /** @internal connect() makes these. */
   constructor(url: string | Options.Connect, socketOptions: SocketOptions, recovery: CallbackRecoveryOptions | true) {
-    super();
-    let options: RecoveryOptions | true = true;
-    if (recovery !== true) {
-      const { setup, ...rest } = recovery;
-      options = rest;
-      if (setup !== undefined)
-        options.setup =
-          setup.length >= 2
-            ? (m: RecoveredModel, done: (err?: Error) => void) =>
-                (setup as (m: CallbackModel, d: typeof done) => void)(modelOf(m as ChannelModel), done)
-            : (m: RecoveredModel) =>
-                Promise.resolve((setup as (m: CallbackModel) => unknown)(modelOf(m as ChannelModel))).then(
-                  () => undefined,
-                );
-    }
-    this.#model = new RecoveringChannelModel(() => connectPromise(url, socketOptions), options);
-    this.#model.on("connect", (m: RecoveredModel) => safeEmit(this, "connect", modelOf(m as ChannelModel)));
-    forward(this.#model, this, [
+    super(new RecoveringChannelModel(() => connectPromise(url, socketOptions), promiseRecovery(recovery)));
+    this.model.on("connect", (m: RecoveredModel) => safeEmit(this, "connect", modelOf(m as ChannelModel)));
+    forward(this.model, this, [
       "disconnect",
       "connect-failed",
       "reconnect-scheduled",
@@ -159,56 +171,37 @@ export class RecoveringConnection extends EventEmitter {
 
   waitForConnect(callback: (err: Error, connection: RecoveringConnection) => void): void {
     callBack(
-      this.#model.waitForConnect().then(() => this),
+      this.model.waitForConnect().then(() => this),
       callback,
     );
   }
-
-  close(callback?: (err: Error) => void): void {
-    callBack(this.#model.close(), callback);
-  }
-
-  createChannel(a?: ChannelOptions | Callback<Channel>, b?: Callback<Channel>): Channel {
-    return opened(new Channel(this.#model.createChannel(options(a))), typeof a === "function" ? a : b);
-  }
-
-  createConfirmChannel(a?: ChannelOptions | Callback<ConfirmChannel>, b?: Callback<ConfirmChannel>): ConfirmChannel {
-    return opened(new ConfirmChannel(this.#model.createConfirmChannel(options(a))), typeof a === "function" ? a : b);
-  }
-
-  updateSecret(newSecret: Buffer, reason: string, callback?: (err: Error) => void): void {
-    callBack(this.#model.updateSecret(newSecret, reason), callback);
-  }
 }
 
-export class CallbackModel extends EventEmitter {
-  readonly #model: ChannelModel;
+/** The promise API's recovery options for the callback API's: `setup` handed the callback connection. */
+function promiseRecovery(recovery: CallbackRecoveryOptions | true): RecoveryOptions | true {
+  if (recovery === true) return true;
+  const { setup, ...options } = recovery;
+  if (setup === undefined) return options;
+  return {
+    ...options,
+    setup:
+      setup.length >= 2
+        ? (m: RecoveredModel, done: (err?: Error) => void) =>
+            (setup as (m: CallbackModel, d: typeof done) => void)(modelOf(m as ChannelModel), done)
+        : (m: RecoveredModel) =>
+            Promise.resolve((setup as (m: CallbackModel) => unknown)(modelOf(m as ChannelModel))).then(() => undefined),
+  };
+}
 
+export class CallbackModel extends CallbackConnection<ChannelModel> {
   /** @internal connect() makes these. */
   constructor(model: ChannelModel) {
-    super();
-    this.#model = model;
+    super(model);
     forward(model, this, ["error", "close", "blocked", "unblocked", "update-secret-ok"], ["error", "close"]);
   }
 
   get connection(): ConnectionInfo {
-    return this.#model.connection;
-  }
-
-  close(callback?: (err: Error) => void): void {
-    callBack(this.#model.close(), callback);
-  }
-
-  createChannel(a?: ChannelOptions | Callback<Channel>, b?: Callback<Channel>): Channel {
-    return opened(new Channel(this.#model.createChannel(options(a))), typeof a === "function" ? a : b);
-  }
-
-  createConfirmChannel(a?: ChannelOptions | Callback<ConfirmChannel>, b?: Callback<ConfirmChannel>): ConfirmChannel {
-    return opened(new ConfirmChannel(this.#model.createConfirmChannel(options(a))), typeof a === "function" ? a : b);
-  }
-
-  updateSecret(newSecret: Buffer, reason: string, callback?: (err: Error) => void): void {
-    callBack(this.#model.updateSecret(newSecret, reason), callback);
+    return this.model.connection;
   }
 }
 

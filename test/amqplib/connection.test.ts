@@ -17,7 +17,7 @@ import {
   type FakeConnection,
 } from "../helpers/fake-server.js";
 import { startProxy } from "../helpers/proxy.js";
-import { attempt, tick, until, watch, type Lib, type Log } from "./oracle.js";
+import { countReaching, attempt, tick, until, watch, type Lib, type Log } from "./oracle.js";
 
 describe("a connection error from the broker is amqplib's", () => {
   test("540 NOT_IMPLEMENTED (basic.get on a stream): the rejection, every channel's and the model's events, what is refused after", async () => {
@@ -193,12 +193,7 @@ describe("a channel's highWaterMark is amqplib's", () => {
         await tick(20);
         // Counted on a channel of their own: each call on `ch` is a write in its buffer, and at
         // a highWaterMark of 1 a "drain" of its own in both libraries.
-        let count = 0;
-        for (let i = 0; i < 100 && count < sent; i++) {
-          count = (await check.checkQueue(queue)).messageCount;
-          if (count < sent) await tick(50);
-        }
-        log.push({ highWaterMark, size, sent, drains, arrived: count });
+        log.push({ highWaterMark, size, sent, drains, arrived: await countReaching(check, queue, sent) });
         await ch.close();
       }
       await model.close();

@@ -11,7 +11,7 @@ import * as warren from "../../src/amqplib/index.js";
 import { brokerAddress, getBrokerUrl, uniqueName } from "../helpers/broker.js";
 import { startProxy } from "../helpers/proxy.js";
 import { forceCloseConnection } from "../helpers/force-close.js";
-import { attempt, err, message, tick, until, watch, type Lib, type Log } from "./oracle.js";
+import { countReaching, attempt, err, message, tick, until, watch, type Lib, type Log } from "./oracle.js";
 
 /** The script: what one program does with the library it is given. */
 async function script(lib: Lib, url: string, names: { x: string; q: string; missing: string }): Promise<Log> {
@@ -258,12 +258,7 @@ describe("publish's boolean and 'drain' are amqplib's", () => {
         await until(() => drains > 0, 10_000);
         log.push(["drain once it reads again", drains]);
         const check = await model.createChannel();
-        let count = 0;
-        for (let i = 0; i < 100 && count < sent; i++) {
-          count = (await check.checkQueue(queue)).messageCount;
-          if (count < sent) await tick(50);
-        }
-        log.push(["every message in the queue", count === sent]);
+        log.push(["every message in the queue", (await countReaching(check, queue, sent)) === sent]);
         await model.close();
       } finally {
         await proxy.close();

@@ -54,3 +54,17 @@ export async function until(done: () => boolean, ms = 5000) {
   const end = Date.now() + ms;
   while (!done() && Date.now() < end) await tick(10);
 }
+
+/** The queue's message count once it reaches `n`, polled every 50 ms (5 s at most: then what it holds). */
+export async function countReaching(
+  ch: { checkQueue(queue: string): Promise<{ messageCount: number }> },
+  queue: string,
+  n: number,
+): Promise<number> {
+  let count = 0;
+  for (let i = 0; i < 100 && count < n; i++) {
+    count = (await ch.checkQueue(queue)).messageCount;
+    if (count < n) await tick(50);
+  }
+  return count;
+}
