@@ -46,7 +46,12 @@ export interface ConnectionInfo {
 
 /** What the layer needs of warren's Channel beyond its public API (internal members). */
 interface Unawaited {
-  publishUnawaited(exchange: string, routingKey: string, body: Uint8Array, options: PublishOptions): void;
+  publishUnawaited(
+    exchange: string,
+    routingKey: string,
+    body: Uint8Array,
+    options: PublishOptions,
+  ): Promise<void> | undefined;
 }
 interface ConfirmFrames {
   confirmFrames:
@@ -198,8 +203,14 @@ export class Channel extends EventEmitter {
     this.assertOpen();
     if (!Buffer.isBuffer(content)) throw new TypeError(`Expected buffer; got ${String(content)}`);
     // Without a confirm to wait for, no promise: a loss shows as the channel's "error" and "close".
+    // One held back (channel.flow) that then fails otherwise is this channel's "error".
     if (settled === undefined)
-      (this.ch as WarrenChannel & Unawaited).publishUnawaited(exchange, routingKey, content, publishOptions(options));
+      (this.ch as WarrenChannel & Unawaited)
+        .publishUnawaited(exchange, routingKey, content, publishOptions(options))
+        ?.catch((e: unknown) => {
+          if (!(e instanceof ChannelClosedError || e instanceof ConnectionClosedError))
+            warnOrEmitError(this, e as Error, "a publish failed");
+        });
     else this.ch.publish(exchange, routingKey, content, publishOptions(options)).then(() => settled(null), settled);
     return this.#buffer.write(content.length);
   }

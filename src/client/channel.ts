@@ -391,8 +391,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
   confirmFrames: ((m: MethodOf<"basic.ack"> | MethodOf<"basic.nack">) => void) | undefined;
 
   /** @internal A publish nobody waits on: no promise made when it can be written now (publishing.ts). */
-  publishUnawaited(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): void {
-    this.publishing.publishUnawaited(exchange, routingKey, body, options);
+  publishUnawaited(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    options: PublishOptions,
+  ): Promise<void> | undefined {
+    return this.publishing.publishUnawaited(exchange, routingKey, body, options);
   }
 
   /**

@@ -69,43 +69,53 @@ export class Publishing {
    */
   publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): Promise<void> {
     if (!publishTrace.hasSubscribers) return this.send(exchange, routingKey, body, options, false);
-    // Traced (diagnostics.ts): the subscriber sees, and may add headers to, a copy of the properties.
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
-    const properties = options.headers === undefined ? { ...options } : { ...options, headers: { ...options.headers } };
-    const ctx: PublishContext = {
-      server: this.ch.server,
-      channel: this.ch.id,
-      exchange,
-      routingKey,
-      properties,
-      body: bytes,
-      mandatory: options.mandatory === true,
-      confirm: this.confirming,
-    };
+    const ctx = this.traceContext(exchange, routingKey, bytes, options);
     return traced(publishTrace, ctx, () =>
       this.send(exchange, routingKey, bytes, ctx.properties as PublishOptions, false),
     );
   }
 
+  /** Traced (diagnostics.ts): the subscriber sees, and may add headers to, a copy of the properties. */
+  private traceContext(
+    exchange: string,
+    routingKey: string,
+    body: Uint8Array,
+    options: PublishOptions,
+  ): PublishContext {
+    const properties = options.headers === undefined ? { ...options } : { ...options, headers: { ...options.headers } };
+    return {
+      server: this.ch.server,
+      channel: this.ch.id,
+      exchange,
+      routingKey,
+      properties,
+      body,
+      mandatory: options.mandatory === true,
+      confirm: this.confirming,
+    };
+  }
+
   /**
-   * A publish nobody waits on (warren/amqplib's, whose publish returns a boolean): written now
-   * when nothing holds it back, with no promise made; otherwise it goes the way of publish(),
-   * its outcome dropped. Throws on a bad argument, as publish() rejects.
+   * A publish nobody waits on (warren/amqplib's, whose publish returns a boolean): written now,
+   * traced or not, when nothing holds it back, with no promise made; otherwise it goes the way
+   * of publish(), and its promise is the caller's to watch. Throws on a bad argument when written
+   * now, as publish() rejects.
    */
-  publishUnawaited(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): void {
-    if (
-      this.ch.gate !== "open" ||
-      !this.flowActive ||
-      this.selectQueued ||
-      this.confirming ||
-      publishTrace.hasSubscribers
-    ) {
-      this.publish(exchange, routingKey, body, options).catch(() => undefined);
-      return;
-    }
+  publishUnawaited(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    options: PublishOptions,
+  ): Promise<void> | undefined {
+    if (this.ch.gate !== "open" || !this.flowActive || this.selectQueued || this.confirming)
+      return this.publish(exchange, routingKey, body, options);
     const bytes = toBytes(body);
     if (bytes instanceof TypeError) throw bytes;
-    this.write(exchange, routingKey, bytes, options);
+    if (!publishTrace.hasSubscribers) return void this.write(exchange, routingKey, bytes, options);
+    const ctx = this.traceContext(exchange, routingKey, bytes, options);
+    traced(publishTrace, ctx, () => this.write(exchange, routingKey, bytes, ctx.properties as PublishOptions));
+    return undefined;
   }
 
   /** publish(); `hasTurn`: the confirm window has just made room for this one (whenRoom). */
