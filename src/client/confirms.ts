@@ -35,11 +35,29 @@ export interface Published {
   body: Uint8Array;
 }
 
+/**
+ * A plain publish (no republish, not mandatory) is kept as its promise's resolve function alone,
+ * and fails by being resolved with a rejected promise (settle). What a waiting publish holds is
+ * then its promise, that function and their shared context: a window of thousands is a third
+ * smaller for the collector to copy than with a record and the reject function beside it.
+ */
+type Resolve = (failure?: PromiseLike<never>) => void;
+
+/** A publish waiting for its confirm. */
+export type Entry = Unconfirmed | Resolve;
+
+/** Settle a waiting publish: resolved, or rejected with `err`. */
+export function settle(e: Entry, err?: AmqpError | Error): void {
+  if (typeof e === "function") e(err === undefined ? undefined : Promise.reject(err));
+  else if (err === undefined) e.resolve();
+  else e.reject(err);
+}
+
 const RESOLVED: Promise<void> = Promise.resolve();
 
 export class ConfirmWindow {
   /** Unconfirmed publishes by sequence number from `base`; a hole (undefined) is confirmed. */
-  private readonly list = new Queue<Unconfirmed | undefined>();
+  private readonly list = new Queue<Entry | undefined>();
   /** Sequence number of the oldest entry. */
   private base = 1;
   /** Publishes waiting for their confirm. */
@@ -64,13 +82,13 @@ export class ConfirmWindow {
 
   /** The next publish on the wire: resolves on its ack, rejects with NackError on its nack. */
   add(republish?: () => Promise<void>, mandatory?: Published): Promise<void> {
-    return new Promise<void>((resolve, reject) =>
-      this.track(republish || mandatory ? { resolve, reject, republish, mandatory } : { resolve, reject }),
-    );
+    if (republish || mandatory)
+      return new Promise<void>((resolve, reject) => this.track({ resolve, reject, republish, mandatory }));
+    return new Promise<void>((resolve) => this.track(resolve));
   }
 
   /** The next publish on the wire, settled through `u` (a message of a batch: publish-batch.ts). */
-  track(u: Unconfirmed): void {
+  track(u: Entry): void {
     this.count++;
     this.list.push(u);
   }
@@ -79,16 +97,17 @@ export class ConfirmWindow {
   returned(fields: ReturnedMessage["fields"], body: Buffer): void {
     const { exchange, routingKey, replyCode, replyText } = fields;
     for (const u of this.list) {
-      const p = u?.mandatory;
+      if (typeof u !== "object") continue;
+      const p = u.mandatory;
       if (
         p === undefined ||
-        u!.returned !== undefined ||
+        u.returned !== undefined ||
         p.exchange !== exchange ||
         p.routingKey !== routingKey ||
         !body.equals(p.body)
       )
         continue;
-      u!.returned = new ReturnedError(replyCode, replyText, exchange, routingKey);
+      u.returned = new ReturnedError(replyCode, replyText, exchange, routingKey);
       return;
     }
   }
@@ -105,9 +124,8 @@ export class ConfirmWindow {
       this.count--;
       if (nack) this.nacked++;
       else this.confirmed++;
-      if (nack) u.reject(new NackError(`the broker nacked publish #${tag}${multiple ? " (multiple)" : ""}`));
-      else if (u.returned !== undefined) u.reject(u.returned);
-      else u.resolve();
+      if (nack) settle(u, new NackError(`the broker nacked publish #${tag}${multiple ? " (multiple)" : ""}`));
+      else settle(u, typeof u === "object" ? u.returned : undefined);
     }
     let holes = 0;
     while (holes < list.length && list.at(holes) === undefined) holes++;
@@ -153,8 +171,8 @@ export class ConfirmWindow {
   }
 
   /** Empties the window, handing back what was waiting in it, in order. */
-  take(): Unconfirmed[] {
-    const waiting = this.list.drain().filter((u): u is Unconfirmed => u !== undefined);
+  take(): Entry[] {
+    const waiting = this.list.drain().filter((u): u is Entry => u !== undefined);
     this.count = 0;
     this.makeRoom();
     return waiting;
@@ -168,7 +186,7 @@ export class ConfirmWindow {
   /** The channel went: every publish waiting and every waitAll() rejects with `reason`. */
   fail(reason: AmqpError): void {
     this.room.fail(reason);
-    for (const u of this.take()) u.reject(reason);
+    for (const u of this.take()) settle(u, reason);
     this.allConfirmed.fail(reason);
   }
 

@@ -8,7 +8,7 @@
 import type { MethodOf } from "../protocol/methods.js";
 import type { ChannelWriter } from "./channel-host.js";
 import type { ConfirmSelectOptions, PublishOptions, WaitOptions } from "./channel-options.js";
-import { ConfirmWindow, type Published, type Unconfirmed } from "./confirms.js";
+import { ConfirmWindow, settle, type Published, type Unconfirmed } from "./confirms.js";
 import { publishTrace, traced, type PublishContext, type Server } from "./diagnostics.js";
 import { AbortError, TimeoutError, type AmqpError } from "./errors.js";
 import type { ReturnedMessage } from "./message.js";
@@ -347,8 +347,8 @@ export class Publishing {
   suspend(reason: AmqpError): Unconfirmed[] {
     const kept: Unconfirmed[] = [];
     for (const u of this.confirms.take()) {
-      if (u.republish) kept.push(u);
-      else u.reject(reason);
+      if (typeof u === "object" && u.republish) kept.push(u);
+      else settle(u, reason);
     }
     this.confirms.restart();
     if (kept.length === 0) this.confirms.failWaiters(reason);
