@@ -68,6 +68,20 @@ export interface PublishOptions extends BasicProperties {
    * still reach the broker.
    */
   signal?: AbortSignal;
+  /**
+   * In confirm mode: the publish's outcome comes here, once, instead of through the returned
+   * promise: `err` undefined on the broker's ack; else a NackError (its nack), a ReturnedError
+   * (an unroutable mandatory publish), what ended the channel or connection first (with
+   * recovery.republishUnconfirmed, the outcome of the publish sent again), or what refused it
+   * before it was written (a bad argument, a closed channel, a wait's timeout or signal, a
+   * TypeError outside confirm mode). The returned promise then never rejects: it resolves once
+   * the publish is written and the socket is below its high-water mark (or once it is refused),
+   * so awaiting it is backpressure, leaving it is safe, and no promise waits per publish for its
+   * confirm: a pipeline of thousands holds a small record each, not a promise. What the function
+   * throws is printed as a process warning. In publishBatch, a message with it goes through
+   * publish(), and its outcome is the callback's, not the batch's.
+   */
+  onConfirm?: (err: Error | undefined) => void;
 }
 export interface ConfirmSelectOptions extends WaitOptions {
   /**

@@ -368,9 +368,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /**
    * basic.publish. Resolves once the frames are handed to a socket that is below its
-   * high-water mark (so awaiting it is backpressure); in confirm mode once the broker acks.
-   * Rejects on nack (NackError), on a channel or connection that closes first, and on a bad
-   * argument (TypeError/RangeError naming it; nothing is sent).
+   * high-water mark (so awaiting it is backpressure); in confirm mode once the broker acks
+   * (with `options.onConfirm`, every outcome goes there instead, and the promise only resolves:
+   * PublishOptions.onConfirm). Rejects on nack (NackError), on a channel or connection that
+   * closes first, and on a bad argument (TypeError/RangeError naming it; nothing is sent).
    *
    * With recovery: a publish made while the connection is down waits until the channel is back
    * (at most recovery.waitTimeout, then TimeoutError; `options.signal` ends the wait with

@@ -12,10 +12,10 @@
  * An entry confirmed out of order (a single ack past the oldest) becomes a hole, and the holes
  * at the head are taken off as the oldest is confirmed: a confirm costs what it confirms.
  */
-import { NackError, ReturnedError, type AmqpError } from "./errors.js";
+import { AmqpError, NackError, ReturnedError } from "./errors.js";
 import type { ReturnedMessage } from "./message.js";
 import { Queue } from "./queue.js";
-import { Waiters, type Bounds, bounded } from "./wait.js";
+import { RESOLVED, Waiters, type Bounds, bounded } from "./wait.js";
 
 export interface Unconfirmed {
   resolve: () => void;
@@ -53,7 +53,41 @@ export function settle(e: Entry, err?: AmqpError | Error): void {
   else e.reject(err);
 }
 
-const RESOLVED: Promise<void> = Promise.resolve();
+/**
+ * A publish whose outcome goes to the caller's `onConfirm` (PublishOptions) instead of a promise:
+ * what waits is this and the caller's function. A pipeline of thousands then holds no promise
+ * per publish for the collector to copy.
+ */
+export class Notify implements Unconfirmed {
+  returned?: ReturnedError;
+  constructor(
+    private readonly onConfirm: (err: Error | undefined) => void,
+    readonly republish: (() => Promise<void>) | undefined,
+    readonly mandatory: Published | undefined,
+  ) {}
+
+  resolve(): void {
+    notify(this.onConfirm, undefined);
+  }
+
+  reject(e: unknown): void {
+    notify(this.onConfirm, e);
+  }
+}
+
+/**
+ * Hand a publish's outcome to its onConfirm: undefined for its ack, else the error. What the
+ * callback throws is the caller's bug, not the channel's: a process warning, and the window goes on.
+ */
+export function notify(onConfirm: (err: Error | undefined) => void, failure: unknown): void {
+  try {
+    onConfirm(failure === undefined || failure instanceof Error ? failure : new AmqpError(String(failure)));
+  } catch (e) {
+    process.emitWarning(
+      `warren: an onConfirm callback threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+    );
+  }
+}
 
 export class ConfirmWindow {
   /** Unconfirmed publishes by sequence number from `base`; a hole (undefined) is confirmed. */

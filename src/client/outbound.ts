@@ -26,13 +26,12 @@ import { Writer } from "../protocol/writer.js";
 import type { DeferredAcks, AckWriter } from "./delivery-tags.js";
 import { frameOut, traceContent } from "./diagnostics.js";
 import type { AmqpError } from "./errors.js";
-import { Waiters } from "./wait.js";
+import { RESOLVED, Waiters } from "./wait.js";
 
 /** Flush at once past this many pending bytes instead of waiting for the end of the turn. */
 const FLUSH_AT = 64 * 1024;
 /** Longest deferred acks wait beyond the end of their turn (flushTick). */
 const ACK_DELAY = 1;
-const RESOLVED: Promise<void> = Promise.resolve();
 
 export class Outbound implements AckWriter {
   /** The negotiated frame_max the encoders split bodies by (0: no limit). */

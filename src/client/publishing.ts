@@ -8,16 +8,17 @@
 import type { MethodOf } from "../protocol/methods.js";
 import type { ChannelWriter } from "./channel-host.js";
 import type { ConfirmSelectOptions, PublishOptions, WaitOptions } from "./channel-options.js";
-import { ConfirmWindow, settle, type Published, type Unconfirmed } from "./confirms.js";
+import { ConfirmWindow, Notify, notify, settle, type Published, type Unconfirmed } from "./confirms.js";
 import { publishTrace, traced, type PublishContext, type Server } from "./diagnostics.js";
 import { AbortError, TimeoutError, type AmqpError } from "./errors.js";
 import type { ReturnedMessage } from "./message.js";
 import { BatchEntry, BatchOutcome, type Publication } from "./publish-batch.js";
 import type { Counters } from "./stats.js";
 import type { SyncCallOptions } from "./sync-calls.js";
-import { Waiters, badTimeout, bounded, isTimeout } from "./wait.js";
+import { RESOLVED, Waiters, badTimeout, bounded, isTimeout } from "./wait.js";
 
 const NO_OPTIONS: PublishOptions = {};
+const resolveAnyway = (): void => undefined;
 /** Publish timeouts already counted (a publish that waited for a recovery, then for room, fails once). */
 const timeoutsCounted = new WeakSet<TimeoutError>();
 
@@ -68,6 +69,24 @@ export class Publishing {
    * argument (TypeError/RangeError naming it; nothing is sent).
    */
   publish(exchange: string, routingKey: string, body: string | Uint8Array, options: PublishOptions): Promise<void> {
+    const onConfirm = options.onConfirm;
+    if (onConfirm === undefined) return this.traceSend(exchange, routingKey, body, options);
+    if (typeof onConfirm !== "function")
+      return Promise.reject(new TypeError(`publish: onConfirm must be a function, got ${typeof onConfirm}`));
+    // Every outcome is the callback's, a refusal before the write included: the promise only
+    // resolves (backpressure), so a caller may leave it. Most publishes get the shared settled
+    // promise of a socket with room, and nothing is made for them.
+    const sent = this.traceSend(exchange, routingKey, body, options);
+    return sent === RESOLVED ? sent : sent.then(undefined, (e: unknown) => notify(onConfirm, e));
+  }
+
+  /** publish(), traced when a subscriber listens. */
+  private traceSend(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    options: PublishOptions,
+  ): Promise<void> {
     if (!publishTrace.hasSubscribers) return this.send(exchange, routingKey, body, options, false);
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
     const ctx = this.traceContext(exchange, routingKey, bytes, options);
@@ -151,10 +170,30 @@ export class Publishing {
       return this.timing(
         this.confirms.whenRoom({ signal, timeout }, () => this.send(exchange, routingKey, body, options, true)),
       );
+    const onConfirm = options.onConfirm;
+    if (onConfirm !== undefined && !this.confirming)
+      return Promise.reject(new TypeError("publish: onConfirm needs confirm mode (call confirmSelect first)"));
     try {
       this.write(exchange, routingKey, bytes, options);
     } catch (e) {
       return Promise.reject(e);
+    }
+    if (onConfirm !== undefined) {
+      this.confirms.track(
+        new Notify(
+          onConfirm,
+          this.republisher(exchange, routingKey, bytes, options),
+          mandatory(exchange, routingKey, bytes, options),
+        ),
+      );
+      // Written, its outcome is the callback's, a lost connection's included: the wait for the
+      // socket only resolves.
+      const written = this.ch.out.writable();
+      if (written === RESOLVED) return written;
+      return (signal ? bounded(written, { signal }, "publish (sent; waiting for the socket)") : written).then(
+        undefined,
+        resolveAnyway,
+      );
     }
     if (this.confirming) {
       const confirmed = this.confirms.add(
@@ -198,7 +237,14 @@ export class Publishing {
     bytes: Uint8Array,
     options: PublishOptions,
   ): (() => Promise<void>) | undefined {
-    return this.ch.republishes ? () => this.send(exchange, routingKey, bytes, options, false) : undefined;
+    if (!this.ch.republishes) return undefined;
+    // Sent again, a publish with onConfirm waits as a promise (recovery settles the first entry
+    // by it), so that the callback is called once.
+    if (options.onConfirm === undefined) return () => this.send(exchange, routingKey, bytes, options, false);
+    return () => {
+      const { onConfirm: _, ...again } = options;
+      return this.send(exchange, routingKey, bytes, again, false);
+    };
   }
 
   /** publishBatch (Channel.publishBatch says what it promises). */
@@ -230,9 +276,9 @@ export class Publishing {
         continue;
       }
       const { exchange, routingKey, body, options = NO_OPTIONS } = m;
-      // A message with a signal or timeout of its own goes through publish(), and so, to stay
-      // in order behind it, does the rest of the batch.
-      each ||= options.signal !== undefined || options.timeout !== undefined;
+      // A message with a signal, timeout or onConfirm of its own goes through publish(), and so,
+      // to stay in order behind it, does the rest of the batch.
+      each ||= options.signal !== undefined || options.timeout !== undefined || options.onConfirm !== undefined;
       if (each) {
         outcome.follow(i, this.publish(exchange, routingKey, body, options));
         continue;

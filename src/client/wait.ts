@@ -13,6 +13,9 @@ import { Queue } from "./queue.js";
  */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** The one settled promise that waits handed out when nothing needs waiting for (publishing.ts tells it apart from a wait). */
+export const RESOLVED: Promise<void> = Promise.resolve();
+
 /** Whether `v` can be handed to setTimeout as a timeout: a number of ms in (0, MAX_TIMER_MS]. */
 export function isTimeout(v: unknown): v is number {
   return typeof v === "number" && v > 0 && v <= MAX_TIMER_MS;

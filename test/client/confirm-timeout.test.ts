@@ -185,4 +185,21 @@ describe("confirmTimeout", () => {
       expect(stuck.server.connections).toHaveLength(1);
     });
   });
+
+  test("with recovery and onConfirm: each callback runs once, with no error, after its publish went again to the next host", async () => {
+    await stuckThenGood(async ({ conn, stuck, good }) => {
+      const ch = await conn.openChannel();
+      await ch.confirmSelect();
+      const calls = new Map<string, unknown[]>();
+      const all = Array.from({ length: 10 }, (_, i) => `m${i}`);
+      for (const id of all)
+        await ch.publish("", "q", id, { onConfirm: (err) => calls.set(id, [...(calls.get(id) ?? []), err]) });
+      while (calls.size < all.length) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 50)); // room for a second call, if there were one
+      expect([...calls.keys()].sort()).toEqual([...all].sort());
+      expect([...calls.values()].every((seen) => seen.length === 1 && seen[0] === undefined)).toBe(true);
+      expect(stuck.bodies).toEqual(all);
+      expect(good.bodies.sort()).toEqual([...all].sort());
+    });
+  });
 });

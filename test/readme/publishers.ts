@@ -23,6 +23,18 @@ try {
 }
 console.log(`${(await ch.queueDeclare(queue, { passive: true })).messageCount} confirmed and queued`);
 
+// A pipeline, one by one: each publish's outcome comes to a callback, not to a promise that
+// waits for its confirm (a small record waits per message); awaiting publish() paces the loop
+// by the socket, and never throws with onConfirm: a refusal comes to the callback too.
+let acked = 0;
+const onConfirm = (err: Error | undefined) => {
+  if (err === undefined) acked++;
+  else console.log(`not confirmed: ${err.message}`); // to publish again
+};
+for (let i = 0; i < 1000; i++) await ch.publish("", queue, `piped ${i}`, { onConfirm });
+await ch.waitForConfirms();
+console.log(`${acked} acked through onConfirm`);
+
 // A mandatory publish that no queue takes comes back: its promise rejects.
 try {
   await ch.publish("", "no such queue", "hello?", { mandatory: true });

@@ -4,7 +4,7 @@
  * publishes go in order, basic.return matched to its mandatory publish.
  */
 import { expect, test } from "vitest";
-import { ConfirmWindow } from "../../src/client/confirms.js";
+import { ConfirmWindow, Notify } from "../../src/client/confirms.js";
 import { ChannelClosedError, NackError, ReturnedError } from "../../src/client/errors.js";
 
 /** n publishes; `settled` records each one's outcome by its number, as it happens. */
@@ -104,4 +104,27 @@ test("take() hands back what was unconfirmed, in order; after restart() a new ch
   w.confirm(1, false, false);
   await tick();
   expect(settled).toEqual(["1 ack"]);
+});
+
+test("onConfirm entries (Notify) beside promise ones: each called once, in the same window, with ack, nack, return or the channel's reason", async () => {
+  const w = new ConfirmWindow();
+  const calls: string[] = [];
+  const notify = (i: number, mandatory?: { exchange: string; routingKey: string; body: Buffer }) =>
+    w.track(new Notify((err) => calls.push(`${i} ${err === undefined ? "ack" : err.name}`), undefined, mandatory));
+  const promised = publishes(w, 1); // #1, a promise
+  notify(2);
+  notify(3);
+  notify(4, { exchange: "x", routingKey: "k", body: Buffer.from("m") });
+  notify(5);
+  notify(6);
+  w.returned({ exchange: "x", routingKey: "k", replyCode: 312, replyText: "NO_ROUTE" }, Buffer.from("m"));
+  w.confirm(2, true, false); // #1, #2
+  w.confirm(3, false, true); // #3 nacked
+  w.confirm(4, false, false); // #4 acked after its return
+  w.confirm(4, true, false); // repeated: nothing called twice
+  w.fail(new ChannelClosedError({ replyCode: 404, replyText: "gone", initiatedBy: "server" })); // #5, #6
+  await tick();
+  expect(promised).toEqual(["1 ack"]);
+  expect(calls).toEqual(["2 ack", "3 NackError", "4 ReturnedError", "5 ChannelClosedError", "6 ChannelClosedError"]);
+  expect(w.count).toBe(0);
 });
