@@ -57,10 +57,18 @@ const list = (v: string | string[] | undefined) =>
   v === undefined ? undefined : Array.isArray(v) ? v.map(String) : [String(v)];
 
 /** A publish with no options: amqplib sends an empty headers table; one object for all of them. */
-const PLAIN: PublishOptions = Object.freeze({ headers: Object.freeze({}), mandatory: false }) as PublishOptions;
+const NO_HEADERS = Object.freeze({});
+const PLAIN: PublishOptions = Object.freeze({ headers: NO_HEADERS, mandatory: false }) as PublishOptions;
 
-export function publishOptions(o: Options.Publish | undefined): PublishOptions {
-  if (o === undefined) return PLAIN;
+/**
+ * warren's options for an amqplib publish; a confirm channel's carry its `onConfirm`, in the
+ * literal that makes the object (a spread of the frozen PLAIN makes a slow object to read).
+ */
+export function publishOptions(
+  o: Options.Publish | undefined,
+  onConfirm?: (err: Error | undefined) => void,
+): PublishOptions {
+  if (o === undefined) return onConfirm === undefined ? PLAIN : { headers: NO_HEADERS, mandatory: false, onConfirm };
   const headers = withArguments(o.headers, { CC: list(o.CC), BCC: list(o.BCC) });
   const deliveryMode =
     o.persistent !== undefined
@@ -72,7 +80,8 @@ export function publishOptions(o: Options.Publish | undefined): PublishOptions {
         : o.deliveryMode
           ? 2
           : undefined;
-  const p: PublishOptions = { headers, mandatory: !!o.mandatory };
+  const p: PublishOptions =
+    onConfirm === undefined ? { headers, mandatory: !!o.mandatory } : { headers, mandatory: !!o.mandatory, onConfirm };
   if (o.contentType !== undefined) p.contentType = o.contentType;
   if (o.contentEncoding !== undefined) p.contentEncoding = o.contentEncoding;
   if (deliveryMode !== undefined) p.deliveryMode = deliveryMode;

@@ -198,7 +198,7 @@ export class Channel extends EventEmitter {
     routingKey: string,
     content: Buffer,
     options: Options.Publish | undefined,
-    settled: ((err: unknown) => void) | undefined,
+    settled: ((err: Error | undefined) => void) | undefined,
   ): boolean {
     this.assertOpen();
     if (!Buffer.isBuffer(content)) throw new TypeError(`Expected buffer; got ${String(content)}`);
@@ -211,7 +211,9 @@ export class Channel extends EventEmitter {
           if (!(e instanceof ChannelClosedError || e instanceof ConnectionClosedError))
             warnOrEmitError(this, e as Error, "a publish failed");
         });
-    else this.ch.publish(exchange, routingKey, content, publishOptions(options)).then(() => settled(null), settled);
+    // warren's onConfirm: the outcome, a refusal included, comes to `settled` once, and no promise
+    // waits per publish (the returned one never rejects).
+    else void this.ch.publish(exchange, routingKey, content, publishOptions(options, settled));
     return this.#buffer.write(content.length);
   }
 
@@ -333,7 +335,7 @@ export class ConfirmChannel extends Channel {
   constructor(ch: WarrenChannel, parent: ChannelParent, options: ChannelOptions | undefined) {
     super(ch, parent, options);
     // amqplib's "ack" and "nack", per frame from the broker, after the callbacks of the publishes
-    // it settles (their promise reactions are queued first).
+    // it settles (their onConfirm runs as the frame is handled; the event is queued after).
     (ch as WarrenChannel & ConfirmFrames).confirmFrames = (m) => {
       const fields =
         m.name === "basic.ack"
@@ -363,12 +365,12 @@ export class ConfirmChannel extends Channel {
     return written;
   }
 
-  /** A publish is confirmed (err null) or not: its callback, then the waiters it held up. */
-  #settled(seq: number, err: unknown, callback: ((err: any, ok: Replies.Empty) => void) | undefined): void {
+  /** A publish is confirmed (err undefined) or not: its callback, then the waiters it held up. */
+  #settled(seq: number, err: Error | undefined, callback: ((err: any, ok: Replies.Empty) => void) | undefined): void {
     this.#unconfirmed--;
     // A mandatory publish the broker returned is still acked: amqplib calls back without an error (the "return" event tells).
     const e =
-      err === null || err instanceof ReturnedError
+      err === undefined || err instanceof ReturnedError
         ? null
         : err instanceof NackError
           ? new Error("message nacked")
