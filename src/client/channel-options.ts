@@ -77,8 +77,9 @@ export interface PublishOptions extends BasicProperties {
    * TypeError outside confirm mode). The returned promise then never rejects: it resolves once
    * the publish is written and the socket is below its high-water mark (or once it is refused),
    * so awaiting it is backpressure, leaving it is safe, and no promise waits per publish for its
-   * confirm: a pipeline of thousands holds a small record each, not a promise. What the function
-   * throws is printed as a process warning. In publishBatch, a message with it goes through
+   * confirm: a pipeline of thousands holds a small record each, not a promise (an onConfirm that
+   * is no function rejects it, the one exception). What the function throws is printed as a
+   * process warning. In publishBatch, a message with it goes through
    * publish(), and its outcome is the callback's, not the batch's.
    */
   onConfirm?: (err: Error | undefined) => void;

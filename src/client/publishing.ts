@@ -178,7 +178,7 @@ export class Publishing {
     } catch (e) {
       return Promise.reject(e);
     }
-    if (onConfirm !== undefined) {
+    if (onConfirm !== undefined)
       this.confirms.track(
         new Notify(
           onConfirm,
@@ -186,16 +186,7 @@ export class Publishing {
           mandatory(exchange, routingKey, bytes, options),
         ),
       );
-      // Written, its outcome is the callback's, a lost connection's included: the wait for the
-      // socket only resolves.
-      const written = this.ch.out.writable();
-      if (written === RESOLVED) return written;
-      return (signal ? bounded(written, { signal }, "publish (sent; waiting for the socket)") : written).then(
-        undefined,
-        resolveAnyway,
-      );
-    }
-    if (this.confirming) {
+    else if (this.confirming) {
       const confirmed = this.confirms.add(
         this.republisher(exchange, routingKey, bytes, options),
         mandatory(exchange, routingKey, bytes, options),
@@ -203,13 +194,17 @@ export class Publishing {
       return signal ? bounded(confirmed, { signal }, "publish (sent; waiting for the broker's confirm)") : confirmed;
     }
     const written = this.ch.out.writable();
-    return signal
+    if (written === RESOLVED) return written;
+    const drained = signal
       ? bounded(
           written,
           { signal },
           "publish (sent; waiting for the socket to drain or the connection to be unblocked)",
         )
       : written;
+    // With onConfirm, the outcome of a publish written is the callback's, a lost connection's
+    // included: the wait for the socket only resolves.
+    return onConfirm === undefined ? drained : drained.then(undefined, resolveAnyway);
   }
 
   /** Hand one publish to the socket, every check passed; throws on a bad argument, with nothing written. */
