@@ -14,8 +14,19 @@ const CLK_TCK = (() => {
   }
 })();
 
-/** The pid of the local broker's Erlang VM, or undefined when it cannot be found. */
-export function findBrokerPid(): number | undefined {
+/**
+ * The pid of the local broker's Erlang VM, or undefined when it cannot be found: the process
+ * listening on `port` (several brokers may run here, each on its own port), else the one
+ * rabbitmqctl reaches, else the oldest beam.smp.
+ */
+export function findBrokerPid(port: number): number | undefined {
+  try {
+    const out = execFileSync("ss", ["-Htlnp", `sport = :${port}`], { encoding: "utf8" });
+    const pid = Number(/pid=(\d+)/.exec(out)?.[1]);
+    if (pid > 0) return pid;
+  } catch {
+    // fall through to rabbitmqctl
+  }
   try {
     const out = execFileSync("rabbitmqctl", ["eval", "os:getpid()."], {
       encoding: "utf8",

@@ -13,17 +13,19 @@ export interface Machine {
   command: string;
 }
 
-export function machine(command: string): Machine {
-  let rabbitmq = "unknown";
-  try {
-    rabbitmq = execFileSync("rabbitmqctl", ["version"], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"],
-      timeout: 20000,
-    }).trim();
-  } catch {
-    // leave unknown
-  }
+/** `rabbitmq`: the version the broker itself announced, when known (else rabbitmqctl's). */
+export function machine(command: string, rabbitmqVersion?: string): Machine {
+  let rabbitmq = rabbitmqVersion ?? "unknown";
+  if (rabbitmqVersion === undefined)
+    try {
+      rabbitmq = execFileSync("rabbitmqctl", ["version"], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+        timeout: 20000,
+      }).trim();
+    } catch {
+      // leave unknown
+    }
   return {
     cpu: os.cpus()[0]?.model ?? "unknown",
     cores: os.availableParallelism(),

@@ -1,12 +1,13 @@
 /**
- * `npm run bench [-- --quick] [--rounds N] [--only a,b] [--clients a,b] [--no-codec] [--no-footprint] [--null-broker] [--cpu-prof]`
+ * `npm run bench [-- --quick] [--rounds N] [--only a,b] [--clients a,b] [--no-codec] [--no-footprint] [--null-broker] [--cpu-prof] [--label L]`
  *
  * Every client against the same local RabbitMQ in one run (with --null-broker: against the
  * stand-in broker of bench/null-broker.ts, which isolates the client), in interleaved rounds
  * (warren, amqplib, cloudamqp, rabbitmq-client, raw, then again...), each client in a fresh
  * child process per round; the memory scenarios get a process per client per round of their
  * own. Then the codec benchmark (bench/codec.ts) and the footprint. Writes
- * bench/results/latest.json and bench/results/latest.md.
+ * bench/results/latest.json and bench/results/latest.md; `--label L` writes latest-L.* instead
+ * (another broker: `AMQP_URL=amqp://guest:guest@127.0.0.1:5673 npm run bench -- --label 4.3`).
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -15,6 +16,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { findBrokerPid } from "./broker-cpu.js";
 import type { ChildJob } from "./child.js";
+import { Control } from "./control.js";
 import { footprint } from "./footprint.js";
 import { machine } from "./machine.js";
 import {
@@ -102,6 +104,14 @@ function brokerUp(): Promise<boolean> {
 
 async function waitForBroker(): Promise<void> {
   for (let i = 0; i < 120 && !(await brokerUp()); i++) await new Promise((r) => setTimeout(r, 1000));
+}
+
+/** The version the broker announces (connection.start), which names it when several run here. */
+async function brokerVersion(): Promise<string | undefined> {
+  const control = await Control.open(url);
+  const v = control.conn.serverProperties.version;
+  await control.close();
+  return typeof v === "string" ? v : undefined;
 }
 
 /** Run one child; a child that dies or overruns yields an error row per scenario it owed. */
@@ -203,8 +213,9 @@ if (stand) {
   brokerPid = stand.pid;
 } else {
   await waitForBroker();
-  brokerPid = findBrokerPid();
+  brokerPid = findBrokerPid(Number(new URL(url).port || 5672));
 }
+const version = stand ? undefined : await brokerVersion();
 log(
   `warren bench (${quick ? "quick" : "full"}): ${rounds} rounds, clients ${clients.join(", ")}, broker pid ${brokerPid ?? "unknown"}`,
 );
@@ -269,7 +280,7 @@ else {
 
 const summaries = summarize(results, kinds, clients);
 const report: Report = {
-  machine: machine(command),
+  machine: machine(command, version),
   mode: `${quick ? "quick" : "full"}${nullBroker ? ", client only (stand-in broker)" : ""}`,
   broker: nullBroker ? "the stand-in broker of bench/null-broker.ts (counts, not messages)" : undefined,
   rounds,
@@ -283,8 +294,10 @@ const report: Report = {
 const dir = join(ROOT, "bench/results");
 mkdirSync(dir, { recursive: true });
 // Only a full run of every scenario and client replaces latest.{json,md}, the figures the README quotes.
+const label = opt("--label");
 const suffix =
   (nullBroker ? "-null" : "") +
+  (label === undefined ? "" : `-${label}`) +
   (quick || only || opt("--clients") || flag("--no-codec") || flag("--no-footprint") ? "-partial" : "");
 writeFileSync(join(dir, `latest${suffix}.json`), JSON.stringify(report, null, 2) + "\n");
 const md = markdown(report, kinds);
