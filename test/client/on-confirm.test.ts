@@ -116,7 +116,7 @@ describe("publish with onConfirm", () => {
     expect([...c.by.values()].every((seen) => seen.length === 1)).toBe(true);
   });
 
-  test("a lost connection: each of 100 callbacks once with a ConnectionClosedError", async () => {
+  test("a lost connection: each of 100 callbacks once with a ConnectionClosedError, by id", async () => {
     const url = await getBrokerUrl();
     const proxy = await startProxy({ target: brokerAddress(url) });
     try {
@@ -124,12 +124,13 @@ describe("publish with onConfirm", () => {
       const ch = await conn.openChannel();
       const { queue } = await ch.queueDeclare("", { exclusive: true });
       await ch.confirmSelect();
-      const errors: unknown[] = [];
-      for (let i = 0; i < 100; i++) void ch.publish("", queue, String(i), { onConfirm: (err) => errors.push(err) });
+      const c = confirmations();
+      const ids = Array.from({ length: 100 }, (_, i) => `m${i}`);
+      for (const id of ids) void ch.publish("", queue, id, { onConfirm: c.for(id) });
       proxy.resetAll(); // before the publishes have even left: none can be confirmed
       await new Promise<void>((resolve) => conn.once("close", () => resolve()));
-      expect(errors).toHaveLength(100);
-      expect(errors.every((e) => e instanceof ConnectionClosedError)).toBe(true);
+      expect([...c.by.keys()].sort()).toEqual([...ids].sort());
+      expect([...c.by.values()].every((seen) => seen.join() === "ConnectionClosedError")).toBe(true);
       await conn.close();
     } finally {
       await proxy.close();
@@ -149,6 +150,51 @@ describe("publish with onConfirm", () => {
     expect([...c.by.values()].every((seen) => seen.join() === "ack")).toBe(true);
     const probe = await conn.openChannel();
     await untilReady(probe, q, 500);
+    await probe.queueDelete(q);
+  });
+
+  test("a callback that closes the channel midway, and one that closes the connection after the last confirm, as users end a pipeline: each callback once, by id, every message in the queue", async () => {
+    const conn = await open();
+    const ch = await conn.openChannel();
+    const q = uniqueName("on-confirm-close-inside");
+    await ch.queueDeclare(q);
+    await ch.confirmSelect();
+    const c = confirmations();
+    const ids = Array.from({ length: 500 }, (_, i) => `m${i}`);
+    let closing: Promise<void> | undefined;
+    for (const id of ids)
+      void ch.publish("", q, id, {
+        messageId: id,
+        onConfirm: (err) => {
+          c.for(id)(err);
+          // close() waits for the confirms still outstanding: the rest come to their callbacks.
+          if (c.by.size === 250) closing = ch.close();
+        },
+      });
+    await c.reach(ids.length);
+    await closing;
+    expect(ch.closed).toBe(true);
+    expect([...c.by.values()].every((seen) => seen.join() === "ack")).toBe(true);
+
+    const conn2 = await open();
+    const ch2 = await conn2.openChannel();
+    await ch2.confirmSelect();
+    const more = Array.from({ length: 200 }, (_, i) => `n${i}`);
+    const d = confirmations();
+    const closed = new Promise<void>((resolve) => conn2.once("close", () => resolve()));
+    for (const id of more)
+      await ch2.publish("", q, id, {
+        messageId: id,
+        onConfirm: (err) => {
+          d.for(id)(err);
+          if (d.by.size === more.length) void conn2.close();
+        },
+      });
+    await closed;
+    expect([...d.by.keys()].sort()).toEqual([...more].sort());
+    expect([...d.by.values()].every((seen) => seen.join() === "ack")).toBe(true);
+    const probe = await conn.openChannel();
+    expect((await idsIn(probe, q)).sort()).toEqual([...ids, ...more].sort());
     await probe.queueDelete(q);
   });
 
