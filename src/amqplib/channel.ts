@@ -375,7 +375,17 @@ export class ConfirmChannel extends Channel {
         : err instanceof NackError
           ? new Error("message nacked")
           : new Error("channel closed");
-    callback?.(e, {});
+    // The waiters it held up go on whatever the callback does: one that throws (the caller's bug,
+    // a process warning through onConfirm) must not leave waitForConfirms waiting forever.
+    try {
+      callback?.(e, {});
+    } finally {
+      this.#release(seq, e);
+    }
+  }
+
+  /** Publish `seq` is settled: the waitForConfirms() calls waiting for it, with its error if any. */
+  #release(seq: number, e: Error | null): void {
     if (this.#waiters.length === 0) return;
     for (const w of this.#waiters) {
       if (seq > w.upTo) continue;
